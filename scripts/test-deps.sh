@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite and benchmarks start as real servers and references:
+# redis-server, nginx, OpenSSH's sshd and scp, and the notebook seed's Python dependencies.
+set -euo pipefail
+packages=(redis-server nginx openssh-server openssh-client python3 python3-blosc python3-psutil procps)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "test-deps: all Debian packages present"
+  exit 0
+fi
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# the packages start their services on install; the tests start their own on free ports
+for service in redis-server nginx ssh; do
+  $sudo service "$service" stop >/dev/null 2>&1 || true
+done
+echo "test-deps: installed ${missing[*]}"

@@ -1,0 +1,114 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, promises as fsp } from 'node:fs';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { StorageCorruption } from './errors.js';
+import type { Key } from './key.js';
+
+/**
+ * A blob of bytes that can be read any number of times: each `stream()` call starts a new stream,
+ * so a wrapper that tries several locations never hands one stream to two writers.
+ */
+export interface Blob {
+  /** Size in bytes, when known without reading. */
+  readonly size: number | null;
+  /** A local file holding exactly these bytes, when there is one. */
+  readonly path: string | null;
+  /** A new stream of the bytes. */
+  stream(): Readable;
+  /** All the bytes in memory. Meant for small values. */
+  bytes(): Promise<Buffer>;
+}
+
+/** What a location's `read` gives: the bytes of one key. */
+export interface Value extends Blob {
+  readonly key: Key;
+  /** Labels stored with the key, or null when the location keeps none. */
+  labels(): Promise<string[] | null>;
+}
+
+/** What a location's `write` receives. */
+export interface Source extends Blob {
+  /**
+   * True when the bytes are known to hash to the key (HashKeyStorage computed it).
+   * When false (a copy from another location) the writer verifies while it copies.
+   */
+  readonly verified: boolean;
+  /**
+   * A staged temporary file that the writer may move into place instead of copying
+   * (it belongs to HashKeyStorage, which removes it if nobody took it).
+   */
+  readonly movable?: boolean;
+}
+
+export function bufferBlob(bytes: Buffer): Blob {
+  return {
+    size: bytes.length,
+    path: null,
+    stream: () => Readable.from([bytes], { objectMode: false }),
+    bytes: async () => bytes,
+  };
+}
+
+export function fileBlob(path: string, size: number | null): Blob {
+  return {
+    size,
+    path,
+    stream: () => createReadStream(path, { highWaterMark: 1024 * 1024 }),
+    bytes: () => fsp.readFile(path),
+  };
+}
+
+export function asSource(blob: Blob, verified: boolean, movable = false): Source {
+  return { size: blob.size, path: blob.path, stream: () => blob.stream(), bytes: () => blob.bytes(), verified, movable };
+}
+
+/** Throws StorageCorruption when `bytes` do not hash to `key`. */
+export function verifyBytes(key: Key, bytes: Uint8Array, where: string): void {
+  const actual = createHash('sha256').update(bytes).digest('hex');
+  if (actual !== key) throw new StorageCorruption(key, actual, where);
+}
+
+/**
+ * A pass-through stream that hashes what flows through it and fails at the end, before the
+ * consumer sees a clean end, when the bytes do not hash to `key`.
+ */
+export function verifyingStream(key: Key, where: string): Transform {
+  const hash = createHash('sha256');
+  return new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+      hash.update(chunk);
+      callback(null, chunk);
+    },
+    flush(callback: TransformCallback) {
+      const actual = hash.digest('hex');
+      callback(actual === key ? null : new StorageCorruption(key, actual, where));
+    },
+  });
+}
+
+/** Streams `source` through a verifying stream (when it is not already verified). */
+export function verifiedStream(key: Key, source: Blob & { verified?: boolean }, where: string): Readable {
+  const stream = source.stream();
+  if ((source as Source).verified) return stream;
+  const check = verifyingStream(key, where);
+  stream.on('error', (error) => check.destroy(error));
+  return stream.pipe(check);
+}
+
+/** Reads at most `limit` + 1 bytes: enough to tell whether a value fits under `limit`. */
+export async function readUpTo(blob: Blob, limit: number): Promise<Buffer | null> {
+  if (blob.size !== null) return blob.size > limit ? null : blob.bytes();
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const stream = blob.stream();
+  try {
+    for await (const chunk of stream) {
+      chunks.push(chunk as Buffer);
+      total += (chunk as Buffer).length;
+      if (total > limit) return null;
+    }
+  } finally {
+    stream.destroy();
+  }
+  return Buffer.concat(chunks, total);
+}

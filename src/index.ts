@@ -1,0 +1,12 @@
+export { CairnError, ConfigError, InvalidKeyError, InvalidValueError, LocationError, NotFoundError, StorageCorruption, WriteError } from './errors.js';
+export { assertKey, digestBytes, isKey, type Key } from './key.js';
+export { parseSize, type Size } from './size.js';
+export type { Blob, Source, Value } from './blob.js';
+export type { Entry, Location, LocationLike, Meta } from './locations/interface.js';
+export { Disk, type DiskOptions } from './locations/disk.js';
+export { Memory, type MemoryOptions } from './locations/memory.js';
+export { Fanout } from './locations/fanout.js';
+export { Level, Levels, type LevelOptions, type LevelsOptions, type SkipEvent } from './locations/levels.js';
+export { Small, type SmallOptions } from './locations/small.js';
+export { HashKeyStorage, type HashKeyStorageOptions, type ReadOptions, type WriteOptions } from './storage/hash-key-storage.js';
+export type { WriteInput } from './storage/stage.js';

@@ -1,0 +1,579 @@
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  constants as fsConstants,
+  createReadStream,
+  fstatSync,
+  fsync as fsyncCallback,
+  mkdirSync,
+  openSync,
+  promises as fsp,
+  readSync,
+  renameSync,
+  statSync,
+  utimesSync,
+  writeSync,
+} from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { type Source, type Value, verifyBytes, verifyingStream } from '../blob.js';
+import { ConfigError, LocationError, StorageCorruption } from '../errors.js';
+import { assertKey, type Key, keyToParts } from '../key.js';
+import { parseFraction, parseSize, type Size } from '../size.js';
+import { CONFIG_NAME, createDiskConfig, DEFAULT_LEVELS, readDiskConfig } from './disk-config.js';
+import { hashFile, writeStreamTo } from './disk-io.js';
+import { promisify } from 'node:util';
+import type { Entry, Location, Meta } from './interface.js';
+
+export interface DiskOptions {
+  /**
+   * tarn's folder layout: bytes of the digest per folder level, -1 for the rest.
+   * Used when the lake is created; an existing lake's config.yml must agree.
+   * @default [1, -1]  (`ab/cdef…`)
+   */
+  levels?: number[];
+  /** Writes are declined once the lake holds this many bytes (a number or '500GB'). @default no limit (or tarn's `max_size`) */
+  maxSize?: Size;
+  /** Writes are declined when they would leave less free space on the filesystem. @default 0 (or tarn's `free_disk_size`) */
+  minFree?: Size;
+  /** Writes are declined when this fraction of the filesystem would be in use (the seed's `limit=0.9`). @default 1 */
+  maxUsage?: number;
+  /** fsync each blob before it is renamed into place, so an acknowledged write survives a power cut. @default true */
+  fsync?: boolean;
+  /** Hash what `bytes()` and `stream()` read and fail with StorageCorruption on a mismatch. @default true */
+  verifyReads?: boolean;
+  /** A key's last-used mark is updated at most once per this many milliseconds per process. @default 60000 */
+  touchInterval?: number;
+  /**
+   * Read and write values up to 64 KiB with synchronous calls (fsync still runs off the main
+   * thread). On a local filesystem these take microseconds, less than a trip to libuv's thread
+   * pool; turn it off for a network mount whose calls can stall. @default true
+   */
+  syncSmallIo?: boolean;
+}
+
+const SPACE_CHECK_MS = 500;
+/** Values up to this size take the synchronous path when `syncSmallIo` is on. */
+const SYNC_LIMIT = 64 * 1024;
+const fsyncFd = promisify(fsyncCallback);
+/** Values up to this size are written and compared from memory. */
+const SMALL_VALUE = 1024 * 1024;
+
+/** Errors that mean "this lake is read-only for us": usage marks are then not kept. */
+const READ_ONLY_CODES = new Set(['EACCES', 'EPERM', 'EROFS']);
+
+function errno(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/**
+ * A folder on a local (or mounted) filesystem, laid out as tarn lays out its lakes:
+ * `config.yml` at the root, blobs at `ab/cdef…` (read-only files), temp files under `.tmp/`,
+ * last-used marks under `tools/usage/` and labels under `tools/labels/`.
+ */
+export class Disk implements Location {
+  readonly root: string;
+  readonly name: string;
+  readonly levels: readonly number[];
+  readonly tmpDir: string;
+
+  private readonly fileMode: number;
+  private readonly dirMode: number;
+  private readonly fsync: boolean;
+  private readonly verifyReads: boolean;
+  private readonly maxSize: number | null;
+  private readonly minFree: number;
+  private readonly maxUsage: number;
+  private readonly touchInterval: number;
+  private readonly syncSmallIo: boolean;
+  private keepUsage: boolean;
+  private readonly keepLabels: boolean;
+
+  private readonly knownDirs = new Set<string>();
+  private readonly lastTouch = new Map<Key, number>();
+  private readonly writing = new Map<Key, Promise<boolean>>();
+  private usedBytes: Promise<number> | null = null;
+  private space: { at: number; free: number; total: number } | null = null;
+
+  constructor(root: string, options: DiskOptions = {}) {
+    this.root = resolve(root);
+    this.name = `Disk(${this.root})`;
+    try {
+      mkdirSync(this.root, { recursive: true });
+    } catch (error) {
+      throw new LocationError(`Cannot create the lake folder ${this.root}`, this.name, { cause: error });
+    }
+    const rootMode = statSync(this.root).mode & 0o777;
+    let config = readDiskConfig(this.root);
+    if (config === null) {
+      createDiskConfig(this.root, options.levels ?? DEFAULT_LEVELS, rootMode);
+      config = readDiskConfig(this.root)!;
+    }
+    if (options.levels && JSON.stringify(options.levels) !== JSON.stringify(config.levels)) {
+      throw new ConfigError(
+        `The levels option ${JSON.stringify(options.levels)} does not match ${JSON.stringify(config.levels)} ` +
+          `in ${join(this.root, CONFIG_NAME)}`,
+      );
+    }
+    this.levels = config.levels;
+    this.keepUsage = config.usage === 'StatUsage';
+    this.keepLabels = config.labels === 'JsonLabels';
+    this.maxSize = options.maxSize !== undefined ? parseSize(options.maxSize, 'maxSize') : config.maxSize;
+    this.minFree = options.minFree !== undefined ? parseSize(options.minFree, 'minFree') : config.freeDiskSize;
+    this.maxUsage = options.maxUsage !== undefined ? parseFraction(options.maxUsage, 'maxUsage') : 1;
+    this.fsync = options.fsync ?? true;
+    this.verifyReads = options.verifyReads ?? true;
+    this.touchInterval = options.touchInterval ?? 60_000;
+    this.syncSmallIo = options.syncSmallIo ?? true;
+    this.dirMode = rootMode;
+    this.fileMode = rootMode & 0o444;
+    this.tmpDir = join(this.root, '.tmp');
+    mkdirSync(this.tmpDir, { recursive: true, mode: this.dirMode });
+  }
+
+  /** The file that holds `key` (whether or not it exists). */
+  pathOf(key: Key): string {
+    assertKey(key);
+    return join(this.root, ...keyToParts(key, this.levels));
+  }
+
+  stagingDir(): string {
+    return this.tmpDir;
+  }
+
+  async read(key: Key): Promise<Value | null> {
+    const file = this.pathOf(key);
+    let size: number;
+    try {
+      size = (await fsp.stat(file)).size;
+    } catch (error) {
+      if (errno(error) === 'ENOENT') return null;
+      throw this.failure(`Cannot read ${key}`, error);
+    }
+    await this.touchMark(key, false);
+    const verify = this.verifyReads;
+    return {
+      key,
+      size,
+      path: file,
+      stream: () => {
+        const stream = createReadStream(file, { highWaterMark: 1024 * 1024 });
+        if (!verify) return stream;
+        const check = verifyingStream(key, this.name);
+        stream.on('error', (error) => check.destroy(error));
+        return stream.pipe(check);
+      },
+      bytes: async () => {
+        const bytes = await fsp.readFile(file);
+        if (verify) verifyBytes(key, bytes, this.name);
+        return bytes;
+      },
+      labels: () => this.readLabels(key),
+    };
+  }
+
+  async readBytes(key: Key): Promise<Buffer | null> {
+    const file = this.pathOf(key);
+    let bytes: Buffer | null;
+    try {
+      bytes = this.syncSmallIo ? readSmallSync(file) : null;
+      if (bytes === null) bytes = await fsp.readFile(file);
+    } catch (error) {
+      if (errno(error) === 'ENOENT') return null;
+      throw this.failure(`Cannot read ${key}`, error);
+    }
+    if (this.verifyReads) verifyBytes(key, bytes, this.name);
+    await this.touchMark(key, false);
+    return bytes;
+  }
+
+  async *readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
+    for (const key of keys) yield [key, await this.read(key)];
+  }
+
+  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
+    const file = this.pathOf(key);
+    // one write per key at a time in this process; the next one finds the blob in place
+    for (let pending = this.writing.get(key); pending; pending = this.writing.get(key)) {
+      await pending.catch(() => undefined);
+    }
+    const writing = this.writeOnce(key, file, source);
+    this.writing.set(key, writing);
+    let stored: boolean;
+    try {
+      stored = await writing;
+    } finally {
+      this.writing.delete(key);
+    }
+    if (stored) {
+      await this.touchMark(key, true);
+      if (labels && labels.length > 0) await this.updateLabels(key, labels);
+    }
+    return stored;
+  }
+
+  private async writeOnce(key: Key, file: string, source: Source): Promise<boolean> {
+    if (this.syncSmallIo && source.size !== null && source.size <= SYNC_LIMIT && !source.movable) {
+      return this.writeSmall(key, file, await source.bytes(), source.verified);
+    }
+    const existing = await this.statOrNull(file);
+    if (existing !== null) {
+      if (await this.isIntact(key, file, existing)) return true;
+      // a blob that does not match its key is replaced below, never kept
+    }
+    if (!(await this.hasRoom(source.size))) return false;
+    await this.ensureDir(dirname(file));
+
+    if (source.movable && source.verified && source.path !== null && (await this.adopt(source.path, file))) {
+      this.account(source.size ?? 0, existing);
+      return true;
+    }
+
+    const tmp = join(this.tmpDir, `${key.slice(0, 16)}.${randomBytes(6).toString('hex')}`);
+    let size: number;
+    try {
+      size = await this.writeTemp(key, tmp, source);
+      await fsp.rename(tmp, file);
+    } catch (error) {
+      if (error instanceof StorageCorruption) throw error;
+      throw this.failure(`Cannot write ${key}`, error);
+    } finally {
+      await fsp.rm(tmp, { force: true });
+    }
+    this.account(size, existing);
+    return true;
+  }
+
+  /**
+   * The write path for small values: synchronous calls (microseconds each on a local disk) and
+   * one fsync in the thread pool.
+   */
+  private async writeSmall(key: Key, file: string, bytes: Buffer, verified: boolean): Promise<boolean> {
+    if (!verified) verifyBytes(key, bytes, `a copy into ${this.name}`);
+    let existing: { size: number } | null = null;
+    const tmp = join(this.tmpDir, `${key.slice(0, 16)}.${randomBytes(6).toString('hex')}`);
+    let fd = -1;
+    try {
+      existing = statOrNullSync(file);
+      if (existing !== null && existing.size === bytes.length && sameBytes(readSmallSync(file), bytes)) return true;
+      if (!(await this.hasRoom(bytes.length))) return false;
+      this.ensureDirSync(dirname(file));
+      fd = openSync(tmp, 'wx', this.fileMode);
+      for (let offset = 0; offset < bytes.length; ) offset += writeSync(fd, bytes, offset);
+      if (this.fsync) await fsyncFd(fd);
+      closeSync(fd);
+      fd = -1;
+      renameSync(tmp, file);
+    } catch (error) {
+      if (fd !== -1) closeSync(fd);
+      await fsp.rm(tmp, { force: true });
+      throw this.failure(`Cannot write ${key}`, error);
+    }
+    this.account(bytes.length, existing);
+    return true;
+  }
+
+  /** Writes the source to `tmp` (verified against `key` unless already verified); returns its size. */
+  private async writeTemp(key: Key, tmp: string, source: Source): Promise<number> {
+    if (source.size !== null && source.size <= SMALL_VALUE) {
+      const bytes = await source.bytes();
+      if (!source.verified) verifyBytes(key, bytes, `a copy into ${this.name}`);
+      const handle = await fsp.open(tmp, 'wx', this.fileMode);
+      try {
+        await handle.writeFile(bytes);
+        if (this.fsync) await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      return bytes.length;
+    }
+    if (source.path !== null) {
+      // copy in the kernel (a reflink where the filesystem can), then hash the copy if needed
+      await fsp.copyFile(source.path, tmp, fsConstants.COPYFILE_FICLONE);
+      await fsp.chmod(tmp, this.fileMode);
+      if (!source.verified) {
+        const actual = await hashFile(tmp);
+        if (actual !== key) throw new StorageCorruption(key, actual, `a copy into ${this.name}`);
+      }
+      if (this.fsync) await syncFile(tmp);
+      return (await fsp.stat(tmp)).size;
+    }
+    return writeStreamTo(tmp, this.fileMode, source.stream(), {
+      expectedKey: source.verified ? null : key,
+      where: `a copy into ${this.name}`,
+      fsync: this.fsync,
+    });
+  }
+
+  /** Moves a staged file into place; false when it cannot be moved (another filesystem). */
+  private async adopt(staged: string, file: string): Promise<boolean> {
+    try {
+      if (this.fsync) await syncFile(staged);
+      await fsp.chmod(staged, this.fileMode);
+      await fsp.rename(staged, file);
+      return true;
+    } catch (error) {
+      if (errno(error) === 'EXDEV') return false;
+      throw this.failure(`Cannot move a staged value into ${file}`, error);
+    }
+  }
+
+  private async isIntact(key: Key, file: string, stat: { size: number }): Promise<boolean> {
+    try {
+      if (stat.size <= SMALL_VALUE) {
+        const bytes = await fsp.readFile(file);
+        verifyBytes(key, bytes, this.name);
+        return true;
+      }
+      return (await hashFile(file)) === key;
+    } catch (error) {
+      if (error instanceof StorageCorruption || errno(error) === 'ENOENT') return false;
+      throw this.failure(`Cannot check the stored ${key}`, error);
+    }
+  }
+
+  async delete(key: Key): Promise<boolean> {
+    const file = this.pathOf(key);
+    let size: number;
+    try {
+      size = (await fsp.stat(file)).size;
+      await fsp.unlink(file);
+    } catch (error) {
+      if (errno(error) === 'ENOENT') return false;
+      throw this.failure(`Cannot delete ${key}`, error);
+    }
+    if (this.usedBytes) this.usedBytes = this.usedBytes.then((used) => used - size);
+    this.lastTouch.delete(key);
+    await Promise.all([fsp.rm(this.markPath(key), { force: true }), fsp.rm(this.labelsPath(key), { force: true })]);
+    return true;
+  }
+
+  async touch(key: Key): Promise<boolean> {
+    if ((await this.statOrNull(this.pathOf(key))) === null) return false;
+    await this.touchMark(key, true);
+    return true;
+  }
+
+  async *contents(): AsyncIterable<Entry> {
+    for await (const key of this.keys()) {
+      const file = this.pathOf(key);
+      const stat = await this.statOrNull(file);
+      if (stat === null) continue; // deleted while we walked
+      yield { key, location: this, meta: await this.meta(key, stat.size) };
+    }
+  }
+
+  /** Every stored key, by walking the folder layout (config, tools and temp files are skipped). */
+  async *keys(): AsyncIterable<Key> {
+    const lengths = this.levels.map((level) => (level === -1 ? -1 : level * 2));
+    const fixed = lengths.reduce((sum, length) => sum + (length === -1 ? 0 : length), 0);
+    const walk = async function* (this: Disk, dir: string, depth: number, prefix: string): AsyncIterable<Key> {
+      let names: string[];
+      try {
+        names = await fsp.readdir(dir);
+      } catch (error) {
+        if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return;
+        throw this.failure(`Cannot list ${dir}`, error);
+      }
+      const expected = lengths[depth] === -1 ? 64 - fixed : lengths[depth]!;
+      for (const name of names.sort()) {
+        if (name.length !== expected || !/^[0-9a-f]+$/.test(name)) continue;
+        if (depth === lengths.length - 1) yield prefix + name;
+        else yield* walk.call(this, join(dir, name), depth + 1, prefix + name);
+      }
+    };
+    yield* walk.call(this, this.root, 0, '');
+  }
+
+  /** Bytes held by the blobs of this lake (walked once, then kept up to date by this process). */
+  async usage(): Promise<number> {
+    if (this.usedBytes === null) {
+      this.usedBytes = (async () => {
+        let total = 0;
+        for await (const key of this.keys()) total += (await this.statOrNull(this.pathOf(key)))?.size ?? 0;
+        return total;
+      })();
+    }
+    return this.usedBytes;
+  }
+
+  private async meta(key: Key, size: number): Promise<Meta> {
+    const [labels, lastUsed] = await Promise.all([
+      this.readLabels(key),
+      this.keepUsage ? this.statOrNull(this.markPath(key)).then((stat) => stat?.mtime ?? null) : null,
+    ]);
+    return { labels, lastUsed, size };
+  }
+
+  private markPath(key: Key): string {
+    return join(this.root, 'tools', 'usage', key.slice(0, 2), key.slice(2));
+  }
+
+  private labelsPath(key: Key): string {
+    return join(this.root, 'tools', 'labels', key.slice(0, 2), key.slice(2) + '.json');
+  }
+
+  /** Updates tarn's last-used mark (at most once per `touchInterval` unless forced). */
+  private async touchMark(key: Key, force: boolean): Promise<void> {
+    if (!this.keepUsage) return;
+    const now = Date.now();
+    if (!force && now - (this.lastTouch.get(key) ?? 0) < this.touchInterval) return;
+    if (this.lastTouch.size > 100_000) this.lastTouch.clear();
+    this.lastTouch.set(key, now);
+    const mark = this.markPath(key);
+    const time = new Date(now);
+    if (this.syncSmallIo) return this.touchMarkSync(mark, time);
+    try {
+      await fsp.utimes(mark, time, time);
+    } catch (error) {
+      if (errno(error) !== 'ENOENT') return this.usageFailed(error);
+      try {
+        await this.ensureDir(dirname(mark));
+        await (await fsp.open(mark, 'a', 0o666)).close();
+      } catch (inner) {
+        this.usageFailed(inner);
+      }
+    }
+  }
+
+  private touchMarkSync(mark: string, time: Date): void {
+    try {
+      utimesSync(mark, time, time);
+    } catch (error) {
+      if (errno(error) !== 'ENOENT') return this.usageFailed(error);
+      try {
+        this.ensureDirSync(dirname(mark));
+        closeSync(openSync(mark, 'a', 0o666));
+      } catch (inner) {
+        this.usageFailed(inner);
+      }
+    }
+  }
+
+  private usageFailed(error: unknown): void {
+    // a lake we may read but not write (shared, read-only mount): reads go on, usage is not kept
+    if (READ_ONLY_CODES.has(errno(error) ?? '')) {
+      this.keepUsage = false;
+      return;
+    }
+    throw this.failure('Cannot update a last-used mark', error);
+  }
+
+  private async readLabels(key: Key): Promise<string[] | null> {
+    if (!this.keepLabels) return null;
+    try {
+      return JSON.parse(await fsp.readFile(this.labelsPath(key), 'utf8')) as string[];
+    } catch (error) {
+      if (errno(error) === 'ENOENT') return null;
+      throw this.failure(`Cannot read the labels of ${key}`, error);
+    }
+  }
+
+  /** Adds labels to the key's set (tarn's JsonLabels keeps the union), atomically. */
+  private async updateLabels(key: Key, labels: readonly string[]): Promise<void> {
+    if (!this.keepLabels) return;
+    const file = this.labelsPath(key);
+    const old = (await this.readLabels(key)) ?? [];
+    const merged = [...new Set([...old, ...labels])];
+    if (merged.length === old.length) return;
+    await this.ensureDir(dirname(file));
+    const tmp = join(this.tmpDir, `labels.${randomBytes(6).toString('hex')}`);
+    try {
+      await fsp.writeFile(tmp, JSON.stringify(merged), { mode: 0o666 & this.dirMode });
+      await fsp.rename(tmp, file);
+    } catch (error) {
+      throw this.failure(`Cannot store the labels of ${key}`, error);
+    } finally {
+      await fsp.rm(tmp, { force: true });
+    }
+  }
+
+  private async hasRoom(size: number | null): Promise<boolean> {
+    const incoming = size ?? 0;
+    if (this.maxSize !== null && (await this.usage()) + incoming > this.maxSize) return false;
+    if (this.minFree > 0 || this.maxUsage < 1) {
+      const now = Date.now();
+      if (this.space === null || now - this.space.at > SPACE_CHECK_MS) {
+        const stats = await fsp.statfs(this.root);
+        this.space = { at: now, free: stats.bavail * stats.bsize, total: stats.blocks * stats.bsize };
+      }
+      const free = this.space.free - incoming;
+      if (free < this.minFree) return false;
+      if ((this.space.total - free) / this.space.total > this.maxUsage) return false;
+      this.space.free = free; // later writes before the next check see this one
+    }
+    return true;
+  }
+
+  private account(size: number, replaced: { size: number } | null): void {
+    if (this.usedBytes) this.usedBytes = this.usedBytes.then((used) => used + size - (replaced?.size ?? 0));
+  }
+
+  private async ensureDir(dir: string): Promise<void> {
+    if (this.knownDirs.has(dir)) return;
+    await fsp.mkdir(dir, { recursive: true, mode: this.dirMode });
+    this.knownDirs.add(dir);
+  }
+
+  private ensureDirSync(dir: string): void {
+    if (this.knownDirs.has(dir)) return;
+    mkdirSync(dir, { recursive: true, mode: this.dirMode });
+    this.knownDirs.add(dir);
+  }
+
+  private async statOrNull(file: string): Promise<{ size: number; mtime: Date } | null> {
+    try {
+      return await fsp.stat(file);
+    } catch (error) {
+      if (errno(error) === 'ENOENT') return null;
+      throw this.failure(`Cannot stat ${file}`, error);
+    }
+  }
+
+  private failure(message: string, cause: unknown): LocationError {
+    return new LocationError(`${this.name}: ${message}: ${(cause as Error)?.message ?? cause}`, this.name, {
+      cause,
+      code: errno(cause) === 'ENOSPC' ? 'ERR_NO_SPACE' : errno(cause) === 'EACCES' ? 'ERR_PERMISSION' : 'ERR_LOCATION',
+    });
+  }
+}
+
+async function syncFile(path: string): Promise<void> {
+  const handle = await fsp.open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+function statOrNullSync(file: string): { size: number } | null {
+  try {
+    return statSync(file);
+  } catch (error) {
+    if (errno(error) === 'ENOENT') return null;
+    throw error;
+  }
+}
+
+/** Reads a file of at most SYNC_LIMIT bytes synchronously; null when it is larger (read it async). */
+function readSmallSync(file: string): Buffer | null {
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    if (size > SYNC_LIMIT) return null;
+    const bytes = Buffer.allocUnsafe(size);
+    let offset = 0;
+    while (offset < size) {
+      const read = readSync(fd, bytes, offset, size - offset, offset);
+      if (read === 0) break;
+      offset += read;
+    }
+    return offset === size ? bytes : bytes.subarray(0, offset);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function sameBytes(stored: Buffer | null, bytes: Buffer): boolean {
+  return stored !== null && stored.equals(bytes);
+}

@@ -1,0 +1,234 @@
+import { EventEmitter } from 'node:events';
+import { asSource, bufferBlob, type Source, type Value } from '../blob.js';
+import type { Key } from '../key.js';
+import type { Entry, Location, LocationLike } from './interface.js';
+import { isLocation, resolveLocation } from './resolve.js';
+
+export interface LevelOptions {
+  /** Writes may go to this level. @default true */
+  write?: boolean;
+  /** A value found in a lower level is copied into this one. @default true */
+  replicate?: boolean;
+  /** A read served by an upper level still updates this level's last-used time. @default false */
+  touch?: boolean;
+  /** A name for events and errors. @default the location's name */
+  name?: string;
+}
+
+/** One level of a Levels hierarchy: a location and how it takes part. */
+export class Level {
+  readonly location: Location;
+  readonly write: boolean;
+  readonly replicate: boolean;
+  readonly touch: boolean;
+  readonly name: string;
+
+  constructor(location: LocationLike, options: LevelOptions = {}) {
+    this.location = resolveLocation(location);
+    this.write = options.write ?? true;
+    this.replicate = options.replicate ?? true;
+    this.touch = options.touch ?? false;
+    this.name = options.name ?? this.location.name;
+  }
+}
+
+export interface LevelsOptions {
+  /**
+   * Treat a level that fails (server down, timeout, corrupted copy) as a miss and go on to the
+   * next one. Every such skip is reported through the 'skip' event. @default false: failures throw
+   */
+  skipFailing?: boolean;
+}
+
+/** What the 'skip' event reports. */
+export interface SkipEvent {
+  level: string;
+  operation: 'read' | 'write' | 'replicate' | 'touch' | 'delete';
+  key: Key | null;
+  error: unknown;
+}
+
+function isOptions(value: unknown): value is LevelsOptions {
+  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype && !isLocation(value);
+}
+
+/**
+ * A cache hierarchy with copy-on-read, as tarn's Levels: reads search the levels in order and copy
+ * a value found in a lower level into the upper levels that replicate (verifying the bytes as they
+ * are copied); writes go to the first writable level that accepts.
+ *
+ * Emits 'skip' (SkipEvent) when `skipFailing` lets a failing level be passed over.
+ */
+export class Levels extends EventEmitter implements Location {
+  readonly levels: readonly Level[];
+  readonly name: string;
+  private readonly skipFailing: boolean;
+
+  constructor(...items: (Level | LocationLike | LevelsOptions)[]) {
+    super();
+    const options = items.length > 0 && isOptions(items[items.length - 1]) ? (items.pop() as LevelsOptions) : {};
+    this.levels = (items as (Level | LocationLike)[]).map((item) => (item instanceof Level ? item : new Level(item)));
+    this.skipFailing = options.skipFailing ?? false;
+    this.name = `Levels(${this.levels.map((level) => level.name).join(', ')})`;
+  }
+
+  async read(key: Key): Promise<Value | null> {
+    for (let index = 0; index < this.levels.length; index++) {
+      const level = this.levels[index]!;
+      let value: Value | null;
+      try {
+        value = await level.location.read(key);
+      } catch (error) {
+        this.skipOrThrow(level, 'read', key, error);
+        continue;
+      }
+      if (value === null) continue;
+      const copy = await this.replicate(key, asSource(value, false), await this.labelsOf(value, level), index);
+      await this.touchBelow(key, index);
+      return copy ?? value;
+    }
+    return null;
+  }
+
+  async readBytes(key: Key): Promise<Buffer | null> {
+    for (let index = 0; index < this.levels.length; index++) {
+      const level = this.levels[index]!;
+      let bytes: Buffer | null;
+      let labels: string[] | null = null;
+      try {
+        if (level.location.readBytes) {
+          bytes = await level.location.readBytes(key);
+          if (bytes !== null && index > 0) labels = await this.labelsOfKey(level, key);
+        } else {
+          const value = await level.location.read(key);
+          bytes = value === null ? null : await value.bytes();
+          if (value !== null && index > 0) labels = await value.labels();
+        }
+      } catch (error) {
+        this.skipOrThrow(level, 'read', key, error);
+        continue;
+      }
+      if (bytes === null) continue;
+      if (index > 0) await this.replicate(key, asSource(bufferBlob(bytes), false), labels, index);
+      await this.touchBelow(key, index);
+      return bytes;
+    }
+    return null;
+  }
+
+  async *readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
+    for (const key of keys) yield [key, await this.read(key)];
+  }
+
+  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
+    for (const level of this.levels) {
+      if (!level.write) continue;
+      try {
+        if (await level.location.write(key, source, labels)) return true;
+      } catch (error) {
+        this.skipOrThrow(level, 'write', key, error);
+      }
+    }
+    return false;
+  }
+
+  async delete(key: Key): Promise<boolean> {
+    let deleted = false;
+    for (const level of this.levels) {
+      try {
+        if (await level.location.delete(key)) deleted = true;
+      } catch (error) {
+        this.skipOrThrow(level, 'delete', key, error);
+      }
+    }
+    return deleted;
+  }
+
+  async touch(key: Key): Promise<boolean> {
+    let touched = false;
+    for (const level of this.levels) {
+      try {
+        if (await level.location.touch(key)) touched = true;
+      } catch (error) {
+        this.skipOrThrow(level, 'touch', key, error);
+      }
+    }
+    return touched;
+  }
+
+  async *contents(): AsyncIterable<Entry> {
+    for (const level of this.levels) yield* level.location.contents();
+  }
+
+  stagingDir(): string | null {
+    for (const level of this.levels) {
+      const dir = level.write ? level.location.stagingDir?.() : null;
+      if (dir) return dir;
+    }
+    return null;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.levels.map((level) => level.location.close?.()));
+  }
+
+  /**
+   * Copies a value found at `index` into every upper level that replicates. Each writer verifies
+   * the bytes while it copies, so a corrupted value is never promoted. Returns the copy in the
+   * highest level that took it, or null.
+   */
+  private async replicate(key: Key, source: Source, labels: string[] | null, index: number): Promise<Value | null> {
+    let top: Value | null = null;
+    for (let upper = index - 1; upper >= 0; upper--) {
+      const level = this.levels[upper]!;
+      if (!level.replicate) continue;
+      let stored: boolean;
+      try {
+        stored = await level.location.write(key, source, labels);
+      } catch (error) {
+        this.skipOrThrow(level, 'replicate', key, error);
+        continue;
+      }
+      if (!stored) continue;
+      const copy = await level.location.read(key);
+      if (copy !== null) {
+        top = copy;
+        // further copies are made from this one: nearer, and already verified
+        source = asSource(copy, false);
+      }
+    }
+    return top;
+  }
+
+  private async touchBelow(key: Key, index: number): Promise<void> {
+    for (let lower = index + 1; lower < this.levels.length; lower++) {
+      const level = this.levels[lower]!;
+      if (!level.touch) continue;
+      try {
+        await level.location.touch(key);
+      } catch (error) {
+        this.skipOrThrow(level, 'touch', key, error);
+      }
+    }
+  }
+
+  private async labelsOf(value: Value, level: Level): Promise<string[] | null> {
+    try {
+      return await value.labels();
+    } catch (error) {
+      this.skipOrThrow(level, 'read', value.key, error);
+      return null;
+    }
+  }
+
+  private async labelsOfKey(level: Level, key: Key): Promise<string[] | null> {
+    const value = await level.location.read(key);
+    return value === null ? null : value.labels();
+  }
+
+  private skipOrThrow(level: Level, operation: SkipEvent['operation'], key: Key | null, error: unknown): void {
+    if (!this.skipFailing) throw error;
+    const event: SkipEvent = { level: level.name, operation, key, error };
+    this.emit('skip', event);
+  }
+}

@@ -1,0 +1,121 @@
+import { freemem, totalmem } from 'node:os';
+import { bufferBlob, readUpTo, type Source, type Value, verifyBytes } from '../blob.js';
+import { assertKey, type Key } from '../key.js';
+import { parseFraction, parseSize, type Size } from '../size.js';
+import type { Entry, Location } from './interface.js';
+
+export interface MemoryOptions {
+  /** Bytes kept at most; the least recently used values are evicted to make room. @default no limit */
+  maxSize?: Size;
+  /** Writes are declined while this fraction of the machine's memory is in use (the seed's `limit`). @default 1 */
+  maxUsage?: number;
+}
+
+interface Stored {
+  bytes: Buffer;
+  labels: string[] | null;
+  lastUsed: Date;
+}
+
+/** Values in this process's memory, least recently used evicted first. Nothing survives the process. */
+export class Memory implements Location {
+  readonly name = 'Memory';
+  private readonly maxSize: number;
+  private readonly maxUsage: number;
+  /** A Map iterates in insertion order: re-inserting on use keeps the least recently used first. */
+  private readonly entries = new Map<Key, Stored>();
+  private used = 0;
+
+  constructor(options: MemoryOptions = {}) {
+    this.maxSize = options.maxSize === undefined ? Infinity : parseSize(options.maxSize, 'maxSize');
+    this.maxUsage = options.maxUsage === undefined ? 1 : parseFraction(options.maxUsage, 'maxUsage');
+  }
+
+  /** Bytes held. */
+  get size(): number {
+    return this.used;
+  }
+
+  /** Keys held. */
+  get count(): number {
+    return this.entries.size;
+  }
+
+  async read(key: Key): Promise<Value | null> {
+    const bytes = this.take(key);
+    if (bytes === null) return null;
+    const stored = this.entries.get(key)!;
+    return { key, ...bufferBlob(bytes), labels: async () => stored.labels };
+  }
+
+  async readBytes(key: Key): Promise<Buffer | null> {
+    return this.take(key);
+  }
+
+  async *readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
+    for (const key of keys) yield [key, await this.read(key)];
+  }
+
+  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
+    assertKey(key);
+    const existing = this.entries.get(key);
+    if (existing) {
+      this.use(key, existing);
+      if (labels?.length) existing.labels = [...new Set([...(existing.labels ?? []), ...labels])];
+      return true;
+    }
+    if (source.size !== null && source.size > this.maxSize) return false;
+    if (this.maxUsage < 1 && 1 - freemem() / totalmem() >= this.maxUsage) return false;
+    const bytes = await readUpTo(source, this.maxSize);
+    if (bytes === null) return false;
+    if (!source.verified) verifyBytes(key, bytes, `a copy into ${this.name}`);
+    this.evictFor(bytes.length);
+    // a copy, so that the caller reusing its buffer cannot change a stored value
+    const copy = Buffer.from(bytes);
+    this.entries.set(key, { bytes: copy, labels: labels?.length ? [...new Set(labels)] : null, lastUsed: new Date() });
+    this.used += copy.length;
+    return true;
+  }
+
+  async delete(key: Key): Promise<boolean> {
+    assertKey(key);
+    const stored = this.entries.get(key);
+    if (!stored) return false;
+    this.entries.delete(key);
+    this.used -= stored.bytes.length;
+    return true;
+  }
+
+  async touch(key: Key): Promise<boolean> {
+    return this.take(key) !== null;
+  }
+
+  async *contents(): AsyncIterable<Entry> {
+    for (const [key, stored] of [...this.entries]) {
+      yield { key, location: this, meta: { labels: stored.labels, lastUsed: stored.lastUsed, size: stored.bytes.length } };
+    }
+  }
+
+  private take(key: Key): Buffer | null {
+    assertKey(key);
+    const stored = this.entries.get(key);
+    if (!stored) return null;
+    this.use(key, stored);
+    // a copy, so that a caller writing into the buffer cannot change the stored value
+    return Buffer.from(stored.bytes);
+  }
+
+  private use(key: Key, stored: Stored): void {
+    stored.lastUsed = new Date();
+    this.entries.delete(key);
+    this.entries.set(key, stored);
+  }
+
+  private evictFor(incoming: number): void {
+    for (const [key, stored] of this.entries) {
+      if (this.used + incoming <= this.maxSize) return;
+      this.entries.delete(key);
+      this.used -= stored.bytes.length;
+    }
+  }
+}

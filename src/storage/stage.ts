@@ -1,0 +1,74 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream, promises as fsp } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { bufferBlob, fileBlob, type Source } from '../blob.js';
+import { InvalidValueError, LocationError } from '../errors.js';
+import { digestBytes, type Key } from '../key.js';
+import { streamToFile } from '../locations/disk-io.js';
+
+/** What `HashKeyStorage.write` accepts: bytes, a file path, or a stream of bytes. */
+export type WriteInput = Uint8Array | string | Readable | AsyncIterable<Uint8Array>;
+
+/** A value ready to be written: its key, and a source that can be read any number of times. */
+export interface Staged {
+  key: Key;
+  source: Source;
+  /** Removes the staged temp file, if one was made and nobody moved it into place. */
+  dispose(): Promise<void>;
+}
+
+/** Files up to this size are read into memory rather than staged. */
+const READ_WHOLE = 1024 * 1024;
+
+const nothing = async (): Promise<void> => undefined;
+
+/**
+ * Hashes the input in one pass. Bytes are hashed in place; a file or a stream is copied into a
+ * temp file in `dir` while it is hashed (a location on the same filesystem then moves that file
+ * into place instead of copying it again).
+ */
+export async function stage(input: WriteInput, dir: string | null): Promise<Staged> {
+  if (input instanceof Uint8Array) {
+    const bytes = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+    return { key: digestBytes(bytes), source: { ...bufferBlob(bytes), verified: true }, dispose: nothing };
+  }
+  if (typeof input === 'string') return stageFile(input, dir);
+  if (isAsyncIterable(input)) return stageStream(input, dir);
+  throw new InvalidValueError(
+    `Cannot write ${Object.prototype.toString.call(input)}: expected a Uint8Array, a file path, a Readable or an AsyncIterable<Uint8Array>`,
+  );
+}
+
+async function stageFile(path: string, dir: string | null): Promise<Staged> {
+  let size: number;
+  try {
+    const stat = await fsp.stat(path);
+    if (!stat.isFile()) throw new InvalidValueError(`Cannot write ${path}: not a regular file`);
+    size = stat.size;
+  } catch (error) {
+    if (error instanceof InvalidValueError) throw error;
+    throw new InvalidValueError(`Cannot read the file ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  if (size <= READ_WHOLE) return stage(await fsp.readFile(path), dir);
+  return stageStream(createReadStream(path, { highWaterMark: 4 * 1024 * 1024 }), dir);
+}
+
+async function stageStream(input: AsyncIterable<Uint8Array>, dir: string | null): Promise<Staged> {
+  const folder = dir ?? tmpdir();
+  const path = join(folder, `stage.${randomBytes(8).toString('hex')}`);
+  const dispose = () => fsp.rm(path, { force: true });
+  try {
+    const { size, key } = await streamToFile(path, 0o444, input, false);
+    return { key, source: { ...fileBlob(path, size), verified: true, movable: true }, dispose };
+  } catch (error) {
+    await dispose();
+    if ((error as NodeJS.ErrnoException).syscall === undefined) throw error;
+    throw new LocationError(`Cannot stage the value in ${folder}: ${(error as Error).message}`, `staging(${folder})`, { cause: error });
+  }
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<Uint8Array> {
+  return typeof value === 'object' && value !== null && typeof (value as AsyncIterable<unknown>)[Symbol.asyncIterator] === 'function';
+}
