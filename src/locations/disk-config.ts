@@ -51,6 +51,11 @@ export function readDiskConfig(root: string): DiskConfig | null {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw new ConfigError(`Cannot read ${file}`, { cause: error });
   }
+  return parseDiskConfig(text, file);
+}
+
+/** Parses the text of a config.yml (`file` names it in errors): remote lakes read theirs over the network. */
+export function parseDiskConfig(text: string, file: string): DiskConfig {
   let raw: Record<string, unknown>;
   try {
     raw = (parse(text) ?? {}) as Record<string, unknown>;
@@ -71,13 +76,18 @@ export function readDiskConfig(root: string): DiskConfig | null {
   };
 }
 
+/** The text of a new tarn-style config.yml with these levels (keys sorted, defaults left out). */
+export function diskConfigText(levels: number[]): string {
+  checkLevels(levels, CONFIG_NAME);
+  return stringify({ labels: 'JsonLabels', levels, usage: 'StatUsage' });
+}
+
 /**
  * Writes a new config.yml the way tarn does (keys sorted, defaults left out except levels),
  * atomically and only if none exists, so two processes creating the same lake agree.
  */
 export function createDiskConfig(root: string, levels: number[], mode: number): void {
-  checkLevels(levels, CONFIG_NAME);
-  const text = stringify({ labels: 'JsonLabels', levels, usage: 'StatUsage' });
+  const text = diskConfigText(levels);
   const tmp = join(root, `.${CONFIG_NAME}.${process.pid}.${Math.random().toString(36).slice(2)}`);
   writeFileSync(tmp, text, { mode: mode & 0o666 });
   try {

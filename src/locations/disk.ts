@@ -22,7 +22,7 @@ import { parseFraction, parseSize, type Size } from '../size.js';
 import { CONFIG_NAME, createDiskConfig, DEFAULT_LEVELS, readDiskConfig } from './disk-config.js';
 import { hashFile, writeStreamTo } from './disk-io.js';
 import { promisify } from 'node:util';
-import type { Entry, Location, Meta } from './interface.js';
+import { type Entry, type Location, type Meta, readEach } from './interface.js';
 
 export interface DiskOptions {
   /**
@@ -186,8 +186,8 @@ export class Disk implements Location {
     return bytes;
   }
 
-  async *readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
-    for (const key of keys) yield [key, await this.read(key)];
+  readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
+    return readEach(this, keys);
   }
 
   async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {

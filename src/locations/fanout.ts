@@ -1,6 +1,6 @@
 import type { Source, Value } from '../blob.js';
 import type { Key } from '../key.js';
-import type { Entry, Location, LocationLike } from './interface.js';
+import { type Entry, type Location, type LocationLike, uniqueEntries } from './interface.js';
 import { resolveLocation } from './resolve.js';
 
 /**
@@ -65,8 +65,9 @@ export class Fanout implements Location {
     return touched;
   }
 
-  async *contents(): AsyncIterable<Entry> {
-    for (const location of this.locations) yield* location.contents();
+  /** Every key once, with the meta of the first location that holds it. */
+  contents(): AsyncIterable<Entry> {
+    return uniqueEntries(this.locations);
   }
 
   stagingDir(): string | null {

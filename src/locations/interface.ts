@@ -57,3 +57,15 @@ export type LocationLike = Location | string;
 export async function* readEach(location: Location, keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
   for (const key of keys) yield [key, await location.read(key)];
 }
+
+/** The entries of several locations, each key once (the first location that lists it wins). */
+export async function* uniqueEntries(locations: readonly Location[]): AsyncIterable<Entry> {
+  const seen = new Set<Key>();
+  for (const location of locations) {
+    for await (const entry of location.contents()) {
+      if (seen.has(entry.key)) continue;
+      seen.add(entry.key);
+      yield entry;
+    }
+  }
+}

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { asSource, bufferBlob, type Source, type Value } from '../blob.js';
 import type { Key } from '../key.js';
-import type { Entry, Location, LocationLike } from './interface.js';
+import { type Entry, type Location, type LocationLike, readEach, uniqueEntries } from './interface.js';
 import { isLocation, resolveLocation } from './resolve.js';
 
 export interface LevelOptions {
@@ -116,8 +116,8 @@ export class Levels extends EventEmitter implements Location {
     return null;
   }
 
-  async *readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
-    for (const key of keys) yield [key, await this.read(key)];
+  readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
+    return readEach(this, keys);
   }
 
   async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
@@ -156,8 +156,9 @@ export class Levels extends EventEmitter implements Location {
     return touched;
   }
 
-  async *contents(): AsyncIterable<Entry> {
-    for (const level of this.levels) yield* level.location.contents();
+  /** Every key once, with the meta of the highest level that holds it. */
+  contents(): AsyncIterable<Entry> {
+    return uniqueEntries(this.levels.map((level) => level.location));
   }
 
   stagingDir(): string | null {
@@ -182,15 +183,14 @@ export class Levels extends EventEmitter implements Location {
     for (let upper = index - 1; upper >= 0; upper--) {
       const level = this.levels[upper]!;
       if (!level.replicate) continue;
-      let stored: boolean;
+      let copy: Value | null;
       try {
-        stored = await level.location.write(key, source, labels);
+        if (!(await level.location.write(key, source, labels))) continue;
+        copy = await level.location.read(key);
       } catch (error) {
         this.skipOrThrow(level, 'replicate', key, error);
         continue;
       }
-      if (!stored) continue;
-      const copy = await level.location.read(key);
       if (copy !== null) {
         top = copy;
         // further copies are made from this one: nearer, and already verified

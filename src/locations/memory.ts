@@ -2,7 +2,7 @@ import { freemem, totalmem } from 'node:os';
 import { bufferBlob, readUpTo, type Source, type Value, verifyBytes } from '../blob.js';
 import { assertKey, type Key } from '../key.js';
 import { parseFraction, parseSize, type Size } from '../size.js';
-import type { Entry, Location } from './interface.js';
+import { type Entry, type Location, readEach } from './interface.js';
 
 export interface MemoryOptions {
   /** Bytes kept at most; the least recently used values are evicted to make room. @default no limit */
@@ -52,8 +52,8 @@ export class Memory implements Location {
     return this.take(key);
   }
 
-  async *readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
-    for (const key of keys) yield [key, await this.read(key)];
+  readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
+    return readEach(this, keys);
   }
 
   async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {

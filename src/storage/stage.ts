@@ -8,8 +8,11 @@ import { InvalidValueError, LocationError } from '../errors.js';
 import { digestBytes, type Key } from '../key.js';
 import { streamToFile } from '../locations/disk-io.js';
 
-/** What `HashKeyStorage.write` accepts: bytes, a file path, or a stream of bytes. */
-export type WriteInput = Uint8Array | string | Readable | AsyncIterable<Uint8Array>;
+/**
+ * What `HashKeyStorage.write` accepts: bytes (a Buffer, any TypedArray or DataView: its bytes as
+ * they lie in memory, or an ArrayBuffer), a file path, or a stream of bytes.
+ */
+export type WriteInput = ArrayBufferView | ArrayBuffer | string | Readable | AsyncIterable<Uint8Array>;
 
 /** A value ready to be written: its key, and a source that can be read any number of times. */
 export interface Staged {
@@ -30,14 +33,18 @@ const nothing = async (): Promise<void> => undefined;
  * into place instead of copying it again).
  */
 export async function stage(input: WriteInput, dir: string | null): Promise<Staged> {
-  if (input instanceof Uint8Array) {
-    const bytes = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  if (ArrayBuffer.isView(input) || input instanceof ArrayBuffer) {
+    const bytes = Buffer.isBuffer(input)
+      ? input
+      : input instanceof ArrayBuffer
+        ? Buffer.from(input)
+        : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
     return { key: digestBytes(bytes), source: { ...bufferBlob(bytes), verified: true }, dispose: nothing };
   }
   if (typeof input === 'string') return stageFile(input, dir);
   if (isAsyncIterable(input)) return stageStream(input, dir);
   throw new InvalidValueError(
-    `Cannot write ${Object.prototype.toString.call(input)}: expected a Uint8Array, a file path, a Readable or an AsyncIterable<Uint8Array>`,
+    `Cannot write ${Object.prototype.toString.call(input)}: expected bytes (a Buffer or TypedArray), a file path, a Readable or an AsyncIterable<Uint8Array>`,
   );
 }
 

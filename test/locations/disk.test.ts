@@ -1,0 +1,120 @@
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError, Disk, type Location } from '../../src/index.js';
+import { bytesSource, locationConformance, sha256, streamSource } from '../conformance.js';
+import { cleanup, tempDir } from '../helpers/tmp.js';
+
+afterAll(cleanup);
+
+/** Overwrites a blob in place (it is read-only, so make it writable first), as bit rot would. */
+function corruptBlob(location: Location, key: string): Promise<void> {
+  const file = (location as Disk).pathOf(key);
+  chmodSync(file, 0o644);
+  const bytes = readFileSync(file);
+  bytes[0] = bytes[0]! ^ 0xff;
+  writeFileSync(file, bytes);
+  return Promise.resolve();
+}
+
+locationConformance({ name: 'Disk', create: () => new Disk(tempDir()), corrupt: corruptBlob });
+locationConformance({
+  name: 'Disk (async small I/O, no fsync)',
+  create: () => new Disk(tempDir(), { syncSmallIo: false, fsync: false }),
+  corrupt: corruptBlob,
+});
+
+describe('Disk layout', () => {
+  it('creates a tarn config.yml and stores blobs at ab/cdef… as read-only files', async () => {
+    const root = tempDir();
+    const disk = new Disk(root);
+    const config = readFileSync(join(root, 'config.yml'), 'utf8');
+    expect(config).toMatch(/levels:\s*\n\s*- 1\s*\n\s*- -1/);
+    const bytes = randomBytes(1000);
+    const key = sha256(bytes);
+    expect(await disk.write(key, bytesSource(bytes))).toBe(true);
+    const file = join(root, key.slice(0, 2), key.slice(2));
+    expect(readFileSync(file).equals(bytes)).toBe(true);
+    expect(statSync(file).mode & 0o222).toBe(0);
+    expect(readdirSync(join(root, '.tmp'))).toEqual([]);
+  });
+
+  it('honours the levels of an existing config and refuses a mismatching levels option', async () => {
+    const root = tempDir();
+    new Disk(root, { levels: [2, -1] });
+    const disk = new Disk(root);
+    expect(disk.levels).toEqual([2, -1]);
+    const bytes = randomBytes(10);
+    const key = sha256(bytes);
+    await disk.write(key, bytesSource(bytes));
+    expect(existsSync(join(root, key.slice(0, 4), key.slice(4)))).toBe(true);
+    expect(() => new Disk(root, { levels: [1, -1] })).toThrow(ConfigError);
+  });
+
+  it('rejects a config it cannot honour with ConfigError', () => {
+    const root = tempDir();
+    writeFileSync(join(root, 'config.yml'), 'levels: [1, 2]\n');
+    expect(() => new Disk(root)).toThrow(/must add up to 32/);
+    writeFileSync(join(root, 'config.yml'), 'hash: blake2b\n');
+    expect(() => new Disk(root)).toThrow(ConfigError);
+    writeFileSync(join(root, 'config.yml'), 'levels: [1, -1\n');
+    expect(() => new Disk(root)).toThrow(/not valid YAML/);
+  });
+
+  it('moves a large copy into place without leaving temp files, verifying an unverified stream', async () => {
+    const root = tempDir();
+    const disk = new Disk(root);
+    const bytes = randomBytes(2 * 1024 * 1024 + 5);
+    const key = sha256(bytes);
+    expect(await disk.write(key, streamSource(bytes, false))).toBe(true);
+    expect(readFileSync(disk.pathOf(key)).equals(bytes)).toBe(true);
+    expect(readdirSync(join(root, '.tmp'))).toEqual([]);
+  });
+
+  it('replaces an existing blob whose bytes no longer match its key', async () => {
+    const disk = new Disk(tempDir());
+    for (const size of [1000, 2 * 1024 * 1024]) {
+      const bytes = randomBytes(size);
+      const key = sha256(bytes);
+      await disk.write(key, bytesSource(bytes));
+      await corruptBlob(disk, key);
+      expect(await disk.write(key, bytesSource(bytes))).toBe(true);
+      expect(readFileSync(disk.pathOf(key)).equals(bytes)).toBe(true);
+    }
+  });
+});
+
+describe('Disk limits', () => {
+  it('declines writes over maxSize, counting what the lake already holds', async () => {
+    const root = tempDir();
+    const first = new Disk(root, { maxSize: 10_000 });
+    const a = randomBytes(6000);
+    expect(await first.write(sha256(a), bytesSource(a))).toBe(true);
+    // a new instance finds the 6000 bytes already there
+    const second = new Disk(root, { maxSize: '10KB' });
+    const b = randomBytes(6000);
+    expect(await second.write(sha256(b), bytesSource(b))).toBe(false);
+    const c = randomBytes(3000);
+    expect(await second.write(sha256(c), bytesSource(c))).toBe(true);
+    expect(await second.usage()).toBe(9000);
+    await second.delete(sha256(a));
+    expect(await second.usage()).toBe(3000);
+    expect(await second.write(sha256(b), bytesSource(b))).toBe(true);
+  });
+
+  it('declines writes when the filesystem is fuller than maxUsage or freer than minFree allows', async () => {
+    const bytes = randomBytes(100);
+    const full = new Disk(tempDir(), { maxUsage: 0 });
+    expect(await full.write(sha256(bytes), bytesSource(bytes))).toBe(false);
+    const needsPetabyte = new Disk(tempDir(), { minFree: '1PB' });
+    expect(await needsPetabyte.write(sha256(bytes), bytesSource(bytes))).toBe(false);
+    const roomy = new Disk(tempDir(), { maxUsage: 1, minFree: '1MB' });
+    expect(await roomy.write(sha256(bytes), bytesSource(bytes))).toBe(true);
+  });
+
+  it('reports bad limits as ConfigError', () => {
+    expect(() => new Disk(tempDir(), { maxSize: '12 parsecs' })).toThrow(ConfigError);
+    expect(() => new Disk(tempDir(), { maxUsage: 1.5 })).toThrow(ConfigError);
+  });
+});
