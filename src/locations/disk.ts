@@ -437,12 +437,13 @@ export class Disk implements Location {
 
   private touchMarkSync(mark: string, time: Date): void {
     try {
-      utimesSync(mark, time, time);
+      // most marks touched are new ones (just written): try creating first
+      this.ensureDirSync(dirname(mark));
+      closeSync(openSync(mark, 'wx', 0o666));
     } catch (error) {
-      if (errno(error) !== 'ENOENT') return this.usageFailed(error);
+      if (errno(error) !== 'EEXIST') return this.usageFailed(error);
       try {
-        this.ensureDirSync(dirname(mark));
-        closeSync(openSync(mark, 'a', 0o666));
+        utimesSync(mark, time, time);
       } catch (inner) {
         this.usageFailed(inner);
       }

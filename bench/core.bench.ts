@@ -1,0 +1,163 @@
+/**
+ * Core benchmark (issue 2): HashKeyStorage over a Disk lake against its references, in one run.
+ *
+ *   npm run bench -- core            (CAIRN_BENCH_GIB=0.25 for a quicker, smaller run)
+ *
+ * - a 1 GiB file: cairn's write vs reading the file and hashing it with sha256 in Node, and vs cacache;
+ * - 4 KiB values: writes and `readBytes` vs cacache's put/get, at the same concurrency;
+ * - peak RSS while writing a 2 GiB stream.
+ * Each figure is the median of several rounds; ratios compare figures of this run only.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, mkdtempSync, openSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { tmpdir, cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import cacache from 'cacache';
+import { Disk, HashKeyStorage } from '../src/index.js';
+
+const GIB = 1024 ** 3;
+const bigSize = Math.round(Number(process.env.CAIRN_BENCH_GIB ?? 1) * GIB);
+const ROUNDS = 3;
+const SMALL_COUNT = 5000;
+const CONCURRENCY = 16;
+
+const work = mkdtempSync(join(tmpdir(), 'cairn-bench-'));
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const rows: { what: string; rate: string; ratio?: string }[] = [];
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await fn();
+  return (performance.now() - start) / 1000;
+}
+
+/** Runs `task(i)` for i in [0, count) with `concurrency` in flight. */
+async function pool(count: number, concurrency: number, task: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => { while (next < count) await task(next++); }));
+}
+
+/** Makes the big source file once; `vary(round)` changes its first bytes so each round is a new value. */
+async function makeBigFile(): Promise<{ path: string; vary: (round: number) => void }> {
+  const path = join(work, 'big.bin');
+  const block = randomBytes(16 * 1024 * 1024);
+  const out = createWriteStream(path);
+  for (let written = 0; written < bigSize; written += block.length) {
+    const chunk = block.subarray(0, Math.min(block.length, bigSize - written));
+    if (!out.write(chunk)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+  }
+  await new Promise<void>((resolve) => out.end(() => resolve()));
+  const vary = (round: number) => {
+    const fd = openSync(path, 'r+');
+    writeSync(fd, Buffer.from(`${round}:${Date.now()}:${Math.random()}`), 0, undefined, 0);
+    closeSync(fd);
+  };
+  return { path, vary };
+}
+
+async function readAndHash(path: string): Promise<void> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 * 1024 * 1024 })) hash.update(chunk as Buffer);
+  hash.digest();
+}
+
+async function bigFile(): Promise<void> {
+  const { path, vary } = await makeBigFile();
+  const mb = bigSize / 1e6;
+  const times = { hash: [] as number[], durable: [] as number[], fast: [] as number[], cacache: [] as number[] };
+  const durable = new HashKeyStorage(new Disk(join(work, 'lake-fsync')));
+  const fast = new HashKeyStorage(new Disk(join(work, 'lake-nofsync'), { fsync: false }));
+  const cache = join(work, 'cacache-big');
+  for (let round = 0; round < ROUNDS; round++) {
+    vary(round);
+    await readAndHash(path); // warm the page cache the same way for everyone
+    times.hash.push(await timed(() => readAndHash(path)));
+    vary(round + 100);
+    times.fast.push(await timed(() => fast.write(path)));
+    vary(round + 200);
+    times.durable.push(await timed(() => durable.write(path)));
+    vary(round + 300);
+    times.cacache.push(await timed(() => pipeline(createReadStream(path), cacache.put.stream(cache, `big-${round}`))));
+  }
+  const rate = (seconds: number[]) => mb / median(seconds);
+  const hashRate = rate(times.hash);
+  const label = `${(bigSize / GIB).toFixed(2)} GiB file`;
+  rows.push({ what: `${label}: read + sha256 in Node (reference)`, rate: `${hashRate.toFixed(0)} MB/s` });
+  rows.push({ what: `${label}: cacache put.stream (reference)`, rate: `${rate(times.cacache).toFixed(0)} MB/s` });
+  for (const [name, seconds] of [['write, fsync: false', times.fast], ['write, fsync: true (default)', times.durable]] as const) {
+    rows.push({
+      what: `${label}: cairn ${name}`,
+      rate: `${rate(seconds).toFixed(0)} MB/s`,
+      ratio: `${(rate(seconds) / hashRate).toFixed(2)}x read+sha256, ${(rate(seconds) / rate(times.cacache)).toFixed(2)}x cacache`,
+    });
+  }
+  rmSync(path, { force: true });
+  rmSync(join(work, 'lake-fsync'), { recursive: true, force: true });
+  rmSync(join(work, 'lake-nofsync'), { recursive: true, force: true });
+  rmSync(cache, { recursive: true, force: true });
+}
+
+async function smallValues(): Promise<void> {
+  const perRound = (round: number) => Array.from({ length: SMALL_COUNT }, (_, i) => {
+    const value = randomBytes(4096);
+    value.writeUInt32LE(round * SMALL_COUNT + i, 0);
+    return value;
+  });
+  const rates: Record<string, number[]> = { durable: [], fast: [], cacache: [], readCairn: [], readCacache: [], readCairnSeq: [], readCacacheSeq: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    const values = perRound(round);
+    const durable = new HashKeyStorage(new Disk(join(work, `small-fsync-${round}`)));
+    const fast = new HashKeyStorage(new Disk(join(work, `small-nofsync-${round}`), { fsync: false }));
+    const cache = join(work, `cacache-small-${round}`);
+    const keys: string[] = new Array(SMALL_COUNT);
+    rates.durable!.push(SMALL_COUNT / (await timed(() => pool(SMALL_COUNT, CONCURRENCY, async (i) => { keys[i] = (await durable.write(values[i]!))!; }))));
+    rates.fast!.push(SMALL_COUNT / (await timed(() => pool(SMALL_COUNT, CONCURRENCY, (i) => fast.write(values[i]!)))));
+    rates.cacache!.push(SMALL_COUNT / (await timed(() => pool(SMALL_COUNT, CONCURRENCY, (i) => cacache.put(cache, `k${i}`, values[i]!)))));
+    const reader = new HashKeyStorage(new Disk(join(work, `small-fsync-${round}`)));
+    rates.readCairn!.push(SMALL_COUNT / (await timed(() => pool(SMALL_COUNT, CONCURRENCY, (i) => reader.readBytes(keys[i]!)))));
+    rates.readCacache!.push(SMALL_COUNT / (await timed(() => pool(SMALL_COUNT, CONCURRENCY, (i) => cacache.get(cache, `k${i}`)))));
+    rates.readCairnSeq!.push(SMALL_COUNT / (await timed(async () => { for (const key of keys) await reader.readBytes(key); })));
+    rates.readCacacheSeq!.push(SMALL_COUNT / (await timed(async () => { for (let i = 0; i < SMALL_COUNT; i++) await cacache.get(cache, `k${i}`); })));
+  }
+  const m = (name: string) => median(rates[name]!);
+  const per = (value: number) => `${value.toFixed(0)}/s`;
+  rows.push({ what: `4 KiB writes: cacache put, ${CONCURRENCY} in flight (reference)`, rate: per(m('cacache')) });
+  rows.push({ what: '4 KiB writes: cairn, fsync: false', rate: per(m('fast')), ratio: `${(m('fast') / m('cacache')).toFixed(1)}x cacache` });
+  rows.push({ what: '4 KiB writes: cairn, fsync: true (default)', rate: per(m('durable')), ratio: `${(m('durable') / m('cacache')).toFixed(1)}x cacache` });
+  rows.push({ what: `4 KiB reads: cacache get, ${CONCURRENCY} in flight (reference)`, rate: per(m('readCacache')) });
+  rows.push({ what: `4 KiB reads: cairn readBytes, ${CONCURRENCY} in flight`, rate: per(m('readCairn')), ratio: `${(m('readCairn') / m('readCacache')).toFixed(1)}x cacache` });
+  rows.push({ what: '4 KiB reads: cacache get, one at a time (reference)', rate: per(m('readCacacheSeq')) });
+  rows.push({ what: '4 KiB reads: cairn readBytes, one at a time', rate: per(m('readCairnSeq')), ratio: `${(m('readCairnSeq') / m('readCacacheSeq')).toFixed(1)}x cacache` });
+}
+
+async function streamMemory(): Promise<void> {
+  const storage = new HashKeyStorage(new Disk(join(work, 'lake-stream'), { fsync: false }));
+  const chunk = randomBytes(1024 * 1024);
+  const total = 2 * GIB;
+  async function* source() {
+    for (let sent = 0; sent < total; sent += chunk.length) {
+      chunk.writeUInt32LE(sent / chunk.length, 0);
+      yield chunk;
+    }
+  }
+  let peak = process.memoryUsage.rss();
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 20);
+  await storage.write(Readable.from(source()));
+  clearInterval(sampler);
+  peak = Math.max(peak, process.memoryUsage.rss());
+  rows.push({ what: 'peak RSS while writing a 2 GiB stream', rate: `${(peak / 1e6).toFixed(0)} MB`, ratio: 'target < 150 MB' });
+  rmSync(join(work, 'lake-stream'), { recursive: true, force: true });
+}
+
+try {
+  console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${(totalmem() / GIB).toFixed(0)} GiB RAM, Node ${process.version}`);
+  await streamMemory();
+  await bigFile();
+  await smallValues();
+  const width = Math.max(...rows.map((row) => row.what.length));
+  for (const row of rows) console.log(`${row.what.padEnd(width)}  ${row.rate.padStart(10)}  ${row.ratio ?? ''}`);
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
