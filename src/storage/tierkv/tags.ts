@@ -1,0 +1,27 @@
+import { InvalidValueError } from '../../errors.js';
+
+/** One tag or several, as the seed's `set('key1', …)` and `set(['BLUE', '1'], …)`. */
+export type Tags = string | readonly string[];
+
+export function tagList(tags: Tags): string[] {
+  const list = typeof tags === 'string' ? [tags] : [...tags];
+  for (const tag of list) {
+    if (typeof tag !== 'string') throw new InvalidValueError(`A tag must be a string, not ${Object.prototype.toString.call(tag)}`);
+  }
+  return list;
+}
+
+/**
+ * The entry id of a set of tags: its sorted, distinct tags as a JSON array. JSON quotes and
+ * escapes each tag, so ['AB','C'] and ['A','BC'] give different ids (the seed joined them with no
+ * separator and both became 'ABC'); the order of tags and repeats do not matter.
+ */
+export function entryId(tags: Tags): { id: string; tags: string[] } {
+  const list = tagList(tags);
+  if (list.length === 0) throw new InvalidValueError('An entry needs at least one tag');
+  let sorted: string[];
+  if (list.length === 1) sorted = list;
+  else if (list.length === 2) sorted = list[0] === list[1] ? [list[0]!] : list[0]! < list[1]! ? list : [list[1]!, list[0]!];
+  else sorted = [...new Set(list)].sort();
+  return { id: JSON.stringify(sorted), tags: sorted };
+}
