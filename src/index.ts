@@ -1,4 +1,18 @@
-export { CairnError, ConfigError, InvalidKeyError, InvalidValueError, LocationError, NotFoundError, StorageCorruption, WriteError } from './errors.js';
+export {
+  AuthenticationError,
+  CairnError,
+  ConfigError,
+  ConnectionError,
+  InvalidKeyError,
+  InvalidValueError,
+  LocationError,
+  NotFoundError,
+  OutOfResourcesError,
+  StorageCorruption,
+  TimeoutError,
+  UnhashableError,
+  WriteError,
+} from './errors.js';
 export { assertKey, digestBytes, isKey, type Key } from './key.js';
 export { parseSize, type Size } from './size.js';
 export type { Blob, Source, Value } from './blob.js';
@@ -10,5 +24,8 @@ export { Level, Levels, type LevelOptions, type LevelsOptions, type SkipEvent } 
 export { Small, type SmallOptions } from './locations/small.js';
 export { HashKeyStorage, type HashKeyStorageOptions, type ReadOptions, type WriteOptions } from './storage/hash-key-storage.js';
 export type { WriteInput } from './storage/stage.js';
-export { OutOfResourcesError } from './errors.js';
 export { FilesystemTier, ResourceFilesystem, ResourceMemory, TierKV, type CodecName, type Compression, type Limit, type Resource, type ResourceFilesystemOptions, type ResourceMemoryOptions, type Tags, type TierKVOptions, type TierValue } from './storage/tierkv/index.js';
+export { SFTP, type SFTPOptions } from './locations/sftp.js';
+export { SCP, type SCPOptions } from './locations/scp.js';
+export { type SSHOptions } from './locations/ssh-common.js';
+export { Nginx, type NginxOptions } from './locations/nginx.js';

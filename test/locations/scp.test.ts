@@ -1,0 +1,125 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Disk, type Location, type Source, StorageCorruption } from '../../src/index.js';
+import { AuthenticationError } from '../../src/errors.js';
+import { SCP } from '../../src/locations/scp.js';
+import { bytesSource, locationConformance, sha256, streamSource } from '../conformance.js';
+import { startSshd, type Sshd } from '../servers/sshd.js';
+
+let server: Sshd;
+let counter = 0;
+
+beforeAll(async () => {
+  server = await startSshd({ passwordAuth: true });
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+function remoteRoot(): string {
+  return join(server.dir, `scp-lake-${++counter}`);
+}
+
+function connect(root: string, extra: ConstructorParameters<typeof SCP>[2] = {}): SCP {
+  return new SCP(server.host, root, {
+    port: server.port,
+    username: server.username,
+    privateKey: server.privateKey,
+    knownHosts: server.knownHosts,
+    timeoutMs: 10_000,
+    ...extra,
+  });
+}
+
+async function corruptRemote(location: Location, key: string): Promise<void> {
+  const file = await (location as SCP).pathOf(key);
+  chmodSync(file, 0o644);
+  const bytes = readFileSync(file);
+  bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0x01;
+  writeFileSync(file, bytes);
+}
+
+locationConformance({
+  name: 'SCP',
+  create: () => connect(remoteRoot()),
+  destroy: (location) => (location as SCP).close(),
+  corrupt: corruptRemote,
+});
+
+describe('SCP', () => {
+  it('refuses an unknown host key with ERR_HOST_KEY, accepts the right fingerprint', async () => {
+    const empty = join(server.dir, 'scp_empty_known_hosts');
+    writeFileSync(empty, '# nothing\n');
+    const refused = connect(remoteRoot(), { knownHosts: empty });
+    const error = await refused.read(sha256(Buffer.from('x'))).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AuthenticationError);
+    expect((error as AuthenticationError).code).toBe('ERR_HOST_KEY');
+    await refused.close();
+    const pinned = connect(remoteRoot(), { knownHosts: empty, hostKeyFingerprint: server.fingerprint });
+    expect(await pinned.read(sha256(Buffer.from('x')))).toBeNull();
+    await pinned.close();
+  });
+
+  it('fails with AuthenticationError (ERR_AUTH) for a wrong password', async () => {
+    const scp = connect(remoteRoot(), { privateKey: undefined, password: 'wrong' });
+    await expect(scp.read(sha256(Buffer.from('x')))).rejects.toMatchObject({ name: 'AuthenticationError', code: 'ERR_AUTH' });
+    await scp.close();
+  });
+
+  it('honours an existing lake layout (levels [2, -1]) and shares it with Disk', async () => {
+    const root = remoteRoot();
+    new Disk(root, { levels: [2, -1] });
+    const scp = connect(root);
+    const bytes = randomBytes(70_000);
+    const key = sha256(bytes);
+    expect(await scp.write(key, streamSource(bytes), ['x'])).toBe(true);
+    expect(readFileSync(join(root, key.slice(0, 4), key.slice(4))).equals(bytes)).toBe(true);
+    expect(await (await new Disk(root).read(key))!.labels()).toEqual(['x']);
+    const listed: string[] = [];
+    for await (const entry of scp.contents()) listed.push(entry.key);
+    expect(listed).toEqual([key]);
+    await scp.close();
+  });
+
+  it('writes atomically through .tmp and leaves nothing there, even for a bad copy', async () => {
+    const root = remoteRoot();
+    const scp = connect(root);
+    const bytes = randomBytes(400_000);
+    const key = sha256(bytes);
+    expect(await scp.read(key)).toBeNull();
+    const final = join(root, key.slice(0, 2), key.slice(2));
+    const seen: boolean[] = [];
+    let tmpSeen = false;
+    const source: Source = {
+      size: bytes.length,
+      path: null,
+      verified: false,
+      bytes: async () => bytes,
+      stream: () =>
+        Readable.from(
+          (async function* () {
+            for (let offset = 0; offset < bytes.length; offset += 100_000) {
+              yield bytes.subarray(offset, offset + 100_000);
+              await new Promise((resolve) => setTimeout(resolve, 30));
+              seen.push(existsSync(final));
+              if (readdirSync(join(root, '.tmp')).length > 0) tmpSeen = true;
+            }
+          })(),
+        ),
+    };
+    expect(await scp.write(key, source)).toBe(true);
+    expect(seen.length).toBe(4);
+    expect(seen.every((present) => !present)).toBe(true);
+    expect(tmpSeen).toBe(true);
+    expect(readFileSync(final).equals(bytes)).toBe(true);
+    expect(readdirSync(join(root, '.tmp'))).toEqual([]);
+    const wrong = sha256(randomBytes(4));
+    await expect(scp.write(wrong, bytesSource(bytes, false))).rejects.toBeInstanceOf(StorageCorruption);
+    expect(readdirSync(join(root, '.tmp'))).toEqual([]);
+    expect(await scp.read(wrong)).toBeNull();
+    await scp.close();
+  });
+});

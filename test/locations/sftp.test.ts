@@ -1,0 +1,199 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Disk, type Location, type Source, StorageCorruption } from '../../src/index.js';
+import { AuthenticationError } from '../../src/errors.js';
+import { SFTP } from '../../src/locations/sftp.js';
+import { bytesSource, locationConformance, sha256 } from '../conformance.js';
+import { startSshd, type Sshd } from '../servers/sshd.js';
+
+let server: Sshd;
+let counter = 0;
+
+beforeAll(async () => {
+  server = await startSshd({ passwordAuth: true });
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+/** A fresh remote folder on the test server. */
+function remoteRoot(): string {
+  return join(server.dir, `lake-${++counter}`);
+}
+
+function connect(root: string, extra: ConstructorParameters<typeof SFTP>[2] = {}): SFTP {
+  return new SFTP(server.host, root, {
+    port: server.port,
+    username: server.username,
+    privateKey: server.privateKey,
+    knownHosts: server.knownHosts,
+    timeoutMs: 10_000,
+    ...extra,
+  });
+}
+
+/** Flips a byte of the blob on the server's disk, as bit rot would. */
+async function corruptRemote(location: Location, key: string): Promise<void> {
+  const file = await (location as SFTP).pathOf(key);
+  chmodSync(file, 0o644);
+  const bytes = readFileSync(file);
+  bytes[0] = bytes[0]! ^ 0xff;
+  writeFileSync(file, bytes);
+}
+
+locationConformance({
+  name: 'SFTP',
+  create: () => connect(remoteRoot()),
+  destroy: (location) => (location as SFTP).close(),
+  corrupt: corruptRemote,
+});
+
+describe('SFTP host keys and credentials', () => {
+  it('refuses a server whose host key is not in known_hosts, with ERR_HOST_KEY', async () => {
+    const empty = join(server.dir, 'empty_known_hosts');
+    writeFileSync(empty, '');
+    const sftp = connect(remoteRoot(), { knownHosts: empty });
+    const error = await sftp.read(sha256(Buffer.from('x'))).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AuthenticationError);
+    expect((error as AuthenticationError).code).toBe('ERR_HOST_KEY');
+    expect((error as Error).message).toMatch(/not in known_hosts/);
+    await sftp.close();
+  });
+
+  it('refuses a host key that differs from the one in known_hosts', async () => {
+    const other = join(server.dir, 'other_known_hosts');
+    const line = readFileSync(server.knownHosts, 'utf8').trim().split(' ');
+    writeFileSync(other, `${line[0]} ssh-ed25519 ${Buffer.concat([Buffer.from([0, 0, 0, 11]), Buffer.from('ssh-ed25519'), Buffer.from([0, 0, 0, 32]), randomBytes(32)]).toString('base64')}\n`);
+    const sftp = connect(remoteRoot(), { knownHosts: other, acceptUnknownHostKey: true });
+    const error = await sftp.read(sha256(Buffer.from('x'))).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AuthenticationError);
+    expect((error as AuthenticationError).code).toBe('ERR_HOST_KEY');
+    expect((error as Error).message).toMatch(/does not match/);
+    await sftp.close();
+  });
+
+  it('accepts the server by its SHA256 fingerprint, and refuses a wrong fingerprint', async () => {
+    const root = remoteRoot();
+    const good = connect(root, { knownHosts: join(server.dir, 'missing'), hostKeyFingerprint: server.fingerprint });
+    const bytes = randomBytes(100);
+    expect(await good.write(sha256(bytes), bytesSource(bytes))).toBe(true);
+    await good.close();
+    const bad = connect(root, { hostKeyFingerprint: 'SHA256:' + randomBytes(32).toString('base64').replace(/=+$/, '') });
+    await expect(bad.read(sha256(bytes))).rejects.toMatchObject({ code: 'ERR_HOST_KEY' });
+    await bad.close();
+  });
+
+  it('connects to an unknown host only when acceptUnknownHostKey is set', async () => {
+    const sftp = connect(remoteRoot(), { knownHosts: join(server.dir, 'missing'), acceptUnknownHostKey: true });
+    expect(await sftp.read(sha256(Buffer.from('nothing')))).toBeNull();
+    await sftp.close();
+  });
+
+  it('fails with AuthenticationError for a key the server does not know, and for a wrong password', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const wrongKey = connect(remoteRoot(), { privateKey: privateKey.export({ format: 'pem', type: 'pkcs1' }).toString() });
+    await expect(wrongKey.read(sha256(Buffer.from('x')))).rejects.toMatchObject({ name: 'AuthenticationError', code: 'ERR_AUTH' });
+    await wrongKey.close();
+    const wrongPassword = connect(remoteRoot(), { privateKey: undefined, password: 'not-the-password' });
+    await expect(wrongPassword.read(sha256(Buffer.from('x')))).rejects.toBeInstanceOf(AuthenticationError);
+    await wrongPassword.close();
+  });
+});
+
+describe('SFTP remote lake', () => {
+  it('honours the layout of an existing lake (levels [2, -1]) and Disk reads what it wrote', async () => {
+    const root = remoteRoot();
+    new Disk(root, { levels: [2, -1] });
+    const sftp = connect(root);
+    const bytes = randomBytes(5000);
+    const key = sha256(bytes);
+    expect(await sftp.write(key, bytesSource(bytes), ['scan'])).toBe(true);
+    expect(readFileSync(join(root, key.slice(0, 4), key.slice(4))).equals(bytes)).toBe(true);
+    const disk = new Disk(root);
+    expect((await disk.readBytes(key))!.equals(bytes)).toBe(true);
+    expect(await (await disk.read(key))!.labels()).toEqual(['scan']);
+    const keys: string[] = [];
+    for await (const entry of sftp.contents()) keys.push(entry.key);
+    expect(keys).toEqual([key]);
+    await sftp.close();
+  });
+
+  it('creates a tarn config.yml in an empty folder, and refuses a levels option that disagrees', async () => {
+    const root = remoteRoot();
+    const sftp = connect(root, { levels: [1, 1, -1] });
+    const bytes = randomBytes(10);
+    const key = sha256(bytes);
+    expect(await sftp.write(key, bytesSource(bytes))).toBe(true);
+    expect(readFileSync(join(root, 'config.yml'), 'utf8')).toMatch(/levels:\s*\n\s*- 1\s*\n\s*- 1\s*\n\s*- -1/);
+    expect(existsSync(join(root, key.slice(0, 2), key.slice(2, 4), key.slice(4)))).toBe(true);
+    await sftp.close();
+    const other = connect(root, { levels: [2, -1] });
+    await expect(other.read(key)).rejects.toMatchObject({ code: 'ERR_CONFIG' });
+    await other.close();
+  });
+
+  it('writes atomically: nothing at the final path until the upload is complete, nothing left in .tmp', async () => {
+    const root = remoteRoot();
+    const sftp = connect(root, { chunkSize: 16 * 1024 });
+    const bytes = randomBytes(600_000);
+    const key = sha256(bytes);
+    await sftp.read(key); // creates the lake
+    const final = join(root, key.slice(0, 2), key.slice(2));
+    const seenAtFinal: boolean[] = [];
+    let tmpSeen = false;
+    // a source that pauses mid-way so the test can look at the server's folder
+    const source: Source = {
+      size: bytes.length,
+      path: null,
+      verified: false,
+      bytes: async () => bytes,
+      stream: () =>
+        Readable.from(
+          (async function* () {
+            for (let offset = 0; offset < bytes.length; offset += 100_000) {
+              yield bytes.subarray(offset, offset + 100_000);
+              await new Promise((resolve) => setTimeout(resolve, 30));
+              seenAtFinal.push(existsSync(final));
+              if (readdirSync(join(root, '.tmp')).length > 0) tmpSeen = true;
+            }
+          })(),
+        ),
+    };
+    expect(await sftp.write(key, source)).toBe(true);
+    expect(seenAtFinal.length).toBeGreaterThan(3);
+    expect(seenAtFinal.every((present) => !present)).toBe(true);
+    expect(tmpSeen).toBe(true);
+    expect(readFileSync(final).equals(bytes)).toBe(true);
+    expect(readdirSync(join(root, '.tmp'))).toEqual([]);
+    // a copy whose bytes do not match leaves nothing behind either
+    const wrong = sha256(randomBytes(8));
+    await expect(sftp.write(wrong, bytesSource(bytes, false))).rejects.toBeInstanceOf(StorageCorruption);
+    expect(readdirSync(join(root, '.tmp'))).toEqual([]);
+    expect(existsSync(join(root, wrong.slice(0, 2), wrong.slice(2)))).toBe(false);
+    await sftp.close();
+  });
+
+  it('replaces a corrupted small blob on write, and streams a large value intact', async () => {
+    const root = remoteRoot();
+    mkdirSync(root, { recursive: true });
+    const sftp = connect(root);
+    const small = randomBytes(4000);
+    const key = sha256(small);
+    await sftp.write(key, bytesSource(small));
+    await corruptRemote(sftp, key);
+    expect(await sftp.write(key, bytesSource(small))).toBe(true);
+    expect((await sftp.readBytes(key))!.equals(small)).toBe(true);
+
+    const large = randomBytes(5 * 1024 * 1024 + 3);
+    const largeKey = sha256(large);
+    expect(await sftp.write(largeKey, bytesSource(large, false))).toBe(true);
+    const parts: Buffer[] = [];
+    for await (const part of (await sftp.read(largeKey))!.stream()) parts.push(part as Buffer);
+    expect(Buffer.concat(parts).equals(large)).toBe(true);
+    await sftp.close();
+  });
+});
