@@ -29,3 +29,4 @@ export { SFTP, type SFTPOptions } from './locations/sftp.js';
 export { SCP, type SCPOptions } from './locations/scp.js';
 export { type SSHOptions } from './locations/ssh-common.js';
 export { Nginx, type NginxOptions } from './locations/nginx.js';
+export { smartCache, markStable, markUnstable, cacheKey, hashValue, functionDigest, type Cached, type CachedMethods, type CacheStats, type CacheWhere, type Explanation, type FunctionDigest, type LockOptions, type SmartCacheDecorator, type SmartCacheOptions } from './cache/index.js';

@@ -1,0 +1,92 @@
+/**
+ * smartCache benchmark (issue 4), in one run:
+ *
+ *   npm run bench -- smart-cache
+ *
+ * - calls/s of a small function on misses and on hits, smartCache vs memoize-fs (both on local
+ *   disk, both sequential, awaited one after another);
+ * - the key of a call with a 100 MB Float32Array argument vs the plain sha256 rate of its bytes.
+ * Each figure is the median of several rounds; ratios compare figures of this run only.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import memoizeFs from 'memoize-fs';
+import { smartCache } from '../src/cache/index.js';
+
+const ROUNDS = 5;
+const CALLS = Number(process.env.CAIRN_BENCH_CALLS ?? 2000);
+const work = mkdtempSync(join(tmpdir(), 'cairn-bench-sc-'));
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const rows: { what: string; rate: string; ratio?: string }[] = [];
+
+/** A small function: the kind of call where the cache's own overhead is what is measured. */
+function small(a: number, b: { scale: number; label: string }) {
+  return { value: a * b.scale, label: `${b.label}:${a}` };
+}
+
+async function callsPerSecond(call: (i: number) => Promise<unknown>, offset: number): Promise<number> {
+  const start = performance.now();
+  for (let i = 0; i < CALLS; i++) await call(offset + i);
+  return CALLS / ((performance.now() - start) / 1000);
+}
+
+async function main(): Promise<void> {
+  const options = { scale: 3, label: 'x' };
+  const missesSc: number[] = [];
+  const hitsSc: number[] = [];
+  const missesMf: number[] = [];
+  const hitsMf: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const cached = smartCache(join(work, `sc-${round}`))(small);
+    const memoizer = memoizeFs({ cachePath: join(work, `mf-${round}`) });
+    const memoized = await memoizer.fn(small);
+    // warm both up on other keys (module loading, the function's digest, folders)
+    for (let i = 0; i < 50; i++) {
+      await cached(-1 - i, options);
+      await memoized(-1 - i, options);
+    }
+    const offset = round * CALLS;
+    missesSc.push(await callsPerSecond((i) => cached(i, options), offset));
+    missesMf.push(await callsPerSecond((i) => memoized(i, options), offset));
+    hitsSc.push(await callsPerSecond((i) => cached(i, options), offset));
+    hitsMf.push(await callsPerSecond((i) => memoized(i, options), offset));
+  }
+  const rate = (value: number) => `${Math.round(value).toLocaleString('en-US')} calls/s`;
+  rows.push({ what: 'memoize-fs misses (small function)', rate: rate(median(missesMf)) });
+  rows.push({ what: 'smartCache misses (small function)', rate: rate(median(missesSc)), ratio: `${(median(missesSc) / median(missesMf)).toFixed(1)}× memoize-fs (target ≥ 3×)` });
+  rows.push({ what: 'memoize-fs hits (small function)', rate: rate(median(hitsMf)) });
+  rows.push({ what: 'smartCache hits (small function)', rate: rate(median(hitsSc)), ratio: `${(median(hitsSc) / median(hitsMf)).toFixed(1)}× memoize-fs (target ≥ 10×)` });
+
+  // the key of a call with a 100 MB argument, against sha256 of the same bytes
+  const big = new Float32Array(25 * 1024 * 1024);
+  for (let i = 0; i < big.length; i += 1024) big[i] = i;
+  const bytes = new Uint8Array(big.buffer);
+  const keyed = smartCache(join(work, 'big'))(async function mean(scan: Float32Array, opts: { sigma: number }) {
+    return scan.length * opts.sigma;
+  });
+  keyed.key(new Float32Array(4), { sigma: 1 });
+  const plain: number[] = [];
+  const keys: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    let start = performance.now();
+    createHash('sha256').update(bytes).digest();
+    plain.push(bytes.byteLength / ((performance.now() - start) / 1000));
+    start = performance.now();
+    keyed.key(big, { sigma: 2 });
+    keys.push(bytes.byteLength / ((performance.now() - start) / 1000));
+  }
+  const mbps = (value: number) => `${(value / 1e6).toFixed(0)} MB/s`;
+  rows.push({ what: 'sha256 of 100 MB (node:crypto)', rate: mbps(median(plain)) });
+  rows.push({ what: 'key of a call with a 100 MB Float32Array', rate: mbps(median(keys)), ratio: `${(median(keys) / median(plain)).toFixed(2)}× sha256 (target ≥ 0.8×)` });
+
+  console.log(`smartCache, ${CALLS} calls per round, median of ${ROUNDS} rounds`);
+  console.table(rows);
+}
+
+try {
+  await main();
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}

@@ -1,0 +1,6 @@
+export { smartCache, type Cached, type CachedMethods, type CacheStats, type Explanation, type SmartCacheDecorator, type SmartCacheOptions } from './smart-cache.js';
+export { markStable, markUnstable } from './mark.js';
+export { cacheKey, hashValue } from './hash-args.js';
+export { functionDigest, type FunctionDigest } from './function-digest.js';
+export type { CacheWhere } from './store.js';
+export type { LockOptions } from './lock.js';

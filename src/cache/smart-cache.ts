@@ -1,0 +1,334 @@
+/**
+ * smartCache: persistent memoisation keyed by the function's code, the code of the unstable
+ * dependencies it reaches, and its arguments (see function-digest.ts and hash-args.ts).
+ */
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { UnhashableError } from '../errors.js';
+import type { Key } from '../key.js';
+import { functionDigest, type FunctionDigest } from './function-digest.js';
+import { cacheKey, encodeInto, hashValue } from './hash-args.js';
+import { acquireLock, type LockOptions } from './lock.js';
+import { type CacheWhere, type Record as DigestRecord, Store } from './store.js';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyFn = (...args: any[]) => any;
+
+export interface SmartCacheOptions {
+  /**
+   * What the key depends on that cannot be discovered: functions are hashed by their code (marked
+   * or not), other values canonically, like arguments. Read at the first call.
+   * @default []
+   */
+  deps?: readonly unknown[];
+  /** Change it to invalidate every entry of this function on purpose. @default none */
+  version?: string | number;
+  /** The name used in explain(), warnings and the record of last digests. @default the function's name */
+  name?: string;
+  /**
+   * A cross-process lock per key: other processes wait for the first one instead of computing
+   * too. `true` keeps lock files in `locks/` of the cache folder.
+   * @default false
+   */
+  lock?: boolean | LockOptions;
+  /** Key a method call by its `this` as well (constructor name and own fields). @default true */
+  hashThis?: boolean;
+  /** TypedArrays, Buffers and DataViews of at least this many bytes are stored as separate parts. @default 4096 */
+  minPart?: number;
+  /**
+   * Throw instead of warning when dependencies cannot be tracked (no inspector, a native or bound
+   * function), and when a result cannot be stored.
+   * @default false
+   */
+  strict?: boolean;
+  /** Receives every failure to store or read a result (the call still returns its value). @default a process warning */
+  onError?: (error: unknown) => void;
+  /** fsync blobs and entries written into a cache folder. @default false: a torn entry is detected and recomputed */
+  fsync?: boolean;
+}
+
+export interface CacheStats {
+  /** Calls answered from the cache (or by a call in flight with the same key). */
+  hits: number;
+  /** Calls that ran the function. */
+  misses: number;
+  /** Corrupted or outdated entries that were recomputed and rewritten. */
+  repaired: number;
+  /** Failures to read or store an entry, reported through onError. */
+  errors: number;
+}
+
+export interface Explanation {
+  /** True when the call would be answered from the cache. */
+  hit: boolean;
+  key: Key;
+  /** Why it would miss (empty for a hit). */
+  reasons: string[];
+  /** One line for people. */
+  message: string;
+}
+
+export interface CachedMethods<A extends unknown[]> {
+  /** Says whether this call would hit and, if not, why. Runs nothing. */
+  explain(...args: A): Promise<Explanation>;
+  /** The key of this call. */
+  key(...args: A): Key;
+  readonly stats: CacheStats;
+}
+
+/** A cached function: same arguments, always a Promise. */
+export type Cached<F extends AnyFn> = ((...args: Parameters<F>) => Promise<Awaited<ReturnType<F>>>) & CachedMethods<Parameters<F>>;
+
+export interface SmartCacheDecorator {
+  /** Wraps a function. */
+  <F extends AnyFn>(fn: F): Cached<F>;
+  /** A standard (TC39) method decorator: the method must return a Promise (be async). */
+  <This, A extends unknown[], R>(
+    method: (this: This, ...args: A) => R,
+    context: ClassMethodDecoratorContext<This, (this: This, ...args: A) => R>,
+  ): (this: This, ...args: A) => Promise<Awaited<R>>;
+}
+
+/** Bump when the key derivation changes: old entries are then simply not found. */
+const KEY_FORMAT = 'cairn.smartCache.key/1';
+const OWN_CODE = '(code)';
+
+const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+interface Digests {
+  /** sha256 of the function digest and the options digest. */
+  full: string;
+  record: DigestRecord;
+}
+
+class Runner {
+  readonly stats: CacheStats = { hits: 0, misses: 0, repaired: 0, errors: 0 };
+  private digests: Digests | null = null;
+  private recordWritten: string | null = null;
+  private warned = false;
+  private readonly recordKey: Key;
+  private readonly lock: Required<LockOptions> | null;
+
+  constructor(
+    private readonly store: Store,
+    private readonly fn: AnyFn,
+    private readonly options: SmartCacheOptions,
+    private readonly method: boolean,
+    readonly name: string,
+  ) {
+    this.recordKey = sha(`cairn.smartCache.record/${name}`);
+    const lock = options.lock ?? false;
+    if (lock === false) {
+      this.lock = null;
+    } else {
+      const dir = (lock === true ? undefined : lock.dir) ?? (store.folder ? join(store.folder, 'locks') : undefined);
+      if (dir === undefined) throw new UnhashableError('smartCache: the lock option needs a dir when the cache is not a folder', 'options.lock');
+      const given = lock === true ? {} : lock;
+      this.lock = { dir, lease: given.lease ?? 30_000, poll: given.poll ?? 25 };
+    }
+  }
+
+  private digestsFor(self: unknown): Digests {
+    if (this.digests) return this.digests;
+    const own = functionDigest(this.fn, this.method && typeof self === 'object' && self !== null ? self : undefined);
+    const entries: [string, string][] = [[OWN_CODE, own.code], ...own.deps];
+    const warnings = [...own.warnings];
+    const parts: string[] = [own.digest];
+    let complete = own.complete;
+    if (this.options.version !== undefined) {
+      const version = `${typeof this.options.version}:${this.options.version}`;
+      parts.push(`version=${version}`);
+      entries.push(['version', sha(version)]);
+    }
+    (this.options.deps ?? []).forEach((dep, index) => {
+      let digest: string;
+      if (typeof dep === 'function') {
+        const sub: FunctionDigest = functionDigest(dep);
+        warnings.push(...sub.warnings);
+        complete &&= sub.complete;
+        digest = sub.digest;
+        for (const [path, value] of sub.deps) entries.push([`deps[${index}] > ${path}`, value]);
+      } else {
+        digest = hashValue(dep, `options.deps[${index}]`);
+      }
+      parts.push(`deps[${index}]=${digest}`);
+      entries.push([`deps[${index}]`, digest]);
+    });
+    if (warnings.length > 0 && !this.warned) {
+      this.warned = true;
+      const message = `smartCache(${this.name}): ${[...new Set(warnings)].join('; ')}`;
+      if (this.options.strict) throw new UnhashableError(message, 'function');
+      process.emitWarning(message, { code: 'CAIRN_SMARTCACHE_UNTRACKED' });
+    }
+    const digests = { full: sha(parts.join('\n')), record: { name: this.name, digest: '', entries } };
+    digests.record.digest = digests.full;
+    // an unresolved dependency (a binding not initialised yet) is looked up again next call
+    if (complete) this.digests = digests;
+    return digests;
+  }
+
+  key(self: unknown, args: unknown[]): Key {
+    const digests = this.digestsFor(self);
+    const hash = createHash('sha256');
+    hash.update(KEY_FORMAT);
+    hash.update(digests.full);
+    encodeInto(hash, (encoder) => {
+      if (this.method && this.options.hashThis !== false) encoder.write(self, 'this');
+      encoder.write(args, 'args');
+    });
+    return hash.digest('hex');
+  }
+
+  async call(self: unknown, args: unknown[]): Promise<unknown> {
+    const key = this.key(self, args);
+    const store = this.store;
+    const running = store.inflight.get(key);
+    if (running) {
+      this.stats.hits++;
+      return running;
+    }
+    const promise = this.run(self, args, key);
+    store.inflight.set(key, promise);
+    try {
+      return await promise;
+    } finally {
+      store.inflight.delete(key);
+    }
+  }
+
+  private report(error: unknown): void {
+    this.stats.errors++;
+    if (this.options.strict) throw error;
+    if (this.options.onError) this.options.onError(error);
+    else process.emitWarning(`smartCache(${this.name}): ${(error as Error).message}`, { code: 'CAIRN_SMARTCACHE_STORE' });
+  }
+
+  private async lookup(key: Key): Promise<{ hit: true; value: unknown } | { hit: false; replace: boolean }> {
+    let read;
+    try {
+      read = await this.store.read(key);
+    } catch (error) {
+      this.report(error);
+      return { hit: false, replace: false };
+    }
+    if (read.status === 'hit') return { hit: true, value: read.value };
+    return { hit: false, replace: read.status !== 'missing' };
+  }
+
+  private async run(self: unknown, args: unknown[], key: Key): Promise<unknown> {
+    let found = await this.lookup(key);
+    if (found.hit) {
+      this.stats.hits++;
+      return found.value;
+    }
+    let release: (() => Promise<void>) | null = null;
+    if (this.lock) {
+      release = await acquireLock(this.lock, key, async () => (await this.store.read(key).catch(() => null))?.status === 'hit');
+      // whoever held the lock may have stored the result meanwhile
+      found = await this.lookup(key);
+      if (found.hit) {
+        await release?.();
+        this.stats.hits++;
+        return found.value;
+      }
+    }
+    try {
+      this.stats.misses++;
+      const value: unknown = await this.fn.apply(self, args);
+      try {
+        if (!(await this.store.write(key, value, this.options.minPart ?? 4096, found.replace))) {
+          this.report(new UnhashableError(`the result of ${this.name} was not stored: no location accepted it`, 'result'));
+        } else if (found.replace) {
+          this.stats.repaired++;
+        }
+        await this.remember();
+      } catch (error) {
+        this.report(error);
+      }
+      return value;
+    } finally {
+      await release?.();
+    }
+  }
+
+  /** Keeps the digests this function had when it last stored something, for explain(). */
+  private async remember(): Promise<void> {
+    const digests = this.digests;
+    if (digests === null || this.recordWritten === digests.full) return;
+    await this.store.writeRecord(this.recordKey, digests.record);
+    this.recordWritten = digests.full;
+  }
+
+  async explain(self: unknown, args: unknown[]): Promise<Explanation> {
+    const key = this.key(self, args);
+    const digests = this.digestsFor(self);
+    const result = (hit: boolean, reasons: string[]): Explanation => ({
+      hit,
+      key,
+      reasons,
+      message: hit ? `${this.name}: hit (${key.slice(0, 12)})` : `${this.name}: miss, ${reasons.join('; ')}`,
+    });
+    if (this.store.inflight.has(key)) return result(true, []);
+    const read = await this.store.read(key);
+    if (read.status === 'hit') return result(true, []);
+    if (read.status !== 'missing') return result(false, [`${read.reason}: it will be recomputed and rewritten`]);
+    const record = await this.store.readRecord(this.recordKey);
+    if (record === null) return result(false, [`nothing is recorded for ${this.name} yet: first call, or stored under another name`]);
+    if (record.digest === digests.full) return result(false, ['new arguments: no entry for them with the current code']);
+    const before = new Map(record.entries);
+    const now = new Map(digests.record.entries);
+    const reasons: string[] = [];
+    for (const [path, digest] of now) {
+      const old = before.get(path);
+      const what = path === OWN_CODE ? `the code of ${this.name}` : path === 'version' ? 'the version option' : `the dependency ${path}`;
+      if (old === undefined) reasons.push(`${what} is new`);
+      else if (old !== digest) reasons.push(`${what} changed`);
+    }
+    for (const path of before.keys()) if (!now.has(path)) reasons.push(`the dependency ${path} is gone`);
+    if (reasons.length === 0) reasons.push('the code or its dependencies changed');
+    return result(false, reasons);
+  }
+}
+
+function attach<F extends AnyFn>(call: F, runner: Runner, self: () => unknown): F & CachedMethods<Parameters<F>> {
+  return Object.assign(call, {
+    explain: (...args: unknown[]) => runner.explain(self(), args),
+    key: (...args: unknown[]) => runner.key(self(), args),
+    stats: runner.stats,
+  }) as F & CachedMethods<Parameters<F>>;
+}
+
+/**
+ * Persistent memoisation. `where` is a folder (an index and a HashKeyStorage are made inside it),
+ * a HashKeyStorage, or `{ index, storage }`. Use it as `smartCache(where)(fn)` or as a method
+ * decorator `@smartCache(where)`.
+ */
+export function smartCache(where: CacheWhere, options: SmartCacheOptions = {}): SmartCacheDecorator {
+  const store = Store.of(where, options.fsync ?? false);
+  function decorate(fn: AnyFn, context?: ClassMethodDecoratorContext): unknown {
+    if (typeof fn !== 'function') throw new TypeError('smartCache wraps a function');
+    if (context === undefined) {
+      const runner = new Runner(store, fn, options, false, options.name ?? (fn.name || 'anonymous'));
+      return attach((...args: unknown[]) => runner.call(undefined, args), runner, () => undefined);
+    }
+    if (context.kind !== 'method') throw new TypeError(`@smartCache decorates methods, not a ${context.kind}`);
+    const name = options.name ?? String(context.name);
+    const runner = new Runner(store, fn, options, true, name);
+    const replacement = function (this: unknown, ...args: unknown[]) {
+      return runner.call(this, args);
+    };
+    if (!context.private) {
+      // each instance gets its own bound copy, so `instance.method.explain(...)` knows its `this`
+      context.addInitializer(function (this: unknown) {
+        const self: unknown = this; // eslint-disable-line @typescript-eslint/no-this-alias -- the bound copy needs its instance
+        const bound = attach((...args: unknown[]) => runner.call(self, args), runner, () => self);
+        Object.defineProperty(self as object, context.name, { value: bound, configurable: true, writable: true, enumerable: false });
+      });
+    }
+    return attach(replacement, runner, () => undefined);
+  }
+  return decorate as SmartCacheDecorator;
+}
+
+/** The symbol of the method an object can define to choose its own key: `[smartCache.key]() { return this.id }`. */
+smartCache.key = cacheKey;

@@ -1,0 +1,213 @@
+/**
+ * Where smartCache keeps its entries, as tarn's PickleKeyStorage: an index (a Location keyed by
+ * the call's key, holding a small self-checking entry) and a HashKeyStorage for the parts of
+ * results, so equal parts are stored once.
+ *
+ * An entry is `MAGIC, FORMAT, sha256(payload), payload`. A torn or corrupted entry fails its
+ * checksum and an entry of another format is never decoded: both are misses, recomputed and
+ * overwritten.
+ */
+import { createHash } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import { Decoder, Encoder } from 'cbor-x';
+import { asSource, bufferBlob } from '../blob.js';
+import { CairnError, ConfigError, InvalidKeyError, InvalidValueError, StorageCorruption } from '../errors.js';
+import type { Key } from '../key.js';
+import type { Location, LocationLike } from '../locations/interface.js';
+import { Disk } from '../locations/disk.js';
+import { Memory } from '../locations/memory.js';
+import { isLocation, resolveLocation } from '../locations/resolve.js';
+import { HashKeyStorage } from '../storage/hash-key-storage.js';
+import { IndexFolder } from './index-folder.js';
+import { joinValue, splitValue } from './serialize.js';
+
+/** Where a smartCache lives: a folder, a HashKeyStorage, or explicit index and storage locations. */
+export type CacheWhere =
+  | string
+  | HashKeyStorage
+  | { index: LocationLike | readonly LocationLike[]; storage: HashKeyStorage | LocationLike | readonly LocationLike[] };
+
+const MAGIC = Buffer.from('cairn.sc');
+/** Bump when the entry layout changes: older entries are then recomputed, never misread. */
+export const ENTRY_FORMAT = 1;
+const HEADER = MAGIC.length + 1 + 32;
+/** Bodies up to this size live in the index entry itself: a hit is then a single read. */
+const INLINE_BODY = 32 * 1024;
+
+const encoder = new Encoder({ useRecords: false });
+const decoder = new Decoder({ useRecords: false });
+
+interface EntryPayload {
+  /** The body, when it is small. */
+  b?: Uint8Array;
+  /** The key of the body in storage, when it is not. */
+  k?: string;
+  /** Keys of the parts. */
+  p: string[];
+}
+
+export interface Record {
+  name: string;
+  digest: string;
+  /** Path (`(code)`, `helper`, `helper > inner`, `version`, `deps[0]`) -> digest. */
+  entries: [string, string][];
+}
+
+export type EntryRead =
+  | { status: 'hit'; value: unknown }
+  | { status: 'missing' }
+  | { status: 'corrupt'; reason: string; error?: unknown }
+  | { status: 'outdated'; reason: string };
+
+function envelope(payload: unknown): Buffer {
+  const body = encoder.encode(payload);
+  const header = Buffer.alloc(HEADER);
+  MAGIC.copy(header, 0);
+  header[MAGIC.length] = ENTRY_FORMAT;
+  createHash('sha256').update(body).digest().copy(header, MAGIC.length + 1);
+  return Buffer.concat([header, body]);
+}
+
+function open(bytes: Buffer): { payload: unknown } | { status: 'corrupt' | 'outdated'; reason: string } {
+  if (bytes.length < HEADER || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) {
+    return { status: 'corrupt', reason: 'the entry is truncated or not a smartCache entry' };
+  }
+  const format = bytes[MAGIC.length];
+  if (format !== ENTRY_FORMAT) return { status: 'outdated', reason: `the entry has format ${format}, this version reads ${ENTRY_FORMAT}` };
+  const body = bytes.subarray(HEADER);
+  const sum = createHash('sha256').update(body).digest();
+  if (!sum.equals(bytes.subarray(MAGIC.length + 1, HEADER))) return { status: 'corrupt', reason: 'the entry fails its checksum' };
+  return { payload: decoder.decode(body) };
+}
+
+const stores = new Map<string, Store>();
+
+export class Store {
+  /** One in-flight computation per key in this process. */
+  readonly inflight = new Map<string, Promise<unknown>>();
+
+  constructor(
+    readonly index: Location,
+    readonly storage: HashKeyStorage,
+    readonly folder: string | null,
+  ) {}
+
+  /** The store for `where`; a folder's store is shared by every smartCache on that folder. */
+  static of(where: CacheWhere, fsync: boolean): Store {
+    if (typeof where === 'string') {
+      const folder = resolve(where);
+      let store = stores.get(folder);
+      if (!store) {
+        // the index is not content-addressed: entries are checked by their own checksum instead
+        const index = new IndexFolder(join(folder, 'index'), fsync);
+        store = new Store(index, new HashKeyStorage(new Disk(join(folder, 'storage'), { fsync })), folder);
+        stores.set(folder, store);
+      }
+      return store;
+    }
+    if (where instanceof HashKeyStorage) {
+      const local = where.local;
+      if (local instanceof Disk) {
+        // beside the blobs, where the Disk's own walk never looks (tools/ is skipped)
+        return new Store(new IndexFolder(join(local.root, 'tools', 'smart-cache-index'), fsync), where, local.root);
+      }
+      if (local instanceof Memory) return new Store(local, where, null);
+      throw new ConfigError(`smartCache cannot keep its index in ${local.name}: pass { index, storage } with an index location that does not verify keys`);
+    }
+    if (typeof where === 'object' && where !== null && 'index' in where && 'storage' in where) {
+      const storage = where.storage instanceof HashKeyStorage ? where.storage : new HashKeyStorage(where.storage);
+      return new Store(resolveLocation(where.index), storage, null);
+    }
+    if (isLocation(where)) {
+      throw new ConfigError('smartCache needs a folder, a HashKeyStorage or { index, storage }, not a bare location');
+    }
+    throw new ConfigError(`smartCache: cannot use ${Object.prototype.toString.call(where)} as a cache`);
+  }
+
+  private async readIndex(key: Key): Promise<Buffer | null> {
+    if (this.index.readBytes) return this.index.readBytes(key);
+    const value = await this.index.read(key);
+    return value === null ? null : value.bytes();
+  }
+
+  private async writeIndex(key: Key, bytes: Buffer, replace: boolean): Promise<boolean> {
+    // some locations keep what they hold on a second write: a bad entry is removed first
+    if (replace) await this.index.delete(key);
+    return this.index.write(key, asSource(bufferBlob(bytes), true), null);
+  }
+
+  /** Reads an entry. Corruption anywhere (entry, body, parts) is a status, never an exception. */
+  async read(key: Key): Promise<EntryRead> {
+    let bytes: Buffer | null;
+    try {
+      bytes = await this.readIndex(key);
+    } catch (error) {
+      if (error instanceof StorageCorruption) return { status: 'corrupt', reason: error.message, error };
+      throw error;
+    }
+    if (bytes === null) return { status: 'missing' };
+    const opened = open(bytes);
+    if (!('payload' in opened)) return opened;
+    try {
+      const payload = opened.payload as EntryPayload;
+      let body = payload.b;
+      if (body === undefined) {
+        const stored = typeof payload.k === 'string' ? await this.storage.readBytes(payload.k, { error: false }) : null;
+        if (stored === null) return { status: 'corrupt', reason: 'the body of the result is missing from storage' };
+        body = stored;
+      }
+      const parts: Buffer[] = [];
+      for (const part of payload.p) {
+        const stored = await this.storage.readBytes(part, { error: false });
+        if (stored === null) return { status: 'corrupt', reason: `the part ${part} is missing from storage` };
+        parts.push(stored);
+      }
+      return { status: 'hit', value: joinValue(body, parts) };
+    } catch (error) {
+      // a failing location (permissions, I/O, network) is an error; bad bytes are a miss to repair
+      if (error instanceof CairnError && !(error instanceof StorageCorruption) && !(error instanceof InvalidValueError) && !(error instanceof InvalidKeyError)) {
+        throw error;
+      }
+      return { status: 'corrupt', reason: `the stored result cannot be read: ${(error as Error).message}`, error };
+    }
+  }
+
+  /** Stores a result; false when a location declined it. */
+  async write(key: Key, value: unknown, minPart: number, replace: boolean): Promise<boolean> {
+    const { body, parts } = splitValue(value, minPart);
+    const keys: string[] = [];
+    for (const part of parts) {
+      const stored = await this.storage.write(part, { error: false });
+      if (stored === null) return false;
+      keys.push(stored);
+    }
+    const payload: EntryPayload = { p: keys };
+    if (body.length <= INLINE_BODY) {
+      payload.b = body;
+    } else {
+      const stored = await this.storage.write(body, { error: false });
+      if (stored === null) return false;
+      payload.k = stored;
+    }
+    return this.writeIndex(key, envelope(payload), replace);
+  }
+
+  async readRecord(key: Key): Promise<Record | null> {
+    let bytes: Buffer | null;
+    try {
+      bytes = await this.readIndex(key);
+    } catch (error) {
+      if (error instanceof StorageCorruption) return null;
+      throw error;
+    }
+    if (bytes === null) return null;
+    const opened = open(bytes);
+    if (!('payload' in opened)) return null;
+    const record = (opened.payload as { r?: Record }).r;
+    return record && Array.isArray(record.entries) ? record : null;
+  }
+
+  async writeRecord(key: Key, record: Record): Promise<void> {
+    await this.writeIndex(key, envelope({ r: record }), true);
+  }
+}
