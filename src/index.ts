@@ -30,3 +30,5 @@ export { SCP, type SCPOptions } from './locations/scp.js';
 export { type SSHOptions } from './locations/ssh-common.js';
 export { Nginx, type NginxOptions } from './locations/nginx.js';
 export { smartCache, markStable, markUnstable, cacheKey, hashValue, functionDigest, type Cached, type CachedMethods, type CacheStats, type CacheWhere, type Explanation, type FunctionDigest, type LockOptions, type SmartCacheDecorator, type SmartCacheOptions } from './cache/index.js';
+export { RedisLocation, type RedisLocationOptions } from './locations/redis.js';
+export { S3, type S3Options } from './locations/s3.js';

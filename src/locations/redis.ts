@@ -1,0 +1,441 @@
+import { Readable } from 'node:stream';
+import type { Redis as RedisClient, RedisOptions } from 'ioredis';
+import { readUpTo, type Source, type Value, verifyBytes } from '../blob.js';
+import { AuthenticationError, CairnError, ConfigError, ConnectionError, LocationError, TimeoutError } from '../errors.js';
+import { assertKey, isKey, type Key } from '../key.js';
+import { type RetryOptions, withRetry } from '../retry.js';
+import { parseSize, type Size } from '../size.js';
+import type { Entry, Location } from './interface.js';
+
+export interface RedisLocationOptions {
+  /** Prepended to every Redis key this location uses, e.g. 'lake:'. @default '' */
+  prefix?: string;
+  /** Seconds a value lives after it was last written or read (reads refresh it); null keeps values until deleted. @default null */
+  ttl?: number | null;
+  /** Keep the labels of each value (the union of every write). @default true */
+  keepLabels?: boolean;
+  /** Keep the time each value was last written, read or touched. @default true */
+  keepUsage?: boolean;
+  /** Writes of larger values are declined (a number of bytes or '100KiB'). @default 512MiB (Redis' own limit for one value) */
+  maxSize?: Size;
+  /** An operation that takes longer fails with TimeoutError; also the connect timeout. @default 10000 */
+  timeoutMs?: number;
+  /** Retries of transient failures (connection reset, server loading). @default { attempts: 3 } */
+  retry?: RetryOptions;
+  /** Options for the ioredis client made from a URL or options (not used when a client is given). @default {} */
+  redis?: RedisOptions;
+  /** Keys asked for per SCAN step in contents(). @default 500 */
+  scanCount?: number;
+  /** Reads sent in one pipeline by readBatch. @default 256 */
+  batchSize?: number;
+  /** A read refreshes a key's last-used mark at most once per this many milliseconds per process. @default 60000 */
+  touchInterval?: number;
+}
+
+/** Hash fields: the bytes, the last-used time in ms, and one field per label. */
+const DATA = 'd';
+const USED = 'u';
+const LABEL = 'l:';
+
+/*
+ * A read is one HGETALL (bytes and labels together; with a ttl, pipelined with its PEXPIRE): one
+ * round trip, and cheaper for Redis than a script. Writes and touches are scripts, so that they
+ * never create a hash for a key that is not there and no reader sees a half-written value.
+ */
+const WRITE_SCRIPT = `
+if redis.call('HEXISTS', KEYS[1], '${DATA}') == 0 then redis.call('HSET', KEYS[1], '${DATA}', ARGV[1]) end
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], '${USED}', ARGV[3]) end
+for i = 4, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], '') end
+if ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1`;
+
+const TOUCH_SCRIPT = `
+if redis.call('HEXISTS', KEYS[1], '${DATA}') == 0 then return 0 end
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], '${USED}', ARGV[2]) end
+if ARGV[1] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return 1`;
+
+const META_SCRIPT = `
+if redis.call('HEXISTS', KEYS[1], '${DATA}') == 0 then return false end
+return {redis.call('HSTRLEN', KEYS[1], '${DATA}'), redis.call('HGET', KEYS[1], '${USED}') or '', redis.call('HKEYS', KEYS[1])}`;
+
+/** Command names defined on the client; prefixed so they cannot clash with a user's own. */
+const COMMANDS = {
+  cairnWrite: WRITE_SCRIPT,
+  cairnTouch: TOUCH_SCRIPT,
+  cairnMeta: META_SCRIPT,
+} as const;
+
+type ScriptFn = (key: string, ...args: (string | Buffer)[]) => Promise<unknown>;
+type Scripted = { [name in `${keyof typeof COMMANDS}Buffer` | keyof typeof COMMANDS]: ScriptFn };
+
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
+
+function isClient(value: unknown): value is RedisClient {
+  return typeof value === 'object' && value !== null && typeof (value as RedisClient).defineCommand === 'function' && typeof (value as RedisClient).pipeline === 'function';
+}
+
+/** A URL without its password, for names and messages. */
+function describeTarget(target: string | RedisOptions | RedisClient): string {
+  if (typeof target === 'string') {
+    try {
+      const url = new URL(target);
+      url.password = '';
+      url.username = '';
+      return url.toString().replace(/\/$/, '');
+    } catch {
+      return target;
+    }
+  }
+  const options = isClient(target) ? target.options : target;
+  return `redis://${options.host ?? '127.0.0.1'}:${options.port ?? 6379}`;
+}
+
+/**
+ * Values in Redis, one hash per key (`<prefix><key>` with the bytes, the labels and the last-used
+ * time), read in one round trip and verified against the key. Meant for small hot values, often
+ * as `new Small(new RedisLocation(url), { maxSize })` above a larger level.
+ */
+export class RedisLocation implements Location {
+  readonly name: string;
+  readonly prefix: string;
+  private readonly ttlMs: number;
+  private readonly keepLabels: boolean;
+  private readonly keepUsage: boolean;
+  private readonly maxSize: number;
+  private readonly timeoutMs: number;
+  private readonly retry: RetryOptions;
+  private readonly scanCount: number;
+  private readonly batchSize: number;
+  private readonly target: string | RedisOptions | RedisClient;
+  private readonly redisOptions: RedisOptions;
+  private readonly ownsClient: boolean;
+  private clientPromise: Promise<RedisClient & Scripted> | null = null;
+  /** The client, once made: saves an await per operation. */
+  private ready: (RedisClient & Scripted) | null = null;
+  /** The last connection error the client reported, as the cause of a ConnectionError. */
+  private lastError: unknown = null;
+  /** The server refused or dropped the connection and the client has not reconnected since. */
+  private down = false;
+  private closed = false;
+  private readonly touchInterval: number;
+  private readonly lastTouch = new Map<Key, number>();
+
+  constructor(target: string | RedisOptions | RedisClient = 'redis://127.0.0.1:6379', options: RedisLocationOptions = {}) {
+    this.target = target;
+    this.ownsClient = !isClient(target);
+    this.prefix = options.prefix ?? '';
+    const ttl = options.ttl ?? null;
+    if (ttl !== null && !(typeof ttl === 'number' && ttl > 0 && Number.isFinite(ttl))) {
+      throw new ConfigError(`Invalid ttl: ${ttl} (expected a positive number of seconds, or null)`);
+    }
+    this.ttlMs = ttl === null ? 0 : Math.max(1, Math.round(ttl * 1000));
+    this.keepLabels = options.keepLabels ?? true;
+    this.keepUsage = options.keepUsage ?? true;
+    this.maxSize = parseSize(options.maxSize ?? 512 * 1024 * 1024, 'maxSize');
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.retry = options.retry ?? {};
+    this.scanCount = options.scanCount ?? 500;
+    this.batchSize = Math.max(1, options.batchSize ?? 256);
+    this.redisOptions = options.redis ?? {};
+    this.touchInterval = options.touchInterval ?? 60_000;
+    this.name = `Redis(${describeTarget(target)}${this.prefix ? ` prefix ${this.prefix}` : ''})`;
+  }
+
+  async read(key: Key): Promise<Value | null> {
+    const value = this.toValue(key, await this.fetch(key));
+    if (value !== null) await this.markUsed(key);
+    return value;
+  }
+
+  /** The fast path for small values: no Value object, the bytes verified at once. */
+  async readBytes(key: Key): Promise<Buffer | null> {
+    assertKey(key);
+    const name = this.prefix + key;
+    // only the bytes: HGET is cheaper to answer and to parse than HGETALL
+    const data = await this.run('read', async (client) => {
+      if (this.ttlMs === 0) return client.hgetBuffer(name, DATA);
+      const results = (await client.pipeline().hgetBuffer(name, DATA).pexpire(name, this.ttlMs).exec()) ?? [];
+      if (results[0]?.[0]) throw results[0][0];
+      return results[0]?.[1] as Buffer | null;
+    });
+    if (data === null || data === undefined) return null;
+    verifyBytes(key, data, this.name);
+    await this.markUsed(key);
+    return data;
+  }
+
+  /** The hash of one key, in one round trip (with a ttl, HGETALL pipelined with PEXPIRE, a no-op for a missing key). */
+  private fetch(key: Key): Promise<Record<string, Buffer>> {
+    assertKey(key);
+    const name = this.prefix + key;
+    return this.run('read', async (client) => {
+      if (this.ttlMs === 0) return client.hgetallBuffer(name);
+      const results = (await client.pipeline().hgetallBuffer(name).pexpire(name, this.ttlMs).exec()) ?? [];
+      if (results[0]?.[0]) throw results[0][0];
+      return results[0]?.[1] as Record<string, Buffer>;
+    });
+  }
+
+  async *readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
+    let chunk: Key[] = [];
+    const flush = async (): Promise<[Key, Value | null][]> => {
+      const batch = chunk;
+      chunk = [];
+      const replies = await this.run('readBatch', async (client) => {
+        const pipeline = client.pipeline();
+        for (const key of batch) {
+          pipeline.hgetallBuffer(this.prefix + key);
+          if (this.ttlMs !== 0) pipeline.pexpire(this.prefix + key, this.ttlMs);
+        }
+        const results = (await pipeline.exec()) ?? [];
+        const step = this.ttlMs !== 0 ? 2 : 1;
+        return batch.map((_key, index) => {
+          const [error, reply] = results[index * step] ?? [new Error('no reply in the pipeline'), null];
+          if (error) throw error;
+          return reply as Record<string, Buffer>;
+        });
+      });
+      const values = batch.map((key, index): [Key, Value | null] => [key, this.toValue(key, replies[index]!)]);
+      await Promise.all(values.map(([key, value]) => (value === null ? null : this.markUsed(key))));
+      return values;
+    };
+    const seen = new Set<Key>();
+    for (const key of keys) {
+      assertKey(key);
+      // every key once, as the interface promises
+      if (seen.has(key)) continue;
+      seen.add(key);
+      chunk.push(key);
+      if (chunk.length >= this.batchSize) yield* await flush();
+    }
+    if (chunk.length > 0) yield* await flush();
+  }
+
+  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
+    assertKey(key);
+    if (source.size !== null && source.size > this.maxSize) return false;
+    const bytes = await readUpTo(source, this.maxSize);
+    if (bytes === null) return false;
+    if (!source.verified) verifyBytes(key, bytes, `a copy into ${this.name}`);
+    const fields = this.keepLabels && labels ? [...new Set(labels)].map((label) => LABEL + label) : [];
+    await this.run('write', (client) => client.cairnWrite(this.prefix + key, bytes, String(this.ttlMs), this.usageMark(), ...fields));
+    return true;
+  }
+
+  async delete(key: Key): Promise<boolean> {
+    assertKey(key);
+    const removed = await this.run('delete', (client) => client.del(this.prefix + key));
+    return removed > 0;
+  }
+
+  async touch(key: Key): Promise<boolean> {
+    assertKey(key);
+    const touched = await this.run('touch', (client) => client.cairnTouch(this.prefix + key, String(this.ttlMs), this.usageMark()));
+    return touched === 1;
+  }
+
+  async *contents(): AsyncIterable<Entry> {
+    // SCAN may return a key twice (while Redis rehashes): yield each once
+    const seen = new Set<Key>();
+    const pattern = this.prefix.replace(/[*?[\]\\]/g, (char) => '\\' + char) + '*';
+    let cursor = '0';
+    do {
+      const [next, names] = await this.run('contents', (client) => client.scan(cursor, 'MATCH', pattern, 'COUNT', this.scanCount, 'TYPE', 'hash'));
+      cursor = next;
+      const keys = names.map((name) => name.slice(this.prefix.length)).filter((key) => isKey(key) && !seen.has(key));
+      if (keys.length === 0) continue;
+      const metas = await this.run('contents', async (client) => {
+        const pipeline = client.pipeline() as unknown as Scripted & { exec(): Promise<[Error | null, unknown][] | null> };
+        for (const key of keys) void pipeline.cairnMeta(this.prefix + key);
+        return ((await pipeline.exec()) ?? []).map(([error, reply]) => {
+          if (error) throw error;
+          return reply as [number, string, string[]] | null;
+        });
+      });
+      for (let index = 0; index < keys.length; index++) {
+        const meta = metas[index];
+        const key = keys[index]!;
+        if (!meta) continue; // deleted or expired since SCAN saw it
+        seen.add(key);
+        const [size, used, fields] = meta;
+        const labels = fields.filter((field) => field.startsWith(LABEL)).map((field) => field.slice(LABEL.length));
+        yield {
+          key,
+          location: this,
+          meta: {
+            size,
+            labels: this.keepLabels ? labels : null,
+            lastUsed: this.keepUsage && used ? new Date(Number(used)) : null,
+          },
+        };
+      }
+    } while (cursor !== '0');
+  }
+
+  /** Quits the client this location created; a client given by the user is left open. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (!this.ownsClient || this.clientPromise === null) return;
+    const client = await this.clientPromise.catch(() => null);
+    this.clientPromise = null;
+    this.ready = null;
+    if (client === null) return;
+    if (client.status !== 'ready') {
+      client.disconnect();
+      return;
+    }
+    await withDeadline(client.quit(), this.timeoutMs).catch(() => client.disconnect());
+  }
+
+  private usageMark(): string {
+    return this.keepUsage ? String(Date.now()) : '';
+  }
+
+  /** Reads refresh the usage mark at most once per `touchInterval` per key (a write on the server). */
+  private async markUsed(key: Key): Promise<void> {
+    if (!this.keepUsage) return;
+    const now = Date.now();
+    const last = this.lastTouch.get(key);
+    if (last !== undefined && now - last < this.touchInterval) return;
+    this.lastTouch.set(key, now);
+    if (this.lastTouch.size > 100_000) this.lastTouch.clear(); // bounded memory; a cleared mark only costs one extra touch
+    await this.run('touch', (client) => client.cairnTouch(this.prefix + key, String(this.ttlMs), String(now)));
+  }
+
+  private toValue(key: Key, fields: Record<string, Buffer>): Value | null {
+    const data = fields[DATA];
+    if (data === undefined) return null;
+    const labels = Object.keys(fields)
+      .filter((field) => field.startsWith(LABEL))
+      .map((field) => field.slice(LABEL.length));
+    let verified = false;
+    const checked = (): Buffer => {
+      // sha256 of a Redis-sized value is cheap: check once, on first use
+      if (!verified) verifyBytes(key, data, this.name);
+      verified = true;
+      return data;
+    };
+    return {
+      key,
+      size: data.length,
+      path: null,
+      stream: () => {
+        try {
+          return Readable.from([checked()]);
+        } catch (error) {
+          const failed = new Readable({ read() {} });
+          failed.destroy(error as Error);
+          return failed;
+        }
+      },
+      bytes: async () => checked(),
+      labels: async () => (this.keepLabels ? labels : null),
+    };
+  }
+
+  private client(): Promise<RedisClient & Scripted> {
+    if (this.closed) return Promise.reject(new LocationError(`${this.name} is closed`, this.name));
+    this.clientPromise ??= this.connect();
+    return this.clientPromise;
+  }
+
+  private async connect(): Promise<RedisClient & Scripted> {
+    let client: RedisClient;
+    if (isClient(this.target)) {
+      client = this.target;
+    } else {
+      // loaded here, so that importing cairn does not load ioredis
+      const { Redis } = await import('ioredis');
+      const options: RedisOptions = {
+        connectTimeout: this.timeoutMs,
+        commandTimeout: this.timeoutMs,
+        // ioredis retries a command forever by default: fail it after one reconnect attempt instead
+        maxRetriesPerRequest: 1,
+        // commands issued in the same tick go out in one write: far fewer syscalls under concurrency
+        enableAutoPipelining: true,
+        retryStrategy: (times) => Math.min(times * 100, 500),
+        ...this.redisOptions,
+      };
+      client = typeof this.target === 'string' ? new Redis(this.target, options) : new Redis({ ...this.target, ...options });
+    }
+    // without a listener ioredis prints every connection error; we keep the last one as a cause
+    client.on('error', (error: unknown) => {
+      this.lastError = error;
+      if (CONNECTION_CODES.has((error as NodeJS.ErrnoException).code ?? '')) this.down = true;
+    });
+    client.on('ready', () => {
+      this.down = false;
+    });
+    for (const [name, lua] of Object.entries(COMMANDS)) {
+      if (typeof (client as unknown as Record<string, unknown>)[name] !== 'function') client.defineCommand(name, { numberOfKeys: 1, lua });
+    }
+    this.ready = client as RedisClient & Scripted;
+    return this.ready;
+  }
+
+  /** Runs one operation with a deadline, typed errors and retries of transient failures. */
+  private async run<T>(operation: string, action: (client: RedisClient & Scripted) => Promise<T>): Promise<T> {
+    const client = this.ready ?? (await this.client());
+    const attempt = async (): Promise<T> => {
+      try {
+        // while the server is known to be down, fail at once instead of waiting in ioredis' offline queue
+        if (this.down && client.status !== 'ready') throw this.failure(operation, new Error('Connection is closed.'));
+        // a client we made has ioredis' commandTimeout; a user's client gets our own deadline
+        return await (this.ownsClient ? action(client) : withDeadline(action(client), this.timeoutMs));
+      } catch (error) {
+        throw this.failure(operation, error);
+      }
+    };
+    try {
+      return await attempt();
+    } catch (error) {
+      // the retry loop only after a first failure: the common path stays one call deep
+      const attempts = this.retry.attempts ?? 3;
+      if (attempts <= 1 || !this.isTransient(error)) throw error;
+      const base = this.retry.baseDelayMs ?? 100;
+      await new Promise((resolve) => setTimeout(resolve, base / 2 + (Math.random() * base) / 2));
+      return withRetry(attempt, (failure) => this.isTransient(failure), { baseDelayMs: base * 2, ...this.retry, attempts: attempts - 1 });
+    }
+  }
+
+  private isTransient(error: unknown): boolean {
+    return error instanceof ConnectionError || (error instanceof LocationError && error.code === 'ERR_REDIS_BUSY');
+  }
+
+  private failure(operation: string, error: unknown): Error {
+    if (error instanceof CairnError) return error;
+    const message = error instanceof Error ? error.message : String(error);
+    const code = (error as NodeJS.ErrnoException | undefined)?.code;
+    if (error instanceof DeadlineError || message === 'Command timed out') {
+      return new TimeoutError(`${operation} on ${this.name} took more than ${this.timeoutMs} ms`, this.name, this.timeoutMs, { cause: error });
+    }
+    if (
+      (error instanceof Error && error.name === 'MaxRetriesPerRequestError') ||
+      (code !== undefined && CONNECTION_CODES.has(code)) ||
+      /Connection is closed|Stream isn't writeable|connect ETIMEDOUT/.test(message)
+    ) {
+      const cause = this.lastError ?? error;
+      const detail = cause instanceof Error ? cause.message : String(cause);
+      return new ConnectionError(`Cannot reach ${this.name} (${operation}): ${detail}`, this.name, { cause });
+    }
+    if (/^(LOADING|BUSY|TRYAGAIN|MASTERDOWN)/.test(message)) {
+      return new LocationError(`${operation} on ${this.name} failed: ${message}`, this.name, { cause: error, code: 'ERR_REDIS_BUSY' });
+    }
+    if (/^(NOAUTH|WRONGPASS|NOPERM)/.test(message)) {
+      return new AuthenticationError(`${operation} on ${this.name} was refused: ${message}`, this.name, { cause: error });
+    }
+    return new LocationError(`${operation} on ${this.name} failed: ${message}`, this.name, { cause: error });
+  }
+}
+
+class DeadlineError extends Error {}
+
+/** Rejects with DeadlineError when `promise` has not settled within `ms`. */
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new DeadlineError(`timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}

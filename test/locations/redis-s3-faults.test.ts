@@ -1,0 +1,194 @@
+/**
+ * Faults of the Redis and S3 locations against real servers: a server that goes away, one that
+ * stops answering, and one that serves corrupted bytes. Each must be a typed error (never a miss,
+ * never a hang), Levels must fall back when told to, and a corrupted value must never be promoted.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, promises as fsp, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConnectionError, StorageCorruption, TimeoutError } from '../../src/errors.js';
+import { Disk, Levels, type Location, type SkipEvent } from '../../src/index.js';
+import { RedisLocation } from '../../src/locations/redis.js';
+import { S3 } from '../../src/locations/s3.js';
+import { bytesSource, sha256 } from '../conformance.js';
+import { freePort } from '../servers/ports.js';
+import { type RedisServer, startRedis } from '../servers/redis.js';
+import { S3_CREDENTIALS, type S3Server, startS3 } from '../servers/s3.js';
+
+const folders: string[] = [];
+function disk(): Disk {
+  const folder = mkdtempSync(join(tmpdir(), 'cairn-faults-'));
+  folders.push(folder);
+  return new Disk(folder);
+}
+afterAll(() => {
+  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+});
+
+/** Runs `action`, expecting it to fail with `type` within `withinMs`. */
+async function failsWith(action: () => Promise<unknown>, type: abstract new (...args: never[]) => Error, withinMs: number): Promise<Error> {
+  const started = Date.now();
+  const error = await action().then(
+    (result) => new Error(`expected ${type.name}, got ${JSON.stringify(result)}`),
+    (caught: Error) => caught,
+  );
+  expect(error).toBeInstanceOf(type);
+  expect(Date.now() - started).toBeLessThan(withinMs);
+  return error;
+}
+
+/** The fallback and corruption checks, the same for both remotes. */
+function sharedFaults(kind: string, setup: () => { remote: () => Location; stop: () => Promise<void>; corrupt: (key: string) => Promise<void> }) {
+  it(`${kind}: a value corrupted on the server fails a read through Levels(Disk, remote) and is not promoted`, async () => {
+    const { remote, corrupt } = setup();
+    const location = remote();
+    const bytes = randomBytes(20_000);
+    const key = sha256(bytes);
+    expect(await location.write(key, bytesSource(bytes))).toBe(true);
+    await corrupt(key);
+    const local = disk();
+    const levels = new Levels(local, location);
+    await expect(levels.read(key)).rejects.toBeInstanceOf(StorageCorruption);
+    await expect(levels.readBytes(key)).rejects.toBeInstanceOf(StorageCorruption);
+    expect(await local.read(key)).toBeNull();
+
+    // skipping failing levels: the refused copy is reported, the bytes still never come out wrong
+    const skipping = new Levels(local, location, { skipFailing: true });
+    const skips: SkipEvent[] = [];
+    skipping.on('skip', (event: SkipEvent) => skips.push(event));
+    const value = await skipping.read(key);
+    if (value !== null) await expect(value.bytes()).rejects.toBeInstanceOf(StorageCorruption);
+    expect(skips.length).toBeGreaterThan(0);
+    expect(skips.every((skip) => skip.error instanceof StorageCorruption)).toBe(true);
+    expect(await local.read(key)).toBeNull();
+    await location.close?.();
+  });
+
+  it(`${kind}: a stopped server is a ConnectionError, and Levels with skipFailing falls back and reports it`, async () => {
+    const { remote, stop } = setup();
+    const location = remote();
+    const bytes = randomBytes(1000);
+    const key = sha256(bytes);
+    expect(await location.write(key, bytesSource(bytes))).toBe(true);
+    expect(await location.read(key)).not.toBeNull();
+    const below = disk();
+    await below.write(key, bytesSource(bytes));
+
+    await stop();
+    await failsWith(() => location.read(key), ConnectionError, 8000);
+    await failsWith(() => location.write(sha256(randomBytes(8)), bytesSource(randomBytes(8))), ConnectionError, 8000);
+    await failsWith(() => new Levels(location, below).read(key), ConnectionError, 8000);
+
+    const levels = new Levels(location, below, { skipFailing: true });
+    const skips: SkipEvent[] = [];
+    levels.on('skip', (event: SkipEvent) => skips.push(event));
+    const value = await levels.read(key);
+    expect((await value!.bytes()).equals(bytes)).toBe(true);
+    expect(skips.map((skip) => [skip.level, skip.operation, skip.key])).toContainEqual([location.name, 'read', key]);
+    expect(skips.every((skip) => skip.error instanceof ConnectionError)).toBe(true);
+    await location.close?.();
+  });
+}
+
+describe('Redis faults', () => {
+  let server: RedisServer;
+  let admin: Redis;
+  beforeAll(async () => {
+    server = await startRedis();
+    admin = new Redis(server.url, { maxRetriesPerRequest: 1 });
+    admin.on('error', () => {});
+  });
+  afterAll(async () => {
+    admin?.disconnect();
+    await server?.destroy();
+  });
+
+  let prefixes = 0;
+  sharedFaults('Redis', () => ({
+    remote: () => new RedisLocation(server.url, { prefix: `f${++prefixes}:`, timeoutMs: 2000 }),
+    stop: () => server.stop(),
+    corrupt: async (key) => {
+      const name = `f${prefixes}:${key}`;
+      const bytes = await admin.hgetBuffer(name, 'd');
+      bytes![100] ^= 1;
+      await admin.hset(name, 'd', bytes!);
+    },
+  }));
+
+  it('Redis: comes back after the server restarts (empty, so a miss again)', async () => {
+    await server.start();
+    const location = new RedisLocation(server.url, { prefix: 'back:', timeoutMs: 2000 });
+    const key = sha256(Buffer.from('back'));
+    expect(await location.read(key)).toBeNull();
+    await server.stop();
+    await failsWith(() => location.read(key), ConnectionError, 8000);
+    await server.start();
+    // the client reconnects by itself
+    let answer: unknown = 'not yet';
+    for (let attempt = 0; attempt < 50 && answer === 'not yet'; attempt++) {
+      answer = await location.read(key).catch(() => 'not yet');
+      if (answer === 'not yet') await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(answer).toBeNull();
+    await location.close();
+  });
+
+  it('Redis: a server that stops answering is a TimeoutError after timeoutMs', async () => {
+    const location = new RedisLocation(server.url, { prefix: 'slow:', timeoutMs: 700, retry: { attempts: 1 } });
+    const key = sha256(Buffer.from('slow'));
+    expect(await location.read(key)).toBeNull();
+    server.pause();
+    try {
+      const error = (await failsWith(() => location.read(key), TimeoutError, 3000)) as TimeoutError;
+      expect(error.timeoutMs).toBe(700);
+    } finally {
+      server.resume();
+    }
+    await location.close();
+  });
+});
+
+describe('S3 faults', () => {
+  let server: S3Server;
+  beforeAll(async () => {
+    server = await startS3();
+  });
+  afterAll(async () => {
+    await server?.destroy();
+  });
+
+  let lakes = 0;
+  sharedFaults('S3', () => {
+    const prefix = `f${++lakes}`;
+    let location: S3;
+    return {
+      remote: () => (location = new S3(server.endpoint, server.bucket, { credentials: S3_CREDENTIALS, prefix, timeoutMs: 2000 })),
+      stop: () => server.stop(),
+      corrupt: async (key) => {
+        const file = server.objectFile(location.objectKey(key));
+        const bytes = await fsp.readFile(file);
+        bytes[100] ^= 1;
+        await fsp.writeFile(file, bytes);
+      },
+    };
+  });
+
+  it('S3: a server that accepts connections but never answers is a TimeoutError after timeoutMs', async () => {
+    const sockets: Socket[] = [];
+    const silent: Server = createServer((socket) => sockets.push(socket));
+    const port = await freePort();
+    await new Promise<void>((resolve) => silent.listen(port, '127.0.0.1', resolve));
+    const location = new S3(`http://127.0.0.1:${port}`, 'lake', { credentials: S3_CREDENTIALS, timeoutMs: 700, retry: { attempts: 1 } });
+    try {
+      await failsWith(() => location.read(sha256(Buffer.from('x'))), TimeoutError, 3000);
+    } finally {
+      await location.close();
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+});
