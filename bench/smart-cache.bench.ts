@@ -4,7 +4,10 @@
  *   npm run bench -- smart-cache
  *
  * - calls/s of a small function on misses and on hits, smartCache vs memoize-fs (both on local
- *   disk, both sequential, awaited one after another);
+ *   disk in a fresh folder per round, both sequential, awaited one after another, same function and
+ *   arguments). memoize-fs keeps one file per call; smartCache appends each entry to the folder's
+ *   log, and each of its hits reads the entry back from that file (one positioned read, checked):
+ *   its in-process map holds positions in the file, never results;
  * - the key of a call with a 100 MB Float32Array argument vs the plain sha256 rate of its bytes.
  * Each figure is the median of several rounds; ratios compare figures of this run only.
  */

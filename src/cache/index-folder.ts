@@ -1,5 +1,6 @@
 /**
- * The index of a smartCache folder: small entries keyed by the call's key (not by their own
+ * The index of a smartCache folder as earlier versions kept it (IndexLog, one append-only file,
+ * replaces it; entries found here are still read): small entries keyed by the call's key (not by their own
  * hash, so a Disk lake, which verifies content against keys, does not fit). Each entry carries
  * its own checksum (store.ts), so this location only has to publish files atomically.
  *
@@ -43,13 +44,17 @@ export class IndexFolder implements Location {
     return new LocationError(`${what} in ${this.name}: ${(error as Error).message}`, this.name, { cause: error });
   }
 
-  async readBytes(key: Key): Promise<Buffer | null> {
+  readBytesSync(key: Key): Buffer | null {
     try {
       return readFileSync(this.path(key));
     } catch (error) {
       if (errno(error) === 'ENOENT') return null;
       throw this.fail(`Cannot read ${key}`, error);
     }
+  }
+
+  async readBytes(key: Key): Promise<Buffer | null> {
+    return this.readBytesSync(key);
   }
 
   async read(key: Key): Promise<Value | null> {

@@ -2,7 +2,7 @@
  * smartCache: persistent memoisation keyed by the function's code, the code of the unstable
  * dependencies it reaches, and its arguments (see function-digest.ts and hash-args.ts).
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { join } from 'node:path';
 import { UnhashableError } from '../errors.js';
 import type { Key } from '../key.js';
@@ -98,6 +98,8 @@ const sha = (text: string): string => createHash('sha256').update(text).digest('
 interface Digests {
   /** sha256 of the function digest and the options digest. */
   full: string;
+  /** A hash fed with the key format and `full`: each call's key starts from a copy of it. */
+  base: Hash;
   record: DigestRecord;
 }
 
@@ -160,8 +162,8 @@ class Runner {
       if (this.options.strict) throw new UnhashableError(message, 'function');
       process.emitWarning(message, { code: 'CAIRN_SMARTCACHE_UNTRACKED' });
     }
-    const digests = { full: sha(parts.join('\n')), record: { name: this.name, digest: '', entries } };
-    digests.record.digest = digests.full;
+    const full = sha(parts.join('\n'));
+    const digests = { full, base: createHash('sha256').update(KEY_FORMAT).update(full), record: { name: this.name, digest: full, entries } };
     // an unresolved dependency (a binding not initialised yet) is looked up again next call
     if (complete) this.digests = digests;
     return digests;
@@ -169,9 +171,7 @@ class Runner {
 
   key(self: unknown, args: unknown[]): Key {
     const digests = this.digestsFor(self);
-    const hash = createHash('sha256');
-    hash.update(KEY_FORMAT);
-    hash.update(digests.full);
+    const hash = digests.base.copy();
     encodeInto(hash, (encoder) => {
       if (this.method && this.options.hashThis !== false) encoder.write(self, 'this');
       encoder.write(args, 'args');
@@ -179,21 +179,33 @@ class Runner {
     return hash.digest('hex');
   }
 
-  async call(self: unknown, args: unknown[]): Promise<unknown> {
-    const key = this.key(self, args);
+  call(self: unknown, args: unknown[]): Promise<unknown> {
+    let key: Key;
+    try {
+      key = this.key(self, args);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const store = this.store;
     const running = store.inflight.get(key);
     if (running) {
       this.stats.hits++;
       return running;
     }
-    const promise = this.run(self, args, key);
-    store.inflight.set(key, promise);
-    try {
-      return await promise;
-    } finally {
-      store.inflight.delete(key);
+    // a small result in the folder's log is read without a trip through promises; anything else
+    // (a miss, parts, a bad entry, another index) takes the full path, which says what happened
+    const quick = store.readQuick(key);
+    if (typeof quick === 'object') {
+      this.stats.hits++;
+      return Promise.resolve(quick.value);
     }
+    const promise = this.run(self, args, key, quick === 'missing');
+    store.inflight.set(key, promise);
+    const done = () => {
+      store.inflight.delete(key);
+    };
+    promise.then(done, done);
+    return promise;
   }
 
   private report(error: unknown): void {
@@ -215,8 +227,8 @@ class Runner {
     return { hit: false, replace: read.status !== 'missing' };
   }
 
-  private async run(self: unknown, args: unknown[], key: Key): Promise<unknown> {
-    let found = await this.lookup(key);
+  private async run(self: unknown, args: unknown[], key: Key, missing: boolean): Promise<unknown> {
+    let found: Awaited<ReturnType<Runner['lookup']>> = missing ? { hit: false, replace: false } : await this.lookup(key);
     if (found.hit) {
       this.stats.hits++;
       return found.value;
@@ -236,12 +248,13 @@ class Runner {
       this.stats.misses++;
       const value: unknown = await this.fn.apply(self, args);
       try {
-        if (!(await this.store.write(key, value, this.options.minPart ?? 4096, found.replace))) {
+        const quick = this.store.writeQuick(key, value, this.options.minPart ?? 4096);
+        if (quick !== true && !(await this.store.write(key, value, this.options.minPart ?? 4096, found.replace, quick))) {
           this.report(new UnhashableError(`the result of ${this.name} was not stored: no location accepted it`, 'result'));
         } else if (found.replace) {
           this.stats.repaired++;
         }
-        await this.remember();
+        if (this.digests !== null && this.recordWritten !== this.digests.full) await this.remember();
       } catch (error) {
         this.report(error);
       }

@@ -19,7 +19,8 @@ import { Memory } from '../locations/memory.js';
 import { isLocation, resolveLocation } from '../locations/resolve.js';
 import { HashKeyStorage } from '../storage/hash-key-storage.js';
 import { IndexFolder } from './index-folder.js';
-import { joinValue, splitValue } from './serialize.js';
+import { IndexLog } from './index-log.js';
+import { joinValue, type Split, splitValue } from './serialize.js';
 
 /** Where a smartCache lives: a folder, a HashKeyStorage, or explicit index and storage locations. */
 export type CacheWhere =
@@ -59,7 +60,7 @@ export type EntryRead =
   | { status: 'corrupt'; reason: string; error?: unknown }
   | { status: 'outdated'; reason: string };
 
-function envelope(payload: unknown): Buffer {
+export function envelope(payload: unknown): Buffer {
   const body = encoder.encode(payload);
   const header = Buffer.alloc(HEADER);
   MAGIC.copy(header, 0);
@@ -68,15 +69,17 @@ function envelope(payload: unknown): Buffer {
   return Buffer.concat([header, body]);
 }
 
-function open(bytes: Buffer): { payload: unknown } | { status: 'corrupt' | 'outdated'; reason: string } {
+/** Opens an entry; `checked`: its bytes were already checked by the index (IndexLog's record checksum). */
+function open(bytes: Buffer, checked = false): { payload: unknown } | { status: 'corrupt' | 'outdated'; reason: string } {
   if (bytes.length < HEADER || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) {
     return { status: 'corrupt', reason: 'the entry is truncated or not a smartCache entry' };
   }
   const format = bytes[MAGIC.length];
   if (format !== ENTRY_FORMAT) return { status: 'outdated', reason: `the entry has format ${format}, this version reads ${ENTRY_FORMAT}` };
   const body = bytes.subarray(HEADER);
-  const sum = createHash('sha256').update(body).digest();
-  if (!sum.equals(bytes.subarray(MAGIC.length + 1, HEADER))) return { status: 'corrupt', reason: 'the entry fails its checksum' };
+  if (!checked && !createHash('sha256').update(body).digest().equals(bytes.subarray(MAGIC.length + 1, HEADER))) {
+    return { status: 'corrupt', reason: 'the entry fails its checksum' };
+  }
   return { payload: decoder.decode(body) };
 }
 
@@ -98,8 +101,9 @@ export class Store {
       const folder = resolve(where);
       let store = stores.get(folder);
       if (!store) {
-        // the index is not content-addressed: entries are checked by their own checksum instead
-        const index = new IndexFolder(join(folder, 'index'), fsync);
+        // the index is not content-addressed: entries are checked by their own checksum instead;
+        // entries of the folder index of earlier versions are still read
+        const index = new IndexLog(join(folder, 'index.log'), fsync, new IndexFolder(join(folder, 'index'), fsync));
         store = new Store(index, new HashKeyStorage(new Disk(join(folder, 'storage'), { fsync })), folder);
         stores.set(folder, store);
       }
@@ -109,7 +113,8 @@ export class Store {
       const local = where.local;
       if (local instanceof Disk) {
         // beside the blobs, where the Disk's own walk never looks (tools/ is skipped)
-        return new Store(new IndexFolder(join(local.root, 'tools', 'smart-cache-index'), fsync), where, local.root);
+        const tools = join(local.root, 'tools');
+        return new Store(new IndexLog(join(tools, 'smart-cache-index.log'), fsync, new IndexFolder(join(tools, 'smart-cache-index'), fsync)), where, local.root);
       }
       if (local instanceof Memory) return new Store(local, where, null);
       throw new ConfigError(`smartCache cannot keep its index in ${local.name}: pass { index, storage } with an index location that does not verify keys`);
@@ -131,9 +136,46 @@ export class Store {
   }
 
   private async writeIndex(key: Key, bytes: Buffer, replace: boolean): Promise<boolean> {
+    if (this.index instanceof IndexLog) {
+      // a later record supersedes: nothing to remove first
+      this.index.writeSync(key, bytes);
+      return true;
+    }
     // some locations keep what they hold on a second write: a bad entry is removed first
     if (replace) await this.index.delete(key);
     return this.index.write(key, asSource(bufferBlob(bytes), true), null);
+  }
+
+  /**
+   * The hit of a small result without waiting: an entry in an IndexLog whose body is inline and
+   * has no parts; 'missing' when the index has no entry for `key`. Anything else (a corrupted
+   * entry, parts to read, an error) is undefined: the caller then takes the full path, `read`,
+   * which says what happened.
+   */
+  readQuick(key: Key): { value: unknown } | 'missing' | undefined {
+    if (!(this.index instanceof IndexLog)) return undefined;
+    try {
+      const entry = this.index.readEntrySync(key);
+      if (entry === null) return 'missing';
+      const opened = open(entry.bytes, entry.checked);
+      if (!('payload' in opened)) return undefined;
+      const payload = opened.payload as EntryPayload;
+      if (payload.b === undefined || payload.p.length > 0) return undefined;
+      return { value: joinValue(payload.b, []) };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Stores a result that has no parts and a small body without waiting (IndexLog only): true when
+   * stored, or the split result for `write` when it does not fit that case. Failures throw.
+   */
+  writeQuick(key: Key, value: unknown, minPart: number): true | Split {
+    const split = splitValue(value, minPart);
+    if (!(this.index instanceof IndexLog) || split.parts.length > 0 || split.body.length > INLINE_BODY) return split;
+    this.index.writeSync(key, envelope({ p: [], b: split.body }));
+    return true;
   }
 
   /** Reads an entry. Corruption anywhere (entry, body, parts) is a status, never an exception. */
@@ -173,8 +215,8 @@ export class Store {
   }
 
   /** Stores a result; false when a location declined it. */
-  async write(key: Key, value: unknown, minPart: number, replace: boolean): Promise<boolean> {
-    const { body, parts } = splitValue(value, minPart);
+  async write(key: Key, value: unknown, minPart: number, replace: boolean, split?: Split): Promise<boolean> {
+    const { body, parts } = split ?? splitValue(value, minPart);
     const keys: string[] = [];
     for (const part of parts) {
       const stored = await this.storage.write(part, { error: false });
