@@ -1,11 +1,14 @@
 /**
  * SFTP location vs the OpenSSH `scp` command: upload and download of one 256 MiB file to the same
- * throwaway sshd, same run. Prints the median rate of a few rounds and the ratio (target ≥ 0.8).
+ * throwaway sshd, same run. Each round times both, back to back (which goes first alternates), so
+ * a change in the machine's load hits both; it prints the median rates, the median of the
+ * per-round ratios (target ≥ 0.8), and the CPU time each client used (this process for the SFTP
+ * location; scp and its ssh for the command).
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { asSource, fileBlob } from '../src/blob.js';
@@ -13,17 +16,28 @@ import { SFTP } from '../src/locations/sftp.js';
 import { startSshd } from '../test/servers/sshd.js';
 
 const SIZE = 256 * 1024 * 1024;
-const ROUNDS = 3;
+const ROUNDS = Number(process.env.SFTP_BENCH_ROUNDS ?? 5);
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
-async function time(run: () => Promise<void> | void): Promise<number> {
+/** Wall seconds and this process's CPU seconds. */
+async function time(run: () => Promise<void>): Promise<[number, number]> {
+  const cpu = process.cpuUsage();
   const started = process.hrtime.bigint();
   await run();
-  return Number(process.hrtime.bigint() - started) / 1e9;
+  const used = process.cpuUsage(cpu);
+  return [Number(process.hrtime.bigint() - started) / 1e9, (used.user + used.system) / 1e6];
+}
+
+/** Wall seconds and the CPU seconds of scp and the ssh it starts (bash's `time` counts both). */
+function timeScp(args: string[]): [number, number] {
+  const started = process.hrtime.bigint();
+  const output = execFileSync('bash', ['-c', 'TIMEFORMAT="%U %S"; { time scp "$@"; } 2>&1', 'scp', '-q', ...args], { encoding: 'utf8' });
+  const [user, system] = output.trim().split(/\s+/).slice(-2).map(Number);
+  return [Number(process.hrtime.bigint() - started) / 1e9, user! + system!];
 }
 
 const mib = (seconds: number) => SIZE / 1024 / 1024 / seconds;
@@ -45,36 +59,57 @@ try {
   });
   const scpTarget = join(server.dir, 'scp-copy');
   const target = `${server.username}@${server.host}`;
-  const results = { sftpUp: [] as number[], scpUp: [] as number[], sftpDown: [] as number[], scpDown: [] as number[] };
+  type Sample = { ours: [number, number]; scp: [number, number] };
+  const results = { upload: [] as Sample[], download: [] as Sample[] };
+  const downloaded = join(local, 'down');
 
   for (let round = 0; round < ROUNDS; round++) {
-    await sftp.delete(key);
-    results.sftpUp.push(await time(() => sftp.write(key, asSource(fileBlob(file, SIZE), true)).then(() => undefined)));
-    rmSync(scpTarget, { force: true });
-    results.scpUp.push(await time(() => void execFileSync('scp', ['-q', ...server.sshArgs, file, `${target}:${scpTarget}`])));
-
-    const downloaded = join(local, 'down');
-    rmSync(downloaded, { force: true });
-    results.sftpDown.push(
-      await time(async () => {
+    const scpFirst = round % 2 === 1;
+    const upload = async () => {
+      await sftp.delete(key);
+      return time(() => sftp.write(key, asSource(fileBlob(file, SIZE), true)).then(() => undefined));
+    };
+    const scpUpload = () => {
+      rmSync(scpTarget, { force: true });
+      return timeScp([...server.sshArgs, file, `${target}:${scpTarget}`]);
+    };
+    const download = () => {
+      rmSync(downloaded, { force: true });
+      return time(async () => {
         const value = await sftp.read(key);
         await pipeline(value!.stream(), createWriteStream(downloaded)); // verified while it streams
-      }),
-    );
-    rmSync(downloaded, { force: true });
-    results.scpDown.push(await time(() => void execFileSync('scp', ['-q', ...server.sshArgs, `${target}:${scpTarget}`, downloaded])));
+      });
+    };
+    const scpDownload = () => {
+      rmSync(downloaded, { force: true });
+      return timeScp([...server.sshArgs, `${target}:${scpTarget}`, downloaded]);
+    };
+    if (scpFirst) {
+      const scp = scpUpload();
+      results.upload.push({ scp, ours: await upload() });
+      const scpDown = scpDownload();
+      results.download.push({ scp: scpDown, ours: await download() });
+    } else {
+      const ours = await upload();
+      results.upload.push({ ours, scp: scpUpload() });
+      const oursDown = await download();
+      results.download.push({ ours: oursDown, scp: scpDownload() });
+    }
     rmSync(downloaded, { force: true });
   }
   await sftp.close();
 
-  const rows = [
-    ['upload', mib(median(results.sftpUp)), mib(median(results.scpUp))],
-    ['download', mib(median(results.sftpDown)), mib(median(results.scpDown))],
-  ] as const;
-  console.log(`SFTP location vs scp command, 256 MiB, median of ${ROUNDS} rounds (MiB/s)`);
-  console.log('direction   SFTP location   scp command   ratio (target ≥ 0.80)');
-  for (const [name, ours, theirs] of rows) {
-    console.log(`${name.padEnd(11)} ${ours.toFixed(1).padStart(13)} ${theirs.toFixed(1).padStart(13)}   ${(ours / theirs).toFixed(2)}`);
+  console.log(`SFTP location vs scp command, 256 MiB, ${ROUNDS} rounds, medians; load average ${loadavg()[0]!.toFixed(1)}`);
+  console.log('direction   SFTP MiB/s   scp MiB/s   ratio (target ≥ 0.80)   CPU s SFTP / scp   per-round ratios');
+  for (const [name, samples] of Object.entries(results)) {
+    const ours = mib(median(samples.map((sample) => sample.ours[0])));
+    const theirs = mib(median(samples.map((sample) => sample.scp[0])));
+    const ratios = samples.map((sample) => sample.scp[0] / sample.ours[0]);
+    const cpu = `${median(samples.map((sample) => sample.ours[1])).toFixed(2)} / ${median(samples.map((sample) => sample.scp[1])).toFixed(2)}`;
+    console.log(
+      `${name.padEnd(11)} ${ours.toFixed(1).padStart(10)} ${theirs.toFixed(1).padStart(11)}   ${median(ratios).toFixed(2).padStart(21)}   ` +
+        `${cpu.padStart(16)}   ${ratios.map((ratio) => ratio.toFixed(2)).join(' ')}`,
+    );
   }
 } finally {
   rmSync(local, { recursive: true, force: true });

@@ -29,13 +29,18 @@ export interface SFTPOptions extends SSHOptions {
    * lake's config.yml decides, and must agree when this is given. @default [1, -1]
    */
   levels?: number[];
-  /** Bytes per SFTP read or write request. @default 256 KiB (OpenSSH's largest) */
+  /**
+   * Bytes per SFTP read or write request, at most what the server accepts (OpenSSH announces
+   * 255 KiB through limits@openssh.com; a larger request would be split by ssh2 into a full one and
+   * a small one sent after it, a round trip each). @default 256 KiB, capped at the server's limit
+   */
   chunkSize?: number;
   /** SFTP write requests in flight per upload. @default 16 */
   concurrency?: number;
   /**
-   * SFTP read requests in flight per download. More than a few made downloads slower in our
-   * measurements (ssh2's channel window fills up). @default 4
+   * SFTP read requests in flight per download. 16 requests of 255 KiB cover ssh2's 2 MiB channel
+   * window twice, so the server always has a request queued while this process is busy or
+   * waiting for the CPU. @default 16
    */
   readConcurrency?: number;
   /** Ask the server to fsync each blob (fsync@openssh.com) before it is renamed into place. @default true */
@@ -52,6 +57,17 @@ type Callback<T> = (error: Error | null | undefined, value: T) => void;
 
 function call<T>(run: (done: Callback<T>) => void): Promise<T> {
   return new Promise<T>((resolve, reject) => run((error, value) => (error ? reject(error) : resolve(value))));
+}
+
+/**
+ * The request size for `sftp`: `wanted`, capped at the largest read or write the server takes.
+ * ssh2 learns the limits (limits@openssh.com, or its own safe guess) before the channel is ready
+ * and keeps them in fields its types do not show; without them, `wanted` is used as it is.
+ */
+export function requestSize(sftp: SFTPWrapper, wanted: number, kind: 'read' | 'write'): number {
+  const limits = sftp as unknown as { _maxReadLen?: unknown; _maxWriteLen?: unknown };
+  const limit = kind === 'read' ? limits._maxReadLen : limits._maxWriteLen;
+  return typeof limit === 'number' && limit > 0 && limit < wanted ? limit : wanted;
 }
 
 function isMissing(error: unknown): boolean {
@@ -84,7 +100,7 @@ export class SFTP implements Location {
     this.connection = new SSHConnection(host, options, this.name);
     this.chunkSize = options.chunkSize ?? 256 * 1024;
     this.concurrency = options.concurrency ?? 16;
-    this.readConcurrency = options.readConcurrency ?? 4;
+    this.readConcurrency = options.readConcurrency ?? 16;
     this.touchInterval = options.touchInterval ?? 60_000;
   }
 
@@ -337,9 +353,11 @@ export class SFTP implements Location {
       });
     const handle = await timed('opening a temp file', call<Buffer>((done) => sftp.open(tmp, 'w', { mode: 0o444 }, done)));
     const hash = source.verified ? null : createHash('sha256');
+    const chunkSize = requestSize(sftp, this.chunkSize, 'write');
     const inFlight = new Set<Promise<void>>();
     let failure: unknown = null;
     let position = 0;
+    let wakeUp: (() => void) | null = null;
     const send = (chunk: Buffer) => {
       const at = position;
       position += chunk.length;
@@ -347,8 +365,17 @@ export class SFTP implements Location {
         .catch((error: unknown) => {
           failure ??= error;
         })
-        .finally(() => inFlight.delete(request));
+        .finally(() => {
+          inFlight.delete(request);
+          wakeUp?.();
+        });
       inFlight.add(request);
+    };
+    // waits for a free slot (or the first failure)
+    const slot = async () => {
+      while (inFlight.size >= this.concurrency && !failure) await new Promise<void>((resolve) => (wakeUp = resolve));
+      wakeUp = null;
+      if (failure) throw failure;
     };
     try {
       let pending: Buffer[] = [];
@@ -360,14 +387,13 @@ export class SFTP implements Location {
           hash?.update(chunk);
           pending.push(chunk);
           pendingSize += chunk.length;
-          while (pendingSize >= this.chunkSize) {
+          while (pendingSize >= chunkSize) {
             const joined = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingSize);
-            send(joined.subarray(0, this.chunkSize));
-            const rest = joined.subarray(this.chunkSize);
+            send(joined.subarray(0, chunkSize));
+            const rest = joined.subarray(chunkSize);
             pending = rest.length > 0 ? [rest] : [];
             pendingSize = rest.length;
-            while (inFlight.size >= this.concurrency) await Promise.race(inFlight);
-            if (failure) throw failure;
+            await slot();
           }
         }
       } finally {
@@ -405,16 +431,28 @@ export class SFTP implements Location {
       try {
         const { size } = await call<Stats>((done) => sftp.fstat(handle, done));
         const bytes = Buffer.allocUnsafe(size);
-        const reads: Promise<void>[] = [];
-        const window = this.chunkSize * this.readConcurrency;
-        for (let start = 0; start < size; start += window) {
-          reads.length = 0;
-          for (let at = start; at < Math.min(size, start + window); at += this.chunkSize) {
-            const length = Math.min(this.chunkSize, size - at);
-            reads.push(readExactly(sftp, handle, at, length).then((chunk) => void chunk.copy(bytes, at)));
+        const chunkSize = requestSize(sftp, this.chunkSize, 'read');
+        let next = 0;
+        let short = size;
+        // `readConcurrency` workers, each reading the next chunk straight into place
+        const worker = async () => {
+          while (next < size) {
+            const at = next;
+            const length = Math.min(chunkSize, size - at);
+            next += length;
+            let got: number;
+            try {
+              got = await readInto(sftp, handle, bytes, at, length);
+            } catch (error) {
+              next = size; // the other workers stop after their current read
+              throw error;
+            }
+            if (got < length) short = Math.min(short, at + got);
           }
-          await Promise.all(reads);
-        }
+        };
+        await Promise.all(Array.from({ length: Math.max(1, this.readConcurrency) }, worker));
+        // a file shorter than its stat said: hand back what is there, the hash check will notice
+        if (short < size) return bytes.subarray(0, short);
         return bytes;
       } finally {
         await call<void>((done) => sftp.close(handle, done)).catch(() => undefined);
@@ -422,12 +460,17 @@ export class SFTP implements Location {
     });
   }
 
-  /** A stream of a remote file of known size, with up to `concurrency` reads in flight. */
+  /**
+   * A stream of a remote file of known size, with up to `readConcurrency` reads in flight: a new
+   * read is sent as soon as the oldest one is handed on, so the server always has work queued.
+   * The chunks are pushed in order; the stream's buffer and the reads in flight bound the memory.
+   */
   private downloadStream(file: string, size: number): Readable {
     const limit = this.connection.timeoutMs;
     let handle: Buffer | null = null;
     let sftp: SFTPWrapper | null = null;
     let client: Client | null = null;
+    let chunkSize = this.chunkSize;
     let next = 0;
     const queue: Promise<Buffer>[] = [];
     const timed = <T>(what: string, promise: Promise<T>) =>
@@ -435,12 +478,13 @@ export class SFTP implements Location {
         this.connection.drop(client);
         return new TimeoutError(`${this.name}: ${what} took longer than ${limit} ms`, this.name, limit);
       });
+    const depth = Math.max(1, this.readConcurrency);
     const fill = () => {
-      while (queue.length < this.readConcurrency && next < size) {
+      while (queue.length < depth && next < size && handle !== null) {
         const at = next;
-        const length = Math.min(this.chunkSize, size - at);
+        const length = Math.min(chunkSize, size - at);
         next += length;
-        const chunk = timed('a read', readExactly(sftp!, handle!, at, length));
+        const chunk = timed('a read', readExactly(sftp!, handle, at, length));
         chunk.catch(() => undefined); // consumed in order below; this only silences chunks never reached
         queue.push(chunk);
       }
@@ -450,6 +494,7 @@ export class SFTP implements Location {
     const open = async () => {
       client = await connection.client();
       sftp = await this.sftp(client);
+      chunkSize = requestSize(sftp, this.chunkSize, 'read');
       try {
         handle = await timed('opening', call<Buffer>((done) => sftp!.open(file, 'r', done)));
       } catch (error) {
@@ -465,7 +510,9 @@ export class SFTP implements Location {
           fill();
           const head = queue.shift();
           if (!head) return this.push(null);
-          this.push(await head);
+          const chunk = await head;
+          fill(); // the freed slot: ask for the next chunk before this one is processed downstream
+          this.push(chunk);
         })().catch((error: unknown) => this.destroy(connection.wrap(error, `read ${file}`)));
       },
       destroy(error, callback) {
@@ -582,17 +629,24 @@ async function renameReplacing(sftp: SFTPWrapper, from: string, to: string): Pro
   }
 }
 
-/** Reads exactly `length` bytes at `position` (a server may answer with fewer). */
-async function readExactly(sftp: SFTPWrapper, handle: Buffer, position: number, length: number): Promise<Buffer> {
-  const buffer = Buffer.allocUnsafe(length);
+/** Reads up to `length` bytes at `position` into `buffer` at `offset`; fewer only at the end of the file. */
+async function readInto(sftp: SFTPWrapper, handle: Buffer, buffer: Buffer, offset: number, length: number, position = offset): Promise<number> {
   let done = 0;
   while (done < length) {
+    // a server may answer with fewer bytes than asked for: ask again for the rest
     const got = await new Promise<number>((resolve, reject) =>
-      sftp.read(handle, buffer, done, length - done, position + done, (error, bytesRead) => (error ? reject(error) : resolve(bytesRead))),
+      sftp.read(handle, buffer, offset + done, length - done, position + done, (error, bytesRead) => (error ? reject(error) : resolve(bytesRead))),
     );
     if (got === 0) break;
     done += got;
   }
+  return done;
+}
+
+/** Reads exactly `length` bytes at `position` (a server may answer with fewer). */
+async function readExactly(sftp: SFTPWrapper, handle: Buffer, position: number, length: number): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(length);
+  const done = await readInto(sftp, handle, buffer, 0, length, position);
   // a file shorter than its stat said: hand back what is there, the hash check will notice
   return done === length ? buffer : buffer.subarray(0, done);
 }

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Disk, type Location, type Source, StorageCorruption } from '../../src/index.js';
 import { AuthenticationError } from '../../src/errors.js';
-import { SFTP } from '../../src/locations/sftp.js';
+import { requestSize, SFTP } from '../../src/locations/sftp.js';
 import { bytesSource, locationConformance, sha256 } from '../conformance.js';
 import { startSshd, type Sshd } from '../servers/sshd.js';
 
@@ -194,6 +194,72 @@ describe('SFTP remote lake', () => {
     const parts: Buffer[] = [];
     for await (const part of (await sftp.read(largeKey))!.stream()) parts.push(part as Buffer);
     expect(Buffer.concat(parts).equals(large)).toBe(true);
+    await sftp.close();
+  });
+});
+
+describe('SFTP request size and depth', () => {
+  it('caps requests at what the server announces (limits@openssh.com), never above it', async () => {
+    const { Client } = await import('ssh2');
+    const client = new Client();
+    await new Promise<void>((resolve, reject) => {
+      client.once('ready', () => resolve());
+      client.once('error', reject);
+      client.connect({ host: server.host, port: server.port, username: server.username, privateKey: server.privateKey, hostVerifier: () => true });
+    });
+    try {
+      const channel = await new Promise<import('ssh2').SFTPWrapper>((resolve, reject) =>
+        client.sftp((error, sftp) => (error ? reject(error) : resolve(sftp))),
+      );
+      // OpenSSH's sftp-server takes 255 KiB per read and per write; a 256 KiB request would be split in two
+      expect(requestSize(channel, 1024 * 1024, 'read')).toBe(255 * 1024);
+      expect(requestSize(channel, 256 * 1024, 'write')).toBe(255 * 1024);
+      expect(requestSize(channel, 32 * 1024, 'read')).toBe(32 * 1024);
+    } finally {
+      client.end();
+    }
+    // a channel that does not say what it takes: the wanted size as it is
+    expect(requestSize({} as import('ssh2').SFTPWrapper, 64 * 1024, 'read')).toBe(64 * 1024);
+  });
+
+  it('moves values intact with a chunkSize above the server limit and any readConcurrency / concurrency', async () => {
+    const value = randomBytes(3 * 1024 * 1024 + 12_345);
+    const key = sha256(value);
+    for (const options of [
+      { chunkSize: 4 * 1024 * 1024, readConcurrency: 1, concurrency: 1 },
+      { chunkSize: 100_000, readConcurrency: 32, concurrency: 32 },
+      {},
+    ]) {
+      const root = remoteRoot();
+      mkdirSync(root, { recursive: true });
+      const sftp = connect(root, options);
+      expect(await sftp.write(key, bytesSource(value, false))).toBe(true);
+      expect(readFileSync(await sftp.pathOf(key)).equals(value)).toBe(true);
+      expect((await sftp.readBytes(key))!.equals(value)).toBe(true);
+      const parts: Buffer[] = [];
+      for await (const part of (await sftp.read(key))!.stream()) parts.push(part as Buffer);
+      expect(Buffer.concat(parts).equals(value)).toBe(true);
+      expect(readdirSync(join(root, '.tmp'))).toEqual([]);
+      await sftp.close();
+    }
+  });
+
+  it('refuses a remote blob that is shorter than it should be, through bytes and stream, at full depth', async () => {
+    const root = remoteRoot();
+    mkdirSync(root, { recursive: true });
+    const sftp = connect(root, { readConcurrency: 16 });
+    const value = randomBytes(2 * 1024 * 1024);
+    const key = sha256(value);
+    await sftp.write(key, bytesSource(value));
+    const file = await sftp.pathOf(key);
+    chmodSync(file, 0o644);
+    writeFileSync(file, value.subarray(0, value.length - 300_000));
+    await expect(sftp.readBytes(key)).rejects.toBeInstanceOf(StorageCorruption);
+    const stream = (await sftp.read(key))!.stream();
+    const streamed = (async () => {
+      for await (const part of stream) void part;
+    })();
+    await expect(streamed).rejects.toBeInstanceOf(StorageCorruption);
     await sftp.close();
   });
 });
