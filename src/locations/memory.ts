@@ -16,7 +16,8 @@ export interface MemoryOptions {
 interface Stored {
   bytes: Buffer;
   labels: string[] | null;
-  lastUsed: Date;
+  /** Milliseconds since the epoch (a number, not a Date: one allocation less per read). */
+  lastUsed: number;
 }
 
 /** Values in this process's memory, least recently used evicted first. Nothing survives the process. */
@@ -68,17 +69,35 @@ export class Memory implements Location {
       if (labels?.length) existing.labels = [...new Set([...(existing.labels ?? []), ...labels])];
       return true;
     }
-    if (source.size !== null && source.size > this.maxSize) return false;
-    if (this.maxUsage < 1 && this.machineUsage() >= this.maxUsage) return false;
+    if (!this.accepts(source.size ?? 0)) return false;
     const bytes = await readUpTo(source, this.maxSize);
     if (bytes === null) return false;
     if (!source.verified) verifyBytes(key, bytes, `a copy into ${this.name}`);
-    this.evictFor(bytes.length);
-    // a copy, so that the caller reusing its buffer cannot change a stored value
-    const copy = Buffer.from(bytes);
-    this.entries.set(key, { bytes: copy, labels: labels?.length ? [...new Set(labels)] : null, lastUsed: new Date() });
-    this.used += copy.length;
+    this.store(key, bytes, labels);
     return true;
+  }
+
+  /**
+   * `write` without a promise or a Source, for callers on a hot path that computed `key` from
+   * `bytes` themselves (they are not verified again): stores a copy, or marks an existing key as
+   * used. False when the value does not fit (as `write`).
+   */
+  putSync(key: Key, bytes: Buffer, labels?: readonly string[] | null): boolean {
+    const existing = this.entries.get(key);
+    if (existing) {
+      this.use(key, existing);
+      if (labels?.length) existing.labels = [...new Set([...(existing.labels ?? []), ...labels])];
+      return true;
+    }
+    if (!this.accepts(bytes.length)) return false;
+    assertKey(key);
+    this.store(key, bytes, labels);
+    return true;
+  }
+
+  /** True when a value of `size` bytes would be accepted now: not above maxSize, machine memory under maxUsage. */
+  accepts(size: number): boolean {
+    return size <= this.maxSize && !(this.maxUsage < 1 && this.machineUsage() >= this.maxUsage);
   }
 
   async delete(key: Key): Promise<boolean> {
@@ -96,7 +115,7 @@ export class Memory implements Location {
 
   async *contents(): AsyncIterable<Entry> {
     for (const [key, stored] of [...this.entries]) {
-      yield { key, location: this, meta: { labels: stored.labels, lastUsed: stored.lastUsed, size: stored.bytes.length } };
+      yield { key, location: this, meta: { labels: stored.labels, lastUsed: new Date(stored.lastUsed), size: stored.bytes.length } };
     }
   }
 
@@ -126,8 +145,19 @@ export class Memory implements Location {
     return Buffer.from(stored.bytes);
   }
 
+  private store(key: Key, bytes: Buffer, labels: readonly string[] | null | undefined): void {
+    this.evictFor(bytes.length);
+    // a copy, so that the caller reusing its buffer cannot change a stored value
+    const copy = Buffer.from(bytes);
+    this.entries.set(key, { bytes: copy, labels: labels?.length ? [...new Set(labels)] : null, lastUsed: Date.now() });
+    this.used += copy.length;
+  }
+
   private use(key: Key, stored: Stored): void {
-    stored.lastUsed = new Date();
+    stored.lastUsed = Date.now();
+    // the order only matters for evicting (a Map iterates in insertion order): without maxSize
+    // nothing is evicted, and moving the key to the end would cost two map operations per read
+    if (this.maxSize === Infinity) return;
     this.entries.delete(key);
     this.entries.set(key, stored);
   }

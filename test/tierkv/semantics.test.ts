@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Compression, ResourceFilesystem, ResourceMemory, TierKV } from '../../src/storage/tierkv/index.js';
-import { type Rec, TagIndex } from '../../src/storage/tierkv/tag-index.js';
+import { type Rec, TagIndex, UNPLACED } from '../../src/storage/tierkv/tag-index.js';
 
 const folders: string[] = [];
 const folder = () => {
@@ -119,7 +119,10 @@ describe('sample', () => {
   it('costs O(k): k random draws whatever the number of entries', () => {
     const index = new TagIndex();
     const fill = (tag: string, n: number) => {
-      for (let i = 0; i < n; i++) index.put({ id: JSON.stringify([String(i), tag]), key: 'k', size: 1, seq: 0, tier: -1, stored: 1, blob: false, pos: [] } as Rec);
+      for (let i = 0; i < n; i++) {
+        const rec: Rec = { id: JSON.stringify([String(i), tag]), key: 'k', value: null, at: 0, size: 1, seq: 0, tier: -1, stored: 1, blob: false, ...UNPLACED };
+        index.put(rec);
+      }
     };
     fill('small', 100);
     fill('large', 200_000);

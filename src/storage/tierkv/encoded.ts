@@ -29,6 +29,11 @@ export class EncodedMemory implements Location {
     return stored === null || this.codec.name === 'none' ? stored : this.codec.decode(stored);
   }
 
+  /** Synchronous write of plain `bytes` whose sha256 is `key` (the caller computed it): see `Memory.putSync`. */
+  putSync(key: Key, bytes: Buffer): boolean {
+    return this.memory.putSync(key, this.codec.name === 'none' ? bytes : this.codec.encode(bytes));
+  }
+
   async read(key: Key): Promise<Value | null> {
     const bytes = await this.readBytes(key);
     return bytes === null ? null : { key, ...bufferBlob(bytes), labels: async () => null };

@@ -16,10 +16,44 @@ const SPACE_CHECK_MS = 500;
 /** Rows whose id starts with this hold values written through the Location interface, not entries. */
 const LOOSE = '#';
 
+/**
+ * The tables of a tier. The commit sequence number is the rowid (rows are appended in commit
+ * order, and `seq > ?` is a range of the table itself); values are found by content key through
+ * `kh`, the first 48 bits of the key as an integer (a small index; the full key is compared too).
+ * A file written with the first layout (a `tags` column, `seq` indexed apart) is converted.
+ */
+function createSchema(db: Database.Database): void {
+  const columnsOf = () => db.prepare(`SELECT name FROM pragma_table_info('entries')`).pluck().all() as string[];
+  if (columnsOf().includes('kh')) return;
+  db.transaction(() => {
+    // looked at again under the write lock: another process may have just converted the file
+    const old = columnsOf().includes('tags');
+    if (old) db.exec('ALTER TABLE entries RENAME TO entries_v1; DROP INDEX IF EXISTS entries_seq; DROP INDEX IF EXISTS entries_key; DROP INDEX IF EXISTS entries_blob;');
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS entries (
+        seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, key TEXT NOT NULL, kh INTEGER NOT NULL,
+        size INTEGER NOT NULL, stored INTEGER NOT NULL, codec TEXT NOT NULL, data BLOB, blob TEXT);
+      CREATE INDEX IF NOT EXISTS entries_kh ON entries(kh);
+      CREATE INDEX IF NOT EXISTS entries_blob ON entries(blob) WHERE blob IS NOT NULL;
+      CREATE TABLE IF NOT EXISTS removed (id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS removed_seq ON removed(seq);`);
+    if (old) {
+      db.exec(`INSERT INTO entries (seq, id, key, kh, size, stored, codec, data, blob)
+        SELECT seq, id, key, 0, size, stored, codec, data, blob FROM entries_v1 ORDER BY seq; DROP TABLE entries_v1;`);
+      const fix = db.prepare('UPDATE entries SET kh = ? WHERE seq = ?');
+      for (const [seq, key] of db.prepare('SELECT seq, key FROM entries').raw().all() as [number, Key][]) fix.run(keyHead(key), seq);
+    }
+  }).immediate();
+}
+
+/** The first 48 bits of a content key, as the integer that `entries.kh` indexes. */
+function keyHead(key: Key): number {
+  return parseInt(key.slice(0, 12), 16);
+}
+
 /** A row of the entries table as the index loads it. */
 export interface EntryRow {
   id: string;
-  tags: string;
   key: Key;
   seq: number;
   size: number;
@@ -30,7 +64,6 @@ export interface EntryRow {
 interface PutOp {
   kind: 'put';
   id: string;
-  tags: string;
   key: Key;
   size: number;
   codec: string;
@@ -106,15 +139,7 @@ export class FilesystemTier implements Location {
       // FULL: the WAL is fsynced at each commit; NORMAL still survives a killed process
       this.db.pragma(`synchronous = ${resource.fsync ? 'FULL' : 'NORMAL'}`);
       this.db.pragma('cache_size = -65536');
-      this.db.exec(`
-        CREATE TABLE IF NOT EXISTS entries (
-          id TEXT PRIMARY KEY, tags TEXT NOT NULL, key TEXT NOT NULL, seq INTEGER NOT NULL,
-          size INTEGER NOT NULL, stored INTEGER NOT NULL, codec TEXT NOT NULL, data BLOB, blob TEXT);
-        CREATE INDEX IF NOT EXISTS entries_seq ON entries(seq);
-        CREATE INDEX IF NOT EXISTS entries_key ON entries(key);
-        CREATE INDEX IF NOT EXISTS entries_blob ON entries(blob) WHERE blob IS NOT NULL;
-        CREATE TABLE IF NOT EXISTS removed (id TEXT PRIMARY KEY, seq INTEGER NOT NULL);
-        CREATE INDEX IF NOT EXISTS removed_seq ON removed(seq);`);
+      createSchema(this.db);
     } catch (error) {
       throw new LocationError(`${this.name}: cannot open its database: ${(error as Error).message}`, this.name, { cause: error });
     }
@@ -122,15 +147,16 @@ export class FilesystemTier implements Location {
     this.disk = new Disk(join(this.dir, 'blobs'), { fsync: resource.fsync, maxUsage: fraction });
     const db = this.db;
     this.stmt = {
-      put: db.prepare('INSERT OR REPLACE INTO entries (id, tags, key, seq, size, stored, codec, data, blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      put: db.prepare('INSERT OR REPLACE INTO entries (seq, id, key, kh, size, stored, codec, data, blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       remove: db.prepare('DELETE FROM entries WHERE id = ?'),
       tombstone: db.prepare('INSERT OR REPLACE INTO removed (id, seq) VALUES (?, ?)'),
       blobOf: db.prepare('SELECT blob FROM entries WHERE id = ?').pluck(),
       blobUsed: db.prepare('SELECT 1 FROM entries WHERE blob = ? LIMIT 1').pluck(),
       maxSeq: db.prepare('SELECT max(coalesce((SELECT max(seq) FROM entries), 0), coalesce((SELECT max(seq) FROM removed), 0))').pluck(),
-      byKey: db.prepare('SELECT codec, data, blob FROM entries WHERE key = ? LIMIT 1').raw(),
+      byKey: db.prepare('SELECT codec, data, blob FROM entries WHERE kh = ? AND key = ? LIMIT 1').raw(),
       loose: db.prepare(`SELECT key, max(size) FROM entries GROUP BY key`).raw(),
-      since: db.prepare(`SELECT id, tags, key, seq, size, stored, blob IS NOT NULL AS blob FROM entries WHERE seq > ? AND tags != '[]'`),
+      // entry ids are JSON arrays; ids of values written through the Location interface start with LOOSE
+      since: db.prepare(`SELECT id, key, seq, size, stored, blob IS NOT NULL AS blob FROM entries WHERE seq > ? AND substr(id, 1, 1) != '${LOOSE}'`),
       removedSince: db.prepare('SELECT id, seq FROM removed WHERE seq > ?').raw(),
       many: db.prepare('SELECT e.id, e.codec, e.data, e.blob FROM json_each(?) AS j JOIN entries AS e ON e.id = j.value').raw(),
       one: db.prepare('SELECT codec, data, blob FROM entries WHERE id = ?').raw(),
@@ -179,20 +205,22 @@ export class FilesystemTier implements Location {
    * Stores an entry (its value and tags) in one transaction with the others queued in this turn;
    * resolves with its sequence number once committed. Declines (null) when a Disk blob is declined.
    */
-  async putEntry(id: string, tags: string, key: Key, size: number, encoded: Buffer, codec: string): Promise<number | null> {
-    let blob: Key | null = null;
-    if (encoded.length > INLINE_LIMIT) {
-      blob = hash('sha256', encoded);
-      const stored = await this.disk.write(blob, { ...bufferBlob(encoded), verified: true });
-      if (!stored) return null;
-      this.hasBlobs = true;
-    }
+  putEntry(id: string, key: Key, size: number, encoded: Buffer, codec: string): Promise<number | null> {
+    if (encoded.length > INLINE_LIMIT) return this.putBlobEntry(id, key, size, encoded, codec);
+    this.storedBytes += encoded.length; // given back if the commit fails
+    return new Promise<number>((resolve, reject) => {
+      this.enqueue({ kind: 'put', id, key, size, codec, encoded, blob: null, resolve, reject });
+    });
+  }
+
+  private async putBlobEntry(id: string, key: Key, size: number, encoded: Buffer, codec: string): Promise<number | null> {
+    const blob = hash('sha256', encoded);
+    const stored = await this.disk.write(blob, { ...bufferBlob(encoded), verified: true });
+    if (!stored) return null;
+    this.hasBlobs = true;
     this.storedBytes += encoded.length;
     return new Promise<number>((resolve, reject) => {
-      this.enqueue({ kind: 'put', id, tags, key, size, codec, encoded, blob, resolve, reject });
-    }).catch((error: unknown) => {
-      this.storedBytes -= encoded.length;
-      throw error;
+      this.enqueue({ kind: 'put', id, key, size, codec, encoded, blob, resolve, reject });
     });
   }
 
@@ -236,7 +264,7 @@ export class FilesystemTier implements Location {
 
   async readBytes(key: Key): Promise<Buffer | null> {
     assertKey(key);
-    const row = this.stmt.byKey.get(key) as [string, Buffer | null, string | null] | undefined;
+    const row = this.stmt.byKey.get(keyHead(key), key) as [string, Buffer | null, string | null] | undefined;
     if (!row) return null;
     const bytes = await this.decodeRow(row[0], row[1], row[2]);
     return bytes;
@@ -249,12 +277,12 @@ export class FilesystemTier implements Location {
   /** Stores a value that no entry names yet (HashKeyStorage writing through Levels). */
   async write(key: Key, source: Source): Promise<boolean> {
     assertKey(key);
-    if (this.stmt.byKey.get(key)) return true;
+    if (this.stmt.byKey.get(keyHead(key), key)) return true;
     const bytes = await source.bytes();
     if (!source.verified && hash('sha256', bytes) !== key) return false;
     const { encoded, codec } = this.encode(bytes);
     if (!this.hasRoom(encoded.length)) return false;
-    return (await this.putEntry(LOOSE + key, '[]', key, bytes.length, encoded, codec)) !== null;
+    return (await this.putEntry(LOOSE + key, key, bytes.length, encoded, codec)) !== null;
   }
 
   /** Removes a value written through `write`; values that entries hold are removed with the entries. */
@@ -268,7 +296,7 @@ export class FilesystemTier implements Location {
 
   async touch(key: Key): Promise<boolean> {
     assertKey(key);
-    return this.stmt.byKey.get(key) !== undefined;
+    return this.stmt.byKey.get(keyHead(key), key) !== undefined;
   }
 
   async *contents(): AsyncIterable<Entry> {
@@ -324,7 +352,7 @@ export class FilesystemTier implements Location {
             if (op.kind === 'put') {
               if (op.blob !== null) this.ensureBlob(op.blob, op.encoded);
               const inline = op.blob === null ? op.encoded : null;
-              this.stmt.put.run(op.id, op.tags, op.key, seq, op.size, op.encoded.length, op.codec, inline, op.blob);
+              this.stmt.put.run(seq, op.id, op.key, keyHead(op.key), op.size, op.encoded.length, op.codec, inline, op.blob);
             } else {
               this.stmt.remove.run(op.id);
               if (op.tombstone) this.stmt.tombstone.run(op.id, seq);
@@ -336,7 +364,10 @@ export class FilesystemTier implements Location {
         .immediate();
     } catch (error) {
       const failure = new LocationError(`${this.name}: cannot commit: ${(error as Error).message}`, this.name, { cause: error });
-      for (const op of ops) op.reject(failure);
+      for (const op of ops) {
+        if (op.kind === 'put') this.storedBytes -= op.encoded.length;
+        op.reject(failure);
+      }
       return;
     }
     if (advance) this.lastSeq = Math.max(this.lastSeq, seqs[seqs.length - 1] ?? 0);

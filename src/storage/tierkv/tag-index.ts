@@ -4,8 +4,18 @@ import type { Key } from '../../key.js';
 export interface Rec {
   /** The entry id: its sorted tags as a JSON array. */
   readonly id: string;
-  /** The content key (sha256) of the value. */
-  readonly key: Key;
+  /**
+   * The content key (sha256) of the value; null while a memory-only store holds the value in
+   * `value` and has not hashed it yet (it is hashed when it is written to the Memory location).
+   */
+  key: Key | null;
+  /**
+   * Memory-only stores: the slab that holds the value (at `at`) until it is written to the
+   * Memory location; null otherwise.
+   */
+  value: Slab | null;
+  /** Offset of the value in `value`. */
+  at: number;
   /** Bytes of the value. */
   readonly size: number;
   /** Commit sequence number: the newer of two copies of an entry wins. */
@@ -16,11 +26,42 @@ export interface Rec {
   readonly stored: number;
   /** The value is a Disk blob in its tier (not inline in SQLite). */
   readonly blob: boolean;
-  /** Position of this entry in the list of each of its tags (in the order of the id): O(1) removal. */
-  pos: number[];
+  /**
+   * Position of this entry in the list of each of its tags (in the order of the id), for O(1)
+   * removal: the first two inline (most entries have one or two tags), the others in `more`.
+   */
+  p0: number;
+  p1: number;
+  more: number[] | null;
 }
 
-/** The tags of an entry id (entries keep no tag array of their own: the id has them, and memory counts). */
+/** Fields of a new entry that the index fills in (p0 and p1 are -1 until then). */
+export const UNPLACED = { p0: -1, p1: -1, more: null } as const;
+
+function posOf(rec: Rec, t: number): number {
+  return t === 0 ? rec.p0 : t === 1 ? rec.p1 : rec.more![t - 2]!;
+}
+
+function setPos(rec: Rec, t: number, at: number): void {
+  if (t === 0) rec.p0 = at;
+  else if (t === 1) rec.p1 = at;
+  else (rec.more ??= [])[t - 2] = at;
+}
+
+/**
+ * Values of a memory-only store before they are hashed, packed one after the other into a
+ * shared buffer: no object per value. `live` counts the bytes still in use, `recs` the entries
+ * that were placed here (some since removed), so that a mostly free slab can be compacted.
+ */
+export class Slab {
+  used = 0;
+  live = 0;
+  readonly recs: Rec[] = [];
+  /** A plain Uint8Array, not a Buffer: its `subarray` is the engine's own, cheaper than Buffer's. */
+  constructor(readonly bytes: Uint8Array) {}
+}
+
+/** The tags of an entry id. */
 export function tagsOfId(id: string): string[] {
   return JSON.parse(id) as string[];
 }
@@ -51,44 +92,59 @@ export class TagIndex {
     return this.refs.get(key) ?? 0;
   }
 
-  /** Adds `rec`, replacing the entry with the same id; returns the replaced one. */
-  put(rec: Rec): Rec | undefined {
+  /** Adds `rec` (its sorted, distinct `tags` are the ones its id names), replacing the entry with the same id; returns the replaced one. */
+  put(rec: Rec, tags: readonly string[] = tagsOfId(rec.id)): Rec | undefined {
     const old = this.entries.get(rec.id);
     if (old) this.remove(old);
     this.entries.set(rec.id, rec);
-    this.refs.set(rec.key, (this.refs.get(rec.key) ?? 0) + 1);
-    rec.pos = tagsOfId(rec.id).map((tag) => {
+    if (rec.key !== null) this.refs.set(rec.key, (this.refs.get(rec.key) ?? 0) + 1);
+    for (let t = 0; t < tags.length; t++) {
+      const tag = tags[t]!;
       const list = this.byTag.get(tag);
       // a literal, not [] and push: most tags of a feature store name one entry, and a pushed-to
       // empty array reserves room for 17
-      if (!list) this.byTag.set(tag, [rec]);
-      else list.push(rec);
-      return list ? list.length - 1 : 0;
-    });
+      if (list === undefined) {
+        this.byTag.set(tag, [rec]);
+        setPos(rec, t, 0);
+      } else {
+        setPos(rec, t, list.push(rec) - 1);
+      }
+    }
     return old;
+  }
+
+  /** Gives a hashed key to an entry that had none (its value was just written to memory). */
+  setKey(rec: Rec, key: Key): void {
+    if (rec.key !== null) return;
+    rec.key = key;
+    if (this.entries.get(rec.id) === rec) this.refs.set(key, (this.refs.get(key) ?? 0) + 1);
   }
 
   remove(rec: Rec): void {
     if (this.entries.get(rec.id) !== rec) return;
     this.entries.delete(rec.id);
-    const count = (this.refs.get(rec.key) ?? 1) - 1;
-    if (count > 0) this.refs.set(rec.key, count);
-    else this.refs.delete(rec.key);
-    tagsOfId(rec.id).forEach((tag, t) => {
+    if (rec.key !== null) {
+      const count = (this.refs.get(rec.key) ?? 1) - 1;
+      if (count > 0) this.refs.set(rec.key, count);
+      else this.refs.delete(rec.key);
+    }
+    const tags = tagsOfId(rec.id);
+    for (let t = 0; t < tags.length; t++) {
+      const tag = tags[t]!;
       const list = this.byTag.get(tag)!;
-      const at = rec.pos[t]!;
+      const at = posOf(rec, t);
       const last = list.pop()!;
       if (last !== rec) {
         list[at] = last;
-        last.pos[tagsOfId(last.id).indexOf(tag)] = at;
+        setPos(last, tagsOfId(last.id).indexOf(tag), at);
       }
       if (list.length === 0) this.byTag.delete(tag);
-    });
+    }
   }
 
   /** Entries carrying any of `tags`, each once. */
   union(tags: readonly string[]): Rec[] {
-    if (tags.length === 1) return [...(this.byTag.get(tags[0]!) ?? [])];
+    if (tags.length === 1) return this.byTag.get(tags[0]!)?.slice() ?? [];
     const seen = new Set<Rec>();
     for (const tag of tags) for (const rec of this.byTag.get(tag) ?? []) seen.add(rec);
     return [...seen];
@@ -96,21 +152,30 @@ export class TagIndex {
 
   /**
    * `k` distinct entries tagged `tag`, uniformly at random (all of them, shuffled, when fewer):
-   * a partial Fisher–Yates shuffle that records only the swapped positions, so it costs O(k)
-   * whatever the number of entries.
+   * a partial Fisher–Yates shuffle done in place on the tag's list and then undone in reverse
+   * order, so it costs O(k) whatever the number of entries and leaves the list as it was.
    */
   sample(tag: string, k: number, random: () => number = Math.random): Rec[] {
     const list = this.byTag.get(tag);
-    if (!list || k <= 0) return [];
+    if (!list || !(k > 0)) return [];
     const n = list.length;
     const take = Math.min(Math.floor(k), n);
-    const swapped = new Map<number, number>();
     const out: Rec[] = new Array(take);
+    const picked: number[] = new Array(take);
     for (let i = 0; i < take; i++) {
       const j = i + Math.floor(random() * (n - i));
-      const atJ = swapped.get(j) ?? j;
-      swapped.set(j, swapped.get(i) ?? i);
-      out[i] = list[atJ]!;
+      picked[i] = j;
+      const chosen = list[j]!;
+      list[j] = list[i]!;
+      list[i] = chosen;
+      out[i] = chosen;
+    }
+    // undo the swaps, last first: positions kept in the entries stay right
+    for (let i = take - 1; i >= 0; i--) {
+      const j = picked[i]!;
+      const atI = list[i]!;
+      list[i] = list[j]!;
+      list[j] = atI;
     }
     return out;
   }

@@ -23,5 +23,21 @@ export function entryId(tags: Tags): { id: string; tags: string[] } {
   if (list.length === 1) sorted = list;
   else if (list.length === 2) sorted = list[0] === list[1] ? [list[0]!] : list[0]! < list[1]! ? list : [list[1]!, list[0]!];
   else sorted = [...new Set(list)].sort();
-  return { id: JSON.stringify(sorted), tags: sorted };
+  return { id: jsonOf(sorted), tags: sorted };
+}
+
+/** A tag that JSON writes as it is between quotes: no quote, backslash, control character or lone surrogate half. */
+function plain(tag: string): boolean {
+  for (let i = 0; i < tag.length; i++) {
+    const code = tag.charCodeAt(i);
+    if (code < 0x20 || code === 0x22 || code === 0x5c || (code >= 0xd800 && code <= 0xdfff)) return false;
+  }
+  return true;
+}
+
+/** JSON.stringify of a list of strings, with a shortcut for the common one or two plain tags (same output). */
+function jsonOf(sorted: string[]): string {
+  if (sorted.length === 1 && plain(sorted[0]!)) return `["${sorted[0]!}"]`;
+  if (sorted.length === 2 && plain(sorted[0]!) && plain(sorted[1]!)) return `["${sorted[0]!}","${sorted[1]!}"]`;
+  return JSON.stringify(sorted);
 }

@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { bufferBlob, type Source } from '../../blob.js';
+import { freemem, totalmem } from 'node:os';
 import { ConfigError, InvalidValueError, OutOfResourcesError } from '../../errors.js';
 import type { Key } from '../../key.js';
 import { Fanout } from '../../locations/fanout.js';
@@ -10,7 +10,7 @@ import { HashKeyStorage } from '../hash-key-storage.js';
 import { EncodedMemory } from './encoded.js';
 import { FilesystemTier, INLINE_LIMIT } from './fs-tier.js';
 import { type Resource, ResourceFilesystem, ResourceMemory } from './resources.js';
-import { type Rec, TagIndex, tagsOfId } from './tag-index.js';
+import { type Rec, Slab, TagIndex, tagsOfId } from './tag-index.js';
 import { entryId, tagList, type Tags } from './tags.js';
 
 export interface TierKVOptions {
@@ -27,6 +27,10 @@ export interface TierKVOptions {
 
 /** What `set` accepts as a value. */
 export type TierValue = Uint8Array | string;
+
+/** Bytes of the first slab of a memory-only store's values; each next one is twice as large, up to SLAB_MAX. */
+const SLAB_MIN = 64 * 1024;
+const SLAB_MAX = 256 * 1024;
 
 function toBuffer(value: TierValue): Buffer {
   if (Buffer.isBuffer(value)) return value;
@@ -46,17 +50,28 @@ function toBuffer(value: TierValue): Buffer {
  */
 export class TierKV {
   readonly name: string;
-  /** The composition that stores the values (by content key): Levels(Memory, Fanout(tiers…)). */
-  readonly levels: Levels;
-  /** The composed content-addressed storage, for users who want the values by key. */
-  readonly storage: HashKeyStorage;
   /** Filesystem tiers, fastest first. */
   readonly tiers: readonly FilesystemTier[];
   readonly cache: boolean;
 
   private readonly memory: EncodedMemory | null;
   private readonly memoryLimit: number;
+  /** Memory-only stores: the fraction of the machine's memory in use above which `set` fails. */
+  private readonly memoryFraction: number;
+  private usage = { at: -Infinity, fraction: 0, calls: 0 };
   private readonly index = new TagIndex();
+  private readonly composed: { levels: Levels; storage: HashKeyStorage };
+  /**
+   * A memory-only store without compression keeps each value in its index entry and hashes it
+   * only when something asks for content keys (`storage`, `levels`, `keyOf`, `locationOf`):
+   * then every value is written to the Memory location under its sha256, and from then on
+   * each `set` writes there directly.
+   */
+  private lazy = false;
+  /** Bytes of values held by index entries (lazy mode), not yet in the Memory location. */
+  private pendingBytes = 0;
+  /** Lazy mode: the slab new values are copied into. */
+  private slab: Slab | null = null;
   private closed = false;
 
   private constructor(options: TierKVOptions) {
@@ -79,16 +94,20 @@ export class TierKV {
     if (paths.size !== fsResources.length) throw new ConfigError('Two filesystem resources share a path');
 
     this.memoryLimit = Infinity;
+    this.memoryFraction = 1;
     if (first instanceof ResourceMemory) {
       const limit = first.limit;
       const durableBelow = fsResources.length > 0;
-      // above filesystem tiers memory is a cache: a byte limit evicts the least recently used
-      // copies; alone, memory holds the only copy, so the limit is checked by `set` instead
-      const memory = new Memory({
-        maxUsage: 'fraction' in limit ? limit.fraction : 1,
-        ...('bytes' in limit && durableBelow ? { maxSize: limit.bytes } : {}),
-      });
-      if ('bytes' in limit && !durableBelow) this.memoryLimit = limit.bytes;
+      // above filesystem tiers memory is a cache: a limit evicts the least recently used copies
+      // (or declines new ones); alone, memory holds the only copy, so `set` checks the limits
+      const memory = durableBelow
+        ? new Memory({ maxUsage: 'fraction' in limit ? limit.fraction : 1, ...('bytes' in limit ? { maxSize: limit.bytes } : {}) })
+        : new Memory();
+      if (!durableBelow) {
+        if ('bytes' in limit) this.memoryLimit = limit.bytes;
+        else this.memoryFraction = limit.fraction;
+        this.lazy = first.codec.name === 'none';
+      }
       this.memory = new EncodedMemory(memory, first.codec);
     } else {
       this.memory = null;
@@ -97,8 +116,20 @@ export class TierKV {
     const levels: Level[] = [];
     if (this.memory) levels.push(new Level(this.memory, { replicate: this.cache, name: 'memory' }));
     if (this.tiers.length > 0) levels.push(new Level(this.tiers.length === 1 ? this.tiers[0]! : new Fanout(...this.tiers)));
-    this.levels = new Levels(...levels);
-    this.storage = new HashKeyStorage(this.levels);
+    const composed = new Levels(...levels);
+    this.composed = { levels: composed, storage: new HashKeyStorage(composed) };
+  }
+
+  /** The composition that stores the values (by content key): Levels(Memory, Fanout(tiers…)). */
+  get levels(): Levels {
+    this.materialise();
+    return this.composed.levels;
+  }
+
+  /** The composed content-addressed storage, for users who want the values by key. */
+  get storage(): HashKeyStorage {
+    this.materialise();
+    return this.composed.storage;
   }
 
   /** Opens (or creates) a store and loads its tag index from every filesystem tier. */
@@ -132,28 +163,31 @@ export class TierKV {
     this.assertOpen();
     const entry = entryId(tags);
     const bytes = toBuffer(value);
+    if (this.tiers.length === 0) return this.setInMemory(entry.id, entry.tags, bytes);
     const key = hash('sha256', bytes);
-    const source: Source = { ...bufferBlob(bytes), verified: true };
-    if (this.tiers.length === 0) {
-      const memory = this.memory!;
-      const old = this.index.get(entry.id);
-      const known = this.index.refCount(key) > 0;
-      if (!known && memory.size + bytes.length > this.memoryLimit) throw this.outOfResources(entry.id, bytes.length);
-      if (!(await memory.write(key, source))) throw this.outOfResources(entry.id, bytes.length);
-      this.index.put({ id: entry.id, key, size: bytes.length, seq: 0, tier: -1, stored: bytes.length, blob: false, pos: [] });
-      if (old && old.key !== key && this.index.refCount(old.key) === 0) await memory.delete(old.key);
-      return entry.id;
-    }
-    const tagsJson = entry.id;
     for (let at = 0; at < this.tiers.length; at++) {
       const tier = this.tiers[at]!;
       const { encoded, codec } = tier.encode(bytes);
       if (!tier.hasRoom(encoded.length)) continue;
-      const seq = await tier.putEntry(entry.id, tagsJson, key, bytes.length, encoded, codec);
+      const seq = await tier.putEntry(entry.id, key, bytes.length, encoded, codec);
       if (seq === null) continue;
       await this.applyPut(
-        { id: entry.id, key, size: bytes.length, seq, tier: at, stored: encoded.length, blob: encoded.length > INLINE_LIMIT, pos: [] },
+        {
+          id: entry.id,
+          key,
+          value: null,
+          at: 0,
+          size: bytes.length,
+          seq,
+          tier: at,
+          stored: encoded.length,
+          blob: encoded.length > INLINE_LIMIT,
+          p0: -1,
+          p1: -1,
+          more: null,
+        },
         bytes,
+        entry.tags,
       );
       return entry.id;
     }
@@ -163,7 +197,7 @@ export class TierKV {
   /** Every value tagged with any of `tags`, each once; `[]` when none. */
   async get(tags: Tags): Promise<Buffer[]> {
     this.assertOpen();
-    await this.refresh(false);
+    if (this.tiers.length > 0) await this.refresh(false);
     return this.values(this.index.union(tagList(tags)));
   }
 
@@ -171,7 +205,7 @@ export class TierKV {
   async sample(tag: string, k: number): Promise<Buffer[]> {
     this.assertOpen();
     if (typeof tag !== 'string') throw new InvalidValueError('sample takes one tag');
-    await this.refresh(false);
+    if (this.tiers.length > 0) await this.refresh(false);
     return this.values(this.index.sample(tag, k));
   }
 
@@ -209,8 +243,10 @@ export class TierKV {
     const rec = this.index.get(entryId(tags).id);
     if (!rec) return false;
     if (rec.tier >= 0) await this.tiers[rec.tier]!.removeEntry(rec.id, rec.stored);
-    if (this.index.get(rec.id) === rec) this.index.remove(rec);
-    if (this.memory && this.index.refCount(rec.key) === 0) await this.memory.delete(rec.key);
+    if (this.index.get(rec.id) === rec) {
+      this.index.remove(rec);
+      this.dropValue(rec);
+    }
     return true;
   }
 
@@ -237,17 +273,113 @@ export class TierKV {
   }
 
   /** After a committed put: index, cached copy, and removal of a copy left in another tier. */
-  private async applyPut(rec: Rec, bytes: Buffer | null): Promise<void> {
+  private async applyPut(rec: Rec, bytes: Buffer | null, tags?: readonly string[]): Promise<void> {
     const current = this.index.get(rec.id);
     if (current && current.seq > rec.seq && current.tier === rec.tier) return; // a newer set won
-    this.index.put(rec);
-    if (this.memory && bytes) await this.memory.write(rec.key, { ...bufferBlob(bytes), verified: true });
+    this.index.put(rec, tags);
+    if (this.memory && bytes) this.memory.putSync(rec.key!, bytes);
+    if (current && current.key !== rec.key) this.dropValue(current);
     if (current && current.tier >= 0 && current.tier !== rec.tier) {
       await this.tiers[current.tier]!.removeEntry(current.id, current.stored);
     }
-    if (current && this.memory && current.key !== rec.key && this.index.refCount(current.key) === 0) {
-      await this.memory.delete(current.key);
+  }
+
+  /** A memory-only set: the value is kept in memory (in its index entry until hashed). */
+  private setInMemory(id: string, tags: string[], bytes: Buffer): string {
+    const memory = this.memory!;
+    const old = this.index.get(id);
+    const size = bytes.length;
+    if (this.lazy) {
+      if (!this.memoryHasRoom(size)) throw this.outOfResources(id, size);
+      const rec: Rec = { id, key: null, value: null, at: 0, size, seq: 0, tier: -1, stored: size, blob: false, p0: -1, p1: -1, more: null };
+      this.place(rec, bytes); // a copy, so that the caller may reuse its buffer
+      this.index.put(rec, tags);
+      if (old) this.dropValue(old);
+      return id;
     }
+    const key = hash('sha256', bytes);
+    if (this.index.refCount(key) === 0 && !this.memoryHasRoom(size)) throw this.outOfResources(id, size);
+    if (!memory.putSync(key, bytes)) throw this.outOfResources(id, size);
+    this.index.put({ id, key, value: null, at: 0, size, seq: 0, tier: -1, stored: size, blob: false, p0: -1, p1: -1, more: null }, tags);
+    if (old && old.key !== key) this.dropValue(old);
+    return id;
+  }
+
+  /** Lazy mode: copies a value into the current slab (a large value gets a slab of its own). */
+  private place(rec: Rec, bytes: Uint8Array): void {
+    const size = bytes.length;
+    let slab = this.slab;
+    if (size > SLAB_MAX / 4) {
+      slab = new Slab(new Uint8Array(size));
+    } else if (slab === null || slab.used + size > slab.bytes.length) {
+      const next = Math.min(SLAB_MAX, slab === null ? SLAB_MIN : slab.bytes.length * 2);
+      slab = this.slab = new Slab(new Uint8Array(next));
+    }
+    slab.bytes.set(bytes, slab.used);
+    rec.value = slab;
+    rec.at = slab.used;
+    slab.used += size;
+    slab.live += size;
+    slab.recs.push(rec);
+    this.pendingBytes += size;
+  }
+
+  /**
+   * Lazy mode: a value is no longer needed. A slab that is more than half free moves its
+   * remaining values to the current slab, so that removed values do not hold memory for long
+   * (each byte is moved at most once per byte freed: amortised O(1) per removal).
+   */
+  private unplace(rec: Rec): void {
+    const slab = rec.value!;
+    rec.value = null;
+    slab.live -= rec.size;
+    this.pendingBytes -= rec.size;
+    if (slab === this.slab || slab.live * 2 > slab.used) return;
+    const live = slab.recs.filter((moved) => moved.value === slab);
+    slab.recs.length = 0;
+    slab.live = 0;
+    for (const moved of live) {
+      this.pendingBytes -= moved.size;
+      this.place(moved, slab.bytes.subarray(moved.at, moved.at + moved.size));
+    }
+  }
+
+  /** Memory-only stores: room for `size` more bytes under the byte limit and the machine's memory under its fraction. */
+  private memoryHasRoom(size: number): boolean {
+    if (this.memory!.size + this.pendingBytes + size > this.memoryLimit) return false;
+    if (this.memoryFraction < 1) {
+      // reading the machine's memory use costs a syscall: at most every 250 ms, as Memory does
+      // (and the clock is read only every 16th set: a soft limit, and a set takes microseconds)
+      if ((this.usage.calls++ & 15) === 0) {
+        const now = performance.now();
+        if (now - this.usage.at > 250) this.usage = { at: now, fraction: 1 - freemem() / totalmem(), calls: 1 };
+      }
+      if (this.usage.fraction >= this.memoryFraction) return false;
+    }
+    return true;
+  }
+
+  /** Frees the memory copy of a removed or replaced entry's value when no entry holds it any more. */
+  private dropValue(rec: Rec): void {
+    if (rec.value !== null) return this.unplace(rec);
+    if (this.memory && rec.key !== null && this.index.refCount(rec.key) === 0) void this.memory.delete(rec.key);
+  }
+
+  /** Lazy mode ends: every value held by an index entry is hashed and written to the Memory location. */
+  private materialise(): void {
+    if (!this.lazy) return;
+    this.lazy = false;
+    for (const rec of this.index.entries.values()) {
+      if (rec.value === null) continue;
+      const bytes = Buffer.from(rec.value.bytes.buffer, rec.value.bytes.byteOffset + rec.at, rec.size);
+      const key = hash('sha256', bytes);
+      // the Memory of a memory-only store has no limits of its own (`set` checked them): never declines
+      this.memory!.putSync(key, bytes);
+      this.index.setKey(rec, key);
+      rec.value = null;
+    }
+    this.pendingBytes = 0;
+    this.slab = null;
   }
 
   /** Brings the index up to date with what any process committed to the filesystem tiers. */
@@ -265,36 +397,75 @@ export class TierKV {
           continue;
         }
         if (current && initial && current.tier !== at) stale.push({ tier: current.tier, id: current.id, stored: current.stored });
-        this.index.put({ id: row.id, key: row.key, size: row.size, seq: row.seq, tier: at, stored: row.stored, blob: row.blob === 1, pos: [] });
+        const replaced = this.index.put({
+          id: row.id,
+          key: row.key,
+          value: null,
+          at: 0,
+          size: row.size,
+          seq: row.seq,
+          tier: at,
+          stored: row.stored,
+          blob: row.blob === 1,
+          p0: -1,
+          p1: -1,
+          more: null,
+        });
+        // another process replaced the entry: a memory copy of the old value is no longer needed
+        if (replaced && replaced.key !== row.key) this.dropValue(replaced);
       }
       for (const [id, seq] of changes.removed) {
         const current = this.index.get(id);
-        if (current && current.tier === at && current.seq <= seq) this.index.remove(current);
+        if (current && current.tier === at && current.seq <= seq) {
+          this.index.remove(current);
+          this.dropValue(current);
+        }
       }
     });
     for (const { tier, id, stored } of stale) await this.tiers[tier]!.removeEntry(id, stored, false);
   }
 
   /** The values of `recs`, in order: memory copies first, the rest from their tiers (batched). */
-  private async values(recs: readonly Rec[]): Promise<Buffer[]> {
-    const out: (Buffer | null)[] = new Array(recs.length).fill(null);
-    const missing = new Map<number, number[]>();
-    if (this.memory) {
-      let total = 0;
-      const found: (Buffer | null)[] = recs.map((rec) => {
-        const bytes = this.memory!.peek(rec.key);
-        if (bytes) total += bytes.length;
-        return bytes;
-      });
-      // one allocation for every copy: the caller gets its own bytes, never the stored ones
-      const block = Buffer.allocUnsafe(total);
-      let offset = 0;
-      found.forEach((bytes, at) => {
-        if (bytes === null) return;
-        bytes.copy(block, offset);
-        out[at] = block.subarray(offset, (offset += bytes.length));
-      });
+  private values(recs: readonly Rec[]): Buffer[] | Promise<Buffer[]> {
+    const count = recs.length;
+    const out: (Buffer | null)[] = new Array(count);
+    const memory = this.memory;
+    let total = 0;
+    let missing = 0;
+    for (let at = 0; at < count; at++) {
+      const rec = recs[at]!;
+      if (rec.value !== null) {
+        total += rec.size;
+        continue;
+      }
+      const bytes = memory !== null && rec.key !== null ? memory.peek(rec.key) : null;
+      out[at] = bytes;
+      if (bytes === null) missing++;
+      else total += bytes.length;
     }
+    // one allocation for every copy: the caller gets its own bytes, never the stored ones
+    const block = Buffer.allocUnsafe(total);
+    let offset = 0;
+    for (let at = 0; at < count; at++) {
+      const rec = recs[at]!;
+      const slab = rec.value;
+      if (slab !== null) {
+        block.set(slab.bytes.subarray(rec.at, rec.at + rec.size), offset);
+        out[at] = block.subarray(offset, (offset += rec.size));
+        continue;
+      }
+      const bytes = out[at];
+      if (bytes === null || bytes === undefined) continue;
+      block.set(bytes, offset);
+      out[at] = block.subarray(offset, (offset += bytes.length));
+    }
+    if (missing === 0) return out as Buffer[];
+    return this.valuesFromTiers(recs, out);
+  }
+
+  /** The values `values` found in no memory copy, read from each tier's SQLite file in one query. */
+  private async valuesFromTiers(recs: readonly Rec[], out: (Buffer | null)[]): Promise<Buffer[]> {
+    const missing = new Map<number, number[]>();
     recs.forEach((rec, at) => {
       if (out[at] !== null || rec.tier < 0) return;
       const list = missing.get(rec.tier) ?? [];
@@ -317,12 +488,12 @@ export class TierKV {
 
   /** cache: true: a value read from a filesystem tier is copied into memory and moved to a faster tier with room. */
   private async promote(rec: Rec, bytes: Buffer): Promise<void> {
-    if (this.memory) await this.memory.write(rec.key, { ...bufferBlob(bytes), verified: true });
+    if (this.memory) this.memory.putSync(rec.key!, bytes);
     for (let at = 0; at < rec.tier; at++) {
       const tier = this.tiers[at]!;
       const { encoded, codec } = tier.encode(bytes);
       if (!tier.hasRoom(encoded.length)) continue;
-      const seq = await tier.putEntry(rec.id, rec.id, rec.key, rec.size, encoded, codec);
+      const seq = await tier.putEntry(rec.id, rec.key!, rec.size, encoded, codec);
       if (seq === null) continue;
       const now = this.index.get(rec.id);
       if (now !== rec) {
@@ -330,13 +501,14 @@ export class TierKV {
         if (!now || now.tier !== at) await tier.removeEntry(rec.id, encoded.length, false);
         return;
       }
-      await this.applyPut({ ...rec, seq, tier: at, stored: encoded.length, blob: encoded.length > INLINE_LIMIT, pos: [] }, null);
+      await this.applyPut({ ...rec, seq, tier: at, stored: encoded.length, blob: encoded.length > INLINE_LIMIT, p0: -1, p1: -1, more: null }, null);
       return;
     }
   }
 
   /** The Location a value lives in, for tools: the memory tier or a filesystem tier. */
   locationOf(id: string): Location | null {
+    this.materialise();
     const rec = this.index.get(id);
     if (!rec) return null;
     if (rec.tier < 0) return this.memory;
@@ -345,6 +517,7 @@ export class TierKV {
 
   /** Content key of an entry's value (reachable through `storage`). */
   keyOf(id: string): Key | null {
+    this.materialise();
     return this.index.get(id)?.key ?? null;
   }
 }
