@@ -1,6 +1,14 @@
 import { brotliCompressSync, brotliDecompressSync, constants as zlib, gunzipSync, gzipSync } from 'node:zlib';
-import { compressSync as lz4Compress, uncompressSync as lz4Uncompress } from 'lz4-napi';
+import { createRequire } from 'node:module';
 import { ConfigError } from '../../errors.js';
+
+type Lz4 = typeof import('lz4-napi');
+let lz4: Lz4 | null = null;
+/** lz4-napi is a native addon: loaded the first time an lz4 tier is used, not when cairn is imported. */
+function loadLz4(): Lz4 {
+  lz4 ??= createRequire(import.meta.url)('lz4-napi') as Lz4;
+  return lz4;
+}
 
 /** Codecs by name; `true` means lz4 (the seed's choice, through blosc), `false` means none. */
 export type CodecName = 'none' | 'lz4' | 'gzip' | 'brotli';
@@ -14,7 +22,7 @@ export interface Codec {
 
 const CODECS: Record<CodecName, Codec> = {
   none: { name: 'none', encode: (bytes) => bytes, decode: (bytes) => bytes },
-  lz4: { name: 'lz4', encode: (bytes) => lz4Compress(bytes), decode: (bytes) => lz4Uncompress(bytes) },
+  lz4: { name: 'lz4', encode: (bytes) => loadLz4().compressSync(bytes), decode: (bytes) => loadLz4().uncompressSync(bytes) },
   // level 6 / quality 4: a middle ground; values of a feature store are written once, read often
   gzip: { name: 'gzip', encode: (bytes) => gzipSync(bytes, { level: 6 }), decode: (bytes) => gunzipSync(bytes) },
   brotli: {

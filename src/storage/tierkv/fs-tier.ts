@@ -1,7 +1,8 @@
 import { hash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
 import { bufferBlob, type Source, type Value } from '../../blob.js';
 import { LocationError } from '../../errors.js';
 import { assertKey, type Key } from '../../key.js';
@@ -9,6 +10,14 @@ import { Disk } from '../../locations/disk.js';
 import type { Entry, Location } from '../../locations/interface.js';
 import { codecNamed, type Codec } from './codec.js';
 import type { ResourceFilesystem } from './resources.js';
+
+type SqliteConstructor = typeof Database;
+let sqlite: SqliteConstructor | null = null;
+/** better-sqlite3 is a native addon: loaded when a filesystem tier opens, not when cairn is imported. */
+function loadSqlite(): SqliteConstructor {
+  sqlite ??= createRequire(import.meta.url)('better-sqlite3') as SqliteConstructor;
+  return sqlite;
+}
 
 /** Values up to this size (after compression) live inline in SQLite; larger ones are Disk blobs. */
 export const INLINE_LIMIT = 64 * 1024;
@@ -134,7 +143,7 @@ export class FilesystemTier implements Location {
     this.name = `TierKV(${this.dir})`;
     try {
       mkdirSync(this.dir, { recursive: true });
-      this.db = new Database(join(this.dir, 'tierkv.db'), { timeout: 30_000 });
+      this.db = new (loadSqlite())(join(this.dir, 'tierkv.db'), { timeout: 30_000 });
       this.db.pragma('journal_mode = WAL');
       // FULL: the WAL is fsynced at each commit; NORMAL still survives a killed process
       this.db.pragma(`synchronous = ${resource.fsync ? 'FULL' : 'NORMAL'}`);
