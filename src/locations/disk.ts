@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
+  chmodSync,
+  chownSync,
   closeSync,
   constants as fsConstants,
   createReadStream,
@@ -8,6 +10,7 @@ import {
   mkdirSync,
   openSync,
   promises as fsp,
+  readFileSync,
   readSync,
   renameSync,
   statSync,
@@ -49,6 +52,24 @@ export interface DiskOptions {
    * pool; turn it off for a network mount whose calls can stall. @default true
    */
   syncSmallIo?: boolean;
+  /**
+   * A group (name or gid) given to every file and folder this process creates in the lake, for a
+   * lake shared by a group. Files and folders of other users are never changed.
+   * @default none: files get the folder's group (the root's, when it is setgid)
+   */
+  group?: string | number;
+  /**
+   * Folders this process creates are group-writable and setgid (new files inherit their group);
+   * labels and last-used marks are group-writable, so every member can label, touch and evict.
+   * Blobs stay read-only. @default true when the lake's root folder is group-writable
+   */
+  groupWritable?: boolean;
+  /**
+   * Create or update a key's last-used mark when it is written. Off, a new blob has no mark and its
+   * mtime stands for its last use (gc reads it so): a bulk copy (`cairn migrate`) then creates one
+   * file per blob instead of two. Reads still keep marks. @default true
+   */
+  markOnWrite?: boolean;
 }
 
 const SPACE_CHECK_MS = 500;
@@ -87,6 +108,9 @@ export class Disk implements Location {
   private readonly syncSmallIo: boolean;
   private keepUsage: boolean;
   private readonly keepLabels: boolean;
+  private readonly gid: number | null;
+  private readonly shared: boolean;
+  private readonly markOnWrite: boolean;
 
   private readonly knownDirs = new Set<string>();
   private readonly lastTouch = new Map<Key, number>();
@@ -94,8 +118,12 @@ export class Disk implements Location {
   private usedBytes: Promise<number> | null = null;
   private space: { at: number; free: number; total: number } | null = null;
 
+  /** The options this Disk was made with (another thread or process opens the same lake with them). */
+  readonly options: Readonly<DiskOptions>;
+
   constructor(root: string, options: DiskOptions = {}) {
     this.root = resolve(root);
+    this.options = { ...options };
     this.name = `Disk(${this.root})`;
     try {
       mkdirSync(this.root, { recursive: true });
@@ -124,10 +152,121 @@ export class Disk implements Location {
     this.verifyReads = options.verifyReads ?? true;
     this.touchInterval = options.touchInterval ?? 60_000;
     this.syncSmallIo = options.syncSmallIo ?? true;
-    this.dirMode = rootMode;
+    this.gid = options.group === undefined ? null : groupId(options.group);
+    this.shared = options.groupWritable ?? (rootMode & 0o020) !== 0;
+    this.markOnWrite = options.markOnWrite ?? true;
+    this.dirMode = this.shared ? rootMode | 0o2070 : rootMode;
     this.fileMode = rootMode & 0o444;
+    if (this.gid !== null || this.shared) {
+      // only a root we own is changed: never chmod another user's folder
+      if (statSync(this.root).uid === process.getuid?.()) this.own(this.root, this.dirMode);
+      const config = join(this.root, CONFIG_NAME);
+      if (statSync(config).uid === process.getuid?.()) this.own(config, null);
+    }
     this.tmpDir = join(this.root, '.tmp');
-    mkdirSync(this.tmpDir, { recursive: true, mode: this.dirMode });
+    this.ensureDirSync(this.tmpDir);
+  }
+
+  /**
+   * Gives a file or folder this process has just created the lake's group and, for a shared lake,
+   * `mode` (null: keep the mode). Called on every write; never on another user's file.
+   */
+  private own(path: string, mode: number | null): void {
+    if (this.gid !== null) chownSync(path, -1, this.gid);
+    if (this.shared && mode !== null) chmodSync(path, mode);
+  }
+
+  /** The mode of labels and last-used marks: group-writable in a shared lake. */
+  private get markMode(): number {
+    return this.shared ? 0o664 : 0o666 & this.dirMode;
+  }
+
+  /** Applies the group to a new file (a temp file about to be renamed into place). */
+  private ownFile(path: string): void {
+    if (this.gid !== null) chownSync(path, -1, this.gid);
+  }
+
+  /**
+   * Moves the blob of `key` out of the layout into `folder` (a folder of the lake such as
+   * `.quarantine`), under a new unique name, and returns its new path; null when it is not stored.
+   * Its last-used mark is kept (gc checks it after the move). The move is a rename: nothing is copied or deleted.
+   */
+  async moveAside(key: Key, folder: string): Promise<string | null> {
+    const file = this.pathOf(key);
+    const dir = join(this.root, folder);
+    await this.ensureDir(dir);
+    const target = join(dir, `${key}.${Date.now()}.${randomBytes(3).toString('hex')}`);
+    let size: number;
+    try {
+      size = (await fsp.stat(file)).size;
+      await fsp.rename(file, target);
+    } catch (error) {
+      if (errno(error) === 'ENOENT') return null;
+      throw this.failure(`Cannot move ${key} aside`, error);
+    }
+    if (this.usedBytes) this.usedBytes = this.usedBytes.then((used) => used - size);
+    return target;
+  }
+
+  /** Puts back a blob moved aside (unless the key was written again meanwhile); true when put back. */
+  async restore(key: Key, movedTo: string): Promise<boolean> {
+    const file = this.pathOf(key);
+    try {
+      await fsp.link(movedTo, file);
+    } catch (error) {
+      if (errno(error) !== 'EEXIST') throw this.failure(`Cannot restore ${key}`, error);
+      await fsp.rm(movedTo, { force: true });
+      return false;
+    }
+    await fsp.rm(movedTo, { force: true });
+    this.account((await fsp.stat(file)).size, null);
+    return true;
+  }
+
+  /** Removes the last-used mark and labels of a key whose blob is gone. */
+  async forget(key: Key): Promise<void> {
+    if ((await this.statOrNull(this.pathOf(key))) !== null) return;
+    this.lastTouch.delete(key);
+    await Promise.all([fsp.rm(this.markPath(key), { force: true }), fsp.rm(this.labelsPath(key), { force: true })]);
+  }
+
+  /** When `key` was last used: its last-used mark, else the blob's mtime; null when neither exists. */
+  async lastUsed(key: Key): Promise<Date | null> {
+    const mark = this.keepUsage ? await this.statOrNull(this.markPath(key)) : null;
+    return mark?.mtime ?? (await this.statOrNull(this.pathOf(key)))?.mtime ?? null;
+  }
+
+  /**
+   * The labels stored with `key` (null when none), without marking the key as used. Synchronous:
+   * a labels file is a few bytes, read in microseconds (bulk copies call this once per key).
+   */
+  labelsOf(key: Key): string[] | null {
+    assertKey(key);
+    if (!this.keepLabels) return null;
+    const file = this.labelsPath(key);
+    // most keys have no labels: a stat that does not throw is cheaper than a failed open
+    if (statSync(file, { throwIfNoEntry: false }) === undefined) return null;
+    try {
+      return JSON.parse(readFileSync(file, 'utf8')) as string[];
+    } catch (error) {
+      if (errno(error) === 'ENOENT') return null;
+      throw this.failure(`Cannot read the labels of ${key}`, error);
+    }
+  }
+
+  /** Moves a blob that does not match its key into `.quarantine/`; returns its new path, or null. */
+  quarantine(key: Key): Promise<string | null> {
+    return this.moveAside(key, '.quarantine');
+  }
+
+  /** The files in `.tmp/`: writes in progress, and leftovers of writers that crashed. */
+  async tempFiles(): Promise<{ path: string; size: number; mtime: Date }[]> {
+    const files: { path: string; size: number; mtime: Date }[] = [];
+    for (const name of await fsp.readdir(this.tmpDir)) {
+      const stat = await this.statOrNull(join(this.tmpDir, name));
+      if (stat !== null) files.push({ path: join(this.tmpDir, name), size: stat.size, mtime: stat.mtime });
+    }
+    return files;
   }
 
   /** The file that holds `key` (whether or not it exists). */
@@ -205,7 +344,7 @@ export class Disk implements Location {
       this.writing.delete(key);
     }
     if (stored) {
-      await this.touchMark(key, true);
+      if (this.markOnWrite) await this.touchMark(key, true);
       if (labels && labels.length > 0) await this.updateLabels(key, labels);
     }
     return stored;
@@ -254,10 +393,12 @@ export class Disk implements Location {
     let fd = -1;
     try {
       existing = statOrNullSync(file);
-      if (existing !== null && existing.size === bytes.length && sameBytes(readSmallSync(file), bytes)) return true;
+      // the blob may vanish between the two calls (gc moved it aside): then it is written anew
+      if (existing !== null && existing.size === bytes.length && sameBytes(readSmallSyncOrNull(file), bytes)) return true;
       if (!(await this.hasRoom(bytes.length))) return false;
       this.ensureDirSync(dirname(file));
       fd = openSync(tmp, 'wx', this.fileMode);
+      this.ownFile(tmp);
       for (let offset = 0; offset < bytes.length; ) offset += writeSync(fd, bytes, offset);
       if (this.fsync) await fsyncFd(fd);
       closeSync(fd);
@@ -278,6 +419,7 @@ export class Disk implements Location {
       const bytes = await source.bytes();
       if (!source.verified) verifyBytes(key, bytes, `a copy into ${this.name}`);
       const handle = await fsp.open(tmp, 'wx', this.fileMode);
+      this.ownFile(tmp);
       try {
         await handle.writeFile(bytes);
         if (this.fsync) await handle.sync();
@@ -290,6 +432,7 @@ export class Disk implements Location {
       // copy in the kernel (a reflink where the filesystem can), then hash the copy if needed
       await fsp.copyFile(source.path, tmp, fsConstants.COPYFILE_FICLONE);
       await fsp.chmod(tmp, this.fileMode);
+      this.ownFile(tmp);
       if (!source.verified) {
         const actual = await hashFile(tmp);
         if (actual !== key) throw new StorageCorruption(key, actual, `a copy into ${this.name}`);
@@ -297,11 +440,13 @@ export class Disk implements Location {
       if (this.fsync) await syncFile(tmp);
       return (await fsp.stat(tmp)).size;
     }
-    return writeStreamTo(tmp, this.fileMode, source.stream(), {
+    const size = await writeStreamTo(tmp, this.fileMode, source.stream(), {
       expectedKey: source.verified ? null : key,
       where: `a copy into ${this.name}`,
       fsync: this.fsync,
     });
+    this.ownFile(tmp);
+    return size;
   }
 
   /** Moves a staged file into place; false when it cannot be moved (another filesystem). */
@@ -309,6 +454,7 @@ export class Disk implements Location {
     try {
       if (this.fsync) await syncFile(staged);
       await fsp.chmod(staged, this.fileMode);
+      this.ownFile(staged);
       await fsp.rename(staged, file);
       return true;
     } catch (error) {
@@ -428,9 +574,11 @@ export class Disk implements Location {
       if (errno(error) !== 'ENOENT') return this.usageFailed(error);
       try {
         await this.ensureDir(dirname(mark));
-        await (await fsp.open(mark, 'a', 0o666)).close();
+        // 'wx': only a mark this process created gets our group and mode
+        await (await fsp.open(mark, 'wx', 0o666)).close();
+        this.own(mark, this.markMode);
       } catch (inner) {
-        this.usageFailed(inner);
+        if (errno(inner) !== 'EEXIST') this.usageFailed(inner);
       }
     }
   }
@@ -440,6 +588,7 @@ export class Disk implements Location {
       // most marks touched are new ones (just written): try creating first
       this.ensureDirSync(dirname(mark));
       closeSync(openSync(mark, 'wx', 0o666));
+      this.own(mark, this.markMode);
     } catch (error) {
       if (errno(error) !== 'EEXIST') return this.usageFailed(error);
       try {
@@ -480,6 +629,7 @@ export class Disk implements Location {
     const tmp = join(this.tmpDir, `labels.${randomBytes(6).toString('hex')}`);
     try {
       await fsp.writeFile(tmp, JSON.stringify(merged), { mode: 0o666 & this.dirMode });
+      this.own(tmp, this.markMode);
       await fsp.rename(tmp, file);
     } catch (error) {
       throw this.failure(`Cannot store the labels of ${key}`, error);
@@ -511,14 +661,23 @@ export class Disk implements Location {
 
   private async ensureDir(dir: string): Promise<void> {
     if (this.knownDirs.has(dir)) return;
-    await fsp.mkdir(dir, { recursive: true, mode: this.dirMode });
+    this.ownDirs(await fsp.mkdir(dir, { recursive: true, mode: this.dirMode }), dir);
     this.knownDirs.add(dir);
   }
 
   private ensureDirSync(dir: string): void {
     if (this.knownDirs.has(dir)) return;
-    mkdirSync(dir, { recursive: true, mode: this.dirMode });
+    this.ownDirs(mkdirSync(dir, { recursive: true, mode: this.dirMode }), dir);
     this.knownDirs.add(dir);
+  }
+
+  /** Applies group and mode to the folders mkdir just created, from `first` down to `last` (the umask would drop them). */
+  private ownDirs(first: string | undefined, last: string): void {
+    if (first === undefined || (this.gid === null && !this.shared)) return;
+    for (let dir = last; ; dir = dirname(dir)) {
+      this.own(dir, this.dirMode);
+      if (dir === first || dir.length <= first.length) break;
+    }
   }
 
   private async statOrNull(file: string): Promise<{ size: number; mtime: Date } | null> {
@@ -548,12 +707,8 @@ async function syncFile(path: string): Promise<void> {
 }
 
 function statOrNullSync(file: string): { size: number } | null {
-  try {
-    return statSync(file);
-  } catch (error) {
-    if (errno(error) === 'ENOENT') return null;
-    throw error;
-  }
+  // no exception for a missing file: most writes are of new keys, and an Error costs microseconds
+  return statSync(file, { throwIfNoEntry: false }) ?? null;
 }
 
 /** Reads a file of at most SYNC_LIMIT bytes synchronously; null when it is larger (read it async). */
@@ -575,6 +730,31 @@ function readSmallSync(file: string): Buffer | null {
   }
 }
 
+function readSmallSyncOrNull(file: string): Buffer | null {
+  try {
+    return readSmallSync(file);
+  } catch (error) {
+    if (errno(error) === 'ENOENT') return null;
+    throw error;
+  }
+}
+
 function sameBytes(stored: Buffer | null, bytes: Buffer): boolean {
   return stored !== null && stored.equals(bytes);
+}
+
+/** A group's id from its id or name (read from /etc/group: Node has no getgrnam). */
+function groupId(group: string | number): number {
+  if (typeof group === 'number' || /^\d+$/.test(group)) return Number(group);
+  let text = '';
+  try {
+    text = readFileSync('/etc/group', 'utf8');
+  } catch {
+    // no group database: the name cannot be resolved
+  }
+  for (const line of text.split('\n')) {
+    const [name, , gid] = line.split(':');
+    if (name === group && gid !== undefined) return Number(gid);
+  }
+  throw new ConfigError(`Unknown group ${JSON.stringify(group)} (give its name, as in /etc/group, or its gid)`);
 }

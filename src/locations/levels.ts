@@ -40,6 +40,19 @@ export interface LevelsOptions {
   skipFailing?: boolean;
 }
 
+/** Counters of one level, since the Levels was made (or since `resetStats()`). */
+export interface LevelStats {
+  name: string;
+  /** Reads this level answered. */
+  hits: number;
+  /** Reads this level was asked and did not hold the key. */
+  misses: number;
+  /** Bytes of the values this level served (their size when known). */
+  bytes: number;
+  /** Failures of this level (thrown or skipped). */
+  errors: number;
+}
+
 /** What the 'skip' event reports. */
 export interface SkipEvent {
   level: string;
@@ -63,6 +76,7 @@ export class Levels extends EventEmitter implements Location {
   readonly levels: readonly Level[];
   readonly name: string;
   private readonly skipFailing: boolean;
+  private readonly counters: LevelStats[];
 
   constructor(...items: (Level | LocationLike | LevelsOptions)[]) {
     super();
@@ -70,6 +84,25 @@ export class Levels extends EventEmitter implements Location {
     this.levels = (items as (Level | LocationLike)[]).map((item) => (item instanceof Level ? item : new Level(item)));
     this.skipFailing = options.skipFailing ?? false;
     this.name = `Levels(${this.levels.map((level) => level.name).join(', ')})`;
+    this.counters = this.levels.map((level) => ({ name: level.name, hits: 0, misses: 0, bytes: 0, errors: 0 }));
+  }
+
+  /** Per level hits, misses, bytes served and errors (a copy). */
+  stats(): LevelStats[] {
+    return this.counters.map((counter) => ({ ...counter }));
+  }
+
+  resetStats(): void {
+    for (const counter of this.counters) Object.assign(counter, { hits: 0, misses: 0, bytes: 0, errors: 0 });
+  }
+
+  private count(index: number, found: number | null): void {
+    const counter = this.counters[index]!;
+    if (found === null) counter.misses++;
+    else {
+      counter.hits++;
+      counter.bytes += found;
+    }
   }
 
   async read(key: Key): Promise<Value | null> {
@@ -82,6 +115,7 @@ export class Levels extends EventEmitter implements Location {
         this.skipOrThrow(level, 'read', key, error);
         continue;
       }
+      this.count(index, value === null ? null : value.size ?? 0);
       if (value === null) continue;
       const copy = await this.replicate(key, asSource(value, false), await this.labelsOf(value, level), index);
       await this.touchBelow(key, index);
@@ -108,6 +142,7 @@ export class Levels extends EventEmitter implements Location {
         this.skipOrThrow(level, 'read', key, error);
         continue;
       }
+      this.count(index, bytes === null ? null : bytes.length);
       if (bytes === null) continue;
       if (index > 0) await this.replicate(key, asSource(bufferBlob(bytes), false), labels, index);
       await this.touchBelow(key, index);
@@ -227,6 +262,8 @@ export class Levels extends EventEmitter implements Location {
   }
 
   private skipOrThrow(level: Level, operation: SkipEvent['operation'], key: Key | null, error: unknown): void {
+    const counter = this.counters[this.levels.indexOf(level)];
+    if (counter) counter.errors++;
     if (!this.skipFailing) throw error;
     const event: SkipEvent = { level: level.name, operation, key, error };
     this.emit('skip', event);

@@ -50,6 +50,17 @@ export class HashKeyStorage {
   }
 
   /**
+   * The storage described by a config file: `path`, or the nearest `cairn.config.yaml|yml|json`
+   * from the working folder up. Secrets come from the environment (`${env:NAME}`); a bad file is
+   * a ConfigError naming the file, line and field. See docs/configuration.md.
+   */
+  static async fromConfig(path?: string): Promise<HashKeyStorage> {
+    // loaded on demand: the config code (and the remote kinds it may import) stays out of the core
+    const { storageFromConfig } = await import('../config/load.js');
+    return storageFromConfig(path);
+  }
+
+  /**
    * Stores a value and returns its key. Accepts bytes, a file path, a Readable or an
    * AsyncIterable of bytes; streams are hashed in the same pass that stores them.
    * Resolves to null only when `error: false` and no location accepted the value.

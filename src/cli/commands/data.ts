@@ -1,0 +1,137 @@
+import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import { resolve } from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { assertKey } from '../../key.js';
+import { Disk } from '../../locations/disk.js';
+import type { Progress } from '../../storage/maintenance/progress.js';
+import { diskOptions, json, openStorage, out, parse, progress, str, UsageError } from '../context.js';
+import { formatBytes, table } from '../format.js';
+
+/** Files at least this large are written through a counting stream, so the bar moves within the file. */
+const STREAM_FROM = 8 * 1024 * 1024;
+
+export async function init(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { levels: { type: 'string' } });
+  if (positionals.length !== 1) throw new UsageError('usage: cairn init <dir> [--group GROUP] [--levels 1,-1]');
+  const levels = str(values, 'levels')?.split(',').map(Number);
+  const disk = new Disk(positionals[0]!, { ...diskOptions(values), ...(levels ? { levels } : {}) });
+  if (values.json) await json({ root: disk.root, levels: disk.levels });
+  else if (!values.quiet) await out(`Lake ready at ${disk.root} (levels ${JSON.stringify(disk.levels)})\n`);
+  return 0;
+}
+
+function counting(onBytes: (n: number) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      onBytes(chunk.length);
+      callback(null, chunk);
+    },
+  });
+}
+
+export async function write(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { labels: { type: 'string' } });
+  if (positionals.length === 0) throw new UsageError('usage: cairn write <files…> [--labels a,b]   (`-` reads stdin)');
+  const labels = str(values, 'labels')?.split(',').filter(Boolean) ?? [];
+  const storage = await openStorage(values);
+  const sizes = await Promise.all(positionals.map(async (file) => (file === '-' ? 0 : (await fsp.stat(file).catch(() => null))?.size ?? 0)));
+  const state: Progress = { operation: 'write', files: 0, totalFiles: positionals.length, bytes: 0, totalBytes: sizes.reduce((a, b) => a + b, 0) };
+  const view = progress(values, 'write');
+  const results: { file: string; key: string; size: number }[] = [];
+  try {
+    for (const [index, file] of positionals.entries()) {
+      const size = sizes[index]!;
+      const add = (n: number) => {
+        state.bytes += n;
+        view.update(state);
+      };
+      let key: string | null;
+      if (file === '-') key = await storage.write(process.stdin.pipe(counting(add)), { labels });
+      else if (size >= STREAM_FROM) key = await storage.write(createReadStream(file).pipe(counting(add)), { labels });
+      else {
+        key = await storage.write(resolve(file), { labels });
+        add(size);
+      }
+      state.files++;
+      view.update(state);
+      results.push({ file, key: key!, size: file === '-' ? state.bytes : size });
+      if (!values.json) await out(`${key}\n`);
+    }
+  } finally {
+    view.finish();
+    await storage.close();
+  }
+  if (values.json) await json(results);
+  return 0;
+}
+
+export async function read(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { output: { type: 'string', short: 'o' } });
+  if (positionals.length !== 1) throw new UsageError('usage: cairn read <key> [-o FILE]');
+  const key = positionals[0]!;
+  try {
+    assertKey(key);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const output = str(values, 'output');
+  const storage = await openStorage(values);
+  const view = progress(values, 'read');
+  try {
+    await storage.read(key, async (value) => {
+      const state: Progress = { operation: 'read', files: 0, totalFiles: 1, bytes: 0, totalBytes: value.size };
+      const tick = new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          state.bytes += chunk.length;
+          if (output) view.update(state);
+          callback(null, chunk);
+        },
+      });
+      // to a file: written beside it and renamed, so a failed read leaves no partial file
+      const target = output ? `${output}.cairn-partial` : null;
+      try {
+        if (target) {
+          await pipeline(value.stream(), tick, createWriteStream(target));
+          await fsp.rename(target, output!);
+        } else {
+          // stdout is written, never ended: ending a socket shared with the shell shuts it for everyone
+          await pipeline(value.stream(), tick, async (chunks: AsyncIterable<Buffer>) => {
+            for await (const chunk of chunks) await out(chunk);
+          });
+        }
+      } catch (error) {
+        if (target) await fsp.rm(target, { force: true });
+        throw error;
+      }
+      state.files = 1;
+      if (output) view.update(state);
+    });
+  } finally {
+    if (output) view.finish();
+    await storage.close();
+  }
+  return 0;
+}
+
+export async function ls(args: string[]): Promise<number> {
+  const { values } = parse(args, { labels: { type: 'string' } }, false);
+  const wanted = str(values, 'labels')?.split(',').filter(Boolean) ?? [];
+  const storage = await openStorage(values);
+  const rows: { key: string; size: number | null; labels: string[]; lastUsed: string | null }[] = [];
+  try {
+    for await (const { key, meta } of storage.contents()) {
+      const labels = meta.labels ?? [];
+      if (!wanted.every((label) => labels.includes(label))) continue;
+      rows.push({ key, size: meta.size, labels, lastUsed: meta.lastUsed?.toISOString() ?? null });
+    }
+  } finally {
+    await storage.close();
+  }
+  if (values.json) await json(rows);
+  else if (rows.length > 0) {
+    const lines = rows.map((row) => [row.key, row.size === null ? '?' : formatBytes(row.size), row.lastUsed ?? '-', row.labels.join(',')]);
+    await out(table([['KEY', 'SIZE', 'LAST USED', 'LABELS'], ...lines]) + '\n');
+  }
+  return 0;
+}

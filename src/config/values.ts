@@ -1,0 +1,107 @@
+import { CairnError } from '../errors.js';
+import { parseSize } from '../size.js';
+import type { ConfigNode } from './node.js';
+
+/** Fields whose value is a secret: it must come from the environment, `${env:NAME}`. */
+const SECRET_FIELDS = /^(password|passphrase|secretAccessKey|sessionToken|token|secret|apiKey|authorization)$/i;
+const ENV_REF = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+/** What a field may hold; values are checked and converted (`${env:NAME}` replaced). */
+export type FieldType = 'string' | 'number' | 'boolean' | 'size' | 'numbers' | 'strings' | 'object' | 'string|number' | 'number|null';
+
+/** A string with `${env:NAME}` replaced by the variable's value; a secret field must use one. */
+export function stringValue(node: ConfigNode, env: NodeJS.ProcessEnv): string {
+  const raw = node.scalar;
+  if (typeof raw !== 'string') node.fail(`expected a string, got ${JSON.stringify(raw)}`);
+  const name = node.field.split('.').pop()!.replace(/\[\d+\]$/, '');
+  const secret = SECRET_FIELDS.test(name) || (name === 'privateKey' && raw.includes('-----BEGIN'));
+  if (secret && !/\$\{env:/.test(raw)) {
+    node.fail(`a secret must not be written in the file: use \${env:NAME} and set NAME in the environment`);
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\/[^/@\s]*:[^/@\s]+@/i.test(raw)) {
+    // a URL with a password in it: only from the environment
+    const password = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s:]*:([^/@\s]+)@/i.exec(raw)![1]!;
+    if (!/^\$\{env:[A-Za-z_][A-Za-z0-9_]*\}$/.test(password)) {
+      node.fail('a password in a URL must not be written in the file: use ${env:NAME} for it');
+    }
+  }
+  return raw.replace(ENV_REF, (_match, variable: string) => {
+    const value = env[variable];
+    if (value === undefined) node.fail(`the environment variable ${variable} is not set`);
+    return value;
+  });
+}
+
+export function fieldValue(node: ConfigNode, type: FieldType, env: NodeJS.ProcessEnv): unknown {
+  switch (type) {
+    case 'string':
+      return stringValue(node, env);
+    case 'number': {
+      const value = node.scalar;
+      if (typeof value !== 'number' || !Number.isFinite(value)) node.fail(`expected a number, got ${JSON.stringify(value)}`);
+      return value;
+    }
+    case 'number|null':
+      return node.isNull ? null : fieldValue(node, 'number', env);
+    case 'boolean': {
+      const value = node.scalar;
+      if (typeof value !== 'boolean') node.fail(`expected true or false, got ${JSON.stringify(value)}`);
+      return value;
+    }
+    case 'string|number':
+      return typeof node.scalar === 'number' ? node.scalar : stringValue(node, env);
+    case 'size': {
+      const value = typeof node.scalar === 'number' ? node.scalar : stringValue(node, env);
+      try {
+        parseSize(value as string | number);
+      } catch (error) {
+        node.fail(`${(error as Error).message}`, error);
+      }
+      return value;
+    }
+    case 'numbers':
+      return node.items().map((item) => fieldValue(item, 'number', env));
+    case 'strings':
+      return node.items().map((item) => stringValue(item, env));
+    case 'object':
+      return plain(node, env);
+  }
+}
+
+/** A nested mapping or list as plain values (options passed through to a client), secrets checked. */
+export function plain(node: ConfigNode, env: NodeJS.ProcessEnv): unknown {
+  if (node.isNull) return null;
+  if (node.isMap) return Object.fromEntries(node.entries().map(([key, value]) => [key, plain(value, env)]));
+  if (node.isSeq) return node.items().map((item) => plain(item, env));
+  return typeof node.scalar === 'string' ? stringValue(node, env) : node.scalar;
+}
+
+/**
+ * Reads the options of a mapping against a table of known fields. An unknown field is an error
+ * (a typo must not be silently ignored).
+ */
+export function readOptions(
+  node: ConfigNode,
+  fields: Record<string, FieldType>,
+  env: NodeJS.ProcessEnv,
+  skip: readonly string[] = [],
+): Record<string, unknown> {
+  const options: Record<string, unknown> = {};
+  for (const [key, value] of node.entries()) {
+    if (skip.includes(key)) continue;
+    const type = fields[key];
+    if (type === undefined) value.fail(`unknown option "${key}" (known: ${Object.keys(fields).join(', ')})`);
+    options[key] = fieldValue(value, type, env);
+  }
+  return options;
+}
+
+/** Runs a constructor and turns its errors into errors that name the line and field. */
+export async function building<T>(node: ConfigNode, make: () => T | Promise<T>): Promise<T> {
+  try {
+    return await make();
+  } catch (error) {
+    if (error instanceof CairnError && 'line' in error) throw error;
+    node.fail((error as Error).message, error);
+  }
+}

@@ -1,0 +1,60 @@
+import { Disk } from '../../locations/disk.js';
+import { Fanout } from '../../locations/fanout.js';
+import type { Location, LocationLike } from '../../locations/interface.js';
+import { Levels } from '../../locations/levels.js';
+import { resolveLocation } from '../../locations/resolve.js';
+import { Small } from '../../locations/small.js';
+import { HashKeyStorage } from '../hash-key-storage.js';
+
+/** A location (a folder is a Disk there), or a HashKeyStorage (its local and remote locations). */
+export type Target = LocationLike | HashKeyStorage;
+
+/** A folder is a Disk at that folder. */
+function rootOf(target: Target): Location | HashKeyStorage {
+  return typeof target === 'string' ? resolveLocation(target) : target;
+}
+
+/** The locations that hold blobs themselves (not Levels, Fanout or Small), each once, in order. */
+export function leaves(target: Target): Location[] {
+  const found: Location[] = [];
+  const visit = (location: Location): void => {
+    if (location instanceof Levels) location.levels.forEach((level) => visit(level.location));
+    else if (location instanceof Fanout) location.locations.forEach(visit);
+    else if (location instanceof Small) visit(location.location);
+    else if (!found.includes(location)) found.push(location);
+  };
+  const root = rootOf(target);
+  if (root instanceof HashKeyStorage) {
+    visit(root.local);
+    if (root.remote) visit(root.remote);
+  } else visit(root);
+  return found;
+}
+
+/** Every Levels in a composition (for their counters). */
+export function levelsOf(target: Target): Levels[] {
+  const found: Levels[] = [];
+  const visit = (location: Location): void => {
+    if (location instanceof Levels) {
+      found.push(location);
+      location.levels.forEach((level) => visit(level.location));
+    } else if (location instanceof Fanout) location.locations.forEach(visit);
+    else if (location instanceof Small) visit(location.location);
+  };
+  const root = rootOf(target);
+  if (root instanceof HashKeyStorage) {
+    visit(root.local);
+    if (root.remote) visit(root.remote);
+  } else visit(root);
+  return found;
+}
+
+export function disks(target: Target): Disk[] {
+  return leaves(target).filter((location): location is Disk => location instanceof Disk);
+}
+
+/** The location a target reads from (a HashKeyStorage: its local locations). */
+export function locationOf(target: Target): Location {
+  const root = rootOf(target);
+  return root instanceof HashKeyStorage ? root.local : root;
+}
