@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { asSource, bufferBlob, type Source, type Value } from '../blob.js';
+import { StorageCorruption } from '../errors.js';
 import type { Key } from '../key.js';
 import { type Entry, type Location, type LocationLike, readEach, uniqueEntries } from './interface.js';
 import { isLocation, resolveLocation } from './resolve.js';
@@ -117,7 +118,14 @@ export class Levels extends EventEmitter implements Location {
       }
       this.count(index, value === null ? null : value.size ?? 0);
       if (value === null) continue;
-      const copy = await this.replicate(key, asSource(value, false), await this.labelsOf(value, level), index);
+      let copy: Value | null;
+      try {
+        copy = await this.replicate(key, asSource(value, false), await this.labelsOf(value, level), index);
+      } catch (error) {
+        // the copy found its bytes corrupted: this level's value is bad, look further down
+        this.skipOrThrow(level, 'read', key, error);
+        continue;
+      }
       await this.touchBelow(key, index);
       return copy ?? value;
     }
@@ -144,7 +152,14 @@ export class Levels extends EventEmitter implements Location {
       }
       this.count(index, bytes === null ? null : bytes.length);
       if (bytes === null) continue;
-      if (index > 0) await this.replicate(key, asSource(bufferBlob(bytes), false), labels, index);
+      if (index > 0) {
+        try {
+          await this.replicate(key, asSource(bufferBlob(bytes), false), labels, index);
+        } catch (error) {
+          this.skipOrThrow(level, 'read', key, error);
+          continue;
+        }
+      }
       await this.touchBelow(key, index);
       return bytes;
     }
@@ -223,6 +238,8 @@ export class Levels extends EventEmitter implements Location {
         if (!(await level.location.write(key, source, labels))) continue;
         copy = await level.location.read(key);
       } catch (error) {
+        // corruption is the source's fault, not this level's: the caller skips the source level
+        if (error instanceof StorageCorruption) throw error;
         this.skipOrThrow(level, 'replicate', key, error);
         continue;
       }

@@ -95,6 +95,26 @@ describe('Levels', () => {
     }
   });
 
+  it('with skipFailing, passes over a corrupted copy to a good one further down, and promotes the good one', async () => {
+    const top = new Memory();
+    const corrupted = new Disk(tempDir());
+    const good = new Disk(tempDir());
+    const bytes = randomBytes(4000);
+    const key = sha256(bytes);
+    await corrupted.write(key, bytesSource(bytes));
+    await good.write(key, bytesSource(bytes));
+    corrupt(corrupted, key);
+    const levels = new Levels(top, new Level(corrupted, { name: 'corrupted' }), good, { skipFailing: true });
+    const skips: SkipEvent[] = [];
+    levels.on('skip', (event: SkipEvent) => skips.push(event));
+    expect((await (await levels.read(key))!.bytes()).equals(bytes)).toBe(true);
+    expect(skips.map((skip) => [skip.level, skip.operation])).toEqual([['corrupted', 'read']]);
+    expect(skips[0]!.error).toBeInstanceOf(StorageCorruption);
+    expect((await top.readBytes(key))!.equals(bytes)).toBe(true);
+    // the good copy was also written over the corrupted one on its way up: the level healed
+    expect((await corrupted.readBytes(key))!.equals(bytes)).toBe(true);
+  });
+
   it('with skipFailing, passes over a failing level and reports it through the skip event', async () => {
     const broken: Location = Object.assign(new Memory(), {
       name: 'Broken',
