@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
 const script = join(import.meta.dirname, 'fixtures', 'loaded-packages.ts');
-const heavy = ['ioredis', '@aws-sdk/client-s3', '@aws-sdk/lib-storage', 'ssh2', 'ssh2-sftp-client', 'undici', 'better-sqlite3'];
+const heavy = ['ioredis', '@aws-sdk/client-s3', '@aws-sdk/lib-storage', 'ssh2', 'undici', 'better-sqlite3'];
 
 async function loaded(...extra: string[]): Promise<string[]> {
   const { stdout } = await run(process.execPath, ['--import', 'tsx', script, ...extra]);
