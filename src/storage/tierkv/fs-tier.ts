@@ -1,8 +1,6 @@
 import { hash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type Database from 'better-sqlite3';
-import { createRequire } from 'node:module';
 import { bufferBlob, type Source, type Value } from '../../blob.js';
 import { LocationError } from '../../errors.js';
 import { assertKey, type Key } from '../../key.js';
@@ -10,14 +8,7 @@ import { Disk } from '../../locations/disk.js';
 import type { Entry, Location } from '../../locations/interface.js';
 import { codecNamed, type Codec } from './codec.js';
 import type { ResourceFilesystem } from './resources.js';
-
-type SqliteConstructor = typeof Database;
-let sqlite: SqliteConstructor | null = null;
-/** better-sqlite3 is a native addon: loaded when a filesystem tier opens, not when cairn is imported. */
-function loadSqlite(): SqliteConstructor {
-  sqlite ??= createRequire(import.meta.url)('better-sqlite3') as SqliteConstructor;
-  return sqlite;
-}
+import { openSqlite, type SqliteDatabase, type SqliteStatement } from './sqlite.js';
 
 /** Values up to this size (after compression) live inline in SQLite; larger ones are Disk blobs. */
 export const INLINE_LIMIT = 64 * 1024;
@@ -31,7 +22,7 @@ const LOOSE = '#';
  * `kh`, the first 48 bits of the key as an integer (a small index; the full key is compared too).
  * A file written with the first layout (a `tags` column, `seq` indexed apart) is converted.
  */
-function createSchema(db: Database.Database): void {
+function createSchema(db: SqliteDatabase): void {
   const columnsOf = () => db.prepare(`SELECT name FROM pragma_table_info('entries')`).pluck().all() as string[];
   if (columnsOf().includes('kh')) return;
   db.transaction(() => {
@@ -112,7 +103,7 @@ export class FilesystemTier implements Location {
   /** Bytes this store's values take here (compressed), kept up to date by this process. */
   storedBytes = 0;
 
-  private readonly db: Database.Database;
+  private readonly db: SqliteDatabase;
   private readonly resource: ResourceFilesystem;
   private queue: Op[] = [];
   private flushing: Promise<void> | null = null;
@@ -121,19 +112,19 @@ export class FilesystemTier implements Location {
   private hasBlobs: boolean;
   private space: { at: number; used: number; total: number } | null = null;
   private readonly stmt: {
-    put: Database.Statement;
-    remove: Database.Statement;
-    tombstone: Database.Statement;
-    blobOf: Database.Statement;
-    blobUsed: Database.Statement;
-    maxSeq: Database.Statement;
-    byKey: Database.Statement;
-    loose: Database.Statement;
-    since: Database.Statement;
-    removedSince: Database.Statement;
-    many: Database.Statement;
-    one: Database.Statement;
-    keys: Database.Statement;
+    put: SqliteStatement;
+    remove: SqliteStatement;
+    tombstone: SqliteStatement;
+    blobOf: SqliteStatement;
+    blobUsed: SqliteStatement;
+    maxSeq: SqliteStatement;
+    byKey: SqliteStatement;
+    loose: SqliteStatement;
+    since: SqliteStatement;
+    removedSince: SqliteStatement;
+    many: SqliteStatement;
+    one: SqliteStatement;
+    keys: SqliteStatement;
   };
 
   constructor(resource: ResourceFilesystem, storeName: string) {
@@ -143,7 +134,7 @@ export class FilesystemTier implements Location {
     this.name = `TierKV(${this.dir})`;
     try {
       mkdirSync(this.dir, { recursive: true });
-      this.db = new (loadSqlite())(join(this.dir, 'tierkv.db'), { timeout: 30_000 });
+      this.db = openSqlite(join(this.dir, 'tierkv.db'), { timeout: 30_000 });
       this.db.pragma('journal_mode = WAL');
       // FULL: the WAL is fsynced at each commit; NORMAL still survives a killed process
       this.db.pragma(`synchronous = ${resource.fsync ? 'FULL' : 'NORMAL'}`);
