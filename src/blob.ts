@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { StorageCorruption } from './errors.js';
+import { LocationError, StorageCorruption } from './errors.js';
 import type { Key } from './key.js';
 
 /**
@@ -111,4 +111,35 @@ export async function readUpTo(blob: Blob, limit: number): Promise<Buffer | null
     stream.destroy();
   }
   return Buffer.concat(chunks, total);
+}
+
+/**
+ * A Value read from a place that is not trusted local disk: `stream()` and `bytes()` hash what
+ * they give and fail with StorageCorruption on a mismatch. `open` and `fetch` give the raw bytes;
+ * `fetch` resolving to null means the value vanished after it was found.
+ */
+export function verifiedValue(
+  key: Key,
+  where: string,
+  parts: { size: number | null; open: () => Readable; fetch: () => Promise<Buffer | null>; labels: () => Promise<string[] | null> },
+): Value {
+  return {
+    key,
+    size: parts.size,
+    path: null,
+    stream: () => {
+      const check = verifyingStream(key, where);
+      const raw = parts.open();
+      raw.on('error', (error) => check.destroy(error));
+      check.on('close', () => raw.destroy());
+      return raw.pipe(check);
+    },
+    bytes: async () => {
+      const bytes = await parts.fetch();
+      if (bytes === null) throw new LocationError(`${where}: ${key} vanished while it was read`, where);
+      verifyBytes(key, bytes, where);
+      return bytes;
+    },
+    labels: parts.labels,
+  };
 }

@@ -26,6 +26,7 @@ import { CONFIG_NAME, createDiskConfig, DEFAULT_LEVELS, readDiskConfig } from '.
 import { hashFile, writeStreamTo } from './disk-io.js';
 import { promisify } from 'node:util';
 import { type Entry, type Location, type Meta, readEach } from './interface.js';
+import { KeyQueue } from './key-queue.js';
 
 export interface DiskOptions {
   /**
@@ -114,7 +115,7 @@ export class Disk implements Location {
 
   private readonly knownDirs = new Set<string>();
   private readonly lastTouch = new Map<Key, number>();
-  private readonly writing = new Map<Key, Promise<boolean>>();
+  private readonly writes = new KeyQueue();
   private usedBytes: Promise<number> | null = null;
   private space: { at: number; free: number; total: number } | null = null;
 
@@ -331,18 +332,7 @@ export class Disk implements Location {
 
   async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
     const file = this.pathOf(key);
-    // one write per key at a time in this process; the next one finds the blob in place
-    for (let pending = this.writing.get(key); pending; pending = this.writing.get(key)) {
-      await pending.catch(() => undefined);
-    }
-    const writing = this.writeOnce(key, file, source);
-    this.writing.set(key, writing);
-    let stored: boolean;
-    try {
-      stored = await writing;
-    } finally {
-      this.writing.delete(key);
-    }
+    const stored = await this.writes.run(key, () => this.writeOnce(key, file, source));
     if (stored) {
       if (this.markOnWrite) await this.touchMark(key, true);
       if (labels && labels.length > 0) await this.updateLabels(key, labels);

@@ -13,11 +13,12 @@ import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import type { Client, ClientChannel } from 'ssh2';
-import { type Source, type Value, verifyBytes, verifyingStream } from '../blob.js';
+import { type Source, type Value, verifiedValue, verifyBytes } from '../blob.js';
 import { LocationError, StorageCorruption, TimeoutError } from '../errors.js';
 import { assertKey, type Key } from '../key.js';
 import { CONFIG_NAME, DEFAULT_LEVELS, diskConfigText } from './disk-config.js';
 import type { Entry, Location } from './interface.js';
+import { KeyQueue } from './key-queue.js';
 import {
   layoutFrom,
   mergeLabels,
@@ -61,7 +62,7 @@ export class SCP implements Location {
   private readonly options: SCPOptions;
   private readonly touchInterval: number;
   private layoutPromise: Promise<RemoteLayout> | null = null;
-  private readonly writing = new Map<Key, Promise<void>>();
+  private readonly writes = new KeyQueue();
   private readonly lastTouch = new Map<Key, number>();
 
   constructor(host: string, root: string, options: SCPOptions = {}) {
@@ -84,24 +85,12 @@ export class SCP implements Location {
     const file = layout.paths.blob(key);
     const size = await this.sizeOf(file, `stat ${key}`, this.markCommand(key, layout, false));
     if (size === null) return null;
-    return {
-      key,
+    return verifiedValue(key, this.name, {
       size,
-      path: null,
-      stream: () => {
-        const check = verifyingStream(key, this.name);
-        const raw = this.download(file, true);
-        raw.on('error', (error) => check.destroy(error));
-        return raw.pipe(check);
-      },
-      bytes: async () => {
-        const bytes = await this.downloadBytes(file);
-        if (bytes === null) throw new LocationError(`${this.name}: ${key} vanished while it was read`, this.name);
-        verifyBytes(key, bytes, this.name);
-        return bytes;
-      },
+      open: () => this.download(file, true),
+      fetch: () => this.downloadBytes(file),
       labels: () => this.readLabels(key),
-    };
+    });
   }
 
   async readBytes(key: Key): Promise<Buffer | null> {
@@ -121,16 +110,7 @@ export class SCP implements Location {
   async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
     assertKey(key);
     const layout = await this.layout();
-    for (let pending = this.writing.get(key); pending; pending = this.writing.get(key)) {
-      await pending.catch(() => undefined);
-    }
-    const writing = this.writeOnce(key, layout, source);
-    this.writing.set(key, writing);
-    try {
-      await writing;
-    } finally {
-      this.writing.delete(key);
-    }
+    await this.writes.run(key, () => this.writeOnce(key, layout, source));
     this.lastTouch.set(key, Date.now()); // the publish command touched the mark
     if (labels && labels.length > 0) await this.updateLabels(key, labels);
     return true;

@@ -7,11 +7,12 @@ import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Client, FileEntryWithStats, SFTPWrapper, Stats } from 'ssh2';
-import { type Source, type Value, verifyBytes, verifyingStream } from '../blob.js';
+import { type Source, type Value, verifiedValue, verifyBytes } from '../blob.js';
 import { LocationError, StorageCorruption, TimeoutError } from '../errors.js';
 import { assertKey, type Key } from '../key.js';
 import { diskConfigText, DEFAULT_LEVELS, CONFIG_NAME } from './disk-config.js';
 import type { Entry, Location } from './interface.js';
+import { KeyQueue } from './key-queue.js';
 import {
   layoutFrom,
   mergeLabels,
@@ -90,7 +91,7 @@ export class SFTP implements Location {
   private readonly channels = new WeakMap<Client, Promise<SFTPWrapper>>();
   private layoutPromise: Promise<RemoteLayout> | null = null;
   private readonly knownDirs = new Set<string>();
-  private readonly writing = new Map<Key, Promise<void>>();
+  private readonly writes = new KeyQueue();
   private readonly lastTouch = new Map<Key, number>();
 
   constructor(host: string, root: string, options: SFTPOptions = {}) {
@@ -118,24 +119,12 @@ export class SFTP implements Location {
     if (stats === null) return null;
     await this.touchMark(key, false);
     const size = stats.size;
-    return {
-      key,
+    return verifiedValue(key, this.name, {
       size,
-      path: null,
-      stream: () => {
-        const check = verifyingStream(key, this.name);
-        const raw = this.downloadStream(file, size);
-        raw.on('error', (error) => check.destroy(error));
-        return raw.pipe(check);
-      },
-      bytes: async () => {
-        const bytes = await this.download(file);
-        if (bytes === null) throw new LocationError(`${this.name}: ${key} vanished while it was read`, this.name);
-        verifyBytes(key, bytes, this.name);
-        return bytes;
-      },
+      open: () => this.downloadStream(file, size),
+      fetch: () => this.download(file),
       labels: () => this.readLabels(key),
-    };
+    });
   }
 
   async readBytes(key: Key): Promise<Buffer | null> {
@@ -155,17 +144,7 @@ export class SFTP implements Location {
   async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
     assertKey(key);
     const layout = await this.layout();
-    // one write per key at a time in this process; the next one finds the blob in place
-    for (let pending = this.writing.get(key); pending; pending = this.writing.get(key)) {
-      await pending.catch(() => undefined);
-    }
-    const writing = this.writeOnce(key, layout.paths.blob(key), source);
-    this.writing.set(key, writing);
-    try {
-      await writing;
-    } finally {
-      this.writing.delete(key);
-    }
+    await this.writes.run(key, () => this.writeOnce(key, layout.paths.blob(key), source));
     await this.touchMark(key, true);
     if (labels && labels.length > 0) await this.updateLabels(key, labels);
     return true;
