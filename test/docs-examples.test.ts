@@ -1,0 +1,59 @@
+/**
+ * Every ```ts block of the guides in docs/ runs as written, in an empty folder, with `cairn`
+ * resolving to this checkout (blocks marked ```ts sketch show an API shape and are not run;
+ * cli.md and configuration.md have their own tests; the remote-location pages need servers).
+ */
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { cleanup, tempDir } from './helpers/tmp.js';
+
+afterAll(cleanup);
+
+const root = join(import.meta.dirname, '..');
+const docs = join(root, 'docs');
+const tsx = pathToFileURL(join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+const cairn = pathToFileURL(join(root, 'src', 'index.ts')).href;
+
+function examples(file: string): string[] {
+  const text = readFileSync(join(docs, file), 'utf8');
+  return [...text.matchAll(/```ts\n([\s\S]*?)```/g)].map((match) => match[1]!);
+}
+
+function run(code: string): { status: number | null; stdout: string; stderr: string } {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'example.mts'), code.replaceAll("from 'cairn'", `from '${cairn}'`));
+  return spawnSync(process.execPath, ['--import', tsx, join(dir, 'example.mts')], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+}
+
+/** What some examples print, where the comment next to the code says so. */
+const expected: Record<string, (RegExp | string)[]> = {
+  'getting-started.md#0': [/^[0-9a-f]{64} 2097152 2097152$/m],
+  'locations.md#0': ['[ 1, -1 ]'],
+  'locations.md#3': [/^true$/m],
+  'locations.md#5': [/^true false$/m],
+};
+
+const guides = readdirSync(docs).filter((name) => name.endsWith('.md') && examples(name).length > 0);
+
+describe('docs examples', () => {
+  it('finds the guides with examples', () => {
+    expect(guides).toEqual(expect.arrayContaining(['getting-started.md', 'locations.md', 'smart-cache.md', 'tierkv.md']));
+  });
+
+  for (const guide of guides) {
+    examples(guide).forEach((code, index) => {
+      it(`${guide}, example ${index + 1} runs as written`, () => {
+        const result = run(code);
+        expect(result.stderr.split('\n').filter((line) => /Error|error/.test(line))).toEqual([]);
+        expect(result.status).toBe(0);
+        for (const pattern of expected[`${guide}#${index}`] ?? []) {
+          if (typeof pattern === 'string') expect(result.stdout).toContain(pattern);
+          else expect(result.stdout).toMatch(pattern);
+        }
+      });
+    });
+  }
+});
