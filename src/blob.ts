@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { LocationError, StorageCorruption } from './errors.js';
-import type { Key } from './key.js';
+import { digestBytes, type Key } from './key.js';
 
 /**
  * A blob of bytes that can be read any number of times: each `stream()` call starts a new stream,
@@ -64,7 +64,7 @@ export function asSource(blob: Blob, verified: boolean, movable = false): Source
 
 /** Throws StorageCorruption when `bytes` do not hash to `key`. */
 export function verifyBytes(key: Key, bytes: Uint8Array, where: string): void {
-  const actual = createHash('sha256').update(bytes).digest('hex');
+  const actual = digestBytes(bytes);
   if (actual !== key) throw new StorageCorruption(key, actual, where);
 }
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { InvalidKeyError } from './errors.js';
 
 /** A key: the lowercase hex sha256 digest of a value (64 characters). */
@@ -15,8 +15,12 @@ export function assertKey(value: unknown): asserts value is Key {
   if (!isKey(value)) throw new InvalidKeyError(value);
 }
 
+// crypto.hash (Node >= 20.12) hashes in one call, a microsecond faster per small value than createHash
+const oneShot = typeof crypto.hash === 'function' ? crypto.hash : null;
+
+/** The key of some bytes: their sha256 as lowercase hex. */
 export function digestBytes(bytes: Uint8Array): Key {
-  return createHash('sha256').update(bytes).digest('hex');
+  return oneShot ? oneShot('sha256', bytes, 'hex') : crypto.createHash('sha256').update(bytes).digest('hex');
 }
 
 /**

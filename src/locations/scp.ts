@@ -15,7 +15,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import type { Client, ClientChannel } from 'ssh2';
 import { type Source, type Value, verifiedValue, verifyBytes } from '../blob.js';
 import { LocationError, StorageCorruption, TimeoutError } from '../errors.js';
-import { assertKey, type Key } from '../key.js';
+import { assertKey, digestBytes, type Key } from '../key.js';
 import { CONFIG_NAME, DEFAULT_LEVELS, diskConfigText } from './disk-config.js';
 import type { Entry, Location } from './interface.js';
 import { KeyQueue } from './key-queue.js';
@@ -250,7 +250,7 @@ export class SCP implements Location {
 
   private async isIntact(key: Key, file: string): Promise<boolean> {
     const bytes = await this.downloadBytes(file);
-    return bytes !== null && createHash('sha256').update(bytes).digest('hex') === key;
+    return bytes !== null && digestBytes(bytes) === key;
   }
 
   /** The shell command that updates the key's usage mark, when due ('true' otherwise). */

@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import type { Client, FileEntryWithStats, SFTPWrapper, Stats } from 'ssh2';
 import { type Source, type Value, verifiedValue, verifyBytes } from '../blob.js';
 import { LocationError, StorageCorruption, TimeoutError } from '../errors.js';
-import { assertKey, type Key } from '../key.js';
+import { assertKey, digestBytes, type Key } from '../key.js';
 import { diskConfigText, DEFAULT_LEVELS, CONFIG_NAME } from './disk-config.js';
 import type { Entry, Location } from './interface.js';
 import { KeyQueue } from './key-queue.js';
@@ -319,7 +319,7 @@ export class SFTP implements Location {
     if (size > SMALL_VALUE) return true;
     const bytes = await this.download(file);
     if (bytes === null) return false;
-    return createHash('sha256').update(bytes).digest('hex') === key;
+    return digestBytes(bytes) === key;
   }
 
   /** Streams the source into a new remote file, several writes in flight, hashing as it goes. */
