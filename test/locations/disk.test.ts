@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -116,5 +116,26 @@ describe('Disk limits', () => {
   it('reports bad limits as ConfigError', () => {
     expect(() => new Disk(tempDir(), { maxSize: '12 parsecs' })).toThrow(ConfigError);
     expect(() => new Disk(tempDir(), { maxUsage: 1.5 })).toThrow(ConfigError);
+  });
+});
+
+describe('Disk last use', () => {
+  it('a read refreshes the key’s last-used mark in the background, done by close()', async () => {
+    const root = tempDir();
+    const bytes = randomBytes(100);
+    const key = sha256(bytes);
+    await new Disk(root).write(key, bytesSource(bytes));
+    const mark = join(root, 'tools', 'usage', key.slice(0, 2), key.slice(2));
+    const old = new Date('2020-01-01T00:00:00Z');
+    utimesSync(mark, old, old);
+    const disk = new Disk(root);
+    expect((await disk.readBytes(key))!.equals(bytes)).toBe(true);
+    await disk.close();
+    expect(statSync(mark).mtime.getTime()).toBeGreaterThan(Date.now() - 60_000);
+    // within touchInterval a second read leaves the mark alone
+    utimesSync(mark, old, old);
+    await disk.read(key);
+    await disk.close();
+    expect(statSync(mark).mtime.getTime()).toBe(old.getTime());
   });
 });
