@@ -72,9 +72,10 @@ export function verifyBytes(key: Key, bytes: Uint8Array, where: string): void {
  * A pass-through stream that hashes what flows through it and fails at the end, before the
  * consumer sees a clean end, when the bytes do not hash to `key`.
  */
-export function verifyingStream(key: Key, where: string): Transform {
+export function verifyingStream(key: Key, where: string, highWaterMark?: number): Transform {
   const hash = createHash('sha256');
   return new Transform({
+    ...(highWaterMark === undefined ? {} : { highWaterMark }),
     transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
       hash.update(chunk);
       callback(null, chunk);
@@ -84,15 +85,6 @@ export function verifyingStream(key: Key, where: string): Transform {
       callback(actual === key ? null : new StorageCorruption(key, actual, where));
     },
   });
-}
-
-/** Streams `source` through a verifying stream (when it is not already verified). */
-export function verifiedStream(key: Key, source: Blob & { verified?: boolean }, where: string): Readable {
-  const stream = source.stream();
-  if ((source as Source).verified) return stream;
-  const check = verifyingStream(key, where);
-  stream.on('error', (error) => check.destroy(error));
-  return stream.pipe(check);
 }
 
 /** Reads at most `limit` + 1 bytes: enough to tell whether a value fits under `limit`. */

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
-import { type Source, type Value, verifyBytes } from '../blob.js';
+import { type Source, type Value, verifyBytes, verifyingStream } from '../blob.js';
 import {
   AuthenticationError,
   CairnError,
@@ -102,22 +102,6 @@ function holdBackVerifier(key: Key, where: string): Transform {
       const actual = hash.digest('hex');
       if (actual !== key) return callback(new StorageCorruption(key, actual, where));
       callback(null, held ?? undefined);
-    },
-  });
-}
-
-/** Hashes what flows through and fails at the end, before a clean end, on a mismatch. */
-function streamVerifier(key: Key, where: string): Transform {
-  const hash = createHash('sha256');
-  return new Transform({
-    highWaterMark: 1024 * 1024,
-    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-      hash.update(chunk);
-      callback(null, chunk);
-    },
-    flush(callback: TransformCallback) {
-      const actual = hash.digest('hex');
-      callback(actual === key ? null : new StorageCorruption(key, actual, where));
     },
   });
 }
@@ -353,7 +337,7 @@ export class S3 implements Location {
 
   private verifying(key: Key, body: Readable): Readable {
     // fails before the consumer sees the end; larger buffers keep the extra stage cheap
-    const check = streamVerifier(key, this.name);
+    const check = verifyingStream(key, this.name, 1024 * 1024);
     body.on('error', (error) => check.destroy(this.failure('read', error)));
     return body.pipe(check);
   }

@@ -11,7 +11,7 @@ import { type Source, type Value, verifiedValue, verifyBytes } from '../blob.js'
 import { LocationError, StorageCorruption, TimeoutError } from '../errors.js';
 import { assertKey, digestBytes, type Key } from '../key.js';
 import { diskConfigText, DEFAULT_LEVELS, CONFIG_NAME } from './disk-config.js';
-import type { Entry, Location } from './interface.js';
+import { type Entry, type Location, readEach } from './interface.js';
 import { KeyQueue } from './key-queue.js';
 import {
   layoutFrom,
@@ -137,8 +137,8 @@ export class SFTP implements Location {
     return bytes;
   }
 
-  async *readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
-    for (const key of keys) yield [key, await this.read(key)];
+  readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
+    return readEach(this, keys);
   }
 
   async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
