@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Disk, type Location, type Source, StorageCorruption } from '../../src/index.js';
+import { Disk, type Location } from '../../src/index.js';
 import { AuthenticationError } from '../../src/errors.js';
 import { SCP } from '../../src/locations/scp.js';
-import { bytesSource, locationConformance, sha256, streamSource } from '../conformance.js';
+import { locationConformance, sha256, streamSource } from '../conformance.js';
+import { expectAtomicWrite } from '../helpers/atomic-write.js';
 import { startSshd, type Sshd } from '../servers/sshd.js';
 
 let server: Sshd;
@@ -87,39 +87,7 @@ describe('SCP', () => {
   it('writes atomically through .tmp and leaves nothing there, even for a bad copy', async () => {
     const root = remoteRoot();
     const scp = connect(root);
-    const bytes = randomBytes(400_000);
-    const key = sha256(bytes);
-    expect(await scp.read(key)).toBeNull();
-    const final = join(root, key.slice(0, 2), key.slice(2));
-    const seen: boolean[] = [];
-    let tmpSeen = false;
-    const source: Source = {
-      size: bytes.length,
-      path: null,
-      verified: false,
-      bytes: async () => bytes,
-      stream: () =>
-        Readable.from(
-          (async function* () {
-            for (let offset = 0; offset < bytes.length; offset += 100_000) {
-              yield bytes.subarray(offset, offset + 100_000);
-              await new Promise((resolve) => setTimeout(resolve, 30));
-              seen.push(existsSync(final));
-              if (readdirSync(join(root, '.tmp')).length > 0) tmpSeen = true;
-            }
-          })(),
-        ),
-    };
-    expect(await scp.write(key, source)).toBe(true);
-    expect(seen.length).toBe(4);
-    expect(seen.every((present) => !present)).toBe(true);
-    expect(tmpSeen).toBe(true);
-    expect(readFileSync(final).equals(bytes)).toBe(true);
-    expect(readdirSync(join(root, '.tmp'))).toEqual([]);
-    const wrong = sha256(randomBytes(4));
-    await expect(scp.write(wrong, bytesSource(bytes, false))).rejects.toBeInstanceOf(StorageCorruption);
-    expect(readdirSync(join(root, '.tmp'))).toEqual([]);
-    expect(await scp.read(wrong)).toBeNull();
+    await expectAtomicWrite(scp, root, 400_000);
     await scp.close();
   });
 });

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Disk, type Location, type Source, StorageCorruption } from '../../src/index.js';
+import { Disk, type Location, StorageCorruption } from '../../src/index.js';
 import { AuthenticationError } from '../../src/errors.js';
 import { requestSize, SFTP } from '../../src/locations/sftp.js';
 import { bytesSource, locationConformance, sha256 } from '../conformance.js';
+import { expectAtomicWrite } from '../helpers/atomic-write.js';
 import { startSshd, type Sshd } from '../servers/sshd.js';
 
 let server: Sshd;
@@ -139,41 +139,7 @@ describe('SFTP remote lake', () => {
   it('writes atomically: nothing at the final path until the upload is complete, nothing left in .tmp', async () => {
     const root = remoteRoot();
     const sftp = connect(root, { chunkSize: 16 * 1024 });
-    const bytes = randomBytes(600_000);
-    const key = sha256(bytes);
-    await sftp.read(key); // creates the lake
-    const final = join(root, key.slice(0, 2), key.slice(2));
-    const seenAtFinal: boolean[] = [];
-    let tmpSeen = false;
-    // a source that pauses mid-way so the test can look at the server's folder
-    const source: Source = {
-      size: bytes.length,
-      path: null,
-      verified: false,
-      bytes: async () => bytes,
-      stream: () =>
-        Readable.from(
-          (async function* () {
-            for (let offset = 0; offset < bytes.length; offset += 100_000) {
-              yield bytes.subarray(offset, offset + 100_000);
-              await new Promise((resolve) => setTimeout(resolve, 30));
-              seenAtFinal.push(existsSync(final));
-              if (readdirSync(join(root, '.tmp')).length > 0) tmpSeen = true;
-            }
-          })(),
-        ),
-    };
-    expect(await sftp.write(key, source)).toBe(true);
-    expect(seenAtFinal.length).toBeGreaterThan(3);
-    expect(seenAtFinal.every((present) => !present)).toBe(true);
-    expect(tmpSeen).toBe(true);
-    expect(readFileSync(final).equals(bytes)).toBe(true);
-    expect(readdirSync(join(root, '.tmp'))).toEqual([]);
-    // a copy whose bytes do not match leaves nothing behind either
-    const wrong = sha256(randomBytes(8));
-    await expect(sftp.write(wrong, bytesSource(bytes, false))).rejects.toBeInstanceOf(StorageCorruption);
-    expect(readdirSync(join(root, '.tmp'))).toEqual([]);
-    expect(existsSync(join(root, wrong.slice(0, 2), wrong.slice(2)))).toBe(false);
+    await expectAtomicWrite(sftp, root, 600_000);
     await sftp.close();
   });
 

@@ -14,38 +14,38 @@ function rootOf(target: Target): Location | HashKeyStorage {
   return typeof target === 'string' ? resolveLocation(target) : target;
 }
 
-/** The locations that hold blobs themselves (not Levels, Fanout or Small), each once, in order. */
-export function leaves(target: Target): Location[] {
-  const found: Location[] = [];
-  const visit = (location: Location): void => {
-    if (location instanceof Levels) location.levels.forEach((level) => visit(level.location));
-    else if (location instanceof Fanout) location.locations.forEach(visit);
-    else if (location instanceof Small) visit(location.location);
-    else if (!found.includes(location)) found.push(location);
+/** Calls `visit` on every location of a composition, wrappers first, descending into each. */
+function walk(target: Target, visit: (location: Location) => void): void {
+  const descend = (location: Location): void => {
+    visit(location);
+    if (location instanceof Levels) location.levels.forEach((level) => descend(level.location));
+    else if (location instanceof Fanout) location.locations.forEach(descend);
+    else if (location instanceof Small) descend(location.location);
   };
   const root = rootOf(target);
   if (root instanceof HashKeyStorage) {
-    visit(root.local);
-    if (root.remote) visit(root.remote);
-  } else visit(root);
+    descend(root.local);
+    if (root.remote) descend(root.remote);
+  } else descend(root);
+}
+
+const isWrapper = (location: Location): boolean => location instanceof Levels || location instanceof Fanout || location instanceof Small;
+
+/** The locations that hold blobs themselves (not Levels, Fanout or Small), each once, in order. */
+export function leaves(target: Target): Location[] {
+  const found: Location[] = [];
+  walk(target, (location) => {
+    if (!isWrapper(location) && !found.includes(location)) found.push(location);
+  });
   return found;
 }
 
 /** Every Levels in a composition (for their counters). */
 export function levelsOf(target: Target): Levels[] {
   const found: Levels[] = [];
-  const visit = (location: Location): void => {
-    if (location instanceof Levels) {
-      found.push(location);
-      location.levels.forEach((level) => visit(level.location));
-    } else if (location instanceof Fanout) location.locations.forEach(visit);
-    else if (location instanceof Small) visit(location.location);
-  };
-  const root = rootOf(target);
-  if (root instanceof HashKeyStorage) {
-    visit(root.local);
-    if (root.remote) visit(root.remote);
-  } else visit(root);
+  walk(target, (location) => {
+    if (location instanceof Levels) found.push(location);
+  });
   return found;
 }
 
