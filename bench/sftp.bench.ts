@@ -3,7 +3,8 @@
  * throwaway sshd, same run. Each round times both, back to back (which goes first alternates), so
  * a change in the machine's load hits both; it prints the median rates, the median of the
  * per-round ratios (target ≥ 0.8), and the CPU time each client used (this process for the SFTP
- * location; scp and its ssh for the command).
+ * location; scp and its ssh for the command). Like scp, each timed SFTP transfer opens its own
+ * connection (handshake, login, config.yml) and closes it: both sides pay the same set-up.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -16,7 +17,7 @@ import { SFTP } from '../src/locations/sftp.js';
 import { startSshd } from '../test/servers/sshd.js';
 
 const SIZE = 256 * 1024 * 1024;
-const ROUNDS = Number(process.env.SFTP_BENCH_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.SFTP_BENCH_ROUNDS ?? 9);
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -50,24 +51,48 @@ try {
   writeFileSync(file, bytes);
   const key = createHash('sha256').update(bytes).digest('hex');
   const root = join(server.dir, 'lake');
-  const sftp = new SFTP(server.host, root, {
-    port: server.port,
-    username: server.username,
-    privateKey: server.privateKey,
-    knownHosts: server.knownHosts,
-    timeoutMs: 60_000,
-  });
+  const connect = () =>
+    new SFTP(server.host, root, {
+      port: server.port,
+      username: server.username,
+      privateKey: server.privateKey,
+      knownHosts: server.knownHosts,
+      timeoutMs: 60_000,
+    });
+  // untimed housekeeping (removing the previous round's copy) goes through this one
+  const sftp = connect();
+  /** Times `run` on a new connection, connecting and closing included, as scp does. */
+  const timeFresh = (run: (location: SFTP) => Promise<void>) =>
+    time(async () => {
+      const location = connect();
+      try {
+        await run(location);
+      } finally {
+        await location.close();
+      }
+    });
   const scpTarget = join(server.dir, 'scp-copy');
   const target = `${server.username}@${server.host}`;
   type Sample = { ours: [number, number]; scp: [number, number] };
   const results = { upload: [] as Sample[], download: [] as Sample[] };
   const downloaded = join(local, 'down');
 
+  // what connecting costs each side, shown for scale: a 1-byte scp, and an SFTP connect + stat
+  const tiny = join(local, 'tiny');
+  writeFileSync(tiny, 'x');
+  const setUp = { scp: [] as number[], ours: [] as number[] };
+  for (let i = 0; i < 3; i++) {
+    setUp.scp.push(timeScp([...server.sshArgs, tiny, `${target}:${scpTarget}`])[0]);
+    setUp.ours.push((await timeFresh(async (location) => void (await location.read(key))))[0]);
+  }
+
   for (let round = 0; round < ROUNDS; round++) {
     const scpFirst = round % 2 === 1;
     const upload = async () => {
       await sftp.delete(key);
-      return time(() => sftp.write(key, asSource(fileBlob(file, SIZE), true)).then(() => undefined));
+      return timeFresh(async (location) => {
+        await location.write(key, asSource(fileBlob(file, SIZE), true));
+      });
     };
     const scpUpload = () => {
       rmSync(scpTarget, { force: true });
@@ -75,8 +100,8 @@ try {
     };
     const download = () => {
       rmSync(downloaded, { force: true });
-      return time(async () => {
-        const value = await sftp.read(key);
+      return timeFresh(async (location) => {
+        const value = await location.read(key);
         await pipeline(value!.stream(), createWriteStream(downloaded)); // verified while it streams
       });
     };
@@ -100,6 +125,8 @@ try {
   await sftp.close();
 
   console.log(`SFTP location vs scp command, 256 MiB, ${ROUNDS} rounds, medians; load average ${loadavg()[0]!.toFixed(1)}`);
+  const ms = (values: number[]) => `${(median(values) * 1000).toFixed(0)} ms`;
+  console.log(`set-up (connect, log in, one small request): scp ${ms(setUp.scp)}, SFTP location ${ms(setUp.ours)}`);
   console.log('direction   SFTP MiB/s   scp MiB/s   ratio (target ≥ 0.80)   CPU s SFTP / scp   per-round ratios');
   for (const [name, samples] of Object.entries(results)) {
     const ours = mib(median(samples.map((sample) => sample.ours[0])));

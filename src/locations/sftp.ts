@@ -357,28 +357,27 @@ export class SFTP implements Location {
       if (failure) throw failure;
     };
     try {
-      let pending: Buffer[] = [];
+      // ssh2 copies each write into its own packet at once, so a request can be a view of the
+      // source's piece; only a request that spans two pieces is copied together
+      const pending: Buffer[] = [];
       let pendingSize = 0;
       const stream = source.stream();
       try {
-        for await (const piece of stream) {
-          const chunk = Buffer.isBuffer(piece) ? piece : Buffer.from(piece as Uint8Array);
-          hash?.update(chunk);
-          pending.push(chunk);
-          pendingSize += chunk.length;
+        for await (const piece of stream as AsyncIterable<Uint8Array>) {
+          const bytes = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+          hash?.update(bytes);
+          pending.push(bytes);
+          pendingSize += bytes.length;
           while (pendingSize >= chunkSize) {
-            const joined = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingSize);
-            send(joined.subarray(0, chunkSize));
-            const rest = joined.subarray(chunkSize);
-            pending = rest.length > 0 ? [rest] : [];
-            pendingSize = rest.length;
+            send(takeBytes(pending, chunkSize));
+            pendingSize -= chunkSize;
             await slot();
           }
         }
       } finally {
         stream.destroy();
       }
-      if (pendingSize > 0) send(Buffer.concat(pending, pendingSize));
+      if (pendingSize > 0) send(takeBytes(pending, pendingSize));
       await Promise.all(inFlight);
       if (failure) throw failure;
       if (hash) {
@@ -606,6 +605,28 @@ async function renameReplacing(sftp: SFTPWrapper, from: string, to: string): Pro
     await unlinkIfPresent(sftp, to);
     await call<void>((done) => sftp.rename(from, to, done));
   }
+}
+
+/** Cuts the first `size` bytes off `pieces` (which hold that many): a view of the first piece when it is long enough, else a copy. */
+function takeBytes(pieces: Buffer[], size: number): Buffer {
+  const first = pieces[0]!;
+  if (first.length >= size) {
+    if (first.length === size) pieces.shift();
+    else pieces[0] = first.subarray(size);
+    return first.subarray(0, size);
+  }
+  const joined = Buffer.concat(pieces, size); // copies `size` bytes, not all of `pieces`
+  let left = size;
+  while (left > 0) {
+    const head = pieces[0]!;
+    if (head.length > left) {
+      pieces[0] = head.subarray(left);
+      break;
+    }
+    left -= head.length;
+    pieces.shift();
+  }
+  return joined;
 }
 
 /** Reads up to `length` bytes at `position` into `buffer` at `offset`; fewer only at the end of the file. */

@@ -357,6 +357,11 @@ export class SSHConnection {
       client.destroy();
       throw new ConfigError(`${this.name}: ${(error as Error).message}`, { cause: error });
     }
+    // ssh2 writes every SSH packet on its own and leaves Nagle's algorithm on: a small packet (an
+    // SFTP read request, a window adjust) sent while an earlier one is unacknowledged then waits
+    // for the server's delayed ACK (40 ms on Linux), which stalls a pipelined download. OpenSSH
+    // sets TCP_NODELAY too. Set before the socket connects, Node applies it on connect.
+    client.setNoDelay(true);
     try {
       await withTimeout(ready, this.timeoutMs + 1000, () => new TimeoutError(`${this.name}: connecting took longer than ${this.timeoutMs} ms`, this.name, this.timeoutMs));
     } catch (error) {

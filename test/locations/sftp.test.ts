@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Disk, type Location, StorageCorruption } from '../../src/index.js';
 import { AuthenticationError } from '../../src/errors.js';
@@ -208,6 +209,26 @@ describe('SFTP request size and depth', () => {
       expect(readdirSync(join(root, '.tmp'))).toEqual([]);
       await sftp.close();
     }
+  });
+
+  it('uploads a stream of uneven pieces intact: requests cut across pieces, Uint8Arrays, empty pieces', async () => {
+    const value = randomBytes(2 * 1024 * 1024 + 777);
+    const key = sha256(value);
+    // piece sizes around the 100,000-byte request size: smaller, larger, exact, empty, tiny
+    const sizes = [1, 99_999, 0, 100_000, 250_001, 3, 70_000, 130_000];
+    const pieces: Uint8Array[] = [];
+    for (let at = 0, i = 0; at < value.length; i++) {
+      const piece = value.subarray(at, at + sizes[i % sizes.length]!);
+      pieces.push(i % 3 === 0 ? new Uint8Array(piece) : piece);
+      at += piece.length;
+    }
+    const root = remoteRoot();
+    mkdirSync(root, { recursive: true });
+    const sftp = connect(root, { chunkSize: 100_000, concurrency: 4 });
+    const source = { size: null, path: null, verified: false, stream: () => Readable.from(pieces), bytes: async () => value };
+    expect(await sftp.write(key, source)).toBe(true);
+    expect(readFileSync(await sftp.pathOf(key)).equals(value)).toBe(true);
+    await sftp.close();
   });
 
   it('refuses a remote blob that is shorter than it should be, through bytes and stream, at full depth', async () => {
