@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocationError } from '../../src/errors.js';
 import { Disk, Levels, type Location, Small } from '../../src/index.js';
 import { RedisLocation } from '../../src/locations/redis.js';
 import { bytesSource, locationConformance, sha256, streamSource } from '../conformance.js';
@@ -33,6 +34,20 @@ async function corruptIn(prefix: string, key: string): Promise<void> {
   const bytes = await admin.hgetBuffer(prefix + key, 'd');
   bytes![0] ^= 0xff;
   await admin.hset(prefix + key, 'd', bytes!);
+}
+
+/** Counts the writes to a client's socket from now on (with writes corked, one `_writev` for several). */
+function countWrites(client: Redis): () => number {
+  let writes = 0;
+  const socket = client.stream as unknown as Record<'_write' | '_writev', (...args: unknown[]) => void>;
+  for (const method of ['_write', '_writev'] as const) {
+    const original = socket[method].bind(socket);
+    socket[method] = (...args) => {
+      writes++;
+      original(...args);
+    };
+  }
+  return () => writes;
 }
 
 function redisOf(location: Location): RedisLocation {
@@ -148,6 +163,58 @@ describe('RedisLocation', () => {
     expect(seen.filter((name) => name === 'hgetall').length).toBe(20);
     expect(seen.every((name) => name === 'hgetall' || name === 'pexpire')).toBe(true);
     monitor.disconnect();
+    await location.close();
+  });
+
+  it('sends a read with its usage mark and ttl refresh in one write, and marks usage once per touchInterval', async () => {
+    const client = new Redis(server.url);
+    const location = new RedisLocation(client, { prefix: `t${++prefixes}:`, ttl: 60 });
+    const bytes = randomBytes(64);
+    const key = sha256(bytes);
+    const name = location.prefix + key;
+    await location.write(key, bytesSource(bytes));
+    const writes = countWrites(client);
+    const age = async () => {
+      await admin.hset(name, 'u', '1000');
+      await admin.pexpire(name, 5000);
+    };
+
+    await age();
+    let before = writes();
+    expect((await location.readBytes(key))!.equals(bytes)).toBe(true);
+    expect(writes() - before).toBe(1);
+    expect(Number(await admin.hget(name, 'u'))).toBeGreaterThan(Date.now() - 60_000);
+    expect(await admin.pttl(name)).toBeGreaterThan(50_000);
+
+    // within touchInterval a read refreshes the ttl only, still in one write
+    await age();
+    before = writes();
+    expect(await location.read(key)).not.toBeNull();
+    expect(writes() - before).toBe(1);
+    expect(await admin.hget(name, 'u')).toBe('1000');
+    expect(await admin.pttl(name)).toBeGreaterThan(50_000);
+
+    // reads started together share writes, 8 at most per write
+    before = writes();
+    const reads = await Promise.all(Array.from({ length: 16 }, () => location.readBytes(key)));
+    expect(reads.every((read) => read!.equals(bytes))).toBe(true);
+    expect(writes() - before).toBe(2);
+    await location.close();
+    client.disconnect();
+  });
+
+  it('leaves the usage mark due after a read that failed', async () => {
+    const location = fresh();
+    const bytes = randomBytes(64);
+    const key = sha256(bytes);
+    const name = location.prefix + key;
+    await admin.set(name, 'not a hash');
+    await expect(location.readBytes(key)).rejects.toBeInstanceOf(LocationError);
+    await admin.del(name);
+    await location.write(key, bytesSource(bytes));
+    await admin.hset(name, 'u', '1000');
+    expect((await location.readBytes(key))!.equals(bytes)).toBe(true);
+    expect(Number(await admin.hget(name, 'u'))).toBeGreaterThan(Date.now() - 60_000);
     await location.close();
   });
 
