@@ -4,13 +4,15 @@
  *   npm run bench -- core            (CAIRN_BENCH_GIB=0.25 for a quicker, smaller run)
  *
  * - a 1 GiB file: cairn's write vs reading the file and hashing it with sha256 in Node, and vs cacache;
- * - 4 KiB values: writes and `readBytes` vs cacache's put/get, at the same concurrency;
+ * - 4 KiB values: writes and `readBytes` vs cacache's put/get, at the same concurrency (and writes
+ *   with `markOnWrite: false`, one file created per value instead of two);
  * - peak RSS while writing a 2 GiB stream.
- * Dirty pages are flushed (`sync`) before each timed step: see settle().
+ * Dirty pages are flushed (`sync`) before each timed step: see settle(); the files of small reads
+ * are in the page cache for everyone: see warm().
  * Each figure is the median of several rounds; ratios compare figures of this run only.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdtempSync, openSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir, cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -35,6 +37,19 @@ const rows: { what: string; rate: string; ratio?: string }[] = [];
  */
 function settle(): void {
   execFileSync('sync');
+}
+
+/**
+ * Reads every file under `dir`, untimed, before a timed step of small reads. This machine pages
+ * out page cache left untouched for a few seconds: unwarmed, a few percent of the values written
+ * a step earlier are read from the disk, and the figure measures the disk more than the reader.
+ */
+function warm(dir: string): void {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) warm(path);
+    else if (entry.isFile()) readFileSync(path);
+  }
 }
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
@@ -117,8 +132,8 @@ async function smallValues(): Promise<void> {
     return value;
   });
   const rates: Record<string, number[]> = {
-    durable: [], fast: [], cacache: [], readCairn: [], readCacache: [], readCairnSeq: [], readCacacheSeq: [],
-    fastSeq: [], durableSeq: [], cacacheSeq: [],
+    durable: [], fast: [], cacache: [], readCairn: [], readCairnMarked: [], readCacache: [], readCairnSeq: [], readCacacheSeq: [],
+    fastSeq: [], durableSeq: [], cacacheSeq: [], lazy: [], lazySeq: [],
   };
   for (let round = 0; round < ROUNDS; round++) {
     const values = perRound(round);
@@ -128,19 +143,33 @@ async function smallValues(): Promise<void> {
     const keys: string[] = new Array(SMALL_COUNT);
     rates.durable!.push(SMALL_COUNT / (await timed(() => pool(SMALL_COUNT, CONCURRENCY, async (i) => { keys[i] = (await durable.write(values[i]!))!; }))));
     rates.fast!.push(SMALL_COUNT / (await timed(() => pool(SMALL_COUNT, CONCURRENCY, (i) => fast.write(values[i]!)))));
+    const lazy = new HashKeyStorage(new Disk(join(work, `small-lazy-${round}`), { fsync: false, markOnWrite: false }));
+    rates.lazy!.push(SMALL_COUNT / (await timed(() => pool(SMALL_COUNT, CONCURRENCY, (i) => lazy.write(values[i]!)))));
     rates.cacache!.push(SMALL_COUNT / (await timed(() => pool(SMALL_COUNT, CONCURRENCY, (i) => cacache.put(cache, `k${i}`, values[i]!)))));
     // the same kind of writes, one at a time, on fresh values
     const more = perRound(round + 100).slice(0, SMALL_COUNT / 5);
     const seqFast = new HashKeyStorage(new Disk(join(work, `seq-nofsync-${round}`), { fsync: false }));
     const seqDurable = new HashKeyStorage(new Disk(join(work, `seq-fsync-${round}`)));
+    const seqLazy = new HashKeyStorage(new Disk(join(work, `seq-lazy-${round}`), { fsync: false, markOnWrite: false }));
     const seqCache = join(work, `cacache-seq-${round}`);
     rates.fastSeq!.push(more.length / (await timed(async () => { for (const value of more) await seqFast.write(value); })));
+    rates.lazySeq!.push(more.length / (await timed(async () => { for (const value of more) await seqLazy.write(value); })));
     rates.durableSeq!.push(more.length / (await timed(async () => { for (const value of more) await seqDurable.write(value); })));
     rates.cacacheSeq!.push(more.length / (await timed(async () => { for (let i = 0; i < more.length; i++) await cacache.put(seqCache, `k${i}`, more[i]!); })));
     const reader = new HashKeyStorage(new Disk(join(work, `small-fsync-${round}`)));
-    rates.readCairn!.push(SMALL_COUNT / (await timed(() => pool(SMALL_COUNT, CONCURRENCY, (i) => reader.readBytes(keys[i]!)))));
+    warm(join(work, `small-fsync-${round}`));
+    const reading = await timed(() => pool(SMALL_COUNT, CONCURRENCY, (i) => reader.readBytes(keys[i]!)));
+    rates.readCairn!.push(SMALL_COUNT / reading);
+    // the reads queued a refresh of each key's last-use mark: done in the background, finished
+    // here (close) before the next step, and counted in a row of its own
+    const marking = performance.now();
+    await reader.close();
+    rates.readCairnMarked!.push(SMALL_COUNT / (reading + (performance.now() - marking) / 1000));
+    warm(cache);
     rates.readCacache!.push(SMALL_COUNT / (await timed(() => pool(SMALL_COUNT, CONCURRENCY, (i) => cacache.get(cache, `k${i}`)))));
+    warm(join(work, `small-fsync-${round}`));
     rates.readCairnSeq!.push(SMALL_COUNT / (await timed(async () => { for (const key of keys) await reader.readBytes(key); })));
+    warm(cache);
     rates.readCacacheSeq!.push(SMALL_COUNT / (await timed(async () => { for (let i = 0; i < SMALL_COUNT; i++) await cacache.get(cache, `k${i}`); })));
   }
   const m = (name: string) => median(rates[name]!);
@@ -151,8 +180,11 @@ async function smallValues(): Promise<void> {
   rows.push({ what: '4 KiB writes: cacache put, one at a time (reference)', rate: per(m('cacacheSeq')) });
   rows.push({ what: '4 KiB writes: cairn, one at a time, fsync: false', rate: per(m('fastSeq')), ratio: `${(m('fastSeq') / m('cacacheSeq')).toFixed(1)}x cacache` });
   rows.push({ what: '4 KiB writes: cairn, one at a time, fsync: true', rate: per(m('durableSeq')), ratio: `${(m('durableSeq') / m('cacacheSeq')).toFixed(1)}x cacache` });
+  rows.push({ what: `4 KiB writes: cairn, ${CONCURRENCY} in flight, fsync: false, markOnWrite: false`, rate: per(m('lazy')), ratio: `${(m('lazy') / m('cacache')).toFixed(1)}x cacache` });
+  rows.push({ what: '4 KiB writes: cairn, one at a time, fsync: false, markOnWrite: false', rate: per(m('lazySeq')), ratio: `${(m('lazySeq') / m('cacacheSeq')).toFixed(1)}x cacache` });
   rows.push({ what: `4 KiB reads: cacache get, ${CONCURRENCY} in flight (reference)`, rate: per(m('readCacache')) });
   rows.push({ what: `4 KiB reads: cairn readBytes, ${CONCURRENCY} in flight`, rate: per(m('readCairn')), ratio: `${(m('readCairn') / m('readCacache')).toFixed(1)}x cacache` });
+  rows.push({ what: `4 KiB reads: the same, until their last-use marks are refreshed`, rate: per(m('readCairnMarked')), ratio: `${(m('readCairnMarked') / m('readCacache')).toFixed(1)}x cacache` });
   rows.push({ what: '4 KiB reads: cacache get, one at a time (reference)', rate: per(m('readCacacheSeq')) });
   rows.push({ what: '4 KiB reads: cairn readBytes, one at a time', rate: per(m('readCairnSeq')), ratio: `${(m('readCairnSeq') / m('readCacacheSeq')).toFixed(1)}x cacache` });
 }

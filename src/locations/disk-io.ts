@@ -34,11 +34,30 @@ export async function streamToFile(
       size += bytes.length;
       await written;
     }
-    if (fsync) await handle.sync();
+    if (fsync) await handle.datasync();
   } finally {
     await handle.close();
   }
   return { size, key: hash.digest('hex') };
+}
+
+/**
+ * Systems that cannot flush a folder say so with these codes (some network filesystems; Windows
+ * cannot open one): their renames are as durable as they get there.
+ */
+const NO_FOLDER_SYNC = new Set(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP', 'EISDIR']);
+
+/** fsyncs a folder: the names just put in it (a rename into place) then survive a power cut. */
+export async function syncDir(dir: string): Promise<void> {
+  let handle: fsp.FileHandle | undefined;
+  try {
+    handle = await fsp.open(dir, 'r');
+    await handle.sync();
+  } catch (error) {
+    if (!NO_FOLDER_SYNC.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+  } finally {
+    await handle?.close();
+  }
 }
 
 /** streamToFile that also checks the bytes against `expectedKey` (when given). Returns the size. */

@@ -1,12 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import {
-  chmodSync,
-  chownSync,
   closeSync,
   constants as fsConstants,
   createReadStream,
   fstatSync,
-  fsync as fsyncCallback,
+  fdatasync as fdatasyncCallback,
   mkdirSync,
   openSync,
   promises as fsp,
@@ -14,17 +12,17 @@ import {
   readSync,
   renameSync,
   statSync,
-  utimes,
-  utimesSync,
   writeSync,
 } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { type Source, type Value, verifyBytes, verifyingStream } from '../blob.js';
 import { ConfigError, LocationError, StorageCorruption } from '../errors.js';
 import { assertKey, type Key, keyToParts } from '../key.js';
 import { parseFraction, parseSize, type Size } from '../size.js';
 import { CONFIG_NAME, createDiskConfig, DEFAULT_LEVELS, readDiskConfig } from './disk-config.js';
-import { hashFile, writeStreamTo } from './disk-io.js';
+import { hashFile, syncDir, writeStreamTo } from './disk-io.js';
+import { MarkQueue, markPath, markSync } from './disk-marks.js';
+import { Owner } from './disk-owner.js';
 import { promisify } from 'node:util';
 import { type Entry, type Location, type Meta, readEach } from './interface.js';
 import { KeyQueue } from './key-queue.js';
@@ -42,7 +40,10 @@ export interface DiskOptions {
   minFree?: Size;
   /** Writes are declined when this fraction of the filesystem would be in use (the seed's `limit=0.9`). @default 1 */
   maxUsage?: number;
-  /** fsync each blob before it is renamed into place, so an acknowledged write survives a power cut. @default true */
+  /**
+   * Flush each blob before it is renamed into place, and its folder after, so an acknowledged write
+   * survives a power cut. @default true
+   */
   fsync?: boolean;
   /** Hash what `bytes()` and `stream()` read and fail with StorageCorruption on a mismatch. @default true */
   verifyReads?: boolean;
@@ -67,9 +68,11 @@ export interface DiskOptions {
    */
   groupWritable?: boolean;
   /**
-   * Create or update a key's last-used mark when it is written. Off, a new blob has no mark and its
-   * mtime stands for its last use (gc reads it so): a bulk copy (`cairn migrate`) then creates one
-   * file per blob instead of two. Reads still keep marks. @default true
+   * Create a key's last-used mark when its blob is written. Off, a new blob has no mark until it
+   * is read or touched, and its mtime stands for its last use (`lastUsed()`, `contents()` and gc
+   * read it so): a write creates one file instead of two. tarn and the listings of remote readers
+   * (Nginx, Scp, Sftp) see no last use for such a key. Writing a value already stored refreshes its
+   * mark either way. @default true
    */
   markOnWrite?: boolean;
 }
@@ -77,9 +80,16 @@ export interface DiskOptions {
 const SPACE_CHECK_MS = 500;
 /** Values up to this size take the synchronous path when `syncSmallIo` is on. */
 const SYNC_LIMIT = 64 * 1024;
-const fsyncFd = promisify(fsyncCallback);
+const fdatasyncFd = promisify(fdatasyncCallback);
 /** Values up to this size are written and compared from memory. */
 const SMALL_VALUE = 1024 * 1024;
+
+/** Temp files are named `<key prefix>.<this tag><counter>`: unique per process and thread without random bytes per write. */
+const TEMP_TAG = `${process.pid.toString(36)}${randomBytes(3).toString('hex')}.`;
+let tempCount = 0;
+
+/** What a write did: stored a new blob, found the value already stored, or declined it. */
+type WriteOutcome = 'new' | 'present' | 'declined';
 
 /** Errors that mean "this lake is read-only for us": usage marks are then not kept. */
 const READ_ONLY_CODES = new Set(['EACCES', 'EPERM', 'EROFS']);
@@ -98,9 +108,9 @@ export class Disk implements Location {
   readonly name: string;
   readonly levels: readonly number[];
   readonly tmpDir: string;
+  private readonly rootSlash: string;
 
   private readonly fileMode: number;
-  private readonly dirMode: number;
   private readonly fsync: boolean;
   private readonly verifyReads: boolean;
   private readonly maxSize: number | null;
@@ -110,14 +120,12 @@ export class Disk implements Location {
   private readonly syncSmallIo: boolean;
   private keepUsage: boolean;
   private readonly keepLabels: boolean;
-  private readonly gid: number | null;
-  private readonly shared: boolean;
   private readonly markOnWrite: boolean;
 
-  private readonly knownDirs = new Set<string>();
+  private readonly owner: Owner;
+  private readonly usageRoot: string;
+  private readonly marks: MarkQueue;
   private readonly lastTouch = new Map<Key, number>();
-  private readonly pendingTouches = new Map<string, Date>();
-  private touching: Promise<void> | null = null;
   private readonly writes = new KeyQueue();
   private usedBytes: Promise<number> | null = null;
   private space: { at: number; free: number; total: number } | null = null;
@@ -129,6 +137,7 @@ export class Disk implements Location {
     this.root = resolve(root);
     this.options = { ...options };
     this.name = `Disk(${this.root})`;
+    this.rootSlash = this.root.endsWith(sep) ? this.root : this.root + sep;
     try {
       mkdirSync(this.root, { recursive: true });
     } catch (error) {
@@ -156,38 +165,22 @@ export class Disk implements Location {
     this.verifyReads = options.verifyReads ?? true;
     this.touchInterval = options.touchInterval ?? 60_000;
     this.syncSmallIo = options.syncSmallIo ?? true;
-    this.gid = options.group === undefined ? null : groupId(options.group);
-    this.shared = options.groupWritable ?? (rootMode & 0o020) !== 0;
     this.markOnWrite = options.markOnWrite ?? true;
-    this.dirMode = this.shared ? rootMode | 0o2070 : rootMode;
+    const gid = options.group === undefined ? null : groupId(options.group);
+    const shared = options.groupWritable ?? (rootMode & 0o020) !== 0;
+    const dirMode = shared ? rootMode | 0o2070 : rootMode;
+    this.owner = new Owner({ gid, shared, dirMode });
     this.fileMode = rootMode & 0o444;
-    if (this.gid !== null || this.shared) {
+    if (gid !== null || shared) {
       // only a root we own is changed: never chmod another user's folder
-      if (statSync(this.root).uid === process.getuid?.()) this.own(this.root, this.dirMode);
+      if (statSync(this.root).uid === process.getuid?.()) this.owner.own(this.root, dirMode);
       const config = join(this.root, CONFIG_NAME);
-      if (statSync(config).uid === process.getuid?.()) this.own(config, null);
+      if (statSync(config).uid === process.getuid?.()) this.owner.own(config, null);
     }
     this.tmpDir = join(this.root, '.tmp');
-    this.ensureDirSync(this.tmpDir);
-  }
-
-  /**
-   * Gives a file or folder this process has just created the lake's group and, for a shared lake,
-   * `mode` (null: keep the mode). Called on every write; never on another user's file.
-   */
-  private own(path: string, mode: number | null): void {
-    if (this.gid !== null) chownSync(path, -1, this.gid);
-    if (this.shared && mode !== null) chmodSync(path, mode);
-  }
-
-  /** The mode of labels and last-used marks: group-writable in a shared lake. */
-  private get markMode(): number {
-    return this.shared ? 0o664 : 0o666 & this.dirMode;
-  }
-
-  /** Applies the group to a new file (a temp file about to be renamed into place). */
-  private ownFile(path: string): void {
-    if (this.gid !== null) chownSync(path, -1, this.gid);
+    this.owner.ensureDirSync(this.tmpDir);
+    this.usageRoot = join(this.root, 'tools', 'usage');
+    this.marks = new MarkQueue(this.usageRoot, this.owner.ownership, (error) => this.backgroundUsageFailed(error));
   }
 
   /**
@@ -198,7 +191,7 @@ export class Disk implements Location {
   async moveAside(key: Key, folder: string): Promise<string | null> {
     const file = this.pathOf(key);
     const dir = join(this.root, folder);
-    await this.ensureDir(dir);
+    await this.owner.ensureDir(dir);
     const target = join(dir, `${key}.${Date.now()}.${randomBytes(3).toString('hex')}`);
     let size: number;
     try {
@@ -231,12 +224,15 @@ export class Disk implements Location {
   async forget(key: Key): Promise<void> {
     if ((await this.statOrNull(this.pathOf(key))) !== null) return;
     this.lastTouch.delete(key);
-    await Promise.all([fsp.rm(this.markPath(key), { force: true }), fsp.rm(this.labelsPath(key), { force: true })]);
+    await Promise.all([fsp.rm(markPath(this.usageRoot, key), { force: true }), fsp.rm(this.labelsPath(key), { force: true })]);
   }
 
-  /** When `key` was last used: its last-used mark, else the blob's mtime; null when neither exists. */
+  /**
+   * When `key` was last used: its last-used mark, else the blob's mtime (its write: with
+   * `markOnWrite: false` a new blob has no mark until it is used); null when neither exists.
+   */
   async lastUsed(key: Key): Promise<Date | null> {
-    const mark = this.keepUsage ? await this.statOrNull(this.markPath(key)) : null;
+    const mark = this.keepUsage ? await this.statOrNull(markPath(this.usageRoot, key)) : null;
     return mark?.mtime ?? (await this.statOrNull(this.pathOf(key)))?.mtime ?? null;
   }
 
@@ -276,7 +272,8 @@ export class Disk implements Location {
   /** The file that holds `key` (whether or not it exists). */
   pathOf(key: Key): string {
     assertKey(key);
-    return join(this.root, ...keyToParts(key, this.levels));
+    // the root is resolved and the parts are hex: joining by hand gives what path.join would, faster
+    return this.rootSlash + keyToParts(key, this.levels).join(sep);
   }
 
   stagingDir(): string {
@@ -292,7 +289,8 @@ export class Disk implements Location {
       if (errno(error) === 'ENOENT') return null;
       throw this.failure(`Cannot read ${key}`, error);
     }
-    await this.touchMark(key, false);
+    const backlog = this.noteUse(key);
+    if (backlog) await backlog;
     const verify = this.verifyReads;
     return {
       key,
@@ -325,7 +323,8 @@ export class Disk implements Location {
       throw this.failure(`Cannot read ${key}`, error);
     }
     if (this.verifyReads) verifyBytes(key, bytes, this.name);
-    await this.touchMark(key, false);
+    const backlog = this.noteUse(key);
+    if (backlog) await backlog;
     return bytes;
   }
 
@@ -335,75 +334,103 @@ export class Disk implements Location {
 
   async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
     const file = this.pathOf(key);
-    const stored = await this.writes.run(key, () => this.writeOnce(key, file, source));
-    if (stored) {
-      if (this.markOnWrite) await this.touchMark(key, true);
-      if (labels && labels.length > 0) await this.updateLabels(key, labels);
-    }
-    return stored;
+    const outcome = await this.writes.run(key, () => this.writeOnce(key, file, source));
+    if (outcome === 'declined') return false;
+    // writing a value already stored is a use of it; a new blob's mtime is its last use
+    if (outcome === 'present' || this.markOnWrite) await this.markNow(key, outcome === 'new');
+    else await this.refreshOldMark(key);
+    if (labels && labels.length > 0) await this.updateLabels(key, labels);
+    return true;
   }
 
-  private async writeOnce(key: Key, file: string, source: Source): Promise<boolean> {
+  private async writeOnce(key: Key, file: string, source: Source): Promise<WriteOutcome> {
     if (this.syncSmallIo && source.size !== null && source.size <= SYNC_LIMIT && !source.movable) {
       return this.writeSmall(key, file, await source.bytes(), source.verified);
     }
     const existing = await this.statOrNull(file);
     if (existing !== null) {
-      if (await this.isIntact(key, file, existing)) return true;
+      if (await this.isIntact(key, file, existing)) return 'present';
       // a blob that does not match its key is replaced below, never kept
     }
-    if (!(await this.hasRoom(source.size))) return false;
-    await this.ensureDir(dirname(file));
-
-    if (source.movable && source.verified && source.path !== null && (await this.adopt(source.path, file))) {
-      this.account(source.size ?? 0, existing);
-      return true;
-    }
-
-    const tmp = join(this.tmpDir, `${key.slice(0, 16)}.${randomBytes(6).toString('hex')}`);
-    let size: number;
+    if (!(await this.hasRoom(source.size))) return 'declined';
+    const created = await this.owner.ensureDir(dirname(file));
+    const size =
+      source.movable && source.verified && source.path !== null && (await this.adopt(source.path, file))
+        ? (source.size ?? 0)
+        : await this.copyIn(key, file, source);
     try {
-      size = await this.writeTemp(key, tmp, source);
+      await this.syncNames(file, created);
+    } catch (error) {
+      throw this.failure(`Cannot write ${key}`, error);
+    }
+    this.account(size, existing);
+    return 'new';
+  }
+
+  /** Writes the source to a temp file, then renames it to `file`; returns its size. */
+  private async copyIn(key: Key, file: string, source: Source): Promise<number> {
+    const tmp = this.tempPath(key.slice(0, 16));
+    try {
+      const size = await this.writeTemp(key, tmp, source);
       await fsp.rename(tmp, file);
+      return size;
     } catch (error) {
       if (error instanceof StorageCorruption) throw error;
       throw this.failure(`Cannot write ${key}`, error);
     } finally {
       await fsp.rm(tmp, { force: true });
     }
-    this.account(size, existing);
-    return true;
   }
 
   /**
-   * The write path for small values: synchronous calls (microseconds each on a local disk) and
-   * one fsync in the thread pool.
+   * In a durable lake (`fsync`), makes the name of a blob just renamed into place survive a power
+   * cut: fsyncs its folder, and the parents of the folders this write created (`created`: the
+   * first of them). The blob's bytes were flushed before the rename.
    */
-  private async writeSmall(key: Key, file: string, bytes: Buffer, verified: boolean): Promise<boolean> {
+  private async syncNames(file: string, created: string | undefined): Promise<void> {
+    if (!this.fsync) return;
+    const folders = [dirname(file)];
+    for (let dir = dirname(file); created !== undefined && dir.length >= created.length; dir = dirname(dir)) {
+      folders.push(dirname(dir));
+    }
+    await Promise.all(folders.map(syncDir));
+  }
+
+  /**
+   * The write path for small values: synchronous calls (microseconds each on a local disk); the
+   * flushes of a durable lake run in the thread pool.
+   */
+  private async writeSmall(key: Key, file: string, bytes: Buffer, verified: boolean): Promise<WriteOutcome> {
     if (!verified) verifyBytes(key, bytes, `a copy into ${this.name}`);
     let existing: { size: number } | null = null;
-    const tmp = join(this.tmpDir, `${key.slice(0, 16)}.${randomBytes(6).toString('hex')}`);
+    const tmp = this.tempPath(key.slice(0, 16));
     let fd = -1;
     try {
       existing = statOrNullSync(file);
       // the blob may vanish between the two calls (gc moved it aside): then it is written anew
-      if (existing !== null && existing.size === bytes.length && sameBytes(readSmallSyncOrNull(file), bytes)) return true;
-      if (!(await this.hasRoom(bytes.length))) return false;
-      this.ensureDirSync(dirname(file));
+      if (existing !== null && existing.size === bytes.length && sameBytes(readSmallSyncOrNull(file), bytes)) return 'present';
+      if (!(await this.hasRoom(bytes.length))) return 'declined';
+      const created = this.owner.ensureDirSync(dirname(file));
       fd = openSync(tmp, 'wx', this.fileMode);
-      this.ownFile(tmp);
+      this.owner.ownFile(tmp);
       for (let offset = 0; offset < bytes.length; ) offset += writeSync(fd, bytes, offset);
-      if (this.fsync) await fsyncFd(fd);
+      if (this.fsync) await fdatasyncFd(fd);
       closeSync(fd);
       fd = -1;
       renameSync(tmp, file);
+      await this.syncNames(file, created);
     } catch (error) {
       if (fd !== -1) closeSync(fd);
       await fsp.rm(tmp, { force: true });
       throw this.failure(`Cannot write ${key}`, error);
     }
     this.account(bytes.length, existing);
-    return true;
+    return 'new';
+  }
+
+  /** A new temp file name in `.tmp/`: unique without asking for random bytes each time. */
+  private tempPath(prefix: string): string {
+    return join(this.tmpDir, `${prefix}.${TEMP_TAG}${(tempCount++).toString(36)}`);
   }
 
   /** Writes the source to `tmp` (verified against `key` unless already verified); returns its size. */
@@ -412,10 +439,10 @@ export class Disk implements Location {
       const bytes = await source.bytes();
       if (!source.verified) verifyBytes(key, bytes, `a copy into ${this.name}`);
       const handle = await fsp.open(tmp, 'wx', this.fileMode);
-      this.ownFile(tmp);
+      this.owner.ownFile(tmp);
       try {
         await handle.writeFile(bytes);
-        if (this.fsync) await handle.sync();
+        if (this.fsync) await handle.datasync();
       } finally {
         await handle.close();
       }
@@ -425,7 +452,7 @@ export class Disk implements Location {
       // copy in the kernel (a reflink where the filesystem can), then hash the copy if needed
       await fsp.copyFile(source.path, tmp, fsConstants.COPYFILE_FICLONE);
       await fsp.chmod(tmp, this.fileMode);
-      this.ownFile(tmp);
+      this.owner.ownFile(tmp);
       if (!source.verified) {
         const actual = await hashFile(tmp);
         if (actual !== key) throw new StorageCorruption(key, actual, `a copy into ${this.name}`);
@@ -438,7 +465,7 @@ export class Disk implements Location {
       where: `a copy into ${this.name}`,
       fsync: this.fsync,
     });
-    this.ownFile(tmp);
+    this.owner.ownFile(tmp);
     return size;
   }
 
@@ -447,7 +474,7 @@ export class Disk implements Location {
     try {
       if (this.fsync) await syncFile(staged);
       await fsp.chmod(staged, this.fileMode);
-      this.ownFile(staged);
+      this.owner.ownFile(staged);
       await fsp.rename(staged, file);
       return true;
     } catch (error) {
@@ -482,13 +509,13 @@ export class Disk implements Location {
     }
     if (this.usedBytes) this.usedBytes = this.usedBytes.then((used) => used - size);
     this.lastTouch.delete(key);
-    await Promise.all([fsp.rm(this.markPath(key), { force: true }), fsp.rm(this.labelsPath(key), { force: true })]);
+    await Promise.all([fsp.rm(markPath(this.usageRoot, key), { force: true }), fsp.rm(this.labelsPath(key), { force: true })]);
     return true;
   }
 
   async touch(key: Key): Promise<boolean> {
     if ((await this.statOrNull(this.pathOf(key))) === null) return false;
-    await this.touchMark(key, true);
+    await this.markNow(key, false);
     return true;
   }
 
@@ -497,7 +524,7 @@ export class Disk implements Location {
       const file = this.pathOf(key);
       const stat = await this.statOrNull(file);
       if (stat === null) continue; // deleted while we walked
-      yield { key, location: this, meta: await this.meta(key, stat.size) };
+      yield { key, location: this, meta: await this.meta(key, stat) };
     }
   }
 
@@ -535,125 +562,72 @@ export class Disk implements Location {
     return this.usedBytes;
   }
 
-  private async meta(key: Key, size: number): Promise<Meta> {
-    const [labels, lastUsed] = await Promise.all([
+  /** A key's labels, size and last use (its mark, else its blob's mtime, in a lake that keeps usage). */
+  private async meta(key: Key, blob: { size: number; mtime: Date }): Promise<Meta> {
+    const [labels, mark] = await Promise.all([
       this.readLabels(key),
-      this.keepUsage ? this.statOrNull(this.markPath(key)).then((stat) => stat?.mtime ?? null) : null,
+      this.keepUsage ? this.statOrNull(markPath(this.usageRoot, key)) : null,
     ]);
-    return { labels, lastUsed, size };
-  }
-
-  private markPath(key: Key): string {
-    return join(this.root, 'tools', 'usage', key.slice(0, 2), key.slice(2));
+    return { labels, lastUsed: this.keepUsage ? (mark?.mtime ?? blob.mtime) : null, size: blob.size };
   }
 
   private labelsPath(key: Key): string {
     return join(this.root, 'tools', 'labels', key.slice(0, 2), key.slice(2) + '.json');
   }
 
-  /** Updates tarn's last-used mark (at most once per `touchInterval` unless forced). */
-  private async touchMark(key: Key, force: boolean): Promise<void> {
-    if (!this.keepUsage) return;
+  /**
+   * A read of `key`: queues a refresh of its last-used mark, at most once per `touchInterval`, for
+   * the worker thread of disk-marks.ts. Returns a promise to wait for when the marks fall far behind.
+   */
+  private noteUse(key: Key): Promise<void> | null {
+    if (!this.keepUsage) return null;
     const now = Date.now();
-    if (!force && now - (this.lastTouch.get(key) ?? 0) < this.touchInterval) return;
-    if (this.lastTouch.size > 100_000) this.lastTouch.clear();
-    this.lastTouch.set(key, now);
-    const mark = this.markPath(key);
-    const time = new Date(now);
-    if (!force) return this.queueTouch(mark, time);
-    if (this.syncSmallIo) return this.touchMarkSync(mark, time, true);
-    await this.touchMarkAsync(mark, time);
+    if (now - (this.lastTouch.get(key) ?? 0) < this.touchInterval) return null;
+    this.remember(key, now);
+    return this.marks.add(key);
+  }
+
+  /** Creates or refreshes the mark of `key` before returning (a write, `touch()`). */
+  private async markNow(key: Key, likelyNew: boolean): Promise<void> {
+    if (!this.keepUsage) return;
+    this.remember(key, Date.now());
+    try {
+      if (this.syncSmallIo) markSync(this.owner, markPath(this.usageRoot, key), new Date(), likelyNew);
+      else await this.marks.now(key);
+    } catch (error) {
+      this.usageFailed(error);
+    }
   }
 
   /**
-   * Reads refresh marks in the background, a batch at a time in the thread pool: a read does not
-   * wait for a metadata write (on a slow filesystem that halved the rate of small reads).
-   * `close()` waits for what is queued; a failure is reported as a process warning.
+   * A new blob written without a mark: its mtime is its last use, unless an old mark of the key
+   * is left (gc or verify moved an earlier blob aside, marks kept): that one is refreshed, or the
+   * new value would look long unused.
    */
-  private queueTouch(mark: string, time: Date): void {
-    this.pendingTouches.set(mark, time);
-    this.touching ??= this.flushTouches().finally(() => {
-      this.touching = null;
-    });
+  private async refreshOldMark(key: Key): Promise<void> {
+    if (!this.keepUsage) return;
+    this.remember(key, Date.now()); // reads within touchInterval need not mark it
+    const mark = markPath(this.usageRoot, key);
+    const old = this.syncSmallIo ? statOrNullSync(mark) : await this.statOrNull(mark);
+    if (old !== null) await this.markNow(key, false);
   }
 
-  private async flushTouches(): Promise<void> {
-    await new Promise((resolve) => setImmediate(resolve)); // the reads of this turn queue theirs first
-    while (this.pendingTouches.size > 0) {
-      const batch = [...this.pendingTouches].slice(0, 64);
-      for (const [mark] of batch) this.pendingTouches.delete(mark);
-      await Promise.all(
-        batch.map(async ([mark, time]) => {
-          try {
-            // the callback API costs the main thread less than fs.promises; a missing mark takes the full path
-            const missing = await new Promise<boolean>((resolve, reject) =>
-              utimes(mark, time, time, (error) => (error && errno(error) !== 'ENOENT' ? reject(error) : resolve(error !== null))),
-            );
-            if (missing) await this.touchMarkAsync(mark, time);
-          } catch (error) {
-            try {
-              this.usageFailed(error);
-            } catch (failure) {
-              process.emitWarning(failure as Error, { code: 'CAIRN_USAGE_MARK' });
-            }
-          }
-        }),
-      );
-    }
+  private remember(key: Key, now: number): void {
+    if (this.lastTouch.size > 100_000) this.lastTouch.clear(); // bounded memory; a forgotten key only costs one more refresh
+    this.lastTouch.set(key, now);
   }
 
   /** Waits for the last-used marks still queued by reads. */
   async close(): Promise<void> {
-    while (this.touching) await this.touching;
+    await this.marks.idle();
   }
 
-  private async touchMarkAsync(mark: string, time: Date): Promise<void> {
+  /** A refresh queued by a read failed: the read went well, so this is only a warning. */
+  private backgroundUsageFailed(error: NodeJS.ErrnoException): void {
     try {
-      await fsp.utimes(mark, time, time);
-    } catch (error) {
-      if (errno(error) !== 'ENOENT') return this.usageFailed(error);
-      try {
-        await this.ensureDir(dirname(mark));
-        // 'wx': only a mark this process created gets our group and mode
-        await (await fsp.open(mark, 'wx', 0o666)).close();
-        this.own(mark, this.markMode);
-      } catch (inner) {
-        if (errno(inner) !== 'EEXIST') this.usageFailed(inner);
-      }
-    }
-  }
-
-  /**
-   * Creates or updates a mark. A write's mark is usually new and a read's usually exists: trying
-   * the likely call first spares a failing syscall and the cost of building its error.
-   */
-  private touchMarkSync(mark: string, time: Date, likelyNew: boolean): void {
-    const create = (): boolean => {
-      try {
-        this.ensureDirSync(dirname(mark));
-        closeSync(openSync(mark, 'wx', 0o666));
-        this.own(mark, this.markMode);
-        return true;
-      } catch (error) {
-        if (errno(error) === 'EEXIST') return false;
-        this.usageFailed(error);
-        return true;
-      }
-    };
-    const update = (): boolean => {
-      try {
-        utimesSync(mark, time, time);
-        return true;
-      } catch (error) {
-        if (errno(error) === 'ENOENT') return false;
-        this.usageFailed(error);
-        return true;
-      }
-    };
-    if (likelyNew) {
-      if (!create()) update();
-    } else if (!update()) {
-      create();
+      this.usageFailed(error);
+    } catch (failure) {
+      process.emitWarning(failure as Error, { code: 'CAIRN_USAGE_MARK' });
     }
   }
 
@@ -683,11 +657,11 @@ export class Disk implements Location {
     const old = (await this.readLabels(key)) ?? [];
     const merged = [...new Set([...old, ...labels])];
     if (merged.length === old.length) return;
-    await this.ensureDir(dirname(file));
-    const tmp = join(this.tmpDir, `labels.${randomBytes(6).toString('hex')}`);
+    await this.owner.ensureDir(dirname(file));
+    const tmp = this.tempPath('labels');
     try {
-      await fsp.writeFile(tmp, JSON.stringify(merged), { mode: 0o666 & this.dirMode });
-      this.own(tmp, this.markMode);
+      await fsp.writeFile(tmp, JSON.stringify(merged), { mode: this.owner.markMode });
+      this.owner.own(tmp, this.owner.markMode);
       await fsp.rename(tmp, file);
     } catch (error) {
       throw this.failure(`Cannot store the labels of ${key}`, error);
@@ -717,27 +691,6 @@ export class Disk implements Location {
     if (this.usedBytes) this.usedBytes = this.usedBytes.then((used) => used + size - (replaced?.size ?? 0));
   }
 
-  private async ensureDir(dir: string): Promise<void> {
-    if (this.knownDirs.has(dir)) return;
-    this.ownDirs(await fsp.mkdir(dir, { recursive: true, mode: this.dirMode }), dir);
-    this.knownDirs.add(dir);
-  }
-
-  private ensureDirSync(dir: string): void {
-    if (this.knownDirs.has(dir)) return;
-    this.ownDirs(mkdirSync(dir, { recursive: true, mode: this.dirMode }), dir);
-    this.knownDirs.add(dir);
-  }
-
-  /** Applies group and mode to the folders mkdir just created, from `first` down to `last` (the umask would drop them). */
-  private ownDirs(first: string | undefined, last: string): void {
-    if (first === undefined || (this.gid === null && !this.shared)) return;
-    for (let dir = last; ; dir = dirname(dir)) {
-      this.own(dir, this.dirMode);
-      if (dir === first || dir.length <= first.length) break;
-    }
-  }
-
   private async statOrNull(file: string): Promise<{ size: number; mtime: Date } | null> {
     try {
       return await fsp.stat(file);
@@ -758,7 +711,7 @@ export class Disk implements Location {
 async function syncFile(path: string): Promise<void> {
   const handle = await fsp.open(path, 'r');
   try {
-    await handle.sync();
+    await handle.datasync();
   } finally {
     await handle.close();
   }

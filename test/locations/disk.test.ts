@@ -120,13 +120,15 @@ describe('Disk limits', () => {
 });
 
 describe('Disk last use', () => {
+  const markOf = (root: string, key: string) => join(root, 'tools', 'usage', key.slice(0, 2), key.slice(2));
+  const old = new Date('2020-01-01T00:00:00Z');
+
   it('a read refreshes the key’s last-used mark in the background, done by close()', async () => {
     const root = tempDir();
     const bytes = randomBytes(100);
     const key = sha256(bytes);
     await new Disk(root).write(key, bytesSource(bytes));
-    const mark = join(root, 'tools', 'usage', key.slice(0, 2), key.slice(2));
-    const old = new Date('2020-01-01T00:00:00Z');
+    const mark = markOf(root, key);
     utimesSync(mark, old, old);
     const disk = new Disk(root);
     expect((await disk.readBytes(key))!.equals(bytes)).toBe(true);
@@ -137,5 +139,54 @@ describe('Disk last use', () => {
     await disk.read(key);
     await disk.close();
     expect(statSync(mark).mtime.getTime()).toBe(old.getTime());
+  });
+
+  it('markOnWrite: false: a new blob’s mtime is its last use, and its first read creates the mark', async () => {
+    const root = tempDir();
+    const bytes = randomBytes(100);
+    const key = sha256(bytes);
+    const writer = new Disk(root, { markOnWrite: false });
+    await writer.write(key, bytesSource(bytes));
+    expect(existsSync(markOf(root, key))).toBe(false);
+    utimesSync(writer.pathOf(key), old, old);
+    expect(await writer.lastUsed(key)).toEqual(old);
+    for await (const { meta } of writer.contents()) expect(meta.lastUsed).toEqual(old);
+    const reader = new Disk(root);
+    await reader.readBytes(key);
+    await reader.close();
+    expect(statSync(markOf(root, key)).mtime.getTime()).toBeGreaterThan(Date.now() - 60_000);
+    expect((await reader.lastUsed(key))!.getTime()).toBeGreaterThan(Date.now() - 60_000);
+  });
+
+  it.runIf(process.getuid?.() === 0)('marks made by the worker thread get the lake’s group and modes', async () => {
+    const root = tempDir();
+    const options = { group: 100, groupWritable: true, markOnWrite: false };
+    const bytes = randomBytes(100);
+    const key = sha256(bytes);
+    await new Disk(root, options).write(key, bytesSource(bytes));
+    const reader = new Disk(root, options);
+    await reader.readBytes(key);
+    await reader.close();
+    const mark = statSync(markOf(root, key));
+    expect([mark.gid, mark.mode & 0o777]).toEqual([100, 0o664]);
+    const folder = statSync(join(root, 'tools', 'usage', key.slice(0, 2)));
+    expect([folder.gid, folder.mode & 0o2070]).toEqual([100, 0o2070]);
+  });
+
+  it('markOnWrite: false: writing a stored value again is a use, and so is writing over an old mark', async () => {
+    const root = tempDir();
+    const disk = new Disk(root, { markOnWrite: false });
+    const bytes = randomBytes(100);
+    const key = sha256(bytes);
+    await disk.write(key, bytesSource(bytes));
+    utimesSync(disk.pathOf(key), old, old);
+    expect(await disk.write(key, bytesSource(bytes))).toBe(true);
+    expect((await disk.lastUsed(key))!.getTime()).toBeGreaterThan(Date.now() - 60_000);
+    for await (const { meta } of disk.contents()) expect(meta.lastUsed!.getTime()).toBeGreaterThan(Date.now() - 60_000);
+    // the blob moved aside (gc, verify) leaves its old mark: a new blob of the key refreshes it
+    utimesSync(markOf(root, key), old, old);
+    expect(await disk.quarantine(key)).not.toBeNull();
+    await disk.write(key, bytesSource(bytes));
+    expect((await disk.lastUsed(key))!.getTime()).toBeGreaterThan(Date.now() - 60_000);
   });
 });

@@ -1,0 +1,209 @@
+import { closeSync, openSync, utimesSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { Key } from '../key.js';
+import { Owner, type Ownership } from './disk-owner.js';
+
+/**
+ * tarn's last-used marks (`StatUsage`): an empty file per key under `tools/usage/ab/<rest>`, whose
+ * mtime is the key's last use. Reads queue their keys here and a worker thread applies them a batch
+ * at a time: the main thread only pushes a key into an array (a refresh in libuv's thread pool cost
+ * it more than doing the syscall itself, and creating a mark costs a file creation).
+ */
+
+/** Keys queued beyond this make reads wait for the marks. */
+const MAX_BACKLOG = 100_000;
+
+/** The mark of `key` in a lake whose marks live in `usageRoot`. */
+export function markPath(usageRoot: string, key: Key): string {
+  return join(usageRoot, key.slice(0, 2), key.slice(2));
+}
+
+/**
+ * Creates or refreshes a mark. `likelyNew` says which call to try first (a write's mark is usually
+ * new, a read's usually exists): that spares a failing syscall and the cost of building its error.
+ * Throws what is not "exists" or "missing".
+ */
+export function markSync(owner: Owner, mark: string, time: Date, likelyNew: boolean): void {
+  if (likelyNew) {
+    if (!createMark(owner, mark)) updateMark(mark, time);
+  } else if (!updateMark(mark, time)) {
+    createMark(owner, mark);
+  }
+}
+
+/** Creates the mark (its time is now); false when it exists. */
+function createMark(owner: Owner, mark: string, retry = true): boolean {
+  try {
+    owner.ensureDirSync(dirname(mark));
+    // 'wx': only a mark this process created gets our group and mode
+    closeSync(openSync(mark, 'wx', 0o666));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    // a folder known to exist was removed meanwhile: make it again, once
+    if (code === 'ENOENT' && retry) {
+      owner.forget(dirname(mark));
+      return createMark(owner, mark, false);
+    }
+    throw error;
+  }
+  owner.own(mark, owner.markMode);
+  return true;
+}
+
+/** Sets the mark's time; false when there is no mark. */
+function updateMark(mark: string, time: Date): boolean {
+  try {
+    utimesSync(mark, time, time);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
+}
+
+/** Marks to refresh in one lake: what the worker thread receives. */
+export interface MarkBatch {
+  ownership: Ownership;
+  usageRoot: string;
+  keys: Key[];
+  /** ms since the epoch */
+  time: number;
+}
+
+/** What a batch could not do: one entry per distinct error code (the rest of the batch still ran). */
+export interface MarkFailure {
+  code: string | undefined;
+  message: string;
+}
+
+const owners = new Map<string, Owner>();
+
+/** Applies a batch synchronously (in the worker thread, or in this one when no worker can run). */
+export function applyMarks(batch: MarkBatch): MarkFailure[] {
+  const id = JSON.stringify(batch.ownership);
+  let owner = owners.get(id);
+  if (owner === undefined) owners.set(id, (owner = new Owner(batch.ownership)));
+  const time = new Date(batch.time);
+  const failures = new Map<string | undefined, MarkFailure>();
+  for (const key of batch.keys) {
+    try {
+      markSync(owner, markPath(batch.usageRoot, key), time, false);
+    } catch (error) {
+      const { code, message } = error as NodeJS.ErrnoException;
+      if (!failures.has(code)) failures.set(code, { code, message });
+    }
+  }
+  return [...failures.values()];
+}
+
+let thread: Worker | null = null;
+let threadFailed = false;
+let nextId = 0;
+const inFlight = new Map<number, { batch: MarkBatch; done: (failures: MarkFailure[]) => void }>();
+
+/** Applies a batch in the worker thread, started on first use; in this thread if the worker cannot run. */
+function applyInWorker(batch: MarkBatch): Promise<MarkFailure[]> {
+  if (threadFailed) return Promise.resolve(applyMarks(batch));
+  const worker = (thread ??= startWorker());
+  const id = nextId++;
+  return new Promise((done) => {
+    inFlight.set(id, { batch, done });
+    worker.ref(); // a batch in flight keeps the process alive, as a pending fs call would
+    worker.postMessage({ id, batch });
+  });
+}
+
+function startWorker(): Worker {
+  // from the TypeScript sources (tests, benchmarks) the worker loads tsx first
+  const typescript = import.meta.url.endsWith('.ts');
+  const entry = new URL(`./disk-marks-worker.${typescript ? 'ts' : 'js'}`, import.meta.url);
+  const worker = typescript
+    ? new Worker(`import(${JSON.stringify(tsxApi())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); })`, {
+        eval: true,
+      })
+    : new Worker(entry);
+  worker.unref(); // an idle worker never keeps the process alive
+  worker.on('message', ({ id, failures }: { id: number; failures: MarkFailure[] }) => {
+    inFlight.get(id)?.done(failures);
+    inFlight.delete(id);
+    if (inFlight.size === 0) worker.unref();
+  });
+  const stopped = () => {
+    // the batches it had are applied here, and so are all later ones
+    threadFailed = true;
+    thread = null;
+    for (const [id, { batch, done }] of inFlight) {
+      inFlight.delete(id);
+      done(applyMarks(batch));
+    }
+  };
+  worker.on('error', (error) => {
+    process.emitWarning(`last-used marks are kept by the main thread: their worker thread failed (${error.message})`, { code: 'CAIRN_USAGE_MARK' });
+    stopped();
+  });
+  worker.on('exit', stopped);
+  return worker;
+}
+
+/**
+ * The URL of tsx's ESM API (`tsx/esm/api`, import condition). Found from `tsx/esm`, which sits
+ * beside it: vitest's import.meta has no resolve(), and require.resolve() gives the CommonJS build.
+ */
+function tsxApi(): string {
+  return new URL('./api/index.mjs', pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm'))).href;
+}
+
+/** The keys whose marks a Disk's reads want refreshed, sent to the worker thread a batch at a time. */
+export class MarkQueue {
+  private keys: Key[] = [];
+  private running: Promise<void> | null = null;
+
+  constructor(
+    private readonly usageRoot: string,
+    private readonly ownership: Ownership,
+    private readonly failed: (error: NodeJS.ErrnoException) => void,
+  ) {}
+
+  /**
+   * Queues `key`. Returns a promise to wait for when the backlog is long (marks fall behind the
+   * reads: they then slow down to the marks' pace rather than hold ever more keys), else null.
+   */
+  add(key: Key): Promise<void> | null {
+    this.keys.push(key);
+    this.running ??= this.run();
+    return this.keys.length > MAX_BACKLOG ? this.running : null;
+  }
+
+  /** Creates or refreshes the mark of `key` now, in the worker thread; throws what failed. */
+  async now(key: Key): Promise<void> {
+    const [failure] = await applyInWorker(this.batch([key]));
+    if (failure) throw Object.assign(new Error(failure.message), { code: failure.code });
+  }
+
+  /** Resolves once every queued mark is applied. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private async run(): Promise<void> {
+    try {
+      await new Promise((resolve) => setImmediate(resolve)); // the reads of this turn queue theirs first
+      while (this.keys.length > 0) {
+        const keys = this.keys;
+        this.keys = [];
+        const failures = await applyInWorker(this.batch(keys));
+        for (const { code, message } of failures) this.failed(Object.assign(new Error(message), { code }));
+      }
+    } finally {
+      this.running = null;
+    }
+  }
+
+  private batch(keys: Key[]): MarkBatch {
+    return { ownership: this.ownership, usageRoot: this.usageRoot, keys, time: Date.now() };
+  }
+}
