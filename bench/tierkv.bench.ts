@@ -34,7 +34,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const seedFile = resolve(here, '..', '..', 'shared', 'seeds', '000_30a530ce80b4909e.txt');
 const python = '/usr/bin/python3';
 
-type Rates = { set: number; get: number; sample: number };
+type Rates = { set: number; get: number; sample: number; getViews: number; sampleViews: number };
+type SeedRates = { set: number; get: number; sample: number };
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 const PATCH_FROM = 'random.sample(self.tag_keys_map[tag], k)';
@@ -78,7 +79,7 @@ let seedMissing = !existsSync(seedFile) || !existsSync(python);
 if (seedMissing) console.log(`seed notebook or ${python} not found: the seed is not run`);
 
 /** One round of the seed (memory, then a filesystem tier) in a new Python process. */
-function seedRound(): { memory: Rates; fs: Rates } | null {
+function seedRound(): { memory: SeedRates; fs: SeedRates } | null {
   if (seedMissing) return null;
   const result = spawnSync(python, ['-c', DRIVER, seedFile], { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (result.status !== 0) {
@@ -86,7 +87,7 @@ function seedRound(): { memory: Rates; fs: Rates } | null {
     seedMissing = true;
     return null;
   }
-  return JSON.parse(result.stdout) as { memory: Rates; fs: Rates };
+  return JSON.parse(result.stdout) as { memory: SeedRates; fs: SeedRates };
 }
 
 const values = Array.from({ length: N }, () => randomBytes(1024));
@@ -100,7 +101,7 @@ async function cairnRun(withFs: boolean): Promise<Rates> {
   const resources = dir ? [new ResourceFilesystem({ path: dir, limit: 0.99 })] : [new ResourceMemory({ limit: 0.99 })];
   const store = await TierKV.open({ name: 'bench', resources });
   try {
-    let t = performance.now();
+    const t = performance.now();
     if (withFs) {
       for (let start = 0; start < N; start += WINDOW) {
         const batch: Promise<string>[] = [];
@@ -111,15 +112,23 @@ async function cairnRun(withFs: boolean): Promise<Rates> {
       for (let i = 0; i < N; i++) await store.set(tagsOf(i), values[i]!);
     }
     const set = N / ((performance.now() - t) / 1000);
-    t = performance.now();
-    let got = 0;
-    for (let p = 0; p < GET_PASSES; p++) for (let j = 0; j < TAGS; j++) got += (await store.get(`tag${j}`)).length;
-    const get = got / ((performance.now() - t) / 1000);
-    if (got !== N * GET_PASSES) throw new Error(`get by tag gave ${got} values, expected ${N * GET_PASSES}`);
-    t = performance.now();
-    for (let r = 0; r < SAMPLES; r++) await store.sample(`tag${r % TAGS}`, 32);
-    const sample = SAMPLES / ((performance.now() - t) / 1000);
-    return { set, get, sample };
+    const byTag = async (copy: boolean) => {
+      const start = performance.now();
+      let got = 0;
+      for (let p = 0; p < GET_PASSES; p++) for (let j = 0; j < TAGS; j++) got += (await store.get(`tag${j}`, { copy })).length;
+      if (got !== N * GET_PASSES) throw new Error(`get by tag gave ${got} values, expected ${N * GET_PASSES}`);
+      return got / ((performance.now() - start) / 1000);
+    };
+    const samples = async (copy: boolean) => {
+      const start = performance.now();
+      for (let r = 0; r < SAMPLES; r++) if ((await store.sample(`tag${r % TAGS}`, 32, { copy })).length !== 32) throw new Error('a sample of 32 gave fewer values');
+      return SAMPLES / ((performance.now() - start) / 1000);
+    };
+    const get = await byTag(true);
+    const getViews = await byTag(false);
+    const sample = await samples(true);
+    const sampleViews = await samples(false);
+    return { set, get, sample, getViews, sampleViews };
   } finally {
     await store.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -146,7 +155,7 @@ async function bytesPerValue(): Promise<number> {
 const fmt = (value: number) => (value >= 1e6 ? `${(value / 1e6).toFixed(2)}M` : `${(value / 1e3).toFixed(1)}k`);
 if (!seedMissing) console.log(`seed: the notebook's own TierKV class, read from the seed file; its sample() patched to random.sample(list(...), k) for Python >= 3.11`);
 
-type Round = { seed: { memory: Rates; fs: Rates } | null; memory: Rates; fs: Rates };
+type Round = { seed: { memory: SeedRates; fs: SeedRates } | null; memory: Rates; fs: Rates };
 const rounds: Round[] = [];
 for (let r = 0; r <= RUNS; r++) {
   const seed = seedRound();
@@ -156,23 +165,27 @@ for (let r = 0; r <= RUNS; r++) {
 }
 const perValue = await bytesPerValue();
 
-const measures: [string, string, 'memory' | 'fs', keyof Rates, number][] = [
-  ['memory', 'sets/s', 'memory', 'set', 2],
-  ['memory', 'values/s by tag', 'memory', 'get', 2],
-  ['memory', 'samples of 32/s', 'memory', 'sample', 2],
-  ['filesystem', 'sets/s (durable)', 'fs', 'set', 1],
-  ['filesystem', 'values/s by tag', 'fs', 'get', 1],
-  ['filesystem', 'samples of 32/s', 'fs', 'sample', 1],
+// [tier, what, cairn's measure, the seed's measure, target]; "views": `{ copy: false }`, the stored
+// bytes themselves, as the seed hands out its own `bytes` objects
+const measures: [string, string, 'memory' | 'fs', keyof Rates, keyof SeedRates, number][] = [
+  ['memory', 'sets/s', 'memory', 'set', 'set', 2],
+  ['memory', 'values/s by tag', 'memory', 'get', 'get', 2],
+  ['memory', '  ...as views', 'memory', 'getViews', 'get', 2],
+  ['memory', 'samples of 32/s', 'memory', 'sample', 'sample', 2],
+  ['memory', '  ...as views', 'memory', 'sampleViews', 'sample', 2],
+  ['filesystem', 'sets/s (durable)', 'fs', 'set', 'set', 1],
+  ['filesystem', 'values/s by tag', 'fs', 'get', 'get', 1],
+  ['filesystem', 'samples of 32/s', 'fs', 'sample', 'sample', 1],
 ];
 console.log(
   `\n${N} values of 1 KiB, ${TAGS} tags, get by tag ${GET_PASSES} passes, ${SAMPLES} samples; ${RUNS} rounds after a warm-up, seed and cairn taking turns;` +
     ` filesystem sets ${WINDOW} in flight (cairn, each acknowledged after its commit), one after another (seed, no commit until exit)`,
 );
 console.log('tier        measure            cairn      seed       ratio   target   (ratio per round)');
-for (const [tier, what, where, field, target] of measures) {
+for (const [tier, what, where, field, seedField, target] of measures) {
   const ours = median(rounds.map((round) => round[where][field]));
-  const theirs = rounds[0]!.seed ? median(rounds.map((round) => round.seed![where][field])) : null;
-  const ratios = theirs ? rounds.map((round) => round[where][field] / round.seed![where][field]) : [];
+  const theirs = rounds[0]!.seed ? median(rounds.map((round) => round.seed![where][seedField])) : null;
+  const ratios = theirs ? rounds.map((round) => round[where][field] / round.seed![where][seedField]) : [];
   const ratio = theirs ? median(ratios) : null;
   console.log(
     `${tier.padEnd(11)} ${what.padEnd(18)} ${fmt(ours).padStart(8)}   ${(theirs ? fmt(theirs) : '-').padStart(8)}   ${(ratio ? ratio.toFixed(2) + 'x' : '-').padStart(6)}   >= ${target}x ${ratio === null ? '' : ratio >= target ? 'met   ' : 'MISSED'}   ${ratios.map((value) => value.toFixed(2)).join(' ')}`,

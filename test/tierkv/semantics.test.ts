@@ -79,6 +79,27 @@ describe('entries and tags', () => {
     });
   });
 
+  it('with copy: false returns views that keep their bytes while the store changes around them', async () => {
+    await TierKV.with({ name: 'views' }, async (store) => {
+      const ids: string[] = [];
+      for (let i = 0; i < 300; i++) ids.push(await store.set(['V', String(i)], `value ${i}`.padEnd(900, '.')));
+      const views = await store.get('V', { copy: false });
+      const copies = await store.get('V');
+      expect(views.map(String)).toEqual(copies.map(String));
+      // removing most entries compacts the memory that holds them; new sets append after
+      for (let i = 0; i < 280; i++) await store.delete(['V', String(i)]);
+      for (let i = 0; i < 300; i++) await store.set(['W', String(i)], `other ${i}`.padEnd(900, '!'));
+      expect(views.map(String)).toEqual(copies.map(String));
+      const [sampled] = await store.sample('W', 1, { copy: false });
+      expect(String(sampled)).toMatch(/^other \d+!+$/);
+      expect((await store.getByKey(ids[299]!, { copy: false })).map(String)).toEqual([`value 299`.padEnd(900, '.')]);
+      // an empty value is a value, with or without copies
+      await store.set('empty', Buffer.alloc(0));
+      expect((await store.get('empty')).map((bytes) => bytes.length)).toEqual([0]);
+      expect((await store.get('empty', { copy: false })).map((bytes) => bytes.length)).toEqual([0]);
+    });
+  });
+
   it('reaches the values by content key through the composed HashKeyStorage', async () => {
     const path = folder();
     await TierKV.with({ name: 'storage', resources: [new ResourceMemory(), new ResourceFilesystem({ path })] }, async (store) => {

@@ -67,12 +67,19 @@ export function tagsOfId(id: string): string[] {
 }
 
 /**
- * Tag → entries, with one array per tag so that `sample` picks k entries in O(k), and
- * positions kept in each entry so that removal is a swap with the last element.
+ * The entries of one tag: the entry itself while it is the only one (a feature store's tags often
+ * name one entry each, like the seed's ['BLUE', '1']: no array for those), an array from the
+ * second on.
+ */
+type TagEntries = Rec | Rec[];
+
+/**
+ * Tag → entries, with one array per tag of several entries so that `sample` picks k entries in
+ * O(k), and positions kept in each entry so that removal is a swap with the last element.
  */
 export class TagIndex {
   readonly entries = new Map<string, Rec>();
-  private readonly byTag = new Map<string, Rec[]>();
+  private readonly byTag = new Map<string, TagEntries>();
   /** How many entries share each content key (values are stored once per key). */
   private readonly refs = new Map<Key, number>();
 
@@ -93,21 +100,22 @@ export class TagIndex {
   }
 
   /** Adds `rec` (its sorted, distinct `tags` are the ones its id names), replacing the entry with the same id; returns the replaced one. */
-  put(rec: Rec, tags: readonly string[] = tagsOfId(rec.id)): Rec | undefined {
-    const old = this.entries.get(rec.id);
+  put(rec: Rec, tags: readonly string[] = tagsOfId(rec.id), old: Rec | undefined = this.entries.get(rec.id)): Rec | undefined {
     if (old) this.remove(old);
     this.entries.set(rec.id, rec);
     if (rec.key !== null) this.refs.set(rec.key, (this.refs.get(rec.key) ?? 0) + 1);
     for (let t = 0; t < tags.length; t++) {
       const tag = tags[t]!;
       const list = this.byTag.get(tag);
-      // a literal, not [] and push: most tags of a feature store name one entry, and a pushed-to
-      // empty array reserves room for 17
       if (list === undefined) {
-        this.byTag.set(tag, [rec]);
+        this.byTag.set(tag, rec);
         setPos(rec, t, 0);
-      } else {
+      } else if (Array.isArray(list)) {
         setPos(rec, t, list.push(rec) - 1);
+      } else {
+        // the tag's second entry: a literal, as a pushed-to empty array reserves room for 17
+        this.byTag.set(tag, [list, rec]);
+        setPos(rec, t, 1);
       }
     }
     return old;
@@ -132,6 +140,10 @@ export class TagIndex {
     for (let t = 0; t < tags.length; t++) {
       const tag = tags[t]!;
       const list = this.byTag.get(tag)!;
+      if (!Array.isArray(list)) {
+        this.byTag.delete(tag);
+        continue;
+      }
       const at = posOf(rec, t);
       const last = list.pop()!;
       if (last !== rec) {
@@ -144,10 +156,16 @@ export class TagIndex {
 
   /** Entries carrying any of `tags`, each once. */
   union(tags: readonly string[]): Rec[] {
-    if (tags.length === 1) return this.byTag.get(tags[0]!)?.slice() ?? [];
+    if (tags.length === 1) return this.listOf(tags[0]!).slice();
     const seen = new Set<Rec>();
-    for (const tag of tags) for (const rec of this.byTag.get(tag) ?? []) seen.add(rec);
+    for (const tag of tags) for (const rec of this.listOf(tag)) seen.add(rec);
     return [...seen];
+  }
+
+  /** The entries of `tag` (the index's own array: not to be changed). */
+  private listOf(tag: string): Rec[] {
+    const list = this.byTag.get(tag);
+    return list === undefined ? [] : Array.isArray(list) ? list : [list];
   }
 
   /**
@@ -156,8 +174,8 @@ export class TagIndex {
    * order, so it costs O(k) whatever the number of entries and leaves the list as it was.
    */
   sample(tag: string, k: number, random: () => number = Math.random): Rec[] {
-    const list = this.byTag.get(tag);
-    if (!list || !(k > 0)) return [];
+    const list = this.listOf(tag);
+    if (!(k > 0)) return [];
     const n = list.length;
     const take = Math.min(Math.floor(k), n);
     const out: Rec[] = new Array(take);

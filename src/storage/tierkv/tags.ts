@@ -3,9 +3,12 @@ import { InvalidValueError } from '../../errors.js';
 /** One tag or several, as the seed's `set('key1', …)` and `set(['BLUE', '1'], …)`. */
 export type Tags = string | readonly string[];
 
-export function tagList(tags: Tags): string[] {
-  const list = typeof tags === 'string' ? [tags] : [...tags];
-  for (const tag of list) {
+/** The tags as a list (the caller's own array when it gave one: never changed here), each checked to be a string. */
+export function tagList(tags: Tags): readonly string[] {
+  const list = typeof tags === 'string' ? [tags] : tags;
+  if (!Array.isArray(list)) throw new InvalidValueError(`Tags must be a string or an array of strings, not ${Object.prototype.toString.call(tags)}`);
+  for (let at = 0; at < list.length; at++) {
+    const tag: unknown = list[at];
     if (typeof tag !== 'string') throw new InvalidValueError(`A tag must be a string, not ${Object.prototype.toString.call(tag)}`);
   }
   return list;
@@ -16,10 +19,10 @@ export function tagList(tags: Tags): string[] {
  * escapes each tag, so ['AB','C'] and ['A','BC'] give different ids (the seed joined them with no
  * separator and both became 'ABC'); the order of tags and repeats do not matter.
  */
-export function entryId(tags: Tags): { id: string; tags: string[] } {
+export function entryId(tags: Tags): { id: string; tags: readonly string[] } {
   const list = tagList(tags);
   if (list.length === 0) throw new InvalidValueError('An entry needs at least one tag');
-  let sorted: string[];
+  let sorted: readonly string[];
   if (list.length === 1) sorted = list;
   else if (list.length === 2) sorted = list[0] === list[1] ? [list[0]!] : list[0]! < list[1]! ? list : [list[1]!, list[0]!];
   else sorted = [...new Set(list)].sort();
@@ -36,7 +39,7 @@ function plain(tag: string): boolean {
 }
 
 /** JSON.stringify of a list of strings, with a shortcut for the common one or two plain tags (same output). */
-function jsonOf(sorted: string[]): string {
+function jsonOf(sorted: readonly string[]): string {
   if (sorted.length === 1 && plain(sorted[0]!)) return `["${sorted[0]!}"]`;
   if (sorted.length === 2 && plain(sorted[0]!) && plain(sorted[1]!)) return `["${sorted[0]!}","${sorted[1]!}"]`;
   return JSON.stringify(sorted);

@@ -28,6 +28,17 @@ export interface TierKVOptions {
 /** What `set` accepts as a value. */
 export type TierValue = Uint8Array | string;
 
+/** Options of the calls that return values (`get`, `sample`, `getByKey`). */
+export interface TierReadOptions {
+  /**
+   * false: values held in memory are returned as views of the stored bytes instead of copies:
+   * no copying, as the seed hands out its `bytes`, but a caller that changes such a buffer
+   * changes the stored value. Values read from a filesystem tier are always fresh buffers.
+   * @default true
+   */
+  copy?: boolean;
+}
+
 /** Bytes of the first slab of a memory-only store's values; each next one is twice as large, up to SLAB_MAX. */
 const SLAB_MIN = 64 * 1024;
 const SLAB_MAX = 256 * 1024;
@@ -195,18 +206,18 @@ export class TierKV {
   }
 
   /** Every value tagged with any of `tags`, each once; `[]` when none. */
-  async get(tags: Tags): Promise<Buffer[]> {
+  async get(tags: Tags, options?: TierReadOptions): Promise<Buffer[]> {
     this.assertOpen();
     if (this.tiers.length > 0) await this.refresh(false);
-    return this.values(this.index.union(tagList(tags)));
+    return this.values(this.index.union(tagList(tags)), options?.copy !== false);
   }
 
   /** `k` distinct values tagged `tag`, uniformly at random; all of them when fewer. Costs O(k). */
-  async sample(tag: string, k: number): Promise<Buffer[]> {
+  async sample(tag: string, k: number, options?: TierReadOptions): Promise<Buffer[]> {
     this.assertOpen();
     if (typeof tag !== 'string') throw new InvalidValueError('sample takes one tag');
     if (this.tiers.length > 0) await this.refresh(false);
-    return this.values(this.index.sample(tag, k));
+    return this.values(this.index.sample(tag, k), options?.copy !== false);
   }
 
   /** True when some entry carries any of `tags` (the seed's `has_tags`). */
@@ -229,11 +240,11 @@ export class TierKV {
   }
 
   /** `[value]` of the entry with this id (from `keys()` or `set`), `[]` when there is none. */
-  async getByKey(id: string): Promise<Buffer[]> {
+  async getByKey(id: string, options?: TierReadOptions): Promise<Buffer[]> {
     this.assertOpen();
     await this.refresh(false);
     const rec = this.index.get(id);
-    return rec ? this.values([rec]) : [];
+    return rec ? this.values([rec], options?.copy !== false) : [];
   }
 
   /** Removes the entry tagged exactly `tags`; true when there was one. */
@@ -285,7 +296,7 @@ export class TierKV {
   }
 
   /** A memory-only set: the value is kept in memory (in its index entry until hashed). */
-  private setInMemory(id: string, tags: string[], bytes: Buffer): string {
+  private setInMemory(id: string, tags: readonly string[], bytes: Buffer): string {
     const memory = this.memory!;
     const old = this.index.get(id);
     const size = bytes.length;
@@ -293,7 +304,7 @@ export class TierKV {
       if (!this.memoryHasRoom(size)) throw this.outOfResources(id, size);
       const rec: Rec = { id, key: null, value: null, at: 0, size, seq: 0, tier: -1, stored: size, blob: false, p0: -1, p1: -1, more: null };
       this.place(rec, bytes); // a copy, so that the caller may reuse its buffer
-      this.index.put(rec, tags);
+      this.index.put(rec, tags, old);
       if (old) this.dropValue(old);
       return id;
     }
@@ -425,8 +436,11 @@ export class TierKV {
     for (const { tier, id, stored } of stale) await this.tiers[tier]!.removeEntry(id, stored, false);
   }
 
-  /** The values of `recs`, in order: memory copies first, the rest from their tiers (batched). */
-  private values(recs: readonly Rec[]): Buffer[] | Promise<Buffer[]> {
+  /**
+   * The values of `recs`, in order: those held in memory first (copied into one block for the
+   * caller, or as views with `copy` false), the rest from their tiers (batched).
+   */
+  private values(recs: readonly Rec[], copy: boolean): Buffer[] | Promise<Buffer[]> {
     const count = recs.length;
     const out: (Buffer | null)[] = new Array(count);
     const memory = this.memory;
@@ -434,8 +448,11 @@ export class TierKV {
     let missing = 0;
     for (let at = 0; at < count; at++) {
       const rec = recs[at]!;
-      if (rec.value !== null) {
+      const slab = rec.value;
+      if (slab !== null) {
         total += rec.size;
+        // a view of the slab: its bytes at rec.at are never written again (slabs only grow)
+        if (!copy) out[at] = Buffer.from(slab.bytes.buffer, slab.bytes.byteOffset + rec.at, rec.size);
         continue;
       }
       const bytes = memory !== null && rec.key !== null ? memory.peek(rec.key) : null;
@@ -443,21 +460,18 @@ export class TierKV {
       if (bytes === null) missing++;
       else total += bytes.length;
     }
-    // one allocation for every copy: the caller gets its own bytes, never the stored ones
-    const block = Buffer.allocUnsafe(total);
-    let offset = 0;
-    for (let at = 0; at < count; at++) {
-      const rec = recs[at]!;
-      const slab = rec.value;
-      if (slab !== null) {
-        block.set(slab.bytes.subarray(rec.at, rec.at + rec.size), offset);
-        out[at] = block.subarray(offset, (offset += rec.size));
-        continue;
+    if (copy) {
+      // one allocation for every copy: the caller gets its own bytes, never the stored ones
+      const block = Buffer.allocUnsafe(total);
+      let offset = 0;
+      for (let at = 0; at < count; at++) {
+        const rec = recs[at]!;
+        const slab = rec.value;
+        const bytes = slab !== null ? slab.bytes.subarray(rec.at, rec.at + rec.size) : out[at];
+        if (bytes === null || bytes === undefined) continue;
+        block.set(bytes, offset);
+        out[at] = block.subarray(offset, (offset += bytes.length));
       }
-      const bytes = out[at];
-      if (bytes === null || bytes === undefined) continue;
-      block.set(bytes, offset);
-      out[at] = block.subarray(offset, (offset += bytes.length));
     }
     if (missing === 0) return out as Buffer[];
     return this.valuesFromTiers(recs, out);
