@@ -1,9 +1,8 @@
 import { closeSync, openSync, utimesSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { Key } from '../key.js';
+import { startWorker } from '../workers.js';
 import { Owner, type Ownership } from './disk-owner.js';
 
 /**
@@ -108,7 +107,7 @@ const inFlight = new Map<number, { batch: MarkBatch; done: (failures: MarkFailur
 /** Applies a batch in the worker thread, started on first use; in this thread if the worker cannot run. */
 function applyInWorker(batch: MarkBatch): Promise<MarkFailure[]> {
   if (threadFailed) return Promise.resolve(applyMarks(batch));
-  const worker = (thread ??= startWorker());
+  const worker = (thread ??= startMarksWorker());
   const id = nextId++;
   return new Promise((done) => {
     inFlight.set(id, { batch, done });
@@ -117,15 +116,8 @@ function applyInWorker(batch: MarkBatch): Promise<MarkFailure[]> {
   });
 }
 
-function startWorker(): Worker {
-  // from the TypeScript sources (tests, benchmarks) the worker loads tsx first
-  const typescript = import.meta.url.endsWith('.ts');
-  const entry = new URL(`./disk-marks-worker.${typescript ? 'ts' : 'js'}`, import.meta.url);
-  const worker = typescript
-    ? new Worker(`import(${JSON.stringify(tsxApi())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); })`, {
-        eval: true,
-      })
-    : new Worker(entry);
+function startMarksWorker(): Worker {
+  const worker = startWorker(import.meta.url, './disk-marks-worker');
   worker.unref(); // an idle worker never keeps the process alive
   worker.on('message', ({ id, failures }: { id: number; failures: MarkFailure[] }) => {
     inFlight.get(id)?.done(failures);
@@ -147,14 +139,6 @@ function startWorker(): Worker {
   });
   worker.on('exit', stopped);
   return worker;
-}
-
-/**
- * The URL of tsx's ESM API (`tsx/esm/api`, import condition). Found from `tsx/esm`, which sits
- * beside it: vitest's import.meta has no resolve(), and require.resolve() gives the CommonJS build.
- */
-function tsxApi(): string {
-  return new URL('./api/index.mjs', pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm'))).href;
 }
 
 /** The keys whose marks a Disk's reads want refreshed, sent to the worker thread a batch at a time. */

@@ -2,7 +2,6 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, promises as fsp, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { asSource, bufferBlob, fileBlob, type Source } from '../../blob.js';
 import { StorageCorruption } from '../../errors.js';
 import { digestBytes, type Key } from '../../key.js';
@@ -11,6 +10,7 @@ import { hashFile } from '../../locations/disk-io.js';
 import type { Location } from '../../locations/interface.js';
 import { disks, locationOf, type Target } from './leaves.js';
 import { eachLimit, type ProgressCallback } from './progress.js';
+import { startWorker } from '../../workers.js';
 
 export interface MigrateOptions {
   /** Copies in flight. @default 8 */
@@ -71,15 +71,7 @@ export async function copyItems(source: Location, target: Location, items: reado
 /** Runs copyItems in a worker thread that opens the same two lakes with the same options. */
 function inWorker(source: Disk, target: Disk, items: Item[], jobs: number, onResult: (result: ItemResult) => void): Promise<void> {
   const workerData = { from: { root: source.root, options: source.options }, to: { root: target.root, options: target.options }, items, jobs };
-  // from the TypeScript sources (tests, the launcher without a build) the worker loads tsx first
-  const typescript = import.meta.url.endsWith('.ts');
-  const entry = new URL(`./migrate-worker.${typescript ? 'ts' : 'js'}`, import.meta.url);
-  const worker = typescript
-    ? new Worker(
-        `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); })`,
-        { eval: true, workerData },
-      )
-    : new Worker(entry, { workerData });
+  const worker = startWorker(import.meta.url, './migrate-worker', workerData);
   return new Promise((resolve, reject) => {
     worker.on('message', (results: ItemResult[]) => results.forEach(onResult));
     worker.on('error', reject);
