@@ -7,12 +7,12 @@
  * - Map and Set entries are sorted by their own digests, so insertion order does not matter;
  * - a reference back to an enclosing object (a cycle) is encoded by its distance;
  * - class instances by constructor name and own fields, or by their `[cacheKey]()` value.
- * Symbols, unmarked functions, Promises and weak collections cannot be keyed: UnhashableError,
+ * Functions are keyed as function-digest.ts says. Symbols, Promises and weak collections cannot be keyed: UnhashableError,
  * naming where the value was.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { UnhashableError } from '../errors.js';
-import { functionDigest } from './function-digest.js';
+import { functionKey } from './function-digest.js';
 import { markOf } from './mark.js';
 
 /**
@@ -187,11 +187,9 @@ export class KeyEncoder {
       this.tag(Tag.StableFunction);
       return this.string(mark.name);
     }
-    if (mark?.kind === 'unstable') {
-      this.tag(Tag.Function);
-      return this.string(functionDigest(value).digest);
-    }
-    throw new Unhashable(`${describeType(value)} (unmarked: use markUnstable or markStable)`);
+    // by the rules of function-digest.ts: by value, or by module and code for a top-level one
+    this.tag(Tag.Function);
+    return this.string(functionKey(value));
   }
 
   private object(value: object): void {

@@ -2,11 +2,11 @@
  * smartCache: persistent memoisation keyed by the function's code, the code of the unstable
  * dependencies it reaches, and its arguments (see function-digest.ts and hash-args.ts).
  */
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { UnhashableError } from '../errors.js';
 import type { Key } from '../key.js';
-import { functionDigest, type FunctionDigest } from './function-digest.js';
+import { functionDigest, type FunctionDigest, hashLive, loadPending } from './function-digest.js';
 import { cacheKey, encodeInto, hashValue } from './hash-args.js';
 import { acquireLock, type LockOptions } from './lock.js';
 import { type CacheWhere, type Record as DigestRecord, Store } from './store.js';
@@ -56,6 +56,8 @@ export interface CacheStats {
   repaired: number;
   /** Failures to read or store an entry, reported through onError. */
   errors: number;
+  /** Results returned but not stored: an argument or a captured value changed while the function ran. */
+  unstored: number;
 }
 
 export interface Explanation {
@@ -96,16 +98,27 @@ const OWN_CODE = '(code)';
 const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 interface Digests {
-  /** sha256 of the function digest and the options digest. */
+  /** sha256 of the function digest and the options digest, but for live values. */
   full: string;
-  /** A hash fed with the key format and `full`: each call's key starts from a copy of it. */
-  base: Hash;
+  /** The digests whose live values (captured data) are read again at every call. */
+  withLive: FunctionDigest[];
   record: DigestRecord;
 }
 
+/** What a call is keyed by: the function as it is now, and the arguments. */
+interface CallKey {
+  key: Key;
+  /** sha256 of the function's digest with its live values at this call. */
+  fn: string;
+  /** sha256 of the canonical encoding of `this` (methods) and the arguments. */
+  args: string;
+  digests: Digests;
+}
+
 class Runner {
-  readonly stats: CacheStats = { hits: 0, misses: 0, repaired: 0, errors: 0 };
-  private digests: Digests | null = null;
+  readonly stats: CacheStats = { hits: 0, misses: 0, repaired: 0, errors: 0, unstored: 0 };
+  /** Per function, or per class of `this` for a method. */
+  private readonly digests = new WeakMap<object, Digests>();
   private recordWritten: string | null = null;
   private warned = false;
   private readonly recordKey: Key;
@@ -130,12 +143,21 @@ class Runner {
     }
   }
 
-  private digestsFor(self: unknown): Digests {
-    if (this.digests) return this.digests;
-    const own = functionDigest(this.fn, this.method && typeof self === 'object' && self !== null ? self : undefined);
+  /**
+   * The digests of the function for a call with `self`; a Promise when code it imports with
+   * `import('…')` must be loaded first. A method's digest follows the class of the actual `this`.
+   */
+  private digestsFor(self: unknown): Digests | Promise<Digests> {
+    const owner = this.method && typeof self === 'object' && self !== null ? self : undefined;
+    const memoKey: object = owner === undefined ? this : (Object.getPrototypeOf(owner) as object | null) ?? owner;
+    const known = this.digests.get(memoKey);
+    if (known) return known;
+    const own = functionDigest(this.fn, owner);
     const entries: [string, string][] = [[OWN_CODE, own.code], ...own.deps];
     const warnings = [...own.warnings];
     const parts: string[] = [own.digest];
+    const withLive: FunctionDigest[] = own.live.length > 0 ? [own] : [];
+    const pending = [own];
     let complete = own.complete;
     if (this.options.version !== undefined) {
       const version = `${typeof this.options.version}:${this.options.version}`;
@@ -149,6 +171,8 @@ class Runner {
         warnings.push(...sub.warnings);
         complete &&= sub.complete;
         digest = sub.digest;
+        if (sub.live.length > 0) withLive.push(sub);
+        pending.push(sub);
         for (const [path, value] of sub.deps) entries.push([`deps[${index}] > ${path}`, value]);
       } else {
         digest = hashValue(dep, `options.deps[${index}]`);
@@ -156,6 +180,10 @@ class Runner {
       parts.push(`deps[${index}]=${digest}`);
       entries.push([`deps[${index}]`, digest]);
     });
+    if (pending.some((digest) => digest.pending.length > 0)) {
+      // load what `import('…')` names, then compute again with it
+      return Promise.all(pending.map(loadPending)).then(() => this.digestsFor(self));
+    }
     if (warnings.length > 0 && !this.warned) {
       this.warned = true;
       const message = `smartCache(${this.name}): ${[...new Set(warnings)].join('; ')}`;
@@ -163,15 +191,23 @@ class Runner {
       process.emitWarning(message, { code: 'CAIRN_SMARTCACHE_UNTRACKED' });
     }
     const full = sha(parts.join('\n'));
-    const digests = { full, base: createHash('sha256').update(KEY_FORMAT).update(full), record: { name: this.name, digest: full, entries } };
+    const digests: Digests = { full, withLive, record: { name: this.name, digest: full, entries } };
     // an unresolved dependency (a binding not initialised yet) is looked up again next call
-    if (complete) this.digests = digests;
+    if (complete) this.digests.set(memoKey, digests);
     return digests;
   }
 
-  key(self: unknown, args: unknown[]): Key {
-    const digests = this.digestsFor(self);
-    const hash = digests.base.copy();
+  /** The function part of a call's key: its digest, and its live values as they are now. */
+  private functionPart(digests: Digests): { fn: string; live: [string, string][] } {
+    if (digests.withLive.length === 0) return { fn: digests.full, live: [] };
+    const hash = createHash('sha256').update(digests.full);
+    const live: [string, string][] = [];
+    for (const digest of digests.withLive) live.push(...hashLive(digest, hash));
+    return { fn: hash.digest('hex'), live };
+  }
+
+  private argsPart(self: unknown, args: unknown[]): string {
+    const hash = createHash('sha256');
     encodeInto(hash, (encoder) => {
       if (this.method && this.options.hashThis !== false) encoder.write(self, 'this');
       encoder.write(args, 'args');
@@ -179,13 +215,32 @@ class Runner {
     return hash.digest('hex');
   }
 
+  private callKey(digests: Digests, self: unknown, args: unknown[]): CallKey {
+    const { fn } = this.functionPart(digests);
+    const argsDigest = this.argsPart(self, args);
+    const key = createHash('sha256').update(KEY_FORMAT).update(fn).update(argsDigest).digest('hex');
+    return { key, fn, args: argsDigest, digests };
+  }
+
+  key(self: unknown, args: unknown[]): Key {
+    const digests = this.digestsFor(self);
+    if (digests instanceof Promise) {
+      digests.catch(() => undefined);
+      throw new UnhashableError(`smartCache(${this.name}): its code imports modules with import() that are not loaded yet; call it or await explain() once before key()`, 'function');
+    }
+    return this.callKey(digests, self, args).key;
+  }
+
   call(self: unknown, args: unknown[]): Promise<unknown> {
-    let key: Key;
+    let call: CallKey;
     try {
-      key = this.key(self, args);
+      const digests = this.digestsFor(self);
+      if (digests instanceof Promise) return digests.then(() => this.call(self, args));
+      call = this.callKey(digests, self, args);
     } catch (error) {
       return Promise.reject(error);
     }
+    const key = call.key;
     const store = this.store;
     const running = store.inflight.get(key);
     if (running) {
@@ -199,7 +254,7 @@ class Runner {
       this.stats.hits++;
       return Promise.resolve(quick.value);
     }
-    const promise = this.run(self, args, key, quick === 'missing');
+    const promise = this.run(self, args, call, quick === 'missing');
     store.inflight.set(key, promise);
     const done = () => {
       store.inflight.delete(key);
@@ -227,7 +282,8 @@ class Runner {
     return { hit: false, replace: read.status !== 'missing' };
   }
 
-  private async run(self: unknown, args: unknown[], key: Key, missing: boolean): Promise<unknown> {
+  private async run(self: unknown, args: unknown[], call: CallKey, missing: boolean): Promise<unknown> {
+    const key = call.key;
     let found: Awaited<ReturnType<Runner['lookup']>> = missing ? { hit: false, replace: false } : await this.lookup(key);
     if (found.hit) {
       this.stats.hits++;
@@ -247,6 +303,15 @@ class Runner {
     try {
       this.stats.misses++;
       const value: unknown = await this.fn.apply(self, args);
+      // the key must describe what the function saw: an argument or a captured value changed
+      // while it ran (by the caller or by the function itself) leaves the result unstored
+      const after = this.callKey(call.digests, self, args);
+      if (after.key !== key) {
+        this.stats.unstored++;
+        const what = after.args !== call.args ? 'its arguments' : 'values it reads';
+        process.emitWarning(`smartCache(${this.name}): ${what} changed while it ran; the result is returned but not stored`, { code: 'CAIRN_SMARTCACHE_MUTATED' });
+        return value;
+      }
       try {
         const quick = this.store.writeQuick(key, value, this.options.minPart ?? 4096);
         if (quick !== true && !(await this.store.write(key, value, this.options.minPart ?? 4096, found.replace, quick))) {
@@ -254,7 +319,7 @@ class Runner {
         } else if (found.replace) {
           this.stats.repaired++;
         }
-        if (this.digests !== null && this.recordWritten !== this.digests.full) await this.remember();
+        if (this.recordWritten !== call.fn) await this.remember(call);
       } catch (error) {
         this.report(error);
       }
@@ -264,17 +329,23 @@ class Runner {
     }
   }
 
+  /** The digests this function had at this call (live values included), for explain(). */
+  private record(call: CallKey): DigestRecord {
+    const { live } = this.functionPart(call.digests);
+    const record = call.digests.record;
+    return live.length === 0 ? record : { ...record, digest: call.fn, entries: [...record.entries, ...live] };
+  }
+
   /** Keeps the digests this function had when it last stored something, for explain(). */
-  private async remember(): Promise<void> {
-    const digests = this.digests;
-    if (digests === null || this.recordWritten === digests.full) return;
-    await this.store.writeRecord(this.recordKey, digests.record);
-    this.recordWritten = digests.full;
+  private async remember(call: CallKey): Promise<void> {
+    await this.store.writeRecord(this.recordKey, this.record(call));
+    this.recordWritten = call.fn;
   }
 
   async explain(self: unknown, args: unknown[]): Promise<Explanation> {
-    const key = this.key(self, args);
-    const digests = this.digestsFor(self);
+    const call = this.callKey(await this.digestsFor(self), self, args);
+    const key = call.key;
+    const current = this.record(call);
     const result = (hit: boolean, reasons: string[]): Explanation => ({
       hit,
       key,
@@ -287,9 +358,9 @@ class Runner {
     if (read.status !== 'missing') return result(false, [`${read.reason}: it will be recomputed and rewritten`]);
     const record = await this.store.readRecord(this.recordKey);
     if (record === null) return result(false, [`nothing is recorded for ${this.name} yet: first call, or stored under another name`]);
-    if (record.digest === digests.full) return result(false, ['new arguments: no entry for them with the current code']);
+    if (record.digest === current.digest) return result(false, ['new arguments: no entry for them with the current code']);
     const before = new Map(record.entries);
-    const now = new Map(digests.record.entries);
+    const now = new Map(current.entries);
     const reasons: string[] = [];
     for (const [path, digest] of now) {
       const old = before.get(path);

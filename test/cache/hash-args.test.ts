@@ -188,7 +188,7 @@ describe('argument hashing', () => {
 
   it('values that cannot be keyed are an UnhashableError naming the argument', () => {
     const cases: [unknown, string][] = [
-      [[{ opts: { callback: () => 1 } }], 'args[0].opts.callback'],
+      [[{ opts: { callback: new WeakSet() } }], 'args[0].opts.callback'],
       [[1, Symbol('s')], 'args[1]'],
       [[{ pending: Promise.resolve(1) }], 'args[0].pending'],
       [[{ 'odd key': new WeakMap() }], 'args[0]["odd key"]'],

@@ -57,6 +57,9 @@ export const scale = markUnstable(function scale(x) {
   return x * 2;
 });
 export function plain(x) {
+  return base(x);
+}
+function base(x) {
   return x;
 }
 `,
@@ -91,9 +94,14 @@ export const compute = smartCache(process.env.CACHE)(async function compute(x) {
     expect(run(dir, 'run.mjs', 5)).toMatchObject({ result: 11, hits: 1, misses: 0 });
   });
 
-  it('an unmarked helper is trusted not to change (tarn\'s rule)', () => {
+  it('an unmarked top-level helper counts by its module and own code; what it calls is not followed', () => {
+    // tarn's rule for importable functions: by reference, here with the helper's own code
     edit(helpers, 'return x;', 'return x + 0;');
     expect(run(dir, 'run.mjs', 5)).toMatchObject({ result: 11, hits: 1, misses: 0 });
+    edit(helpers, 'return base(x);', 'return base(x) * 1;');
+    const edited = run(dir, 'run.mjs', 5);
+    expect(edited).toMatchObject({ result: 11, hits: 0, misses: 1 });
+    expect(edited.explain.reasons).toContain('the dependency plain changed');
   });
 
   it('a marked helper in another file invalidates, and explain names it', () => {

@@ -100,11 +100,11 @@ describe('smartCache', () => {
 
   it('an argument that cannot be keyed is a clear error and nothing runs', async () => {
     let runs = 0;
-    const f = smartCache(tempDir())(async (options: { onDone: () => void }) => {
+    const f = smartCache(tempDir())(async (options: { onDone: Promise<void> }) => {
       runs++;
       return options;
     });
-    const error = await f({ onDone: () => undefined }).catch((caught: unknown) => caught);
+    const error = await f({ onDone: Promise.resolve() }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(UnhashableError);
     expect((error as UnhashableError).path).toBe('args[0].onDone');
     expect(runs).toBe(0);
