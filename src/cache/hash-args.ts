@@ -282,7 +282,8 @@ export class KeyEncoder {
     const ctor = (value as { constructor?: unknown }).constructor;
     this.tag(Tag.Instance);
     this.string(typeof ctor === 'function' ? ctor.name : '');
-    if (typeof ctor === 'function' && markOf(ctor) !== null) this.func(ctor);
+    // the class by the rules of function-digest.ts: its module and code, or its code and what it reaches when marked
+    if (typeof ctor === 'function') this.func(ctor);
     this.fields(value);
   }
 

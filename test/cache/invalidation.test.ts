@@ -2,49 +2,16 @@
  * Invalidation with real code edits: modules are written to a temp folder, each run is a fresh
  * `node` process, and the files are edited between runs.
  */
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { cairnUrl as cairn, edit, RUNNER, runNode } from '../helpers/code-edits.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const cairn = pathToFileURL(join(root, 'src/cache/index.ts')).href;
 
 afterAll(cleanup);
 
-interface Run {
-  result: unknown;
-  hits: number;
-  misses: number;
-  explain: { hit: boolean; reasons: string[] };
-}
-
-/** Runs `runner` in a fresh node (with tsx, to load cairn's TypeScript) and parses what it prints. */
-function run(dir: string, runner: string, arg: number): Run {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', join(dir, runner), String(arg)], {
-    cwd: root,
-    env: { ...process.env, CACHE: join(dir, 'cache'), NODE_NO_WARNINGS: '1' },
-    encoding: 'utf8',
-  });
-  return JSON.parse(out.trim().split('\n').pop()!) as Run;
-}
-
-function edit(file: string, from: string | RegExp, to: string): void {
-  const before = readFileSync(file, 'utf8');
-  const after = before.replace(from, to);
-  expect(after, `edit of ${file}`).not.toBe(before);
-  writeFileSync(file, after);
-}
-
-const RUNNER = (main: string) => `
-const { compute } = await import(${JSON.stringify(main)});
-const arg = Number(process.argv[2]);
-const explain = await compute.explain(arg);
-const result = await compute(arg);
-console.log(JSON.stringify({ result, hits: compute.stats.hits, misses: compute.stats.misses, explain }));
-`;
+const run = (dir: string, runner: string, arg: number) => runNode(dir, runner, [String(arg)]);
 
 describe('smartCache invalidation across real code edits (ES modules)', () => {
   const dir = tempDir('cairn-sc-edit-');
