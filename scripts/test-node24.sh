@@ -15,5 +15,5 @@ tar -C "$repo" --exclude=./node_modules --exclude=./.git --exclude=./demo-lake -
 cd "$work/repo"
 export PATH="$node24/bin:$PATH" npm_config_nodedir="$node24"
 echo "test-node24: $(node --version)"
-npm install --no-audit --no-fund --loglevel=error
+npm ci --no-audit --no-fund --loglevel=error
 npx vitest run
