@@ -129,3 +129,13 @@ export class UnhashableError extends CairnError {
     this.path = path;
   }
 }
+
+/** An optional package that a location or codec needs is not installed (`npm install <package>`). */
+export class MissingDependencyError extends CairnError {
+  /** The npm package to install. */
+  readonly package: string;
+  constructor(pkg: string, needed: string, options?: { cause?: unknown }) {
+    super(`${needed} needs the package ${pkg}, which is not installed: npm install ${pkg}`, 'ERR_MISSING_DEPENDENCY', options);
+    this.package = pkg;
+  }
+}

@@ -6,6 +6,7 @@ export {
   InvalidKeyError,
   InvalidValueError,
   LocationError,
+  MissingDependencyError,
   NotFoundError,
   OutOfResourcesError,
   StorageCorruption,

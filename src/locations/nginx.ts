@@ -13,6 +13,7 @@ import { type RetryOptions, withRetry } from '../retry.js';
 import { CONFIG_NAME } from './disk-config.js';
 import type { Entry, Location } from './interface.js';
 import { layoutFrom, parseLabels, type RemoteLayout } from './ssh-common.js';
+import { importOptional } from '../optional.js';
 
 export interface NginxOptions {
   /**
@@ -207,7 +208,7 @@ export class Nginx implements Location {
   private dispatcher(): Promise<Dispatcher> {
     if (this.options.dispatcher) return Promise.resolve(this.options.dispatcher);
     if (!this.dispatcherPromise) {
-      this.dispatcherPromise = import('undici').then(({ Agent }) => {
+      this.dispatcherPromise = importOptional<typeof import('undici')>('undici', 'Nginx').then(({ Agent }) => {
         this.ownAgent = new Agent({
           connect: { timeout: this.timeoutMs },
           headersTimeout: this.timeoutMs,

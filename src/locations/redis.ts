@@ -6,6 +6,7 @@ import { assertKey, isKey, type Key } from '../key.js';
 import { type RetryOptions, withRetry } from '../retry.js';
 import { parseSize, type Size } from '../size.js';
 import type { Entry, Location } from './interface.js';
+import { importOptional } from '../optional.js';
 
 export interface RedisLocationOptions {
   /** Prepended to every Redis key this location uses, e.g. 'lake:'. @default '' */
@@ -362,7 +363,7 @@ export class RedisLocation implements Location {
       client = this.target;
     } else {
       // loaded here, so that importing cairn does not load ioredis
-      const { Redis } = await import('ioredis');
+      const { Redis } = await importOptional<typeof import('ioredis')>('ioredis', 'RedisLocation');
       const options: RedisOptions = {
         connectTimeout: this.timeoutMs,
         commandTimeout: this.timeoutMs,

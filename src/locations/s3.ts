@@ -14,6 +14,7 @@ import { assertKey, isKey, type Key, keyToParts } from '../key.js';
 import { type RetryOptions, withRetry } from '../retry.js';
 import { parseSize, type Size } from '../size.js';
 import type { Entry, Location } from './interface.js';
+import { importOptional } from '../optional.js';
 
 export interface S3Options {
   /** A folder inside the bucket that holds the lake; a '/' is added when missing. @default '' (the bucket's root) */
@@ -487,7 +488,7 @@ export class S3 implements Location {
   private load(): Promise<{ sdk: Sdk; storage: Storage; client: S3Client }> {
     this.loaded ??= (async () => {
       // loaded here, so that importing cairn does not load the AWS SDK
-      const [sdk, storage] = await Promise.all([import('@aws-sdk/client-s3'), import('@aws-sdk/lib-storage')]);
+      const [sdk, storage] = await Promise.all([importOptional<Sdk>('@aws-sdk/client-s3', 'S3'), importOptional<Storage>('@aws-sdk/lib-storage', 'S3')]);
       if (isS3Client(this.target)) return { sdk, storage, client: this.target };
       const client = new sdk.S3Client({
         region: this.options.region ?? 'us-east-1',

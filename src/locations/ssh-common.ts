@@ -11,6 +11,7 @@ import { AuthenticationError, CairnError, ConfigError, ConnectionError, Location
 import { keyToParts } from '../key.js';
 import { type RetryOptions, withRetry } from '../retry.js';
 import { parseDiskConfig } from './disk-config.js';
+import { importOptional } from '../optional.js';
 
 /** Options shared by the SFTP and SCP locations. */
 export interface SSHOptions {
@@ -323,7 +324,7 @@ export class SSHConnection {
   }
 
   private async connect(): Promise<Client> {
-    const { Client } = await import('ssh2');
+    const { Client } = await importOptional<typeof import('ssh2')>('ssh2', 'SFTP and SCP');
     const knownHosts = this.options.hostKeyFingerprint === undefined ? this.knownHostsText() : null;
     const privateKey = this.privateKey();
     const password = this.options.password;

@@ -1,12 +1,12 @@
 import { brotliCompressSync, brotliDecompressSync, constants as zlib, gunzipSync, gzipSync } from 'node:zlib';
-import { createRequire } from 'node:module';
 import { ConfigError } from '../../errors.js';
+import { requireOptional } from '../../optional.js';
 
 type Lz4 = typeof import('lz4-napi');
 let lz4: Lz4 | null = null;
 /** lz4-napi is a native addon: loaded the first time an lz4 tier is used, not when cairn is imported. */
 function loadLz4(): Lz4 {
-  lz4 ??= createRequire(import.meta.url)('lz4-napi') as Lz4;
+  lz4 ??= requireOptional<Lz4>('lz4-napi', 'lz4 compression');
   return lz4;
 }
 

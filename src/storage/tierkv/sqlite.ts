@@ -15,8 +15,8 @@
  *
  * Nothing is loaded until the first database opens: importing cairn loads neither backend.
  */
-import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
+import { requireOptional } from '../../optional.js';
 
 export type SqliteBackend = 'node:sqlite' | 'better-sqlite3';
 
@@ -127,7 +127,7 @@ function choose(): NonNullable<typeof chosen> {
   chosen = nodeSqlite
     ? { backend: 'node:sqlite', module: nodeSqlite }
     : // better-sqlite3 is a native addon: loaded when a database opens, not when cairn is imported
-      { backend: 'better-sqlite3', module: createRequire(import.meta.url)('better-sqlite3') as BetterSqliteConstructor };
+      { backend: 'better-sqlite3', module: requireOptional<BetterSqliteConstructor>('better-sqlite3', 'SQLite on Node 20 (TierKV filesystem tiers, smartCache folders)') };
   return chosen;
 }
 
