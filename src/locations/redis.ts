@@ -279,7 +279,7 @@ export class RedisLocation implements Location {
 
   /**
    * What another connection to the same server is made from (a worker thread opens its own): the
-   * URL, if any, and the plain settings (numbers, strings, booleans) of the options or the client.
+   * URL, if any, and the settings of the options or the client that can be sent to a thread.
    */
   connectionTarget(): { url: string | null; options: RedisOptions } {
     if (typeof this.target === 'string') return { url: this.target, options: pickPlain(this.redisOptions) };
@@ -493,11 +493,16 @@ export class RedisLocation implements Location {
   }
 }
 
-/** The settings of `options` that a worker thread can receive: numbers, strings and booleans. */
+/** The settings of `options` that a worker thread can receive: those structuredClone takes (no functions). */
 function pickPlain(options: RedisOptions): RedisOptions {
   const plain: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(options)) {
-    if (['string', 'number', 'boolean'].includes(typeof value)) plain[name] = value;
+    if (typeof value === 'function' || value === undefined) continue;
+    try {
+      plain[name] = structuredClone(value);
+    } catch {
+      // a setting holding functions or handles stays with the main thread's client
+    }
   }
   return plain as RedisOptions;
 }
