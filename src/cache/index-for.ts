@@ -38,10 +38,11 @@ export class EntryIndexLocation implements Location {
     this.name = index.name;
   }
 
-  async readBytes(key: Key): Promise<Buffer | null> {
-    const bytes = await this.index.get(key);
-    if (bytes !== null) this.index.touch(key);
-    return bytes;
+  readBytes(key: Key): Promise<Buffer | null> {
+    return this.index.get(key).then((bytes) => {
+      if (bytes !== null) this.index.touch(key);
+      return bytes;
+    });
   }
 
   async read(key: Key): Promise<Value | null> {
