@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis as RedisClient } from 'ioredis';
 import { LocationError, StorageCorruption } from '../errors.js';
-import { assertKey, type Key } from '../key.js';
+import { assertKey, isKey, type Key } from '../key.js';
 import type { RedisLocation } from '../locations/redis.js';
 import type { EntryIndex, EntryMeta, IndexedEntry } from './entry-index.js';
 
@@ -120,7 +120,7 @@ export class RedisIndex implements EntryIndex {
     do {
       const [next, names] = await this.location.command('index entries', (client) => client.scan(cursor, 'MATCH', pattern, 'COUNT', this.scanCount, 'TYPE', 'hash'));
       cursor = next;
-      const keys = names.map((name) => name.slice(this.entryPrefix.length)).filter((key) => key.length === KEY_LENGTH && /^[0-9a-f]+$/.test(key));
+      const keys = names.map((name) => name.slice(this.entryPrefix.length)).filter(isKey);
       if (keys.length === 0) continue;
       const metas = await this.location.command('index entries', async (client) => {
         const pipeline = client.pipeline();

@@ -18,7 +18,11 @@ export async function acquireRedisLock(options: Extract<ResolvedLock, { kind: 'r
   const token = lockToken();
   const deleteIf = (holder: string) => redis.command('unlock', (client) => client.eval(RELEASE_SCRIPT, 1, name, holder));
   const connection = redis.connectionTarget();
-  await prepareRedis(connection);
+  await prepareRedis(connection).catch(async (error: unknown) => {
+    // a server that is down is the location's typed error; else the thread alone cannot connect
+    await redis.command('lock', (client) => client.ping());
+    throw error;
+  });
   for (;;) {
     const set = await redis.command('lock', (client) => client.set(name, token, 'PX', lease, 'NX'));
     // a SET retried after a lost reply finds our own token

@@ -29,7 +29,12 @@ function clientFor(connection: RedisConnection): Promise<Redis> {
       const options: RedisOptions = { maxRetriesPerRequest: 1, ...connection.options };
       const made = connection.url === null ? new Client(options) : new Client(connection.url, options);
       made.on('error', () => {}); // renewal goes on at the next tick of its timer
-      await made.ping();
+      try {
+        await made.ping();
+      } catch (error) {
+        made.disconnect();
+        throw error;
+      }
       return made;
     });
     // a failed connection is made again by the next lock

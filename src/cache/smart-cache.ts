@@ -227,7 +227,12 @@ class Runner {
     }
     let release: (() => Promise<void>) | null = null;
     if (this.lock) {
-      release = await acquireLock(this.lock, key, async () => (await this.store.read(key).catch(() => null))?.status === 'hit');
+      try {
+        release = await acquireLock(this.lock, key, async () => (await this.store.read(key).catch(() => null))?.status === 'hit');
+      } catch (error) {
+        // a lock that cannot be taken (its server is down) is reported; the call computes without it
+        this.report(error);
+      }
       // whoever held the lock may have stored the result meanwhile
       found = await this.lookup(key);
       if (found.hit) {

@@ -12,7 +12,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acquireLock, resolveLock } from '../../src/cache/lock.js';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError, ConnectionError } from '../../src/errors.js';
 import { RedisLocation } from '../../src/locations/redis.js';
 import { smartCache } from '../../src/cache/index.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';
@@ -177,6 +177,28 @@ describe('lock leases in this process', () => {
     expect(got).toBeNull();
     expect(checks).toBe(3);
     expect(readFileSync(join(dir, `${key}.lock`), 'utf8')).toBe(ELSEWHERE);
+  });
+
+  it('redis: a lock server that is down is reported (ConnectionError through onError) and the call computes without the lock', async () => {
+    const server = await startRedis();
+    const location = new RedisLocation(server.url, { prefix: 'down:', timeoutMs: 2000 });
+    await server.stop();
+    const errors: unknown[] = [];
+    const counter = { runs: 0 };
+    const cached = smartCache(join(tempDir('cairn-lock-'), 'cache'), { lock: { redis: location }, onError: (error) => errors.push(error) })(async function doubled(n: number) {
+      counter.runs++;
+      return n * 2;
+    });
+    try {
+      expect(await cached(21)).toBe(42);
+      expect(counter.runs).toBe(1);
+      expect(errors.length).toBe(1);
+      expect(errors[0]).toBeInstanceOf(ConnectionError);
+      expect(cached.stats).toMatchObject({ misses: 1, errors: 1 });
+    } finally {
+      await location.close();
+      await server.destroy();
+    }
   });
 
   it('a lock option without a folder, dir or redis is a ConfigError', () => {
