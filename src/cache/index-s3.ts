@@ -98,7 +98,10 @@ export class S3Index implements EntryIndex {
     for await (const item of this.location.listObjects(prefix, 'index entries')) {
       const key = item.objectKey.slice(item.objectKey.lastIndexOf('/') + 1);
       if (!isKey(key)) continue;
-      window.push(this.described(key, fn));
+      const described = this.described(key, fn);
+      // handled where it is awaited; this keeps a failure behind an earlier one from going unhandled
+      described.catch(() => undefined);
+      window.push(described);
       if (window.length >= this.concurrency) {
         const entry = await window.shift()!;
         if (entry !== null) yield entry;
