@@ -1,66 +1,53 @@
 /**
- * A cross-process lock on one cache key: a lock file created exclusively, with a lease that the
- * holder renews while it computes. Others wait (never fail) until the file is gone, the lease has
- * run out (a crashed holder), or the result has appeared.
+ * A cross-process lock on one cache key, so that other processes wait for the first one instead
+ * of computing too. Two kinds: lock files in a folder (processes of one machine, or of several
+ * sharing a filesystem), and keys in Redis (processes on several machines).
+ *
+ * Either way the lock holds a token `host:pid:random` and a lease that a worker thread renews while
+ * the holder computes (lock-renewal.ts), so a function that blocks the event loop keeps its lock.
+ * Others wait (never fail) until the lock is released, the result has appeared, the lease has run
+ * out (a holder that died or lost its machine), or, at once, when the holder's process is gone
+ * from this host.
  */
-import { randomBytes } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { LocationError } from '../errors.js';
+import { ConfigError } from '../errors.js';
+import { RedisLocation } from '../locations/redis.js';
+import { acquireFileLock } from './lock-file.js';
+import { acquireRedisLock } from './lock-redis.js';
 
 export interface LockOptions {
-  /** Folder of the lock files. @default `locks` inside the cache folder (required for other `where` forms) */
+  /** Folder of the lock files. @default `locks` inside the cache folder (required for other `where` forms, unless `redis` is given) */
   dir?: string;
+  /** Keep the locks in Redis instead, for processes on several machines: a RedisLocation (its server, prefix and connection settings). @default none */
+  redis?: RedisLocation;
   /** A lock not renewed for this many milliseconds is taken over (its holder is presumed dead). @default 30000 */
   lease?: number;
   /** Milliseconds between checks while waiting. @default 25 */
   poll?: number;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+/** A lock option with its defaults applied. */
+export type ResolvedLock = { kind: 'file'; dir: string; lease: number; poll: number } | { kind: 'redis'; redis: RedisLocation; lease: number; poll: number };
 
 export type Release = () => Promise<void>;
 
-/**
- * Takes the lock for `key`, or resolves to null as soon as `done()` says the result is there.
- */
-export async function acquireLock(options: Required<LockOptions>, key: string, done: () => Promise<boolean>): Promise<Release | null> {
-  const file = join(options.dir, `${key}.lock`);
-  const token = `${hostname()}:${process.pid}:${randomBytes(6).toString('hex')}`;
-  await fsp.mkdir(options.dir, { recursive: true });
-  for (;;) {
-    try {
-      await fsp.writeFile(file, token, { flag: 'wx' });
-      const renew = setInterval(() => {
-        const now = new Date();
-        fsp.utimes(file, now, now).catch(() => undefined);
-      }, Math.max(10, options.lease / 3));
-      renew.unref();
-      return async () => {
-        clearInterval(renew);
-        // remove only our own lock: after a takeover the file belongs to someone else
-        const current = await fsp.readFile(file, 'utf8').catch(() => null);
-        if (current === token) await fsp.rm(file, { force: true });
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new LocationError(`Cannot create the lock file ${file}`, `lock(${options.dir})`, { cause: error });
-      }
-    }
-    if (await done()) return null;
-    const stat = await fsp.stat(file).catch(() => null);
-    if (stat !== null && Date.now() - stat.mtimeMs > options.lease) {
-      // a stale lock: move it aside atomically so only one waiter takes it over
-      const aside = `${file}.${randomBytes(6).toString('hex')}.stale`;
-      if (await fsp.rename(file, aside).then(() => true, () => false)) {
-        // another waiter may have taken it over between our stat and rename: give a fresh lock back
-        const moved = await fsp.stat(aside).catch(() => null);
-        if (moved !== null && Date.now() - moved.mtimeMs <= options.lease) await fsp.link(aside, file).catch(() => undefined);
-        await fsp.rm(aside, { force: true });
-      }
-      continue;
-    }
-    await sleep(options.poll);
+/** The lock a smartCache takes per key, from its `lock` option; null for none. */
+export function resolveLock(lock: boolean | LockOptions | undefined, folder: string | null): ResolvedLock | null {
+  if (lock === undefined || lock === false) return null;
+  const given: LockOptions = lock === true ? {} : lock;
+  const lease = given.lease ?? 30_000;
+  const poll = given.poll ?? 25;
+  if (!(lease > 0) || !(poll > 0)) throw new ConfigError(`smartCache: the lock's lease and poll must be positive numbers of milliseconds (got ${lease} and ${poll})`);
+  if (given.redis !== undefined) {
+    if (!(given.redis instanceof RedisLocation)) throw new ConfigError('smartCache: lock.redis must be a RedisLocation');
+    return { kind: 'redis', redis: given.redis, lease, poll };
   }
+  const dir = given.dir ?? (folder === null ? undefined : join(folder, 'locks'));
+  if (dir === undefined) throw new ConfigError('smartCache: the lock option needs a dir (or redis) when the cache is not a folder');
+  return { kind: 'file', dir, lease, poll };
+}
+
+/** Takes the lock for `key`, or resolves to null as soon as `done()` says the result is there. */
+export function acquireLock(lock: ResolvedLock, key: string, done: () => Promise<boolean>): Promise<Release | null> {
+  return lock.kind === 'file' ? acquireFileLock(lock, key, done) : acquireRedisLock(lock, key, done);
 }

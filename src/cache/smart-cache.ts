@@ -3,12 +3,11 @@
  * dependencies it reaches, and its arguments (see function-digest.ts and hash-args.ts).
  */
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
 import { UnhashableError } from '../errors.js';
 import type { Key } from '../key.js';
 import { functionDigest, type FunctionDigest, hashLive, loadPending } from './function-digest.js';
 import { cacheKey, encodeInto, hashValue } from './hash-args.js';
-import { acquireLock, type LockOptions } from './lock.js';
+import { acquireLock, type LockOptions, type ResolvedLock, resolveLock } from './lock.js';
 import { type CacheWhere, type Record as DigestRecord, Store } from './store.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -27,7 +26,8 @@ export interface SmartCacheOptions {
   name?: string;
   /**
    * A cross-process lock per key: other processes wait for the first one instead of computing
-   * too. `true` keeps lock files in `locks/` of the cache folder.
+   * too. `true` keeps lock files in `locks/` of the cache folder; `{ redis: location }` keeps the
+   * locks in Redis, for processes on several machines.
    * @default false
    */
   lock?: boolean | LockOptions;
@@ -122,7 +122,7 @@ class Runner {
   private recordWritten: string | null = null;
   private warned = false;
   private readonly recordKey: Key;
-  private readonly lock: Required<LockOptions> | null;
+  private readonly lock: ResolvedLock | null;
 
   constructor(
     private readonly store: Store,
@@ -132,15 +132,7 @@ class Runner {
     readonly name: string,
   ) {
     this.recordKey = sha(`cairn.smartCache.record/${name}`);
-    const lock = options.lock ?? false;
-    if (lock === false) {
-      this.lock = null;
-    } else {
-      const dir = (lock === true ? undefined : lock.dir) ?? (store.folder ? join(store.folder, 'locks') : undefined);
-      if (dir === undefined) throw new UnhashableError('smartCache: the lock option needs a dir when the cache is not a folder', 'options.lock');
-      const given = lock === true ? {} : lock;
-      this.lock = { dir, lease: given.lease ?? 30_000, poll: given.poll ?? 25 };
-    }
+    this.lock = resolveLock(options.lock, store.folder);
   }
 
   /**
@@ -291,7 +283,12 @@ class Runner {
     }
     let release: (() => Promise<void>) | null = null;
     if (this.lock) {
-      release = await acquireLock(this.lock, key, async () => (await this.store.read(key).catch(() => null))?.status === 'hit');
+      try {
+        release = await acquireLock(this.lock, key, async () => (await this.store.read(key).catch(() => null))?.status === 'hit');
+      } catch (error) {
+        // a lock that cannot be taken (its server is down) is reported; the call computes without it
+        this.report(error);
+      }
       // whoever held the lock may have stored the result meanwhile
       found = await this.lookup(key);
       if (found.hit) {

@@ -16,9 +16,10 @@ import type { Key } from '../key.js';
 import type { Location, LocationLike } from '../locations/interface.js';
 import { Disk } from '../locations/disk.js';
 import { Memory } from '../locations/memory.js';
-import { isLocation, resolveLocation } from '../locations/resolve.js';
+import { isLocation } from '../locations/resolve.js';
 import { HashKeyStorage } from '../storage/hash-key-storage.js';
 import { IndexFolder } from './index-folder.js';
+import { indexFor } from './index-for.js';
 import { IndexLog } from './index-log.js';
 import { joinValue, type Split, splitValue } from './serialize.js';
 
@@ -121,7 +122,7 @@ export class Store {
     }
     if (typeof where === 'object' && where !== null && 'index' in where && 'storage' in where) {
       const storage = where.storage instanceof HashKeyStorage ? where.storage : new HashKeyStorage(where.storage);
-      return new Store(resolveLocation(where.index), storage, null);
+      return new Store(indexFor(where.index), storage, null);
     }
     if (isLocation(where)) {
       throw new ConfigError('smartCache needs a folder, a HashKeyStorage or { index, storage }, not a bare location');

@@ -269,6 +269,24 @@ export class RedisLocation implements Location {
     } while (cursor !== '0');
   }
 
+  /**
+   * Runs `action` on this location's client, with its deadline, typed errors and retries of
+   * transient failures: for cairn's own key spaces beside the hashes (smartCache's index, its
+   * locks), which are not content-addressed and so are not read through `read()`.
+   */
+  command<T>(operation: string, action: (client: RedisClient) => Promise<T>): Promise<T> {
+    return this.run(operation, action);
+  }
+
+  /**
+   * What another connection to the same server is made from (a worker thread opens its own): the
+   * URL, if any, and the settings of the options or the client that can be sent to a thread.
+   */
+  connectionTarget(): { url: string | null; options: RedisOptions } {
+    if (typeof this.target === 'string') return { url: this.target, options: pickPlain(this.redisOptions) };
+    return { url: null, options: pickPlain(isClient(this.target) ? this.target.options : { ...this.target, ...this.redisOptions }) };
+  }
+
   /** Quits the client this location created; a client given by the user is left open. */
   async close(): Promise<void> {
     this.closed = true;
@@ -474,6 +492,20 @@ export class RedisLocation implements Location {
     }
     return new LocationError(`${operation} on ${this.name} failed: ${message}`, this.name, { cause: error });
   }
+}
+
+/** The settings of `options` that a worker thread can receive: those structuredClone takes (no functions). */
+function pickPlain(options: RedisOptions): RedisOptions {
+  const plain: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(options)) {
+    if (typeof value === 'function' || value === undefined) continue;
+    try {
+      plain[name] = structuredClone(value);
+    } catch {
+      // a setting holding functions or handles stays with the main thread's client
+    }
+  }
+  return plain as RedisOptions;
 }
 
 class DeadlineError extends Error {}

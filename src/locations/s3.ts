@@ -63,6 +63,8 @@ type Storage = typeof import('@aws-sdk/lib-storage');
 interface Reply {
   Body?: unknown;
   ContentLength?: number;
+  LastModified?: Date;
+  Errors?: { Key?: string; Code?: string; Message?: string }[];
   Contents?: Listed[];
   IsTruncated?: boolean;
   NextContinuationToken?: string;
@@ -318,6 +320,63 @@ export class S3 implements Location {
     const loaded = await this.loaded.catch(() => null);
     this.loaded = null;
     loaded?.client.destroy();
+  }
+
+  // --- objects beside the values (smartCache's index): not content-addressed, so not read through read()
+
+  /** The bytes and modification time of the object `objectKey`, or null when there is none. */
+  async getObject(objectKey: string, operation: string): Promise<{ bytes: Buffer; lastModified: Date | null } | null> {
+    const { sdk } = await this.load();
+    await this.checkBucket();
+    let response: Reply;
+    try {
+      response = await this.send(operation, () => new sdk.GetObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw error;
+    }
+    const bytes = await collectStream(response.Body as Readable).catch((error: unknown) => {
+      throw this.failure(operation, error);
+    });
+    return { bytes, lastModified: response.LastModified ?? null };
+  }
+
+  /** The modification time of the object `objectKey`, or null when there is none. */
+  async statObject(objectKey: string, operation: string): Promise<{ lastModified: Date | null } | null> {
+    const { sdk } = await this.load();
+    await this.checkBucket();
+    try {
+      const response = await this.send(operation, () => new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+      return { lastModified: response.LastModified ?? null };
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw error;
+    }
+  }
+
+  /** Stores `body` as the object `objectKey` (S3 publishes an object whole, or not at all). */
+  async putObject(objectKey: string, body: Buffer, operation: string): Promise<void> {
+    const { sdk } = await this.load();
+    await this.checkBucket();
+    await this.send(operation, () => new sdk.PutObjectCommand({ Bucket: this.bucket, Key: objectKey, Body: body, ContentLength: body.length }));
+  }
+
+  /** Removes objects (absent ones are no error, as in S3). */
+  async deleteObjects(objectKeys: readonly string[], operation: string): Promise<void> {
+    if (objectKeys.length === 0) return;
+    const { sdk } = await this.load();
+    await this.checkBucket();
+    for (let at = 0; at < objectKeys.length; at += 1000) {
+      const batch = objectKeys.slice(at, at + 1000);
+      const reply = await this.send(operation, () => new sdk.DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }));
+      const failed = reply.Errors?.[0];
+      if (failed) throw new LocationError(`${operation} on ${this.name} failed for ${failed.Key}: ${failed.Code} ${failed.Message ?? ''}`.trim(), this.name);
+    }
+  }
+
+  /** The objects whose names start with `prefix`, page by page, in name order. */
+  async *listObjects(prefix: string, operation: string): AsyncIterable<{ objectKey: string; size: number | null; lastModified: Date | null }> {
+    for await (const item of this.list(prefix, operation)) yield { objectKey: item.Key!, size: item.Size ?? null, lastModified: item.LastModified ?? null };
   }
 
   // --- reading
