@@ -33,7 +33,8 @@ beforeAll(async () => {
   redis = await startRedis();
   admin = new Redis(redis.url);
   script = join(tempDir('cairn-lock-'), 'holder.mjs');
-  // a process calling a cached function under the lock; `how` is an object, so it is not part of the key
+  // a process calling a cached function under the lock; what differs between the processes is
+  // read from process.argv (a global of the platform), so it is not part of the key
   writeFileSync(
     script,
     `import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
@@ -41,10 +42,15 @@ import { smartCache } from ${module('src/cache/index.ts')};
 import { RedisLocation } from ${module('src/locations/redis.ts')};
 const [mode, kind, target, runs, ready, lease] = process.argv.slice(2);
 const how = { mode, runs, ready, lease: Number(lease) };
+function config() {
+  const [mode, , , runs, ready, lease] = process.argv.slice(2);
+  return { mode, runs, ready, lease: Number(lease) };
+}
 const location = kind === 'redis' ? new RedisLocation(target, { prefix: 'shared:' }) : null;
 const cache = location ? { index: location, storage: location } : target;
 const lock = location ? { redis: location, lease: how.lease } : { lease: how.lease };
 const work = smartCache(cache, { lock })(function work(n) {
+  const how = config();
   appendFileSync(how.runs, process.pid + '\\n');
   if (how.mode === 'hold') return new Promise(() => setInterval(() => {}, 1000));
   if (how.mode === 'busy') {

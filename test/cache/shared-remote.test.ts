@@ -68,10 +68,10 @@ describe('one smartCache shared by two machines', () => {
     it(`on ${kind}: the second process hits what the first stored, with an equal result`, async () => {
       const args = kind === 'redis' ? [redis.url, '', 'team:'] : [s3.endpoint, s3.bucket, 'team'];
       const first = await machine(kind, ...args);
-      expect(first.stats).toEqual({ hits: 0, misses: 1, repaired: 0, errors: 0 });
+      expect(first.stats).toEqual({ hits: 0, misses: 1, repaired: 0, errors: 0, unstored: 0 });
       expect(first.result).toMatchObject({ sigma: 2, blurred: ['Float32Array', 2, 4, 6], names: ['a', 'b'], big: ['Float64Array', 2048, 2] });
       const second = await machine(kind, ...args);
-      expect(second.stats).toEqual({ hits: 1, misses: 0, repaired: 0, errors: 0 });
+      expect(second.stats).toEqual({ hits: 1, misses: 0, repaired: 0, errors: 0, unstored: 0 });
       // the pid inside the result is the first process's: the second one did not compute it
       expect(second.result).toEqual(first.result);
     });
