@@ -12,6 +12,7 @@ import { LocationError, StorageCorruption } from '../errors.js';
 import { assertKey, isKey, type Key } from '../key.js';
 import type { RedisLocation } from '../locations/redis.js';
 import type { EntryIndex, EntryMeta, IndexedEntry } from './entry-index.js';
+import { TouchBatch } from './touch-batch.js';
 
 export interface RedisIndexOptions {
   /** A hit marks its entry as used at most once per this many milliseconds per process. @default 60000 */
@@ -42,26 +43,32 @@ type Touching = RedisClient & { [TOUCH_COMMAND]: (count: number, ...args: string
 
 export class RedisIndex implements EntryIndex {
   readonly name: string;
+  private readonly touches: TouchBatch;
   private readonly entryPrefix: string;
   private readonly argsPrefix: string;
-  private readonly touchInterval: number;
-  private readonly flushDelay: number;
   private readonly scanCount: number;
-  private readonly lastTouch = new Map<Key, number>();
-  private pending = new Set<Key>();
-  private timer: NodeJS.Timeout | null = null;
-  private flushing: Promise<void> = Promise.resolve();
-  private warned = false;
 
   constructor(
     readonly location: RedisLocation,
     options: RedisIndexOptions = {},
   ) {
     this.name = `RedisIndex(${location.name})`;
+    this.touches = new TouchBatch({
+      name: this.name,
+      interval: options.touchInterval ?? 60_000,
+      delay: options.flushDelay ?? 1000,
+      flushAt: FLUSH_AT,
+      send: (keys) => {
+        const names = keys.map((key) => this.entryPrefix + key);
+        return this.location.command('index touch', (client) => {
+          const touching = client as Touching;
+          if (typeof touching[TOUCH_COMMAND] !== 'function') client.defineCommand(TOUCH_COMMAND, { lua: TOUCH_SCRIPT });
+          return touching[TOUCH_COMMAND](names.length, ...names, String(Date.now()));
+        });
+      },
+    });
     this.entryPrefix = `${location.prefix}cairn:sc:`;
     this.argsPrefix = `${location.prefix}cairn:sc-args:`;
-    this.touchInterval = options.touchInterval ?? 60_000;
-    this.flushDelay = options.flushDelay ?? 1000;
     this.scanCount = options.scanCount ?? 500;
   }
 
@@ -106,7 +113,7 @@ export class RedisIndex implements EntryIndex {
       const replies = await client.multi().del(name).srem(this.argsSet(fn, args), key).exec();
       return Number(replies?.[0]?.[1] ?? 0);
     });
-    this.pending.delete(key);
+    this.touches.forget(key);
     return removed > 0;
   }
 
@@ -161,49 +168,12 @@ export class RedisIndex implements EntryIndex {
   }
 
   touch(key: Key): void {
-    const now = Date.now();
-    const last = this.lastTouch.get(key);
-    if (last !== undefined && now - last < this.touchInterval) return;
-    if (this.lastTouch.size >= 100_000) this.lastTouch.clear(); // bounded memory; a cleared mark costs one more touch
-    this.lastTouch.set(key, now);
-    this.pending.add(key);
-    if (this.pending.size >= FLUSH_AT) void this.flush();
-    else if (this.timer === null) {
-      this.timer = setTimeout(() => void this.flush(), this.flushDelay);
-      this.timer.unref();
-    }
-  }
-
-  /** Sends the pending marks; its failures are reported once as a process warning (a mark is not worth failing a hit). */
-  flush(): Promise<void> {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-    const keys = [...this.pending];
-    this.pending = new Set();
-    if (keys.length === 0) return this.flushing;
-    const names = keys.map((key) => this.entryPrefix + key);
-    const sent = this.location
-      .command('index touch', (client) => {
-        const touching = client as Touching;
-        if (typeof touching[TOUCH_COMMAND] !== 'function') client.defineCommand(TOUCH_COMMAND, { lua: TOUCH_SCRIPT });
-        return touching[TOUCH_COMMAND](names.length, ...names, String(Date.now()));
-      })
-      .then(
-        () => undefined,
-        (error: unknown) => {
-          for (const key of keys) this.lastTouch.delete(key);
-          if (this.warned) return;
-          this.warned = true;
-          process.emitWarning(`${this.name}: cannot mark entries as used: ${(error as Error).message}`, { code: 'CAIRN_INDEX_TOUCH' });
-        },
-      );
-    this.flushing = this.flushing.then(() => sent);
-    return this.flushing;
+    this.touches.touch(key);
   }
 
   /** Sends the pending marks. The location stays open: it is the user's, and often the storage too. */
   async close(): Promise<void> {
-    await this.flush();
+    await this.touches.flush();
   }
 
   private argsSet(fn: string, args: string): string {

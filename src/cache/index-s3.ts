@@ -15,6 +15,7 @@ import { StorageCorruption } from '../errors.js';
 import { assertKey, isKey, type Key } from '../key.js';
 import type { S3 } from '../locations/s3.js';
 import type { EntryIndex, EntryMeta, IndexedEntry } from './entry-index.js';
+import { TouchBatch } from './touch-batch.js';
 
 export interface S3IndexOptions {
   /** A hit marks its entry as used at most once per this many milliseconds per process. @default 60000 */
@@ -36,24 +37,23 @@ interface StoredMeta extends EntryMeta {
 
 export class S3Index implements EntryIndex {
   readonly name: string;
+  private readonly touches: TouchBatch;
   private readonly root: string;
-  private readonly touchInterval: number;
-  private readonly flushDelay: number;
   private readonly concurrency: number;
-  private readonly lastTouch = new Map<Key, number>();
-  private pending = new Set<Key>();
-  private timer: NodeJS.Timeout | null = null;
-  private flushing: Promise<void> = Promise.resolve();
-  private warned = false;
 
   constructor(
     readonly location: S3,
     options: S3IndexOptions = {},
   ) {
     this.name = `S3Index(${location.name})`;
+    this.touches = new TouchBatch({
+      name: this.name,
+      interval: options.touchInterval ?? 60_000,
+      delay: options.flushDelay ?? 1000,
+      flushAt: FLUSH_AT,
+      send: (keys) => Promise.all(keys.map((key) => this.location.putObject(this.usageName(key), Buffer.alloc(0), 'index touch'))),
+    });
     this.root = `${location.prefix}tools/smart-cache/`;
-    this.touchInterval = options.touchInterval ?? 60_000;
-    this.flushDelay = options.flushDelay ?? 1000;
     this.concurrency = Math.max(1, options.concurrency ?? 8);
   }
 
@@ -87,7 +87,7 @@ export class S3Index implements EntryIndex {
     }
     if (stored === null) return false;
     await this.location.deleteObjects([this.entryName(key), this.usageName(key), this.marker(key, stored.meta)], 'index delete');
-    this.pending.delete(key);
+    this.touches.forget(key);
     return true;
   }
 
@@ -124,42 +124,12 @@ export class S3Index implements EntryIndex {
   }
 
   touch(key: Key): void {
-    const now = Date.now();
-    const last = this.lastTouch.get(key);
-    if (last !== undefined && now - last < this.touchInterval) return;
-    if (this.lastTouch.size >= 100_000) this.lastTouch.clear();
-    this.lastTouch.set(key, now);
-    this.pending.add(key);
-    if (this.pending.size >= FLUSH_AT) void this.flush();
-    else if (this.timer === null) {
-      this.timer = setTimeout(() => void this.flush(), this.flushDelay);
-      this.timer.unref();
-    }
-  }
-
-  /** Sends the pending marks; a failure is reported once as a process warning (a mark is not worth failing a hit). */
-  flush(): Promise<void> {
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-    const keys = [...this.pending];
-    this.pending = new Set();
-    if (keys.length === 0) return this.flushing;
-    const sent = Promise.all(keys.map((key) => this.location.putObject(this.usageName(key), Buffer.alloc(0), 'index touch'))).then(
-      () => undefined,
-      (error: unknown) => {
-        for (const key of keys) this.lastTouch.delete(key);
-        if (this.warned) return;
-        this.warned = true;
-        process.emitWarning(`${this.name}: cannot mark entries as used: ${(error as Error).message}`, { code: 'CAIRN_INDEX_TOUCH' });
-      },
-    );
-    this.flushing = this.flushing.then(() => sent);
-    return this.flushing;
+    this.touches.touch(key);
   }
 
   /** Sends the pending marks. The location stays open: it is the user's, and often the storage too. */
   async close(): Promise<void> {
-    await this.flush();
+    await this.touches.flush();
   }
 
   /** The entry of `key` and its metadata, or null; a damaged or foreign object is a StorageCorruption. */
