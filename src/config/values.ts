@@ -2,12 +2,30 @@ import { CairnError } from '../errors.js';
 import { parseSize } from '../size.js';
 import type { ConfigNode } from './node.js';
 
-/** Fields whose value is a secret: it must come from the environment, `${env:NAME}`. */
-const SECRET_FIELDS = /^(password|passphrase|secretAccessKey|sessionToken|token|secret|apiKey|authorization)$/i;
+/**
+ * Fields whose value is a secret: it must come from the environment, `${env:NAME}`. Header names
+ * count too (`authorization`, `cookie`, `x-api-key`, `x-auth-token`…), and so do URL query
+ * parameters with such names (`?token=`, `?access_token=`, `?X-Amz-Signature=`).
+ */
+const SECRET_FIELDS = /password|passphrase|secret|token|api[-_]?key|authorization|cookie|signature|credential|^x-auth/i;
 const ENV_REF = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
-/** What a field may hold; values are checked and converted (`${env:NAME}` replaced). */
-export type FieldType = 'string' | 'number' | 'boolean' | 'size' | 'numbers' | 'strings' | 'object' | 'string|number' | 'number|null';
+/**
+ * What a field may hold; values are checked and converted (`${env:NAME}` replaced). `object` is
+ * passed through as it is (options of another library's client); a table of fields is a nested
+ * mapping whose keys are checked like the location's own.
+ */
+export type FieldType =
+  | 'string'
+  | 'number'
+  | 'boolean'
+  | 'size'
+  | 'numbers'
+  | 'strings'
+  | 'object'
+  | 'string|number'
+  | 'number|null'
+  | { readonly [field: string]: FieldType };
 
 /** A string with `${env:NAME}` replaced by the variable's value; a secret field must use one. */
 export function stringValue(node: ConfigNode, env: NodeJS.ProcessEnv): string {
@@ -18,13 +36,7 @@ export function stringValue(node: ConfigNode, env: NodeJS.ProcessEnv): string {
   if (secret && !/\$\{env:/.test(raw)) {
     node.fail(`a secret must not be written in the file: use \${env:NAME} and set NAME in the environment`);
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\/[^/@\s]*:[^/@\s]+@/i.test(raw)) {
-    // a URL with a password in it: only from the environment
-    const password = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s:]*:([^/@\s]+)@/i.exec(raw)![1]!;
-    if (!/^\$\{env:[A-Za-z_][A-Za-z0-9_]*\}$/.test(password)) {
-      node.fail('a password in a URL must not be written in the file: use ${env:NAME} for it');
-    }
-  }
+  checkUrlSecrets(node, raw);
   return raw.replace(ENV_REF, (_match, variable: string) => {
     const value = env[variable];
     if (value === undefined) node.fail(`the environment variable ${variable} is not set`);
@@ -32,7 +44,43 @@ export function stringValue(node: ConfigNode, env: NodeJS.ProcessEnv): string {
   });
 }
 
+const ONLY_ENV = /^\$\{env:[A-Za-z_][A-Za-z0-9_]*\}$/;
+
+/** A URL written in the file may carry no literal password (`user:pass@`) and no literal token in its query. */
+function checkUrlSecrets(node: ConfigNode, raw: string): void {
+  const url = /^[a-z][a-z0-9+.-]*:\/\/([^\s]*)$/i.exec(raw);
+  if (!url) return;
+  const rest = url[1]!;
+  // credentials end at the last `@` before the path; a password may hold `/` or `@` itself
+  const at = rest.lastIndexOf('@');
+  const userinfo = at === -1 ? null : rest.slice(0, at);
+  if (userinfo !== null && userinfo.includes(':')) {
+    const password = userinfo.slice(userinfo.indexOf(':') + 1);
+    if (!ONLY_ENV.test(password)) node.fail('a password in a URL must not be written in the file: use ${env:NAME} for it');
+  }
+  const query = rest.indexOf('?');
+  if (query === -1) return;
+  for (const pair of rest.slice(query + 1).split(/[&;]/)) {
+    const [name = '', value = ''] = pair.split('=', 2);
+    if (SECRET_FIELDS.test(decodeURIComponentSafe(name)) && value !== '' && !ONLY_ENV.test(value)) {
+      node.fail(`the URL parameter "${name}" is a secret and must not be written in the file: use ${'${env:NAME}'} for its value`);
+    }
+  }
+}
+
+function decodeURIComponentSafe(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 export function fieldValue(node: ConfigNode, type: FieldType, env: NodeJS.ProcessEnv): unknown {
+  if (typeof type === 'object') {
+    if (!node.isMap) node.fail(`expected a mapping with any of ${Object.keys(type).join(', ')}`);
+    return readOptions(node, type, env);
+  }
   switch (type) {
     case 'string':
       return stringValue(node, env);
