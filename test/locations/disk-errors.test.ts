@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Disk, HashKeyStorage, LocationError } from '../../src/index.js';
+import { ResourceFilesystem, TierKV } from '../../src/storage/tierkv/index.js';
 import { bytesSource, sha256 } from '../conformance.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';
 import { CAIRN } from '../cli/run.js';
@@ -159,6 +160,23 @@ describe.runIf(asRoot)('Disk: another user, a read-only mount, a full disk', () 
       const bytes = await storage.write(randomBytes(3 * 1024 * 1024)).then(() => null, (e: unknown) => e);
       expect((bytes as LocationError).code).toMatch(/ERR_NO_SPACE|ERR_WRITE_DECLINED/);
       await storage.close();
+    } finally {
+      await mount.unmount();
+    }
+  });
+
+  it("a full disk under TierKV's SQLite file and blobs is ERR_NO_SPACE", async () => {
+    const mount = await tmpfs('2m');
+    try {
+      let failure: unknown = null;
+      await TierKV.with({ name: 'full', resources: [new ResourceFilesystem({ path: join(mount.dir, 'kv') })] }, async (store) => {
+        // small values go into the SQLite file, larger ones beside it: both fill the 2 MB
+        for (let i = 0; i < 400 && failure === null; i++) {
+          await store.set(['v', String(i)], randomBytes(i % 2 === 0 ? 3000 : 30_000)).catch((error: unknown) => (failure = error));
+        }
+      }).catch((error: unknown) => (failure ??= error));
+      expect(failure).toBeInstanceOf(LocationError);
+      expect((failure as LocationError).code).toBe('ERR_NO_SPACE');
     } finally {
       await mount.unmount();
     }
