@@ -148,6 +148,7 @@ export class Nginx implements Location {
     const head = await this.withRetries(async () => {
       const response = await this.request('HEAD', path, `read ${key}`, 0);
       if (response === null) return null;
+      response.deadline.clear();
       await response.body.dump().catch(() => undefined);
       return response;
     });
@@ -160,7 +161,7 @@ export class Nginx implements Location {
       stream: () => this.verifiedStream(key, path, size),
       bytes: async () => {
         const bytes = await this.blobBytes(key, path, size);
-        if (bytes === null) throw new LocationError(`${this.name}: ${key} vanished while it was read`, this.name);
+        if (bytes === null) throw new LocationError(`${this.name}: ${key} vanished while it was read`, this.name, { code: 'ERR_VANISHED' });
         return bytes;
       },
       labels: () => this.readLabels(key),
@@ -434,7 +435,7 @@ export class Nginx implements Location {
     this.withRetries(() => this.request('GET', path, `read ${key}`, size ?? 0)).then(
       (response) => {
         if (response === null) {
-          check.destroy(new LocationError(`${this.name}: ${key} vanished while it was read`, this.name));
+          check.destroy(new LocationError(`${this.name}: ${key} vanished while it was read`, this.name, { code: 'ERR_VANISHED' }));
           return;
         }
         deadline = response.deadline;
