@@ -110,9 +110,10 @@ export class Nginx implements Location {
   private layoutPromise: Promise<RemoteLayout> | null = null;
 
   constructor(url: string, options: NginxOptions = {}) {
+    const { rest, credentials } = splitCredentials(url);
     let parsed: URL;
     try {
-      parsed = new URL(url);
+      parsed = new URL(rest);
     } catch (error) {
       throw new ConfigError(`Nginx: not a URL: ${redactUrl(url)}`, { cause: error });
     }
@@ -120,10 +121,7 @@ export class Nginx implements Location {
       throw new ConfigError(`Nginx: expected an http:// or https:// URL, got ${redactUrl(url)}`);
     }
     const headers: Record<string, string> = {};
-    if (parsed.username !== '' || parsed.password !== '') {
-      const credentials = `${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`;
-      headers.authorization = `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}`;
-    }
+    if (credentials !== null) headers.authorization = `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}`;
     for (const [name, value] of Object.entries(options.headers ?? {})) headers[name.toLowerCase()] = value;
     this.headers = headers;
     this.query = parsed.search;
@@ -493,6 +491,31 @@ export class Nginx implements Location {
     if (TIMEOUT_CODES.has(code)) return new TimeoutError(message, this.name, this.timeoutMs, { cause: error });
     if (CONNECTION_CODES.has(code)) return new ConnectionError(message, this.name, { cause: error });
     return new LocationError(message, this.name, { cause: error });
+  }
+}
+
+/**
+ * A URL's `user:password` (decoded) and the URL without them. Split at the last `@` before the
+ * path rather than by URL parsing: a password from the environment may hold `/` or `@` unescaped.
+ */
+function splitCredentials(url: string): { rest: string; credentials: string | null } {
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0];
+  if (!scheme) return { rest: url, credentials: null };
+  const after = url.slice(scheme.length);
+  const at = after.lastIndexOf('@');
+  if (at === -1) return { rest: url, credentials: null };
+  const userinfo = after.slice(0, at);
+  const colon = userinfo.indexOf(':');
+  const user = colon === -1 ? userinfo : userinfo.slice(0, colon);
+  const password = colon === -1 ? '' : userinfo.slice(colon + 1);
+  return { rest: scheme + after.slice(at + 1), credentials: `${percentDecoded(user)}:${percentDecoded(password)}` };
+}
+
+function percentDecoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text; // a raw `%` that escapes nothing
   }
 }
 

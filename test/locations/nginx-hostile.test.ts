@@ -162,6 +162,12 @@ describe('Nginx against a hostile server', () => {
     expect((await (await nginx.read(key))!.bytes()).equals(bytes)).toBe(true);
     await nginx.close();
 
+    // the same password unescaped, as it comes from an environment variable
+    const raw = new Nginx(server.url.replace('http://', 'http://reader:s3cr/t@pw@'), { retry: fast });
+    expect(raw.name).not.toContain('s3cr');
+    expect((await raw.readBytes(key))!.equals(bytes)).toBe(true);
+    await raw.close();
+
     const wrong = new Nginx(server.url.replace('http://', 'http://reader:wrong-pw@'), { retry: fast });
     const error = await wrong.readBytes(key).catch((e: unknown) => e);
     await wrong.close();
