@@ -144,9 +144,8 @@ export class Nginx implements Location {
     const layout = await this.layout();
     const path = layout.paths.blob(key);
     const head = await this.withRetries(async () => {
-      const response = await this.request('HEAD', path, `read ${key}`, 0);
+      const response = await this.request('HEAD', path, `read ${key}`);
       if (response === null) return null;
-      response.deadline.clear();
       await response.body.dump().catch(() => undefined);
       return response;
     });
@@ -315,21 +314,14 @@ export class Nginx implements Location {
   }
 
   /**
-   * One request, with a deadline for the whole transfer: `timeoutMs` plus `expected` bytes at
-   * `minBytesPerSecond` (extended once the response says its length). Null for 404; the response,
-   * body unread, for 2xx (its `deadline` must be cleared when the body is done); a typed error
-   * otherwise. Redirects are refused: they could lead the lake's headers to another host.
+   * One request. Null for 404; the response, body unread, for 2xx; a typed error otherwise.
+   * Redirects are refused: they could lead the lake's headers to another host. Connecting and the
+   * headers have `timeoutMs` each; a body has its own deadline (see `bodyDeadline`).
    */
-  private async request(
-    method: 'GET' | 'HEAD',
-    path: string,
-    what: string,
-    expected: number,
-  ): Promise<(Dispatcher.ResponseData & { deadline: Deadline }) | null> {
+  private async request(method: 'GET' | 'HEAD', path: string, what: string): Promise<Dispatcher.ResponseData | null> {
     const url = this.urlOf(path);
     const shown = `${this.url}${url.pathname.slice(this.base.pathname.length)}`;
     const dispatcher = await this.dispatcher();
-    const deadline = new Deadline(this.timeoutMs + this.transferMs(expected));
     let response: Dispatcher.ResponseData;
     try {
       response = await dispatcher.request({
@@ -337,19 +329,12 @@ export class Nginx implements Location {
         path: url.pathname + url.search,
         method,
         headers: this.headers,
-        signal: deadline.signal,
       });
     } catch (error) {
-      deadline.clear();
-      throw this.wrap(error, what, deadline);
+      throw this.wrap(error, what);
     }
     const status = response.statusCode;
-    if (status >= 200 && status < 300) {
-      const length = declaredLength(response.headers);
-      if (length !== null && length > expected) deadline.extend(this.transferMs(length - expected));
-      return Object.assign(response, { deadline });
-    }
-    deadline.clear();
+    if (status >= 200 && status < 300) return response;
     await response.body.dump().catch(() => undefined);
     if (status === 404) return null;
     if (status === 401 || status === 403) {
@@ -370,20 +355,26 @@ export class Nginx implements Location {
     throw error;
   }
 
-  /** Milliseconds `bytes` may take at the slowest accepted rate. */
-  private transferMs(bytes: number): number {
-    return Math.ceil((bytes / this.bytesPerSecond) * 1000);
+  /**
+   * A deadline for a whole body: `timeoutMs` plus its length (declared, else `expected`) at
+   * `minBytesPerSecond`. Past it the body is destroyed, so a server that trickles bytes, each
+   * pause shorter than `timeoutMs`, cannot keep a read alive. Cleared when the body closes.
+   */
+  private bodyDeadline(response: Dispatcher.ResponseData, expected: number): BodyDeadline {
+    const length = Math.max(declaredLength(response.headers) ?? 0, expected);
+    return new BodyDeadline(response.body, this.timeoutMs + Math.ceil((length / this.bytesPerSecond) * 1000));
   }
 
   /** The body of a GET, at most `limits.limit` bytes; null for 404. Retried as a whole. */
   private fetchBytes(path: string, what: string, limits: BodyLimits): Promise<Buffer | null> {
     return this.withRetries(async () => {
-      const response = await this.request('GET', path, what, limits.expected ?? 0);
+      const response = await this.request('GET', path, what);
       if (response === null) return null;
+      const deadline = this.bodyDeadline(response, limits.expected ?? 0);
       try {
-        return await this.readBody(response, limits, what);
+        return await this.readBody(response, limits, what, deadline);
       } finally {
-        response.deadline.clear();
+        deadline.clear();
         // a body left unread (too long, or failed) is dropped; its abort error is of no interest
         response.body.on('error', () => undefined).destroy();
       }
@@ -391,7 +382,7 @@ export class Nginx implements Location {
   }
 
   /** Reads a body into memory, failing as soon as it runs past what it may be. */
-  private async readBody(response: Dispatcher.ResponseData & { deadline: Deadline }, limits: BodyLimits, what: string): Promise<Buffer> {
+  private async readBody(response: Dispatcher.ResponseData, limits: BodyLimits, what: string, deadline: BodyDeadline): Promise<Buffer> {
     const declared = declaredLength(response.headers);
     const { expected } = limits;
     if (expected !== undefined && expected !== null && declared !== null && declared !== expected) {
@@ -400,17 +391,22 @@ export class Nginx implements Location {
     const limit = Math.min(limits.limit, declared ?? Infinity, expected ?? Infinity);
     const chunks: Buffer[] = [];
     let total = 0;
+    const body = response.body;
     try {
-      for await (const chunk of response.body as AsyncIterable<Buffer>) {
-        total += chunk.length;
-        if (total > limit) throw new TooLong(`the server sent more than ${limit} bytes`);
-        chunks.push(chunk);
-      }
+      // 'data' events rather than an async iterator: no promise per chunk
+      return await new Promise<Buffer>((resolve, reject) => {
+        body.on('data', (chunk: Buffer) => {
+          total += chunk.length;
+          if (total > limit) reject(new TooLong(`the server sent more than ${limit} bytes`));
+          else chunks.push(chunk);
+        });
+        body.once('end', () => resolve(Buffer.concat(chunks, total)));
+        body.once('error', reject);
+      });
     } catch (error) {
       if (error instanceof TooLong) throw error;
-      throw this.wrap(error, what, response.deadline);
+      throw this.wrap(error, what, deadline);
     }
-    return Buffer.concat(chunks, total);
   }
 
   /** A blob's verified bytes (null for 404). A body longer than the blob can be is corruption. */
@@ -428,15 +424,14 @@ export class Nginx implements Location {
 
   private verifiedStream(key: Key, path: string, size: number | null): Readable {
     const check = verifyingStream(key, this.name);
-    let deadline: Deadline | null = null;
-    check.on('close', () => deadline?.clear());
-    this.withRetries(() => this.request('GET', path, `read ${key}`, size ?? 0)).then(
+    this.withRetries(() => this.request('GET', path, `read ${key}`)).then(
       (response) => {
         if (response === null) {
           check.destroy(new LocationError(`${this.name}: ${key} vanished while it was read`, this.name, { code: 'ERR_VANISHED' }));
           return;
         }
-        deadline = response.deadline;
+        const deadline = this.bodyDeadline(response, size ?? 0);
+        check.on('close', () => deadline.clear());
         if (check.destroyed) deadline.clear();
         const body = response.body;
         const declared = declaredLength(response.headers);
@@ -448,7 +443,7 @@ export class Nginx implements Location {
         const limit = Math.min(size ?? Infinity, declared ?? Infinity);
         // stop at the declared length: a server that sends more is not read on into memory
         const bounded = limitStream(limit, () => new StorageCorruption(key, null, `${this.name} (the server sent more than ${limit} bytes)`));
-        body.on('error', (error) => check.destroy(this.wrap(error, `read ${key}`, response.deadline)));
+        body.on('error', (error) => check.destroy(this.wrap(error, `read ${key}`, deadline)));
         bounded.on('error', (error) => check.destroy(error));
         check.on('close', () => body.destroy());
         body.pipe(bounded).pipe(check);
@@ -480,7 +475,7 @@ export class Nginx implements Location {
     return bytes === null ? null : parseLabels(bytes.toString('utf8'), this.name);
   }
 
-  private wrap(error: unknown, what: string, deadline?: Deadline): CairnError {
+  private wrap(error: unknown, what: string, deadline?: BodyDeadline): CairnError {
     if (error instanceof CairnError) return error;
     const code = (error as { code?: string })?.code ?? (error as { cause?: { code?: string } })?.cause?.code ?? '';
     if (deadline?.expired || error instanceof DeadlineExceeded) {
@@ -540,40 +535,21 @@ function limitStream(limit: number, tooLong: () => Error): Transform {
   });
 }
 
-/** An abort signal that fires once `ms` have passed; `extend` moves the deadline later. */
-class Deadline {
-  private readonly controller = new AbortController();
-  private timer: NodeJS.Timeout;
-  private end: number;
-
-  constructor(ms: number) {
-    this.end = Date.now() + ms;
-    this.timer = this.arm();
-  }
-
-  get signal(): AbortSignal {
-    return this.controller.signal;
-  }
-
+/** Destroys a body that is still open once `ms` have passed. */
+class BodyDeadline {
+  private readonly timer: NodeJS.Timeout;
   /** True once the deadline passed: whatever failed after that failed because of it. */
-  get expired(): boolean {
-    return this.controller.signal.aborted;
-  }
+  expired = false;
 
-  extend(ms: number): void {
-    clearTimeout(this.timer);
-    this.end += ms;
-    this.timer = this.arm();
+  constructor(body: Dispatcher.ResponseData['body'], ms: number) {
+    this.timer = setTimeout(() => {
+      this.expired = true;
+      body.destroy(new DeadlineExceeded('deadline passed'));
+    }, ms);
+    this.timer.unref();
   }
 
   clear(): void {
     clearTimeout(this.timer);
-  }
-
-  private arm(): NodeJS.Timeout {
-    const total = this.end - Date.now();
-    const timer = setTimeout(() => this.controller.abort(new DeadlineExceeded('deadline passed')), Math.max(0, total));
-    timer.unref();
-    return timer;
   }
 }
