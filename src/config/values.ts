@@ -44,27 +44,40 @@ export function stringValue(node: ConfigNode, env: NodeJS.ProcessEnv): string {
   });
 }
 
-const ONLY_ENV = /^\$\{env:[A-Za-z_][A-Za-z0-9_]*\}$/;
-
 /** A URL written in the file may carry no literal password (`user:pass@`) and no literal token in its query. */
 function checkUrlSecrets(node: ConfigNode, raw: string): void {
-  const url = /^[a-z][a-z0-9+.-]*:\/\/([^\s]*)$/i.exec(raw);
-  if (!url) return;
-  const rest = url[1]!;
-  // credentials end at the last `@` before the path; a password may hold `/` or `@` itself
-  const at = rest.lastIndexOf('@');
-  const userinfo = at === -1 ? null : rest.slice(0, at);
-  if (userinfo !== null && userinfo.includes(':')) {
-    const password = userinfo.slice(userinfo.indexOf(':') + 1);
-    if (!ONLY_ENV.test(password)) node.fail('a password in a URL must not be written in the file: use ${env:NAME} for it');
+  if (!/^[a-z][a-z0-9+.-]*:\/\/\S*$/i.test(raw)) return;
+  // `${env:NAME}` stands in as a plain word, so that the URL parses as it will once filled in
+  const refs: string[] = [];
+  const marked = raw.replace(ENV_REF, (ref) => `cairnenvref${refs.push(ref) - 1}x`);
+  const isRef = (text: string) => /^cairnenvref\d+x$/.test(text);
+  let password: string;
+  let query: string;
+  const url = parsedOrNull(marked);
+  if (url !== null && (url.password === '' || !(url.pathname + url.search).includes('@'))) {
+    password = decodeURIComponentSafe(url.password);
+    query = url.search.slice(1);
+  } else {
+    // not a URL to the parser, or an `@` past its credentials: a password holding `/` or `@` runs to the last `@`
+    const rest = marked.slice(marked.indexOf('//') + 2);
+    const userinfo = rest.slice(0, Math.max(0, rest.lastIndexOf('@')));
+    password = userinfo.includes(':') ? userinfo.slice(userinfo.indexOf(':') + 1) : '';
+    query = rest.includes('?') ? rest.slice(rest.indexOf('?') + 1) : '';
   }
-  const query = rest.indexOf('?');
-  if (query === -1) return;
-  for (const pair of rest.slice(query + 1).split(/[&;]/)) {
+  if (password !== '' && !isRef(password)) node.fail('a password in a URL must not be written in the file: use ${env:NAME} for it');
+  for (const pair of query.split(/[&;]/)) {
     const [name = '', value = ''] = pair.split('=', 2);
-    if (SECRET_FIELDS.test(decodeURIComponentSafe(name)) && value !== '' && !ONLY_ENV.test(value)) {
+    if (SECRET_FIELDS.test(decodeURIComponentSafe(name)) && value !== '' && !isRef(value)) {
       node.fail(`the URL parameter "${name}" is a secret and must not be written in the file: use ${'${env:NAME}'} for its value`);
     }
+  }
+}
+
+function parsedOrNull(url: string): URL | null {
+  try {
+    return new URL(url);
+  } catch {
+    return null;
   }
 }
 

@@ -490,12 +490,20 @@ export class Nginx implements Location {
 }
 
 /**
- * A URL's `user:password` (decoded) and the URL without them. Split at the last `@` before the
- * path rather than by URL parsing: a password from the environment may hold `/` or `@` unescaped.
+ * A URL's `user:password` (decoded) and the URL without them. A password from the environment may
+ * hold `/` or `@` unescaped, which a URL parser reads as the path or another host: when the URL
+ * does not parse, or parses with credentials and an `@` further on, it is split at the last `@`.
  */
 function splitCredentials(url: string): { rest: string; credentials: string | null } {
-  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0];
-  if (!scheme) return { rest: url, credentials: null };
+  const parsed = parsedOrNull(url);
+  if (parsed !== null && parsed.username === '' && parsed.password === '') return { rest: url, credentials: null };
+  if (parsed !== null && !(parsed.pathname + parsed.search).includes('@')) {
+    const credentials = `${percentDecoded(parsed.username)}:${percentDecoded(parsed.password)}`;
+    parsed.username = '';
+    parsed.password = '';
+    return { rest: parsed.toString(), credentials };
+  }
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0] ?? '';
   const after = url.slice(scheme.length);
   const at = after.lastIndexOf('@');
   if (at === -1) return { rest: url, credentials: null };
@@ -504,6 +512,14 @@ function splitCredentials(url: string): { rest: string; credentials: string | nu
   const user = colon === -1 ? userinfo : userinfo.slice(0, colon);
   const password = colon === -1 ? '' : userinfo.slice(colon + 1);
   return { rest: scheme + after.slice(at + 1), credentials: `${percentDecoded(user)}:${percentDecoded(password)}` };
+}
+
+function parsedOrNull(url: string): URL | null {
+  try {
+    return new URL(url);
+  } catch {
+    return null;
+  }
 }
 
 function percentDecoded(text: string): string {

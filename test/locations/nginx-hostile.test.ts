@@ -143,7 +143,8 @@ describe('Nginx against a hostile server', () => {
     const key = sha256(bytes);
     const server = await hostile(
       lake((request, response) => {
-        if (request.headers.authorization !== `Basic ${Buffer.from('reader:s3cr/t@pw').toString('base64')}`) {
+        const accepted = ['reader:s3cr/t@pw', 'reader:p@ss/w'].map((pair) => `Basic ${Buffer.from(pair).toString('base64')}`);
+        if (!accepted.includes(request.headers.authorization ?? '')) {
           response.writeHead(401, { 'content-length': 0 });
           response.end();
           return true;
@@ -167,6 +168,11 @@ describe('Nginx against a hostile server', () => {
     expect(raw.name).not.toContain('s3cr');
     expect((await raw.readBytes(key))!.equals(bytes)).toBe(true);
     await raw.close();
+    // parsed as a URL this one would be user `reader`, password `p`, host `ss`: split at the last @ instead
+    const tricky = new Nginx(server.url.replace('http://', 'http://reader:p@ss/w@'), { retry: fast });
+    expect(tricky.url).toBe(server.url);
+    expect((await tricky.readBytes(key))!.equals(bytes)).toBe(true);
+    await tricky.close();
 
     const wrong = new Nginx(server.url.replace('http://', 'http://reader:wrong-pw@'), { retry: fast });
     const error = await wrong.readBytes(key).catch((e: unknown) => e);

@@ -168,7 +168,10 @@ labels: [from-config]
     expect(slash.message).toContain('password in a URL');
     expect(slash.message).not.toContain('pa/ss');
 
+    // an @ in the path and a port are no password
     const dir = tempDir();
+    const atInPath = write(dir, 'at.yaml', 'storage:\n  nginx: http://mirror.lab:8080/lake@v2/\n');
+    expect((await loadConfig(atInPath, { env: {} })).local.name).toBe('Nginx(http://mirror.lab:8080/lake@v2/)');
     const file = write(dir, 'cairn.config.yaml', 'storage:\n  nginx:\n    url: http://127.0.0.1:9/lake/?token=${env:TOKEN}\n    headers:\n      x-api-key: ${env:KEY}\n');
     const config = await loadConfig(file, { env: { TOKEN: 'tok-value', KEY: 'key-value' } });
     expect(config.local.name).toBe('Nginx(http://127.0.0.1:9/lake/?<redacted>)');
