@@ -128,7 +128,7 @@ export function verifiedValue(
     },
     bytes: async () => {
       const bytes = await parts.fetch();
-      if (bytes === null) throw new LocationError(`${where}: ${key} vanished while it was read`, where);
+      if (bytes === null) throw new LocationError(`${where}: ${key} vanished while it was read`, where, { code: 'ERR_VANISHED' });
       verifyBytes(key, bytes, where);
       return bytes;
     },

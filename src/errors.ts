@@ -139,3 +139,18 @@ export class MissingDependencyError extends CairnError {
     this.package = pkg;
   }
 }
+
+/**
+ * The `code` of a LocationError for a failed file-system or SQLite call, so that callers can
+ * branch on it: `ERR_NO_SPACE` (a full disk or quota), `ERR_PERMISSION`, `ERR_READ_ONLY` (a
+ * read-only mount or database), else `ERR_LOCATION`.
+ */
+export function storageErrorCode(cause: unknown): string {
+  const { code, errcode } = (cause ?? {}) as { code?: unknown; errcode?: unknown };
+  // node:sqlite reports SQLite's primary result code as `errcode` (13 full, 8 read-only, 3 permission)
+  const primary = typeof errcode === 'number' ? errcode & 0xff : null;
+  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL' || primary === 13) return 'ERR_NO_SPACE';
+  if (code === 'EROFS' || code === 'SQLITE_READONLY' || primary === 8) return 'ERR_READ_ONLY';
+  if (code === 'EACCES' || code === 'EPERM' || code === 'SQLITE_PERM' || primary === 3) return 'ERR_PERMISSION';
+  return 'ERR_LOCATION';
+}

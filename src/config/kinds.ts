@@ -13,8 +13,11 @@ export interface BuildContext {
   /** The folder of the config file: relative paths are relative to it. */
   dir: string;
   env: NodeJS.ProcessEnv;
-  /** Builds a nested location node. */
-  build(node: ConfigNode): Promise<Location>;
+  /**
+   * Builds a nested location node. `extra` names the fields its parent reads beside the kind key
+   * (a level's `write`, `touch`…); any other field there is an error.
+   */
+  build(node: ConfigNode, extra?: readonly string[]): Promise<Location>;
   /** Siblings of the kind key in the same mapping (e.g. `maxSize` beside `small`). */
   siblings: Map<string, ConfigNode>;
 }
@@ -50,7 +53,7 @@ const DISK_FIELDS: Record<string, FieldType> = {
   path: 'string', levels: 'numbers', maxSize: 'size', minFree: 'size', maxUsage: 'number', fsync: 'boolean',
   verifyReads: 'boolean', touchInterval: 'number', syncSmallIo: 'boolean', group: 'string|number', groupWritable: 'boolean', markOnWrite: 'boolean',
 };
-const RETRY: FieldType = 'object';
+const RETRY: FieldType = { attempts: 'number', baseDelayMs: 'number', maxDelayMs: 'number' };
 const SSH_FIELDS: Record<string, FieldType> = {
   host: 'string', root: 'string', port: 'number', username: 'string', privateKey: 'string', passphrase: 'string',
   password: 'string', agent: 'string', knownHosts: 'string', hostKeyFingerprint: 'string', acceptUnknownHostKey: 'boolean',
@@ -105,7 +108,7 @@ registerLocationKind(
   async (node: ConfigNode, context: BuildContext) => {
     const levels: Level[] = [];
     for (const item of node.items()) {
-      const location = await context.build(item);
+      const location = await context.build(item, Object.keys(LEVEL_FIELDS));
       // level options sit beside the kind key: `- { disk: /mnt/ssd, write: false }`
       const options = item.isMap ? readOptions(item, LEVEL_FIELDS, context.env, item.entries().map(([key]) => key).filter((key) => !(key in LEVEL_FIELDS))) : {};
       levels.push(new Level(location, options as LevelOptions));
@@ -131,7 +134,8 @@ registerLocationKind('redis', async (node: ConfigNode, context: BuildContext) =>
 
 registerLocationKind('s3', async (node: ConfigNode, context: BuildContext) => {
   const fields: Record<string, FieldType> = {
-    endpoint: 'string', bucket: 'string', prefix: 'string', region: 'string', credentials: 'object', forcePathStyle: 'boolean',
+    endpoint: 'string', bucket: 'string', prefix: 'string', region: 'string',
+    credentials: { accessKeyId: 'string', secretAccessKey: 'string', sessionToken: 'string' }, forcePathStyle: 'boolean',
     levels: 'numbers', partSize: 'size', queueSize: 'number', multipartThreshold: 'size', timeoutMs: 'number',
     keepLabels: 'boolean', keepUsage: 'boolean', touchInterval: 'number', pageSize: 'number', retry: RETRY, client: 'object',
   };

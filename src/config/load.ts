@@ -71,8 +71,12 @@ export async function loadConfig(path?: string, options: LoadOptions = {}): Prom
 }
 
 /** Builds a location node: a string is a Disk folder, a list a Fanout, a mapping `{ <kind>: … }`. */
-export async function buildLocation(node: ConfigNode, where: { dir: string; env: NodeJS.ProcessEnv }): Promise<Location> {
-  const build = (inner: ConfigNode) => buildLocation(inner, where);
+export async function buildLocation(
+  node: ConfigNode,
+  where: { dir: string; env: NodeJS.ProcessEnv },
+  extra: readonly string[] = [],
+): Promise<Location> {
+  const build = (inner: ConfigNode, fields?: readonly string[]) => buildLocation(inner, where, fields);
   if (node.isScalar && typeof node.scalar === 'string') return kindOf('disk')!.factory(node, { ...where, build, siblings: new Map() });
   if (node.isSeq) return kindOf('fanout')!.factory(node, { ...where, build, siblings: new Map() });
   if (!node.isMap) node.fail(`expected a location: a folder, a list (Fanout) or one of ${locationKinds().join(', ')}`);
@@ -86,6 +90,13 @@ export async function buildLocation(node: ConfigNode, where: { dir: string; env:
   const [name, inner] = kinds[0]!;
   const kind = kindOf(name)!;
   const siblings = new Map(entries.filter(([key]) => key !== name));
+  // a typo beside the kind (`writes: false`) must not be ignored: it would change what the level does
+  for (const [key, sibling] of siblings) {
+    if (!kind.siblings.includes(key) && !extra.includes(key)) {
+      const known = [...kind.siblings, ...extra];
+      sibling.fail(`unknown field "${key}" beside \`${name}\`${known.length ? ` (known here: ${known.join(', ')})` : ''}`);
+    }
+  }
   const context: BuildContext = { ...where, build, siblings };
   return kind.factory(inner, context);
 }

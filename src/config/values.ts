@@ -2,12 +2,30 @@ import { CairnError } from '../errors.js';
 import { parseSize } from '../size.js';
 import type { ConfigNode } from './node.js';
 
-/** Fields whose value is a secret: it must come from the environment, `${env:NAME}`. */
-const SECRET_FIELDS = /^(password|passphrase|secretAccessKey|sessionToken|token|secret|apiKey|authorization)$/i;
+/**
+ * Fields whose value is a secret: it must come from the environment, `${env:NAME}`. Header names
+ * count too (`authorization`, `cookie`, `x-api-key`, `x-auth-token`…), and so do URL query
+ * parameters with such names (`?token=`, `?access_token=`, `?X-Amz-Signature=`).
+ */
+const SECRET_FIELDS = /password|passphrase|secret|token|api[-_]?key|authorization|cookie|signature|credential|^x-auth/i;
 const ENV_REF = /\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
-/** What a field may hold; values are checked and converted (`${env:NAME}` replaced). */
-export type FieldType = 'string' | 'number' | 'boolean' | 'size' | 'numbers' | 'strings' | 'object' | 'string|number' | 'number|null';
+/**
+ * What a field may hold; values are checked and converted (`${env:NAME}` replaced). `object` is
+ * passed through as it is (options of another library's client); a table of fields is a nested
+ * mapping whose keys are checked like the location's own.
+ */
+export type FieldType =
+  | 'string'
+  | 'number'
+  | 'boolean'
+  | 'size'
+  | 'numbers'
+  | 'strings'
+  | 'object'
+  | 'string|number'
+  | 'number|null'
+  | { readonly [field: string]: FieldType };
 
 /** A string with `${env:NAME}` replaced by the variable's value; a secret field must use one. */
 export function stringValue(node: ConfigNode, env: NodeJS.ProcessEnv): string {
@@ -18,13 +36,7 @@ export function stringValue(node: ConfigNode, env: NodeJS.ProcessEnv): string {
   if (secret && !/\$\{env:/.test(raw)) {
     node.fail(`a secret must not be written in the file: use \${env:NAME} and set NAME in the environment`);
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\/[^/@\s]*:[^/@\s]+@/i.test(raw)) {
-    // a URL with a password in it: only from the environment
-    const password = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s:]*:([^/@\s]+)@/i.exec(raw)![1]!;
-    if (!/^\$\{env:[A-Za-z_][A-Za-z0-9_]*\}$/.test(password)) {
-      node.fail('a password in a URL must not be written in the file: use ${env:NAME} for it');
-    }
-  }
+  checkUrlSecrets(node, raw);
   return raw.replace(ENV_REF, (_match, variable: string) => {
     const value = env[variable];
     if (value === undefined) node.fail(`the environment variable ${variable} is not set`);
@@ -32,7 +44,56 @@ export function stringValue(node: ConfigNode, env: NodeJS.ProcessEnv): string {
   });
 }
 
+/** A URL written in the file may carry no literal password (`user:pass@`) and no literal token in its query. */
+function checkUrlSecrets(node: ConfigNode, raw: string): void {
+  if (!/^[a-z][a-z0-9+.-]*:\/\/\S*$/i.test(raw)) return;
+  // `${env:NAME}` stands in as a plain word, so that the URL parses as it will once filled in
+  const refs: string[] = [];
+  const marked = raw.replace(ENV_REF, (ref) => `cairnenvref${refs.push(ref) - 1}x`);
+  const isRef = (text: string) => /^cairnenvref\d+x$/.test(text);
+  let password: string;
+  let query: string;
+  const url = parsedOrNull(marked);
+  if (url !== null && (url.password === '' || !(url.pathname + url.search).includes('@'))) {
+    password = decodeURIComponentSafe(url.password);
+    query = url.search.slice(1);
+  } else {
+    // not a URL to the parser, or an `@` past its credentials: a password holding `/` or `@` runs to the last `@`
+    const rest = marked.slice(marked.indexOf('//') + 2);
+    const userinfo = rest.slice(0, Math.max(0, rest.lastIndexOf('@')));
+    password = userinfo.includes(':') ? userinfo.slice(userinfo.indexOf(':') + 1) : '';
+    query = rest.includes('?') ? rest.slice(rest.indexOf('?') + 1) : '';
+  }
+  if (password !== '' && !isRef(password)) node.fail('a password in a URL must not be written in the file: use ${env:NAME} for it');
+  for (const pair of query.split(/[&;]/)) {
+    const [name = '', value = ''] = pair.split('=', 2);
+    if (SECRET_FIELDS.test(decodeURIComponentSafe(name)) && value !== '' && !isRef(value)) {
+      node.fail(`the URL parameter "${name}" is a secret and must not be written in the file: use ${'${env:NAME}'} for its value`);
+    }
+  }
+}
+
+function parsedOrNull(url: string): URL | null {
+  try {
+    return new URL(url);
+  } catch {
+    return null;
+  }
+}
+
+function decodeURIComponentSafe(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 export function fieldValue(node: ConfigNode, type: FieldType, env: NodeJS.ProcessEnv): unknown {
+  if (typeof type === 'object') {
+    if (!node.isMap) node.fail(`expected a mapping with any of ${Object.keys(type).join(', ')}`);
+    return readOptions(node, type, env);
+  }
   switch (type) {
     case 'string':
       return stringValue(node, env);

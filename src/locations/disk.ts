@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import {
+  accessSync,
   closeSync,
   constants as fsConstants,
   createReadStream,
+  existsSync,
   fstatSync,
   fdatasync as fdatasyncCallback,
   mkdirSync,
@@ -15,8 +17,9 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { type Source, type Value, verifyBytes, verifyingStream } from '../blob.js';
-import { ConfigError, LocationError, StorageCorruption } from '../errors.js';
+import { ConfigError, LocationError, StorageCorruption, storageErrorCode } from '../errors.js';
 import { assertKey, type Key, keyToParts } from '../key.js';
 import { parseFraction, parseSize, type Size } from '../size.js';
 import { CONFIG_NAME, createDiskConfig, DEFAULT_LEVELS, readDiskConfig } from './disk-config.js';
@@ -94,6 +97,16 @@ type WriteOutcome = 'new' | 'present' | 'declined';
 /** Errors that mean "this lake is read-only for us": usage marks are then not kept. */
 const READ_ONLY_CODES = new Set(['EACCES', 'EPERM', 'EROFS']);
 
+/** The error of checking that `dir` is writable, or null when it is. */
+function writeProblem(dir: string): unknown {
+  try {
+    accessSync(dir, fsConstants.W_OK);
+    return null;
+  } catch (error) {
+    return error;
+  }
+}
+
 function errno(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
 }
@@ -128,6 +141,8 @@ export class Disk implements Location {
   private readonly lastTouch = new Map<Key, number>();
   private readonly writes = new KeyQueue();
   private usedBytes: Promise<number> | null = null;
+  /** Why `.tmp/` could not be created (a lake this process may only read), or null. */
+  private noTmp: unknown = null;
   private space: { at: number; free: number; total: number } | null = null;
 
   /** The options this Disk was made with (another thread or process opens the same lake with them). */
@@ -178,7 +193,15 @@ export class Disk implements Location {
       if (statSync(config).uid === process.getuid?.()) this.owner.own(config, null);
     }
     this.tmpDir = join(this.root, '.tmp');
-    this.owner.ensureDirSync(this.tmpDir);
+    try {
+      this.owner.ensureDirSync(this.tmpDir);
+    } catch (error) {
+      // a lake we may only read (another user's, a read-only mount, a tarn lake without .tmp/):
+      // reading needs no .tmp/, and a write reports why there is none (a recursive mkdir on a
+      // read-only mount says ENOENT: access() tells EROFS or EACCES)
+      if (!existsSync(this.root)) throw this.failure(`Cannot open the lake`, error);
+      this.noTmp = writeProblem(this.root) ?? error;
+    }
     this.usageRoot = join(this.root, 'tools', 'usage');
     this.marks = new MarkQueue(this.usageRoot, this.owner.ownership, (error) => this.backgroundUsageFailed(error));
   }
@@ -191,14 +214,15 @@ export class Disk implements Location {
   async moveAside(key: Key, folder: string): Promise<string | null> {
     const file = this.pathOf(key);
     const dir = join(this.root, folder);
-    await this.owner.ensureDir(dir);
     const target = join(dir, `${key}.${Date.now()}.${randomBytes(3).toString('hex')}`);
     let size: number;
     try {
+      await this.owner.ensureDir(dir);
       size = (await fsp.stat(file)).size;
       await fsp.rename(file, target);
     } catch (error) {
-      if (errno(error) === 'ENOENT') return null;
+      // the blob is gone (not a folder that could not be made: on a read-only mount that says ENOENT too)
+      if (errno(error) === 'ENOENT' && (error as NodeJS.ErrnoException).syscall !== 'mkdir') return null;
       throw this.failure(`Cannot move ${key} aside`, error);
     }
     if (this.usedBytes) this.usedBytes = this.usedBytes.then((used) => used - size);
@@ -262,7 +286,12 @@ export class Disk implements Location {
   /** The files in `.tmp/`: writes in progress, and leftovers of writers that crashed. */
   async tempFiles(): Promise<{ path: string; size: number; mtime: Date }[]> {
     const files: { path: string; size: number; mtime: Date }[] = [];
-    for (const name of await fsp.readdir(this.tmpDir)) {
+    // no .tmp/ (a lake this process may only read): no writes in progress
+    const names = await fsp.readdir(this.tmpDir).catch((error: unknown) => {
+      if (errno(error) === 'ENOENT') return [];
+      throw this.failure('Cannot list the temp files', error);
+    });
+    for (const name of names) {
       const stat = await this.statOrNull(join(this.tmpDir, name));
       if (stat !== null) files.push({ path: join(this.tmpDir, name), size: stat.size, mtime: stat.mtime });
     }
@@ -298,13 +327,14 @@ export class Disk implements Location {
       path: file,
       stream: () => {
         const stream = createReadStream(file, { highWaterMark: 1024 * 1024 });
-        if (!verify) return stream;
-        const check = verifyingStream(key, this.name);
-        stream.on('error', (error) => check.destroy(error));
+        const check = verify ? verifyingStream(key, this.name) : new PassThrough();
+        stream.on('error', (error) => check.destroy(this.readFailure(key, error)));
         return stream.pipe(check);
       },
       bytes: async () => {
-        const bytes = await fsp.readFile(file);
+        const bytes = await fsp.readFile(file).catch((error: unknown) => {
+          throw this.readFailure(key, error);
+        });
         if (verify) verifyBytes(key, bytes, this.name);
         return bytes;
       },
@@ -701,9 +731,31 @@ export class Disk implements Location {
   }
 
   private failure(message: string, cause: unknown): LocationError {
+    cause = this.realCause(cause);
     return new LocationError(`${this.name}: ${message}: ${(cause as Error)?.message ?? cause}`, this.name, {
       cause,
-      code: errno(cause) === 'ENOSPC' ? 'ERR_NO_SPACE' : errno(cause) === 'EACCES' ? 'ERR_PERMISSION' : 'ERR_LOCATION',
+      code: storageErrorCode(cause),
+    });
+  }
+
+  /**
+   * The reason behind an ENOENT that hides one: a recursive mkdir on a read-only mount, or a temp
+   * file in the `.tmp/` this process could not create, say ENOENT where the cause is EROFS or EACCES.
+   */
+  private realCause(cause: unknown): unknown {
+    if (errno(cause) !== 'ENOENT') return cause;
+    const { syscall, path } = cause as { syscall?: string; path?: string };
+    if (syscall === 'mkdir') return writeProblem(this.root) ?? cause;
+    if (this.noTmp !== null && String(path).startsWith(this.tmpDir)) return this.noTmp;
+    return cause;
+  }
+
+  /** A failed read of a value found a moment before: deleted since (ERR_VANISHED), or another failure. */
+  private readFailure(key: Key, cause: unknown): LocationError {
+    if (errno(cause) !== 'ENOENT') return this.failure(`Cannot read ${key}`, cause);
+    return new LocationError(`${this.name}: ${key} vanished while it was read (deleted by gc or another process)`, this.name, {
+      cause,
+      code: 'ERR_VANISHED',
     });
   }
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { asSource, bufferBlob, type Source, type Value } from '../blob.js';
 import { StorageCorruption } from '../errors.js';
@@ -36,7 +37,9 @@ export class Level {
 export interface LevelsOptions {
   /**
    * Treat a level that fails (server down, timeout, corrupted copy) as a miss and go on to the
-   * next one. Every such skip is reported through the 'skip' event. @default false: failures throw
+   * next one. Every such skip is reported through the 'skip' event. So that a corrupted copy can
+   * be passed over by `read()` too, a value that no upper level copied (and so checked) is read
+   * and hashed once before it is returned, when there are levels below it. @default false: failures throw
    */
   skipFailing?: boolean;
 }
@@ -60,6 +63,14 @@ export interface SkipEvent {
   operation: 'read' | 'write' | 'replicate' | 'touch' | 'delete';
   key: Key | null;
   error: unknown;
+}
+
+/** Reads a value once, hashing it: StorageCorruption when its bytes are not its key's. */
+async function checkValue(value: Value, where: string): Promise<void> {
+  const hash = createHash('sha256');
+  for await (const chunk of value.stream()) hash.update(chunk as Buffer);
+  const actual = hash.digest('hex');
+  if (actual !== value.key) throw new StorageCorruption(value.key, actual, where);
 }
 
 function isOptions(value: unknown): value is LevelsOptions {
@@ -125,6 +136,16 @@ export class Levels extends EventEmitter implements Location {
         // the copy found its bytes corrupted: this level's value is bad, look further down
         this.skipOrThrow(level, 'read', key, error);
         continue;
+      }
+      if (copy === null && this.skipFailing && index < this.levels.length - 1) {
+        // nothing copied it, so nothing checked it: once a stream is handed out, a corruption
+        // found at its end can no longer fall back to the level below, so check it here
+        try {
+          await checkValue(value, level.name);
+        } catch (error) {
+          this.skipOrThrow(level, 'read', key, error);
+          continue;
+        }
       }
       await this.touchBelow(key, index);
       return copy ?? value;

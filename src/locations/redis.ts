@@ -7,6 +7,7 @@ import { type RetryOptions, withRetry } from '../retry.js';
 import { parseSize, type Size } from '../size.js';
 import type { Entry, Location } from './interface.js';
 import { importOptional } from '../optional.js';
+import { redactUrl } from './redact.js';
 
 export interface RedisLocationOptions {
   /** Prepended to every Redis key this location uses, e.g. 'lake:'. @default '' */
@@ -80,17 +81,11 @@ function isClient(value: unknown): value is RedisClient {
   return typeof value === 'object' && value !== null && typeof (value as RedisClient).defineCommand === 'function' && typeof (value as RedisClient).pipeline === 'function';
 }
 
-/** A URL without its password, for names and messages. */
+/** A URL without its credentials, for names and messages. */
 function describeTarget(target: string | RedisOptions | RedisClient): string {
   if (typeof target === 'string') {
-    try {
-      const url = new URL(target);
-      url.password = '';
-      url.username = '';
-      return url.toString().replace(/\/$/, '');
-    } catch {
-      return target;
-    }
+    // by position, not by URL parsing: a password with `/` in it does not parse as a password
+    return redactUrl(target).replace('<redacted>@', '').replace(/\/$/, '');
   }
   const options = isClient(target) ? target.options : target;
   return `redis://${options.host ?? '127.0.0.1'}:${options.port ?? 6379}`;
@@ -478,7 +473,7 @@ export class RedisLocation implements Location {
     if (
       (error instanceof Error && error.name === 'MaxRetriesPerRequestError') ||
       (code !== undefined && CONNECTION_CODES.has(code)) ||
-      /Connection is closed|Stream isn't writeable|connect ETIMEDOUT/.test(message)
+      /Connection is closed|Stream isn't writeable|connect ETIMEDOUT|Command aborted due to connection close/.test(message)
     ) {
       const cause = this.lastError ?? error;
       const detail = cause instanceof Error ? cause.message : String(cause);

@@ -411,13 +411,17 @@ export class RemotePaths {
   /** The key a blob path relative to the root stands for, or null for anything else. */
   keyOf(parts: readonly string[]): string | null {
     if (parts.length !== this.levels.length) return null;
-    const fixed = this.levels.reduce((sum, level) => sum + (level === -1 ? 0 : level * 2), 0);
-    for (let i = 0; i < parts.length; i++) {
-      const level = this.levels[i]!;
-      const length = level === -1 ? 64 - fixed : level * 2;
-      if (parts[i]!.length !== length || !/^[0-9a-f]+$/.test(parts[i]!)) return null;
-    }
+    for (let i = 0; i < parts.length; i++) if (!this.isPart(i, parts[i]!)) return null;
     return parts.join('');
+  }
+
+  /** True when `name` can be the `depth`-th part of a blob path: lowercase hex of that level's width. */
+  isPart(depth: number, name: string): boolean {
+    const level = this.levels[depth];
+    if (level === undefined) return false;
+    const fixed = this.levels.reduce((sum, each) => sum + (each === -1 ? 0 : each * 2), 0);
+    const length = level === -1 ? 64 - fixed : level * 2;
+    return name.length === length && /^[0-9a-f]+$/.test(name);
   }
 }
 

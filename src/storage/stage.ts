@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { bufferBlob, fileBlob, type Source } from '../blob.js';
-import { InvalidValueError, LocationError } from '../errors.js';
+import { InvalidValueError, LocationError, storageErrorCode } from '../errors.js';
 import { digestBytes, type Key } from '../key.js';
 import { hashFile, streamToFile } from '../locations/disk-io.js';
 
@@ -65,7 +65,7 @@ async function stageFile(path: string, dir: string | null): Promise<Staged> {
     return { key, source: { ...fileBlob(staged, (await fsp.stat(staged)).size), verified: true, movable: true }, dispose };
   } catch (error) {
     await dispose();
-    throw new LocationError(`Cannot stage ${path} in ${folder}: ${(error as Error).message}`, `staging(${folder})`, { cause: error });
+    throw new LocationError(`Cannot stage ${path} in ${folder}: ${(error as Error).message}`, `staging(${folder})`, { cause: error, code: storageErrorCode(error) });
   }
 }
 
@@ -94,7 +94,7 @@ async function stageStream(input: AsyncIterable<Uint8Array>, dir: string | null)
   } catch (error) {
     await dispose();
     if ((error as NodeJS.ErrnoException).syscall === undefined) throw error;
-    throw new LocationError(`Cannot stage the value in ${folder}: ${(error as Error).message}`, `staging(${folder})`, { cause: error });
+    throw new LocationError(`Cannot stage the value in ${folder}: ${(error as Error).message}`, `staging(${folder})`, { cause: error, code: storageErrorCode(error) });
   }
 }
 

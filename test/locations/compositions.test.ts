@@ -115,6 +115,34 @@ describe('Levels', () => {
     expect((await corrupted.readBytes(key))!.equals(bytes)).toBe(true);
   });
 
+  it('with skipFailing, read() passes over a corrupted copy on top to the good one below, as readBytes() does', async () => {
+    for (const size of [4000, 3 * 1024 * 1024]) {
+      const corrupted = new Disk(tempDir());
+      const good = new Disk(tempDir());
+      const bytes = randomBytes(size);
+      const key = sha256(bytes);
+      await corrupted.write(key, bytesSource(bytes));
+      await good.write(key, bytesSource(bytes));
+      corrupt(corrupted, key);
+      const levels = new Levels(new Level(corrupted, { name: 'top' }), good, { skipFailing: true });
+      const skips: SkipEvent[] = [];
+      levels.on('skip', (event: SkipEvent) => skips.push(event));
+      const value = (await levels.read(key))!;
+      const streamed: Buffer[] = [];
+      for await (const chunk of value.stream()) streamed.push(chunk as Buffer);
+      expect(Buffer.concat(streamed).equals(bytes)).toBe(true);
+      expect((await value.bytes()).equals(bytes)).toBe(true);
+      expect(skips.map((skip) => [skip.level, skip.operation])).toEqual([['top', 'read']]);
+      expect(skips[0]!.error).toBeInstanceOf(StorageCorruption);
+      // the good copy was written over the corrupted one on its way up
+      expect((await corrupted.readBytes(key))!.equals(bytes)).toBe(true);
+      // without skipFailing the corruption is an error, never wrong bytes
+      corrupt(corrupted, key);
+      const strict = (await new Levels(corrupted, good).read(key))!;
+      await expect(strict.bytes()).rejects.toBeInstanceOf(StorageCorruption);
+    }
+  });
+
   it('with skipFailing, passes over a failing level and reports it through the skip event', async () => {
     const broken: Location = Object.assign(new Memory(), {
       name: 'Broken',

@@ -153,6 +153,64 @@ describe('Redis faults', () => {
     }
     await location.close();
   });
+  it('Redis: a server killed in the middle of a 3,000-key readBatch is a ConnectionError, every time', async () => {
+    const keys: string[] = [];
+    const pipeline = admin.pipeline();
+    for (let index = 0; index < 3000; index++) {
+      // 4 KiB each: 12 MiB of replies, still on the wire when the kill lands
+      const bytes = Buffer.concat([Buffer.from(`batch value ${index} `), Buffer.alloc(4096, index % 251)]);
+      keys.push(sha256(bytes));
+      pipeline.hset(`kill:${keys[index]}`, 'd', bytes);
+    }
+    let failed = 0;
+    for (let run = 0; run < 8; run++) {
+      // a fresh server each run (stop() first: start() beside a running one would not take the port)
+      await server.stop();
+      await server.start();
+      await waitForAdmin();
+      await pipeline.exec();
+      const location = new RedisLocation(server.url, { prefix: 'kill:', timeoutMs: 2000, batchSize: 3000, retry: { attempts: 2, baseDelayMs: 20 } });
+      expect(await location.readBytes(keys[0]!)).not.toBeNull();
+      let read = 0;
+      const reading = (async () => {
+        for await (const [, value] of location.readBatch(keys)) if (value !== null) read++;
+      })();
+      // killed at a different moment of the one pipeline of 3,000 HGETALLs each run: before it
+      // is sent, while its replies are on the wire (some received, the rest aborted)
+      await new Promise((resolve) => setTimeout(resolve, run * 4));
+      await server.stop();
+      const error = await reading.then(() => null, (caught: unknown) => caught);
+      // the kill came too late (every value read, intact) or it is a ConnectionError, never another error
+      if (error === null) expect(read).toBe(3000);
+      else {
+        expect(error).toBeInstanceOf(ConnectionError);
+        failed++;
+      }
+      await location.close();
+    }
+    expect(failed).toBeGreaterThan(0);
+    await server.start();
+  });
+
+  /** The admin client's reconnection after a restart: a ping that answers. */
+  async function waitForAdmin(): Promise<void> {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      if ((await admin.ping().catch(() => null)) === 'PONG') return;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error('the restarted Redis never answered');
+  }
+
+  it('Redis: a password with "/" in its URL shows in no name and no error', async () => {
+    const port = await freePort();
+    const location = new RedisLocation(`redis://:pa/ss@127.0.0.1:${port}`, { timeoutMs: 500, retry: { attempts: 1 } });
+    expect(location.name).not.toContain('pa/ss');
+    expect(location.name).not.toContain('pa');
+    const error = await location.read(sha256(Buffer.from('x'))).then(() => null, (caught: unknown) => caught);
+    expect(error).toBeInstanceOf(Error);
+    expect(String((error as Error).message)).not.toContain('pa/ss');
+    await location.close();
+  });
 });
 
 describe('S3 faults', () => {

@@ -123,6 +123,60 @@ labels: [from-config]
     expect([leaked.line, leaked.field]).toEqual([6, 'storage.s3.credentials.secretAccessKey']);
   });
 
+  it('a typo at any level is an error: beside a level, beside a kind, inside retry and credentials', async () => {
+    // `writes: false` ignored would make this cache level the write target
+    const level = await configError('storage:\n  levels:\n    - memory: {}\n      writes: false\n    - disk: lake\n');
+    expect([level.line, level.field]).toEqual([4, 'storage.levels[0].writes']);
+    expect(level.message).toContain('unknown field "writes"');
+    expect(level.message).toContain('write');
+
+    const beside = await configError('storage:\n  disk: lake\n  write: false\n');
+    expect([beside.line, beside.field]).toEqual([3, 'storage.write']);
+
+    const small = await configError('storage:\n  small: { memory: {} }\n  maxSize: 1KiB\n  maxSise: 2KiB\n');
+    expect([small.line, small.field]).toEqual([4, 'storage.maxSise']);
+
+    const top = await configError('storage:\n  levels:\n    - memory: {}\n  skipFailng: true\n');
+    expect([top.line, top.field]).toEqual([4, 'storage.skipFailng']);
+
+    const retry = await configError('storage:\n  nginx:\n    url: http://127.0.0.1:9/lake/\n    retry: { attemps: 5 }\n');
+    expect([retry.line, retry.field]).toEqual([4, 'storage.nginx.retry.attemps']);
+
+    const credentials = await configError('storage:\n  s3:\n    bucket: lake\n    credentials:\n      accesKeyId: ${env:ID}\n', { ID: 'x' });
+    expect([credentials.line, credentials.field]).toEqual([5, 'storage.s3.credentials.accesKeyId']);
+
+    // the same options, spelled right, build
+    const dir = tempDir();
+    const good = write(dir, 'cairn.config.yaml', 'storage:\n  levels:\n    - memory: {}\n      write: false\n    - disk: lake\n  skipFailing: true\n');
+    const config = await loadConfig(good, { env: {} });
+    expect((config.local as Levels).levels.map((l) => l.write)).toEqual([false, true]);
+  });
+
+  it('literal secret headers and URL tokens are refused; the same from ${env:NAME} are read', async () => {
+    for (const header of ['x-api-key', 'Cookie', 'authorization', 'X-Auth-Token', 'proxy-authorization']) {
+      const error = await configError(`storage:\n  nginx:\n    url: http://127.0.0.1:9/lake/\n    headers:\n      ${header}: abc123\n`);
+      expect([error.line, error.field]).toEqual([5, `storage.nginx.headers.${header}`]);
+      expect(error.message).toContain('must not be written in the file');
+      expect(error.message).not.toContain('abc123');
+    }
+    for (const url of ['http://127.0.0.1:9/lake/?token=abc123', 'https://h/lake/?X-Amz-Signature=abc123&a=1', 'http://h/l/?access_token=abc123']) {
+      const error = await configError(`storage:\n  nginx: "${url}"\n`);
+      expect(error.message).toMatch(/URL parameter .* is a secret/);
+      expect(error.message).not.toContain('abc123');
+    }
+    const slash = await configError('storage:\n  redis: redis://:pa/ss@cache.lab:6379\n');
+    expect(slash.message).toContain('password in a URL');
+    expect(slash.message).not.toContain('pa/ss');
+
+    // an @ in the path and a port are no password
+    const dir = tempDir();
+    const atInPath = write(dir, 'at.yaml', 'storage:\n  nginx: http://mirror.lab:8080/lake@v2/\n');
+    expect((await loadConfig(atInPath, { env: {} })).local.name).toBe('Nginx(http://mirror.lab:8080/lake@v2/)');
+    const file = write(dir, 'cairn.config.yaml', 'storage:\n  nginx:\n    url: http://127.0.0.1:9/lake/?token=${env:TOKEN}\n    headers:\n      x-api-key: ${env:KEY}\n');
+    const config = await loadConfig(file, { env: { TOKEN: 'tok-value', KEY: 'key-value' } });
+    expect(config.local.name).toBe('Nginx(http://127.0.0.1:9/lake/?<redacted>)');
+  });
+
   it('remote kinds build from a config; a local-only config never loads their client libraries', () => {
     const dir = tempDir();
     const local = write(dir, 'local.yaml', 'storage:\n  levels: [{ memory: {} }, lake]\n');

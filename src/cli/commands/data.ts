@@ -1,4 +1,5 @@
-import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { constants, createReadStream, promises as fsp } from 'node:fs';
 import { resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -88,12 +89,16 @@ export async function read(args: string[]): Promise<number> {
           callback(null, chunk);
         },
       });
-      // to a file: written beside it and renamed, so a failed read leaves no partial file
-      const target = output ? `${output}.cairn-partial` : null;
+      // to a file: written beside it and renamed, so a failed read leaves no partial file. The
+      // temporary name is unpredictable and created exclusively, never through a link someone
+      // planted there (a shared folder such as the system's temp folder)
+      let target: string | null = null;
       try {
-        if (target) {
-          await pipeline(value.stream(), tick, createWriteStream(target));
-          await fsp.rename(target, output!);
+        if (output) {
+          const handle = await createExclusive(output);
+          target = handle.path;
+          await pipeline(value.stream(), tick, handle.file.createWriteStream());
+          await fsp.rename(target, output);
         } else {
           // stdout is written, never ended: ending a socket shared with the shell shuts it for everyone
           await pipeline(value.stream(), tick, async (chunks: AsyncIterable<Buffer>) => {
@@ -112,6 +117,20 @@ export async function read(args: string[]): Promise<number> {
     await storage.close();
   }
   return 0;
+}
+
+/** A new file beside `output`, opened with O_EXCL and O_NOFOLLOW: it did not exist and is not a link. */
+async function createExclusive(output: string): Promise<{ path: string; file: fsp.FileHandle }> {
+  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+  for (;;) {
+    const path = `${output}.cairn-partial-${randomBytes(6).toString('hex')}`;
+    try {
+      return { path, file: await fsp.open(path, flags, 0o666) };
+    } catch (error) {
+      // a name already taken (by chance or on purpose): another one
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
 }
 
 export async function ls(args: string[]): Promise<number> {

@@ -2,7 +2,7 @@ import { hash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { bufferBlob, type Source, type Value } from '../../blob.js';
-import { LocationError } from '../../errors.js';
+import { LocationError, storageErrorCode } from '../../errors.js';
 import { assertKey, type Key } from '../../key.js';
 import { Disk } from '../../locations/disk.js';
 import type { Entry, Location } from '../../locations/interface.js';
@@ -141,7 +141,7 @@ export class FilesystemTier implements Location {
       this.db.pragma('cache_size = -65536');
       createSchema(this.db);
     } catch (error) {
-      throw new LocationError(`${this.name}: cannot open its database: ${(error as Error).message}`, this.name, { cause: error });
+      throw new LocationError(`${this.name}: cannot open its database: ${(error as Error).message}`, this.name, { cause: error, code: storageErrorCode(error) });
     }
     const fraction = 'fraction' in resource.limit ? resource.limit.fraction : 1;
     this.disk = new Disk(join(this.dir, 'blobs'), { fsync: resource.fsync, maxUsage: fraction });
@@ -363,7 +363,7 @@ export class FilesystemTier implements Location {
         })
         .immediate();
     } catch (error) {
-      const failure = new LocationError(`${this.name}: cannot commit: ${(error as Error).message}`, this.name, { cause: error });
+      const failure = new LocationError(`${this.name}: cannot commit: ${(error as Error).message}`, this.name, { cause: error, code: storageErrorCode(error) });
       for (const op of ops) {
         if (op.kind === 'put') this.storedBytes -= op.encoded.length;
         op.reject(failure);
