@@ -9,7 +9,8 @@ import type { Key } from '../key.js';
 import { functionDigest, type FunctionDigest } from './function-digest.js';
 import { cacheKey, encodeInto, hashValue } from './hash-args.js';
 import { acquireLock, type LockOptions } from './lock.js';
-import { type CacheWhere, type Record as DigestRecord, Store } from './store.js';
+import { type CacheLimits, clearStore, parseLimits, reduceStore, type ReduceReport } from './reduce.js';
+import { type CacheWhere, type EntryOwner, type Record as DigestRecord, Store } from './store.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyFn = (...args: any[]) => any;
@@ -43,8 +44,14 @@ export interface SmartCacheOptions {
   strict?: boolean;
   /** Receives every failure to store or read a result (the call still returns its value). @default a process warning */
   onError?: (error: unknown) => void;
-  /** fsync blobs and entries written into a cache folder. @default false: a torn entry is detected and recomputed */
+  /** fsync blobs and entries written into a cache folder. @default false: every stored entry survives a crash of the process, not of the machine */
   fsync?: boolean;
+  /**
+   * Bounds on the whole cache (every function in it), applied as entries are added: at most once
+   * a second, least recently used entries are evicted until the cache is under them.
+   * @default no limits
+   */
+  limits?: CacheLimits;
 }
 
 export interface CacheStats {
@@ -73,6 +80,8 @@ export interface CachedMethods<A extends unknown[]> {
   explain(...args: A): Promise<Explanation>;
   /** The key of this call. */
   key(...args: A): Key;
+  /** Removes every stored entry of this function (by its name), whatever code stored it. */
+  clear(): Promise<ReduceReport>;
   readonly stats: CacheStats;
 }
 
@@ -90,7 +99,9 @@ export interface SmartCacheDecorator {
 }
 
 /** Bump when the key derivation changes: old entries are then simply not found. */
-const KEY_FORMAT = 'cairn.smartCache.key/1';
+const KEY_FORMAT = 'cairn.smartCache.key/2';
+/** Limits are applied at most this often (ms): eviction lists the whole index. */
+const REDUCE_EVERY = 1000;
 const OWN_CODE = '(code)';
 
 const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
@@ -108,7 +119,6 @@ class Runner {
   private digests: Digests | null = null;
   private recordWritten: string | null = null;
   private warned = false;
-  private readonly recordKey: Key;
   private readonly lock: Required<LockOptions> | null;
 
   constructor(
@@ -118,7 +128,7 @@ class Runner {
     private readonly method: boolean,
     readonly name: string,
   ) {
-    this.recordKey = sha(`cairn.smartCache.record/${name}`);
+    if (options.limits) parseLimits(options.limits);
     const lock = options.lock ?? false;
     if (lock === false) {
       this.lock = null;
@@ -169,20 +179,36 @@ class Runner {
     return digests;
   }
 
-  key(self: unknown, args: unknown[]): Key {
+  /**
+   * The key of a call, `sha256(KEY_FORMAT, function digest, arguments digest)`, and the digests
+   * it is made of: the index keeps them beside the entry, so that explain() finds the entry
+   * stored for these arguments by older code.
+   */
+  keyOf(self: unknown, args: unknown[]): { key: Key; owner: EntryOwner } {
     const digests = this.digestsFor(self);
-    const hash = digests.base.copy();
-    encodeInto(hash, (encoder) => {
+    const argsHash = createHash('sha256');
+    encodeInto(argsHash, (encoder) => {
       if (this.method && this.options.hashThis !== false) encoder.write(self, 'this');
       encoder.write(args, 'args');
     });
-    return hash.digest('hex');
+    const argsDigest = argsHash.digest('hex');
+    const key = digests.base.copy().update(argsDigest).digest('hex');
+    return { key, owner: { fn: this.name, digest: digests.full, args: argsDigest } };
+  }
+
+  key(self: unknown, args: unknown[]): Key {
+    return this.keyOf(self, args).key;
+  }
+
+  clear(): Promise<ReduceReport> {
+    return clearStore(this.store, this.name);
   }
 
   call(self: unknown, args: unknown[]): Promise<unknown> {
     let key: Key;
+    let owner: EntryOwner;
     try {
-      key = this.key(self, args);
+      ({ key, owner } = this.keyOf(self, args));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -199,7 +225,7 @@ class Runner {
       this.stats.hits++;
       return Promise.resolve(quick.value);
     }
-    const promise = this.run(self, args, key, quick === 'missing');
+    const promise = this.run(self, args, key, owner, quick === 'missing');
     store.inflight.set(key, promise);
     const done = () => {
       store.inflight.delete(key);
@@ -227,7 +253,7 @@ class Runner {
     return { hit: false, replace: read.status !== 'missing' };
   }
 
-  private async run(self: unknown, args: unknown[], key: Key, missing: boolean): Promise<unknown> {
+  private async run(self: unknown, args: unknown[], key: Key, owner: EntryOwner, missing: boolean): Promise<unknown> {
     let found: Awaited<ReturnType<Runner['lookup']>> = missing ? { hit: false, replace: false } : await this.lookup(key);
     if (found.hit) {
       this.stats.hits++;
@@ -248,11 +274,12 @@ class Runner {
       this.stats.misses++;
       const value: unknown = await this.fn.apply(self, args);
       try {
-        const quick = this.store.writeQuick(key, value, this.options.minPart ?? 4096);
-        if (quick !== true && !(await this.store.write(key, value, this.options.minPart ?? 4096, found.replace, quick))) {
+        const quick = this.store.writeQuick(key, value, this.options.minPart ?? 4096, owner);
+        if (quick !== true && !(await this.store.write(key, value, this.options.minPart ?? 4096, owner, quick))) {
           this.report(new UnhashableError(`the result of ${this.name} was not stored: no location accepted it`, 'result'));
-        } else if (found.replace) {
-          this.stats.repaired++;
+        } else {
+          if (found.replace) this.stats.repaired++;
+          this.applyLimits();
         }
         if (this.digests !== null && this.recordWritten !== this.digests.full) await this.remember();
       } catch (error) {
@@ -264,16 +291,36 @@ class Runner {
     }
   }
 
-  /** Keeps the digests this function had when it last stored something, for explain(). */
+  /** Evicts in the background, at most once every REDUCE_EVERY ms per cache; close() waits for it. */
+  private applyLimits(): void {
+    const limits = this.options.limits;
+    const store = this.store;
+    if (!limits || Date.now() - store.lastReduce < REDUCE_EVERY) return;
+    store.lastReduce = Date.now();
+    const work = reduceStore(store, limits).then(
+      () => undefined,
+      (error: unknown) => {
+        try {
+          this.report(error);
+        } catch {
+          // strict: there is no call to fail here, the error went to stats.errors
+        }
+      },
+    );
+    store.background.add(work);
+    void work.finally(() => store.background.delete(work));
+  }
+
+  /** Keeps the digests this function has when it stores something (one record per digest), for explain(). */
   private async remember(): Promise<void> {
     const digests = this.digests;
     if (digests === null || this.recordWritten === digests.full) return;
-    await this.store.writeRecord(this.recordKey, digests.record);
+    await this.store.writeRecord(digests.record);
     this.recordWritten = digests.full;
   }
 
   async explain(self: unknown, args: unknown[]): Promise<Explanation> {
-    const key = this.key(self, args);
+    const { key, owner } = this.keyOf(self, args);
     const digests = this.digestsFor(self);
     const result = (hit: boolean, reasons: string[]): Explanation => ({
       hit,
@@ -285,9 +332,15 @@ class Runner {
     const read = await this.store.read(key);
     if (read.status === 'hit') return result(true, []);
     if (read.status !== 'missing') return result(false, [`${read.reason}: it will be recomputed and rewritten`]);
-    const record = await this.store.readRecord(this.recordKey);
-    if (record === null) return result(false, [`nothing is recorded for ${this.name} yet: first call, or stored under another name`]);
-    if (record.digest === digests.full) return result(false, ['new arguments: no entry for them with the current code']);
+    // the digest under which these arguments were stored last, by older code
+    const older = (await this.store.index.digestsFor(this.name, owner.args)).find((digest) => digest !== digests.full);
+    if (older === undefined) {
+      if ((await this.store.readRecord(this.name, digests.full)) !== null) return result(false, ['new arguments: no entry for them with the current code']);
+      if (await this.store.hasEntries(this.name)) return result(false, [`new arguments: no entry for them with any code of ${this.name}`]);
+      return result(false, [`nothing is recorded for ${this.name} yet: first call, or stored under another name`]);
+    }
+    const record = await this.store.readRecord(this.name, older);
+    if (record === null) return result(false, ['the code or its dependencies changed since these arguments were stored']);
     const before = new Map(record.entries);
     const now = new Map(digests.record.entries);
     const reasons: string[] = [];
@@ -307,6 +360,7 @@ function attach<F extends AnyFn>(call: F, runner: Runner, self: () => unknown): 
   return Object.assign(call, {
     explain: (...args: unknown[]) => runner.explain(self(), args),
     key: (...args: unknown[]) => runner.key(self(), args),
+    clear: () => runner.clear(),
     stats: runner.stats,
   }) as F & CachedMethods<Parameters<F>>;
 }
