@@ -175,3 +175,26 @@ export function reduceCache(where: CacheWhere, options: ReduceOptions): Promise<
 export function cacheUsage(where: CacheWhere): Promise<FunctionUsage[]> {
   return storeUsage(Store.of(where, false));
 }
+
+/**
+ * Removes the parts in a cache folder's own storage that no entry names: left by a process killed
+ * between storing a part and its entry, or by entries of an older format. Only for a storage made
+ * for the cache (a folder's): a HashKeyStorage given by the user may hold other blobs. Parts used
+ * within `keepRecent` are kept (a writer may be about to index them).
+ */
+export async function sweepStore(store: Store, options: { keepRecent?: Duration; dryRun?: boolean } = {}): Promise<{ count: number; bytes: number }> {
+  const swept = { count: 0, bytes: 0 };
+  if (!store.ownsStorage) return swept;
+  const recent = Date.now() - parseDuration(options.keepRecent ?? '1h', 'keepRecent');
+  const named = new Set<Key>();
+  for await (const entry of store.index.entries()) for (const part of entry.parts) named.add(part);
+  for await (const blob of store.storage.contents()) {
+    const used = blob.meta.lastUsed?.getTime();
+    if (named.has(blob.key) || store.writing.has(blob.key) || used === undefined || used >= recent) continue;
+    if (options.dryRun || (await store.storage.delete(blob.key))) {
+      swept.count++;
+      swept.bytes += blob.meta.size ?? 0;
+    }
+  }
+  return swept;
+}

@@ -134,7 +134,7 @@ export class Store {
     readonly storage: HashKeyStorage,
     readonly folder: string | null,
     /** The storage was made for this cache (a folder's): close() closes it. */
-    private readonly ownsStorage = false,
+    readonly ownsStorage = false,
   ) {}
 
   /** The store for `where`; a folder's (or a HashKeyStorage's) store is shared by every smartCache on it. */
