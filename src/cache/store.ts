@@ -12,6 +12,7 @@
  * entries by clear, eviction or du.
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Decoder, Encoder } from 'cbor-x';
 import { CairnError, ConfigError, InvalidKeyError, InvalidValueError, StorageCorruption } from '../errors.js';
@@ -131,11 +132,30 @@ export class Store {
 
   constructor(
     readonly index: EntryIndex,
-    readonly storage: HashKeyStorage,
+    private current: HashKeyStorage,
     readonly folder: string | null,
     /** The storage was made for this cache (a folder's): close() closes it. */
     readonly ownsStorage = false,
+    private readonly fsync = false,
   ) {}
+
+  get storage(): HashKeyStorage {
+    return this.current;
+  }
+
+  /**
+   * The storage to write parts into. A cache folder removed under this process (rm -rf) took its
+   * storage folder along: a Disk made again recreates it (the index notices on its own).
+   */
+  private writable(): HashKeyStorage {
+    const local = this.current.local;
+    if (this.ownsStorage && local instanceof Disk && !existsSync(local.root)) {
+      const old = this.current;
+      this.current = new HashKeyStorage(new Disk(local.root, { fsync: this.fsync }));
+      void old.close().catch(() => undefined);
+    }
+    return this.current;
+  }
 
   /** The store for `where`; a folder's (or a HashKeyStorage's) store is shared by every smartCache on it. */
   static of(where: CacheWhere, fsync: boolean): Store {
@@ -143,7 +163,7 @@ export class Store {
       const folder = resolve(where);
       let store = folders.get(folder);
       if (!store) {
-        store = new Store(indexFor(folder, { fsync }), new HashKeyStorage(new Disk(join(folder, 'storage'), { fsync })), folder, true);
+        store = new Store(indexFor(folder, { fsync }), new HashKeyStorage(new Disk(join(folder, 'storage'), { fsync })), folder, true, fsync);
         folders.set(folder, store);
       }
       return store;
@@ -243,7 +263,7 @@ export class Store {
   }
 
   private async writePart(bytes: Uint8Array, keys: Key[]): Promise<boolean> {
-    const stored = await this.storage.write(bytes, { error: false });
+    const stored = await this.writable().write(bytes, { error: false });
     if (stored === null) return false;
     // held until the entry that names it is in the index (see reduce.ts)
     this.writing.set(stored, (this.writing.get(stored) ?? 0) + 1);
