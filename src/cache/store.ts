@@ -130,16 +130,24 @@ export class Store {
   /** When limits were last applied (ms since the epoch). */
   lastReduce = 0;
 
+  private current: HashKeyStorage | null;
+  private readonly make: (() => HashKeyStorage) | null;
+
   constructor(
     readonly index: EntryIndex,
-    private current: HashKeyStorage,
+    /** The storage, or how to make it at its first use (a hit of a small result needs none). */
+    storage: HashKeyStorage | (() => HashKeyStorage),
     readonly folder: string | null,
     /** The storage was made for this cache (a folder's): close() closes it. */
     readonly ownsStorage = false,
     private readonly fsync = false,
-  ) {}
+  ) {
+    this.current = storage instanceof HashKeyStorage ? storage : null;
+    this.make = storage instanceof HashKeyStorage ? null : storage;
+  }
 
   get storage(): HashKeyStorage {
+    this.current ??= this.make!();
     return this.current;
   }
 
@@ -148,13 +156,13 @@ export class Store {
    * storage folder along: a Disk made again recreates it (the index notices on its own).
    */
   private writable(): HashKeyStorage {
-    const local = this.current.local;
+    const local = this.storage.local;
     if (this.ownsStorage && local instanceof Disk && !existsSync(local.root)) {
-      const old = this.current;
+      const old = this.storage;
       this.current = new HashKeyStorage(new Disk(local.root, { fsync: this.fsync }));
       void old.close().catch(() => undefined);
     }
-    return this.current;
+    return this.storage;
   }
 
   /** The store for `where`; a folder's (or a HashKeyStorage's) store is shared by every smartCache on it. */
@@ -163,7 +171,7 @@ export class Store {
       const folder = resolve(where);
       let store = folders.get(folder);
       if (!store) {
-        store = new Store(indexFor(folder, { fsync }), new HashKeyStorage(new Disk(join(folder, 'storage'), { fsync })), folder, true, fsync);
+        store = new Store(indexFor(folder, { fsync }), () => new HashKeyStorage(new Disk(join(folder, 'storage'), { fsync })), folder, true, fsync);
         folders.set(folder, store);
       }
       return store;
@@ -331,8 +339,8 @@ export class Store {
   async close(): Promise<void> {
     while (this.background.size > 0) await Promise.allSettled([...this.background]);
     await this.index.close();
-    if (this.ownsStorage) await this.storage.close();
+    if (this.ownsStorage) await this.current?.close();
     if (this.folder !== null && folders.get(this.folder) === this) folders.delete(this.folder);
-    beside.delete(this.storage);
+    if (this.current !== null) beside.delete(this.current);
   }
 }
