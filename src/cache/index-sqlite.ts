@@ -8,11 +8,12 @@
  * - Several processes: SQLite's own locks, with a busy timeout so writers wait for each other.
  * - A fresh process reads only what it asks for (a B-tree lookup per call), never the whole index.
  * - Hits update `used` in batches (one transaction for many hits), flushed on close and at exit.
- * - `rm -rf` of the folder under a running process: the file's inode is compared before each use
- *   (one stat), and a file that is gone or replaced is opened again, so the process never serves
- *   hits from, or writes into, an index nobody else can see.
+ * - `rm -rf` of the folder under a running process: before each use, the link count of the open
+ *   file is checked (one fstat of a descriptor held for that, cheaper than a stat of the path); a
+ *   file that was removed or replaced has none left, and the path is opened again, so the process
+ *   never serves hits from, or writes into, an index nobody else can see.
  */
-import { mkdirSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { ConfigError, LocationError } from '../errors.js';
 import type { Key } from '../key.js';
@@ -41,8 +42,8 @@ interface Statements {
 interface Opened {
   db: SqliteDatabase;
   statements: Statements;
-  dev: number;
-  ino: number;
+  /** A descriptor of the database file, to see whether it still has a name. */
+  fd: number;
 }
 
 type Row = [Key, string, string, string, number, number, string];
@@ -70,17 +71,11 @@ export class SqliteIndex implements EntryIndex {
   /** The database, opened again when the file was removed or replaced since. */
   private db(): Opened {
     const current = this.current;
-    const stat = statSync(this.file, { throwIfNoEntry: false });
     if (current !== null) {
-      if (stat !== undefined && stat.ino === current.ino && stat.dev === current.dev) return current;
+      if (fstatSync(current.fd).nlink > 0) return current;
       // removed under us: what waits to be written belongs to the old file
       this.uses.clear();
-      this.current = null;
-      try {
-        current.db.close();
-      } catch {
-        // closing a database whose files are gone may fail: nothing is lost, it is gone
-      }
+      this.release(current);
     }
     this.current = this.openFile();
     return this.current;
@@ -125,7 +120,7 @@ export class SqliteIndex implements EntryIndex {
         pageFn: db.prepare(`SELECT ${columns} FROM entries WHERE fn = ? AND key > ? ORDER BY key LIMIT ${PAGE}`).raw(),
         digests: db.prepare('SELECT digest, MAX(used) AS last FROM entries WHERE args = ? AND fn = ? GROUP BY digest ORDER BY last DESC').raw(),
       };
-      const stat = statSync(this.file);
+      const fd = openSync(this.file, 'r');
       if (!exitHook) {
         exitHook = true;
         process.once('exit', () => {
@@ -133,7 +128,7 @@ export class SqliteIndex implements EntryIndex {
         });
       }
       open.add(this);
-      return { db, statements, dev: stat.dev, ino: stat.ino };
+      return { db, statements, fd };
     } catch (error) {
       try {
         db?.close();
@@ -142,6 +137,16 @@ export class SqliteIndex implements EntryIndex {
       }
       if (error instanceof ConfigError) throw error;
       throw this.fail('Cannot open', error);
+    }
+  }
+
+  private release(current: Opened): void {
+    this.current = null;
+    closeSync(current.fd);
+    try {
+      current.db.close();
+    } catch {
+      // closing a database whose files are gone may fail: nothing is lost, it is gone
     }
   }
 
@@ -243,8 +248,6 @@ export class SqliteIndex implements EntryIndex {
   async close(): Promise<void> {
     this.flushQuietly();
     open.delete(this);
-    const current = this.current;
-    this.current = null;
-    current?.db.close();
+    if (this.current !== null) this.release(this.current);
   }
 }
