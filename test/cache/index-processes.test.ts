@@ -129,6 +129,30 @@ describe('the SQLite index across processes', () => {
   });
 });
 
+describe('last use of hits', () => {
+  it('is written when the process exits, before its batch would have been flushed', async () => {
+    const dir = tempDir('cairn-sc-used-');
+    const file = script(dir);
+    const cache = join(dir, 'cache');
+    await run(file, [cache, 'write', '0', '2']);
+    const used = () => {
+      const db = openSqlite(join(cache, 'index.sqlite'));
+      try {
+        return db.prepare("SELECT used FROM entries WHERE args != '' ORDER BY used").pluck().all() as number[];
+      } finally {
+        db.close();
+      }
+    };
+    const before = used();
+    expect(before).toHaveLength(2);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // two hits, then the script ends (its flush timer does not keep the process alive)
+    expect(await run(file, [cache, 'read', '0', '2'])).toEqual({ runs: 0, bad: 0 });
+    const after = used();
+    expect(after[0]).toBeGreaterThan(before[1]!);
+  });
+});
+
 describe('rm -rf of the cache folder under a running process', () => {
   it('is noticed: no hit from the removed index, new entries go to a new file that others see', async () => {
     const dir = tempDir();
