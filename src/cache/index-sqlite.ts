@@ -86,9 +86,13 @@ export class SqliteIndex implements EntryIndex {
     try {
       mkdirSync(dirname(this.file), { recursive: true });
       db = openSqlite(this.file, { timeout: BUSY_TIMEOUT });
+      const version = Number(db.pragma('user_version', { simple: true }));
+      // before anything is written to a new file: freed pages can then be given back (compact())
+      if (version === 0) db.pragma('auto_vacuum = INCREMENTAL');
       db.pragma('journal_mode = WAL');
       db.pragma(`synchronous = ${this.fsync ? 'FULL' : 'NORMAL'}`);
-      const version = Number(db.pragma('user_version', { simple: true }));
+      // after a checkpoint the write-ahead log is cut back to this size instead of staying at its largest
+      db.pragma(`journal_size_limit = ${1024 * 1024}`);
       if (version !== 0 && version !== SCHEMA) {
         throw new ConfigError(`${this.name} has layout ${version}, this version of cairn reads ${SCHEMA}: use another folder or remove this one`);
       }
@@ -208,6 +212,18 @@ export class SqliteIndex implements EntryIndex {
   async digestsFor(fn: string, args: string): Promise<string[]> {
     const { statements } = this.db();
     return (statements.digests.all(args, fn) as [string, number][]).map(([digest]) => digest);
+  }
+
+  /** Gives back the pages that removed entries left free (the log shrinks to journal_size_limit). */
+  async compact(): Promise<void> {
+    const { db } = this.db();
+    try {
+      db.pragma('incremental_vacuum');
+      // PASSIVE: never waits for other processes (this runs on the caller's thread)
+      db.pragma('wal_checkpoint(PASSIVE)');
+    } catch (error) {
+      throw this.fail('Cannot compact', error);
+    }
   }
 
   touch(key: Key): void {

@@ -83,6 +83,7 @@ async function removeEntries(store: Store, chosen: IndexedEntry[], report: Reduc
     await store.index.delete(entry.key);
     for (const part of entry.parts) candidates.add(part);
   }
+  if (chosen.length > 0) await store.index.compact?.();
   if (candidates.size === 0) return;
   // memory grows with the parts removed, not with the size of the cache
   for await (const entry of store.index.entries()) {

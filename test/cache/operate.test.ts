@@ -233,3 +233,22 @@ describe('where the index lives', () => {
     expect(() => smartCache({ index: new Fanout(new Memory(), new Memory()), storage: new Memory() })).toThrow(ConfigError);
   });
 });
+
+describe('compaction', () => {
+  it('the index file gives back the space of removed entries', async () => {
+    const dir = tempDir();
+    // bodies of 20 kB stay inline in the index
+    const wide = smartCache(dir, { name: 'wide' })(async (x: number) => 'x'.repeat(20_000) + x);
+    for (let x = 0; x < 300; x++) await wide(x);
+    const file = join(dir, 'index.sqlite');
+    const size = () => statSync(file).size + (statSync(`${file}-wal`, { throwIfNoEntry: false })?.size ?? 0);
+    const full = size();
+    expect(full).toBeGreaterThan(300 * 20_000);
+    expect((await reduceCache(dir, { maxEntries: 10 })).kept).toBe(10);
+    // the file shrinks to about what 10 entries take; the write-ahead log is bounded on its own
+    expect(statSync(file).size).toBeLessThan(40 * 20_000);
+    expect(size()).toBeLessThan(full / 2);
+    expect(await wide(299)).toBe('x'.repeat(20_000) + 299);
+    expect(wide.stats.misses).toBe(300);
+  });
+});
