@@ -23,8 +23,8 @@ import type { EntryIndex, EntryMeta, IndexedEntry } from './entry-index.js';
 /** The layout of the file; another value is a file this version does not read. */
 const SCHEMA = 1;
 const BUSY_TIMEOUT = 10_000;
-/** Uses are written when this many hits wait, or after FLUSH_MS. */
-const FLUSH_COUNT = 1000;
+/** Uses are written after FLUSH_MS, or when this many wait (bounded memory; a write of 1000 uses takes milliseconds). */
+const FLUSH_COUNT = 10_000;
 const FLUSH_MS = 1000;
 /** Rows per query while listing entries (memory stays bounded whatever the count). */
 const PAGE = 500;
