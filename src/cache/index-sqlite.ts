@@ -239,10 +239,13 @@ export class SqliteIndex implements EntryIndex {
   flush(): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    if (this.uses.size === 0 || this.current === null) return;
-    const { db, statements } = this.db();
+    const current = this.current;
+    if (this.uses.size === 0 || current === null) return;
     const uses = [...this.uses];
     this.uses.clear();
+    // uses of a file removed since belong to it: never make the file again for them (at exit)
+    if (fstatSync(current.fd).nlink === 0) return;
+    const { db, statements } = current;
     try {
       db.transaction(() => {
         for (const [key, used] of uses) statements.touch.run(used, key, used);

@@ -185,3 +185,26 @@ describe('rm -rf of the cache folder under a running process', () => {
     expect(counter.runs).toBe(4);
   });
 });
+
+describe('rm -rf and the uses waiting to be written', () => {
+  it('a process that exits after its cache folder was removed does not make the folder again', async () => {
+    const dir = tempDir('cairn-sc-gone-');
+    const file = join(dir, 'gone.mjs');
+    // a hit (its use waits in memory), then the folder is removed, then the process exits
+    writeFileSync(
+      file,
+      `import { rmSync } from 'node:fs';
+import { smartCache } from ${JSON.stringify(cairn)};
+const [cache] = process.argv.slice(2);
+const f = smartCache(cache, { name: 'gone' })(async (x) => x + 1);
+await f(1);
+if ((await f(1)) !== 2 || f.stats.hits !== 1) throw new Error('expected a hit');
+rmSync(cache, { recursive: true, force: true });
+`,
+    );
+    const cache = join(dir, 'cache');
+    const worker = start(file, [cache]);
+    expect(await worker.exited).toBe(0);
+    expect(existsSync(cache)).toBe(false);
+  });
+});
