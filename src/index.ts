@@ -31,6 +31,7 @@ export { SCP, type SCPOptions } from './locations/scp.js';
 export { type SSHOptions } from './locations/ssh-common.js';
 export { Nginx, type NginxOptions } from './locations/nginx.js';
 export { smartCache, markStable, markUnstable, cacheKey, hashValue, functionDigest, type Cached, type CachedMethods, type CacheStats, type CacheWhere, type Explanation, type FunctionDigest, type LockOptions, type SmartCacheDecorator, type SmartCacheOptions } from './cache/index.js';
+export { cacheUsage, clearCache, reduceCache, type CacheLimits, type EntryIndex, type EntryMeta, type FunctionUsage, type IndexedEntry, type ReduceOptions, type ReduceReport, type RemovedEntry } from './cache/index.js';
 export { RedisLocation, type RedisLocationOptions } from './locations/redis.js';
 export { S3, type S3Options } from './locations/s3.js';
 export { verify, gc, migrate, du, parseDuration, collectStats, keepStats, saveStats, readStats, sumStats, clearStats, leaves, disks, type BadBlob, type VerifyOptions, type VerifyReport, type Duration, type Evicted, type GcOptions, type GcReport, type MigrateOptions, type MigrateReport, type LocationUsage, type FunctionLike, type FunctionStats, type KeepStatsOptions, type StatsSnapshot, type Target, type Progress, type ProgressCallback } from './storage/maintenance/index.js';

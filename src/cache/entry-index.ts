@@ -44,6 +44,8 @@ export interface EntryIndex {
   digestsFor(fn: string, args: string): Promise<string[]>;
   /** Counts a hit as a use (an index may batch or throttle it). */
   touch(key: Key): void;
+  /** Gives back to the filesystem the space that removed entries leave (optional: where it applies). */
+  compact?(): Promise<void>;
   /** Flushes what is batched and releases the backend. */
   close(): Promise<void>;
 }

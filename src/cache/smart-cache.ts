@@ -8,7 +8,8 @@ import type { Key } from '../key.js';
 import { functionDigest, type FunctionDigest, hashLive, loadPending } from './function-digest.js';
 import { cacheKey, encodeInto, hashValue } from './hash-args.js';
 import { acquireLock, type LockOptions, type ResolvedLock, resolveLock } from './lock.js';
-import { type CacheWhere, type Record as DigestRecord, Store } from './store.js';
+import { type CacheLimits, clearStore, parseLimits, reduceStore, type ReduceReport } from './reduce.js';
+import { type CacheWhere, type EntryOwner, type Record as DigestRecord, Store } from './store.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyFn = (...args: any[]) => any;
@@ -43,8 +44,14 @@ export interface SmartCacheOptions {
   strict?: boolean;
   /** Receives every failure to store or read a result (the call still returns its value). @default a process warning */
   onError?: (error: unknown) => void;
-  /** fsync blobs and entries written into a cache folder. @default false: a torn entry is detected and recomputed */
+  /** fsync blobs and entries written into a cache folder. @default false: every stored entry survives a crash of the process, not of the machine */
   fsync?: boolean;
+  /**
+   * Bounds on the whole cache (every function in it), applied as entries are added: at most once
+   * a second, least recently used entries are evicted until the cache is under them.
+   * @default no limits
+   */
+  limits?: CacheLimits;
 }
 
 export interface CacheStats {
@@ -75,6 +82,8 @@ export interface CachedMethods<A extends unknown[]> {
   explain(...args: A): Promise<Explanation>;
   /** The key of this call. */
   key(...args: A): Key;
+  /** Removes every stored entry of this function (by its name), whatever code stored it. */
+  clear(): Promise<ReduceReport>;
   readonly stats: CacheStats;
 }
 
@@ -92,7 +101,9 @@ export interface SmartCacheDecorator {
 }
 
 /** Bump when the key derivation changes: old entries are then simply not found. */
-const KEY_FORMAT = 'cairn.smartCache.key/1';
+const KEY_FORMAT = 'cairn.smartCache.key/3';
+/** Limits are applied at most this often (ms): eviction lists the whole index. */
+const REDUCE_EVERY = 1000;
 const OWN_CODE = '(code)';
 
 const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
@@ -113,6 +124,8 @@ interface CallKey {
   /** sha256 of the canonical encoding of `this` (methods) and the arguments. */
   args: string;
   digests: Digests;
+  /** What the index keeps beside the entry, so that explain() finds the entry of older code. */
+  owner: EntryOwner;
 }
 
 class Runner {
@@ -121,7 +134,6 @@ class Runner {
   private readonly digests = new WeakMap<object, Digests>();
   private recordWritten: string | null = null;
   private warned = false;
-  private readonly recordKey: Key;
   private readonly lock: ResolvedLock | null;
 
   constructor(
@@ -131,7 +143,7 @@ class Runner {
     private readonly method: boolean,
     readonly name: string,
   ) {
-    this.recordKey = sha(`cairn.smartCache.record/${name}`);
+    if (options.limits) parseLimits(options.limits);
     this.lock = resolveLock(options.lock, store.folder);
   }
 
@@ -211,7 +223,11 @@ class Runner {
     const { fn } = this.functionPart(digests);
     const argsDigest = this.argsPart(self, args);
     const key = createHash('sha256').update(KEY_FORMAT).update(fn).update(argsDigest).digest('hex');
-    return { key, fn, args: argsDigest, digests };
+    return { key, fn, args: argsDigest, digests, owner: { fn: this.name, digest: fn, args: argsDigest } };
+  }
+
+  clear(): Promise<ReduceReport> {
+    return clearStore(this.store, this.name);
   }
 
   key(self: unknown, args: unknown[]): Key {
@@ -310,11 +326,12 @@ class Runner {
         return value;
       }
       try {
-        const quick = this.store.writeQuick(key, value, this.options.minPart ?? 4096);
-        if (quick !== true && !(await this.store.write(key, value, this.options.minPart ?? 4096, found.replace, quick))) {
+        const quick = this.store.writeQuick(key, value, this.options.minPart ?? 4096, call.owner);
+        if (quick !== true && !(await this.store.write(key, value, this.options.minPart ?? 4096, call.owner, quick))) {
           this.report(new UnhashableError(`the result of ${this.name} was not stored: no location accepted it`, 'result'));
-        } else if (found.replace) {
-          this.stats.repaired++;
+        } else {
+          if (found.replace) this.stats.repaired++;
+          this.applyLimits();
         }
         if (this.recordWritten !== call.fn) await this.remember(call);
       } catch (error) {
@@ -326,6 +343,26 @@ class Runner {
     }
   }
 
+  /** Evicts in the background, at most once every REDUCE_EVERY ms per cache; close() waits for it. */
+  private applyLimits(): void {
+    const limits = this.options.limits;
+    const store = this.store;
+    if (!limits || Date.now() - store.lastReduce < REDUCE_EVERY) return;
+    store.lastReduce = Date.now();
+    const work = reduceStore(store, limits).then(
+      () => undefined,
+      (error: unknown) => {
+        try {
+          this.report(error);
+        } catch {
+          // strict: there is no call to fail here, the error went to stats.errors
+        }
+      },
+    );
+    store.background.add(work);
+    void work.finally(() => store.background.delete(work));
+  }
+
   /** The digests this function had at this call (live values included), for explain(). */
   private record(call: CallKey): DigestRecord {
     const { live } = this.functionPart(call.digests);
@@ -333,9 +370,9 @@ class Runner {
     return live.length === 0 ? record : { ...record, digest: call.fn, entries: [...record.entries, ...live] };
   }
 
-  /** Keeps the digests this function had when it last stored something, for explain(). */
+  /** Keeps the digests this function has when it stores something (one record per digest), for explain(). */
   private async remember(call: CallKey): Promise<void> {
-    await this.store.writeRecord(this.recordKey, this.record(call));
+    await this.store.writeRecord(this.record(call));
     this.recordWritten = call.fn;
   }
 
@@ -353,9 +390,15 @@ class Runner {
     const read = await this.store.read(key);
     if (read.status === 'hit') return result(true, []);
     if (read.status !== 'missing') return result(false, [`${read.reason}: it will be recomputed and rewritten`]);
-    const record = await this.store.readRecord(this.recordKey);
-    if (record === null) return result(false, [`nothing is recorded for ${this.name} yet: first call, or stored under another name`]);
-    if (record.digest === current.digest) return result(false, ['new arguments: no entry for them with the current code']);
+    // the digest under which these arguments were stored last, by older code
+    const older = (await this.store.index.digestsFor(this.name, call.args)).find((digest) => digest !== current.digest);
+    if (older === undefined) {
+      if ((await this.store.readRecord(this.name, current.digest)) !== null) return result(false, ['new arguments: no entry for them with the current code']);
+      if (await this.store.hasEntries(this.name)) return result(false, [`new arguments: no entry for them with any code of ${this.name}`]);
+      return result(false, [`nothing is recorded for ${this.name} yet: first call, or stored under another name`]);
+    }
+    const record = await this.store.readRecord(this.name, older);
+    if (record === null) return result(false, ['the code or its dependencies changed since these arguments were stored']);
     const before = new Map(record.entries);
     const now = new Map(current.entries);
     const reasons: string[] = [];
@@ -375,6 +418,7 @@ function attach<F extends AnyFn>(call: F, runner: Runner, self: () => unknown): 
   return Object.assign(call, {
     explain: (...args: unknown[]) => runner.explain(self(), args),
     key: (...args: unknown[]) => runner.key(self(), args),
+    clear: () => runner.clear(),
     stats: runner.stats,
   }) as F & CachedMethods<Parameters<F>>;
 }

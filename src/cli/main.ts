@@ -23,6 +23,7 @@ const HELP = `cairn: a content-addressed datalake
   cairn stats [--reset]                        hits, misses, bytes, errors saved by programs
 
 The lake: --lake DIR, or --config FILE, or the nearest cairn.config.yaml|yml|json, or $CAIRN_LAKE.
+du and gc on a smartCache folder: --cache DIR (or --lake DIR holding index.sqlite): entries by function.
 Every command takes --json (output for scripts) and --quiet (no progress).
 Exit codes: 0 ok, 1 failure, 2 usage.
 `;

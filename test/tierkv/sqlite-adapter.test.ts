@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openSqlite, sqliteBackend, type SqliteDatabase } from '../../src/storage/tierkv/sqlite.js';
+import { openSqlite, sqliteBackend, type SqliteDatabase } from '../../src/sqlite.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tierkv-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -7,6 +7,7 @@ import { parseSize } from '../../size.js';
 import { migrate as copyAll } from '../../storage/maintenance/migrate.js';
 import { readStats, sumStats, clearStats } from '../../storage/maintenance/stats.js';
 import { verify as check } from '../../storage/maintenance/verify.js';
+import { cacheDu, cacheFolderOf, cacheGc } from '../cache-folder.js';
 import { diskOptions, json, openStorage, out, parse, progress, str, UsageError, type Values } from '../context.js';
 import { formatBytes, table } from '../format.js';
 
@@ -19,7 +20,9 @@ function int(values: Values, name: string, fallback: number): number {
 }
 
 export async function du(args: string[]): Promise<number> {
-  const { values } = parse(args, {}, false);
+  const { values } = parse(args, { cache: { type: 'string' } }, false);
+  const cache = cacheFolderOf(values);
+  if (cache !== null) return cacheDu(cache, values);
   const storage = await openStorage(values);
   try {
     const usage = await diskUsage(storage);
@@ -61,6 +64,7 @@ export async function gc(args: string[]): Promise<number> {
     'keep-recent': { type: 'string' },
     'tmp-age': { type: 'string' },
     'dry-run': { type: 'boolean', short: 'n' },
+    cache: { type: 'string' },
   }, false);
   const options = {
     ...(str(values, 'max-size') !== undefined ? { maxSize: str(values, 'max-size')! } : {}),
@@ -79,6 +83,8 @@ export async function gc(args: string[]): Promise<number> {
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+  const cache = cacheFolderOf(values);
+  if (cache !== null) return cacheGc(cache, options, values);
   const storage = await openStorage(values);
   const view = progress(values, options.dryRun ? 'gc (dry run)' : 'gc');
   try {

@@ -8,7 +8,7 @@ import { Disk } from '../../locations/disk.js';
 import type { Entry, Location } from '../../locations/interface.js';
 import { codecNamed, type Codec } from './codec.js';
 import type { ResourceFilesystem } from './resources.js';
-import { openSqlite, type SqliteDatabase, type SqliteStatement } from './sqlite.js';
+import { openSqlite, type SqliteDatabase, type SqliteStatement } from '../../sqlite.js';
 
 /** Values up to this size (after compression) live inline in SQLite; larger ones are Disk blobs. */
 export const INLINE_LIMIT = 64 * 1024;

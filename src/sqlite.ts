@@ -16,7 +16,7 @@
  * Nothing is loaded until the first database opens: importing cairn loads neither backend.
  */
 import type BetterSqlite3 from 'better-sqlite3';
-import { requireOptional } from '../../optional.js';
+import { requireOptional } from './optional.js';
 
 export type SqliteBackend = 'node:sqlite' | 'better-sqlite3';
 
