@@ -175,7 +175,8 @@ export class KeyEncoder {
       this.value(value);
       this.drain();
     } catch (error) {
-      const where = path + this.frames.map(segment).join('');
+      // a frame that has not started a child yet belongs to the value being read (not to the path)
+      const where = path + this.frames.filter((frame) => frame.next > 0).map(segment).join('');
       const shown = shortPath(where);
       if (error instanceof Unhashable) {
         throw new UnhashableError(`Cannot key ${error.what} at ${shown}: mark it, pass it differently or give it a [cacheKey]() method`, where);

@@ -59,8 +59,11 @@ describe('symbol-keyed properties', () => {
     const hidden = {};
     Object.defineProperty(hidden, Symbol('h'), { value: 1, enumerable: false });
     expect(hashValue(hidden)).toBe(hashValue({}));
+    const tag = Symbol.for('tag');
     class Box {
-      [Symbol.for('tag')] = 1;
+      constructor() {
+        (this as unknown as Record<symbol, number>)[tag] = 1;
+      }
     }
     const other = new Box();
     (other as unknown as Record<symbol, number>)[Symbol.for('tag')] = 2;
@@ -231,7 +234,7 @@ describe('arguments that cannot be read', () => {
 
   it('paths name Map keys and entries, Set entries and array indexes', () => {
     expect(unhashable([new Map([['k', Symbol('v')]])]).path).toBe('args[0]<entry 0>');
-    expect(unhashable([new Map([[1, 1], [Symbol('k'), 1]])]).path).toBe('args[0]<key 1>');
+    expect(unhashable([new Map<unknown, number>([[1, 1], [Symbol('k'), 1]])]).path).toBe('args[0]<key 1>');
     expect(unhashable([new Set([1, 2, () => 3])]).path).toBe('args[0]<entry 2>');
     expect(unhashable([[1, [2, Promise.resolve()]]]).path).toBe('args[0][1][1]');
     expect(unhashable([{ [Symbol('s')]: () => 1 }]).path).toBe('args[0][Symbol(s)]');
