@@ -129,3 +129,13 @@ export class UnhashableError extends CairnError {
     this.path = path;
   }
 }
+
+/** A smartCache result that cannot be stored as it is (a class instance, a function, a symbol…). */
+export class UnstorableError extends CairnError {
+  /** Where in the result the value was, e.g. `result.items[3]`. */
+  readonly path: string;
+  constructor(message: string, path: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_UNSTORABLE', options);
+    this.path = path;
+  }
+}
