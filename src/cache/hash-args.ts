@@ -30,7 +30,7 @@ import { markOf } from './mark.js';
 export const cacheKey: unique symbol = Symbol.for('cairn.smartCache.key') as never;
 
 /** Written first by encodeInto: a change of the encoding must never let old keys meet new ones. */
-const ARGS_FORMAT = 'cairn.args/2';
+const ARGS_FORMAT = Buffer.from('cairn.args/2');
 
 const enum Tag {
   Undefined = 1,
@@ -163,10 +163,17 @@ export class KeyEncoder {
   private readonly seen = new Map<object, number>();
 
   constructor(
-    private readonly hash: Hash,
+    private hash: Hash,
     scratch?: Buffer,
   ) {
     this.scratch = scratch ?? Buffer.allocUnsafe(SCRATCH);
+  }
+
+  /** Starts on another hash (the encoder is reused from call to call), with the format name first. */
+  begin(hash: Hash): void {
+    this.hash = hash;
+    this.scratch.set(ARGS_FORMAT, 0);
+    this.pos = ARGS_FORMAT.length;
   }
 
   /** Encodes `value`; `path` names it in errors (e.g. `args[0]`). */
@@ -185,7 +192,7 @@ export class KeyEncoder {
       throw new UnhashableError(`Cannot key the value at ${shown}: reading it threw (${reason})`, where, { cause: error });
     } finally {
       this.frames.length = 0;
-      this.seen.clear();
+      if (this.seen.size > 0) this.seen.clear();
     }
   }
 
@@ -367,15 +374,18 @@ export class KeyEncoder {
       this.u32(value.length);
       return this.open(value, Style.Elements, [], value.length);
     }
-    const hook = (value as { [cacheKey]?: unknown })[cacheKey];
-    if (typeof hook === 'function') {
-      this.tag(Tag.Hook);
-      if (proto !== Object.prototype) this.instance(proto);
-      return this.open(value, Style.Single, [hook.call(value)], 1, '[cacheKey]()');
-    }
+    // a plain object's hook can only be its own: fields() finds it among its symbol keys
     if (proto === Object.prototype) return this.fields(value, Tag.Object);
     if (proto === null) return this.fields(value, Tag.NullObject);
+    const hook = (value as { [cacheKey]?: unknown })[cacheKey];
+    if (typeof hook === 'function') return this.hook(value, proto, hook as (this: object) => unknown);
     this.builtin(value, proto);
+  }
+
+  private hook(value: object, proto: object | null, hook: (this: object) => unknown): void {
+    this.tag(Tag.Hook);
+    if (proto !== Object.prototype) this.instance(proto);
+    this.open(value, Style.Single, [hook.call(value)], 1, '[cacheKey]()');
   }
 
   /** The class of an instance: its identity, or an ad-hoc prototype keyed as a value. */
@@ -474,8 +484,16 @@ export class KeyEncoder {
   private fields(value: object, tag: Tag): void {
     const keys: (string | symbol)[] = Object.keys(value).sort();
     const strings = keys.length;
-    const symbols = Object.getOwnPropertySymbols(value).filter((key) => Object.prototype.propertyIsEnumerable.call(value, key));
-    if (symbols.length > 0) keys.push(...sortSymbols(symbols));
+    let symbols = Object.getOwnPropertySymbols(value);
+    if (symbols.length > 0) {
+      // a plain object's own hook (an instance's was found through its prototype chain before)
+      if (symbols.includes(cacheKey)) {
+        const hook = (value as { [cacheKey]?: unknown })[cacheKey];
+        if (typeof hook === 'function') return this.hook(value, Object.getPrototypeOf(value) as object | null, hook as (this: object) => unknown);
+      }
+      symbols = symbols.filter((key) => Object.prototype.propertyIsEnumerable.call(value, key));
+      keys.push(...sortSymbols(symbols));
+    }
     this.tag(tag);
     this.u32(strings);
     this.u32(symbols.length);
@@ -494,22 +512,21 @@ function sortSymbols(symbols: symbol[]): symbol[] {
   return named.map(({ symbol }) => symbol);
 }
 
-let spare: Buffer | null = null;
+let spare: KeyEncoder | null = null;
 
 /**
- * Encodes values into `hash` with a reused scratch buffer (a `[cacheKey]()` hook that hashes in
- * turn gets a buffer of its own). The encoding's format name comes first.
+ * Encodes values into `hash` with a reused encoder and scratch buffer (a `[cacheKey]()` hook that
+ * hashes in turn gets an encoder of its own). The encoding's format name comes first.
  */
 export function encodeInto(hash: Hash, body: (encoder: KeyEncoder) => void): void {
-  const scratch = spare ?? Buffer.allocUnsafe(SCRATCH);
+  const encoder = spare ?? new KeyEncoder(hash);
   spare = null;
   try {
-    hash.update(ARGS_FORMAT);
-    const encoder = new KeyEncoder(hash, scratch);
+    encoder.begin(hash);
     body(encoder);
     encoder.flush();
   } finally {
-    spare = scratch;
+    spare = encoder;
   }
 }
 

@@ -177,6 +177,14 @@ describe('class instances', () => {
     expect(hashValue(Object.create(null))).not.toBe(hashValue({}));
   });
 
+  it('a plain object can choose its key with a [cacheKey]() hook too', () => {
+    const key = Symbol.for('cairn.smartCache.key');
+    const session = (id: string, socket: unknown) => ({ id, socket, [key]: () => id });
+    expect(hashValue(session('a', Promise.resolve()))).toBe(hashValue(session('a', null)));
+    expect(hashValue(session('a', null))).not.toBe(hashValue(session('b', null)));
+    expect(hashValue(session('a', null))).not.toBe(hashValue('a'));
+  });
+
   it('built-ins are native identities; the module part is a named hook, empty for now', () => {
     expect(classIdentity(Map)).toBe('native:Map');
     expect(moduleOfClass(class X {})).toBe('');
