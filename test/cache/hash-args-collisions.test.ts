@@ -2,10 +2,14 @@
  * Arguments that a cached function can tell apart and that keyed alike before: each must be a
  * key of its own. And arguments that cannot be read: a typed error naming where they are.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { UnhashableError } from '../../src/errors.js';
 import { hashValue } from '../../src/cache/hash-args.js';
 import { classIdentity, moduleOfClass } from '../../src/cache/identity.js';
+import { smartCache } from '../../src/cache/index.js';
+import { cleanup, tempDir } from '../helpers/tmp.js';
+
+afterAll(cleanup);
 
 function unhashable(value: unknown, path = 'args'): UnhashableError {
   try {
@@ -266,5 +270,40 @@ describe('arguments that cannot be read', () => {
     const error = unhashable([chain(200_000, Symbol('deep'))]);
     expect(error.path).toBe(`args[0]${'.next'.repeat(200_000)}`);
     expect(error.message.length).toBeLessThan(1000);
+  });
+});
+
+describe('through smartCache: no result computed for other inputs', () => {
+  it('each argument a function can tell apart gets its own result', async () => {
+    const seen = smartCache(tempDir())(function seen(value: unknown) {
+      if (value instanceof Map) return [...value.values()];
+      if (typeof value === 'string') return Array.from(value, (unit) => unit.charCodeAt(0));
+      if (typeof value === 'object' && value !== null) return [Object.getOwnPropertySymbols(value).length, (value as { constructor: { name: string } }).constructor.name, String((value as { f?: () => unknown }).f?.())];
+      return null;
+    });
+    const A = (() =>
+      class P {
+        f() {
+          return 'a';
+        }
+      })();
+    const B = (() =>
+      class P {
+        f() {
+          return 'b';
+        }
+      })();
+    expect(await seen(new Map([['x', 1], ['y', 2]]))).toEqual([1, 2]);
+    expect(await seen(new Map([['y', 2], ['x', 1]]))).toEqual([2, 1]);
+    expect(await seen('\uD800')).toEqual([0xd800]);
+    expect(await seen('\uFFFD')).toEqual([0xfffd]);
+    expect(await seen({})).toEqual([0, 'Object', 'undefined']);
+    expect(await seen({ [Symbol('s')]: 1 })).toEqual([1, 'Object', 'undefined']);
+    expect(await seen(new A())).toEqual([0, 'P', 'a']);
+    expect(await seen(new B())).toEqual([0, 'P', 'b']);
+    expect(seen.stats.hits).toBe(0);
+    // and the same inputs again are hits
+    expect(await seen(new Map([['y', 2], ['x', 1]]))).toEqual([2, 1]);
+    expect(seen.stats.hits).toBe(1);
   });
 });
