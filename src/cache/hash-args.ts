@@ -209,7 +209,7 @@ export class KeyEncoder {
     const frames = this.frames;
     while (frames.length > 0) {
       const top = frames[frames.length - 1]!;
-      if (top.next === top.length) {
+      if (top.next >= top.length) {
         frames.pop();
         continue;
       }
@@ -370,9 +370,11 @@ export class KeyEncoder {
     const proto = Object.getPrototypeOf(value) as object | null;
     if (Array.isArray(value)) {
       if (proto !== Array.prototype) this.instance(proto);
+      // >>> 0: a Proxy's length trap cannot make the walk loop forever
+      const length = value.length >>> 0;
       this.tag(Tag.Array);
-      this.u32(value.length);
-      return this.open(value, Style.Elements, [], value.length);
+      this.u32(length);
+      return this.open(value, Style.Elements, [], length);
     }
     // a plain object's hook can only be its own: fields() finds it among its symbol keys
     if (proto === Object.prototype) return this.fields(value, Tag.Object);

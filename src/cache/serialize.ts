@@ -138,7 +138,7 @@ class Splitter {
 
   constructor(private readonly minPart: number) {}
 
-  private fail(what: string, cause?: unknown): never {
+  fail(what: string, cause?: unknown): never {
     const where = `result${this.path.map((step) => (typeof step === 'number' ? `[${step}]` : step)).join('')}`;
     const shown = where.length <= 300 ? where : `${where.slice(0, 150)}…${where.slice(-120)}`;
     throw new UnstorableError(`Cannot store ${what} at ${shown}: return plain data (objects, arrays, Map, Set, TypedArrays...)`, where, cause === undefined ? undefined : { cause });
@@ -183,12 +183,7 @@ class Splitter {
     if (seen !== undefined) return this.node(Kind.Ref, seen);
     this.seen.set(value, this.seen.size);
     if (this.path.length >= MAX_RESULT_DEPTH) this.fail(`a value nested more than ${MAX_RESULT_DEPTH} levels deep`);
-    let proto: object | null;
-    try {
-      proto = Object.getPrototypeOf(value) as object | null;
-    } catch (error) {
-      return this.fail('a value whose reading threw', error);
-    }
+    const proto = Object.getPrototypeOf(value) as object | null;
     if (proto === Object.prototype || proto === null) return this.fields(value, proto === null);
     if (proto === Array.prototype) return this.array(value as unknown[]);
     const binary = BINARY.get(proto);
@@ -244,15 +239,9 @@ class Splitter {
   }
 
   private fields(value: object, nullProto: boolean): unknown {
-    let keys: string[];
-    try {
-      keys = Object.keys(value);
-      const symbols = Object.getOwnPropertySymbols(value).filter((key) => Object.prototype.propertyIsEnumerable.call(value, key));
-      if (symbols.length > 0) this.fail(`a symbol-keyed property ${String(symbols[0])}`);
-    } catch (error) {
-      if (error instanceof UnstorableError) throw error;
-      return this.fail('a value whose reading threw', error);
-    }
+    const keys = Object.keys(value);
+    const symbols = Object.getOwnPropertySymbols(value).filter((key) => Object.prototype.propertyIsEnumerable.call(value, key));
+    if (symbols.length > 0) this.fail(`a symbol-keyed property ${String(symbols[0])}`);
     const plain = !nullProto && keys.every((key) => key !== '__proto__' && isWellFormed(key));
     if (plain) {
       const copy: Record<string, unknown> = {};
@@ -277,7 +266,14 @@ class Splitter {
 /** Splits a result into a body and its parts; binary values of at least `minPart` bytes become parts. */
 export function splitValue(value: unknown, minPart: number): Split {
   const splitter = new Splitter(minPart);
-  const tree = splitter.convert(value);
+  let tree: unknown;
+  try {
+    tree = splitter.convert(value);
+  } catch (error) {
+    if (error instanceof UnstorableError) throw error;
+    // a getter, a Proxy trap, a revoked Proxy: the path still names where the walk was
+    splitter.fail('a value whose reading threw', error);
+  }
   let body: Buffer;
   try {
     body = encoder.encode(new Node(Kind.Body, [BODY_FORMAT, splitter.walk, tree]));

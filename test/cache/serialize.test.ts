@@ -277,6 +277,19 @@ describe('what cannot be stored is an UnstorableError naming where', () => {
     });
     expect(error.path).toBe('result.a.b');
     expect(error.cause).toBe(failure);
+    const { proxy, revoke } = Proxy.revocable([1], {});
+    revoke();
+    expect(unstorable({ list: [0, proxy] }).path).toBe('result.list[1]');
+    const element = unstorable([
+      1,
+      new Proxy([2], {
+        get() {
+          throw new Error('trap');
+        },
+      }),
+    ]);
+    expect(element.path).toBe('result[1]');
+    expect((element.cause as Error).message).toBe('trap');
   });
 
   it(`nesting up to ${MAX_RESULT_DEPTH} levels is stored, deeper is an error, not a stack overflow`, () => {
