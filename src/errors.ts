@@ -154,3 +154,13 @@ export function storageErrorCode(cause: unknown): string {
   if (code === 'EACCES' || code === 'EPERM' || code === 'SQLITE_PERM' || primary === 3) return 'ERR_PERMISSION';
   return 'ERR_LOCATION';
 }
+
+/** A smartCache result that cannot be stored as it is (a class instance, a function, a symbol…). */
+export class UnstorableError extends CairnError {
+  /** Where in the result the value was, e.g. `result.items[3]`. */
+  readonly path: string;
+  constructor(message: string, path: string, options?: { cause?: unknown }) {
+    super(message, 'ERR_UNSTORABLE', options);
+    this.path = path;
+  }
+}

@@ -12,6 +12,7 @@ export {
   StorageCorruption,
   TimeoutError,
   UnhashableError,
+  UnstorableError,
   WriteError,
 } from './errors.js';
 export { assertKey, digestBytes, isKey, type Key } from './key.js';

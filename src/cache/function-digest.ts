@@ -144,6 +144,12 @@ function resolveSpecifier(specifier: string, url: string): string | null {
   }
 }
 
+/** The identity of the module that defines `fn` (module-identity.ts); '' where the inspector cannot say. */
+export function moduleOf(fn: AnyFunction): string {
+  const url = Inspector.get()?.facts(fn, new Set()).url ?? '';
+  return url === '' ? '' : moduleIdentity(url);
+}
+
 /** Loads what `import('…')` in a digest named, so that the next computation can read it. */
 export async function loadPending(digest: FunctionDigest): Promise<void> {
   await Promise.all(

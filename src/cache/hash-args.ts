@@ -1,25 +1,37 @@
 /**
  * A canonical, type-tagged encoding of JavaScript values, fed straight into a hash. Two values
- * get the same bytes exactly when a cached function cannot tell them apart:
- * - object keys are sorted; a missing key differs from a key holding `undefined`;
+ * get the same bytes exactly when a cached function cannot tell them apart (the project's rule:
+ * a function must not get a result computed for inputs it can tell apart):
+ * - object keys are sorted; a missing key differs from a key holding `undefined`; own enumerable
+ *   symbol-keyed properties count (a registered symbol by its key, a well-known one by its name,
+ *   any other by its description);
  * - numbers follow `Object.is` (-0 differs from 0, every NaN is the same);
- * - TypedArrays are keyed by their exact constructor and bytes, hashed in place without a copy;
- * - Map and Set entries are sorted by their own digests, so insertion order does not matter;
- * - a reference back to an enclosing object (a cycle) is encoded by its distance;
- * - class instances by constructor name and own fields, or by their `[cacheKey]()` value.
- * Functions are keyed as function-digest.ts says. Symbols, Promises and weak collections cannot be keyed: UnhashableError,
- * naming where the value was.
+ * - strings by their UTF-16 code units (a lone surrogate is not U+FFFD);
+ * - TypedArrays are keyed by their exact type and bytes, hashed in place without a copy;
+ * - Map and Set entries in insertion order, which a function can observe;
+ * - an object met again (a cycle, or one object reached twice) is encoded as a reference to
+ *   where it was first met, so `[a, a]` differs from `[a, copy of a]`;
+ * - class instances by their class identity (identity.ts: name, code, module) and own fields,
+ *   or by their `[cacheKey]()` value.
+ * Functions are keyed as function-digest.ts says (by value, or by module and code). Local symbols
+ * as values, Promises and weak collections cannot be keyed, nor
+ * can values whose reading throws (a getter, a Proxy trap): UnhashableError, naming where the value
+ * was. The walk keeps its own stack, so nesting depth is bounded by memory, not by the call stack.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { UnhashableError } from '../errors.js';
 import { functionKey } from './function-digest.js';
+import { classIdentity, classOf } from './identity.js';
 import { markOf } from './mark.js';
 
 /**
  * A method an object can define to choose its own key: smartCache hashes what it returns
- * (with the constructor's name) instead of the object's fields.
+ * (with the object's class identity) instead of the object's fields.
  */
 export const cacheKey: unique symbol = Symbol.for('cairn.smartCache.key') as never;
+
+/** Written first by encodeInto: a change of the encoding must never let old keys meet new ones. */
+const ARGS_FORMAT = Buffer.from('cairn.args/2');
 
 const enum Tag {
   Undefined = 1,
@@ -47,18 +59,44 @@ const enum Tag {
   Url,
   Boxed,
   Error,
-  End,
+  Symbol,
+  NullObject,
+  AdHocPrototype,
+}
+
+const enum SymbolKind {
+  Registered = 1,
+  WellKnown,
+  Local,
+  LocalWithoutDescription,
 }
 
 /** Views larger than this are passed to the hash directly instead of through the scratch buffer. */
 const DIRECT = 4096;
 const SCRATCH = 64 * 1024;
+/** A string length field of this value announces UTF-16 code units (a string with lone surrogates). */
+const UTF16 = 0xffffffff;
 
-/** Thrown inside the encoder; unwinding adds path segments, the entry point makes the UnhashableError. */
+/** Thrown for a value that cannot be keyed; the entry point adds the path. */
 class Unhashable {
-  readonly segments: string[] = [];
   constructor(readonly what: string) {}
 }
+
+const WELL_KNOWN = new Map<symbol, string>(
+  Object.getOwnPropertyNames(Symbol)
+    .filter((name) => typeof (Symbol as unknown as Record<string, unknown>)[name] === 'symbol')
+    .map((name) => [(Symbol as unknown as Record<string, symbol>)[name]!, name]),
+);
+
+/** The exact built-in view types, by prototype; a subclass is keyed by its class identity too. */
+const VIEW_KINDS = new Map<object, string>();
+for (const name of ['Int8Array', 'Uint8Array', 'Uint8ClampedArray', 'Int16Array', 'Uint16Array', 'Int32Array', 'Uint32Array', 'Float16Array', 'Float32Array', 'Float64Array', 'BigInt64Array', 'BigUint64Array', 'DataView']) {
+  const ctor = (globalThis as Record<string, unknown>)[name] as { prototype: object } | undefined;
+  if (ctor !== undefined) VIEW_KINDS.set(ctor.prototype, name);
+}
+VIEW_KINDS.set(Buffer.prototype, 'Buffer');
+
+const isWellFormed = (value: string): boolean => (value as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 function describeType(value: unknown): string {
   if (typeof value === 'function') return `the function ${value.name || '(anonymous)'}`;
@@ -66,37 +104,96 @@ function describeType(value: unknown): string {
   return Object.prototype.toString.call(value).slice(8, -1);
 }
 
-const viewName = (value: ArrayBufferView): string => (Object.getPrototypeOf(value)?.constructor?.name as string | undefined) ?? 'View';
+/** How the children of an open object are named in paths. */
+const enum Style {
+  /** Array elements by index (holes allowed). */
+  Elements,
+  /** `items` are the object's own keys; values are read from the object. */
+  Fields,
+  /** `items` are key, value, key, value... of a Map. */
+  MapEntries,
+  /** `items` are the values of a Set. */
+  SetEntries,
+  /** One child named by `label`. */
+  Single,
+}
+
+/** An object being encoded: its children are taken one by one from the explicit stack. */
+interface Frame {
+  readonly object: object;
+  readonly style: Style;
+  readonly items: readonly unknown[];
+  readonly length: number;
+  readonly label: string;
+  /** Index of the next child; the current one (named in errors) is `next - 1`. */
+  next: number;
+}
+
+const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
+
+function segment(frame: Frame): string {
+  const index = frame.next - 1;
+  switch (frame.style) {
+    case Style.Elements:
+      return `[${index}]`;
+    case Style.Fields: {
+      const key = frame.items[index] as string | symbol;
+      if (typeof key === 'symbol') return `[${String(key)}]`;
+      return IDENTIFIER.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
+    }
+    case Style.MapEntries:
+      return index % 2 === 0 ? `<key ${index >> 1}>` : `<entry ${index >> 1}>`;
+    case Style.SetEntries:
+      return `<entry ${index}>`;
+    case Style.Single:
+      return frame.label;
+  }
+}
+
+/** A path short enough for a message: the full one stays in the error's `path`. */
+function shortPath(path: string): string {
+  return path.length <= 300 ? path : `${path.slice(0, 150)}…${path.slice(-120)}`;
+}
 
 /** Writes values into one hash; reusable for several values in a row. */
 export class KeyEncoder {
   private readonly scratch: Buffer;
   private pos = 0;
-  /** Enclosing objects and their depth, for cycles. */
-  private readonly open: Map<object, number>;
-  private depth: number;
+  private readonly frames: Frame[] = [];
+  /** Every object met in the current value, with the order in which it was first met. */
+  private readonly seen = new Map<object, number>();
 
   constructor(
-    private readonly hash: Hash,
-    open?: Map<object, number>,
-    depth = 0,
+    private hash: Hash,
     scratch?: Buffer,
   ) {
-    this.scratch = scratch ?? (open ? Buffer.allocUnsafe(1024) : Buffer.allocUnsafe(SCRATCH));
-    this.open = open ?? new Map();
-    this.depth = depth;
+    this.scratch = scratch ?? Buffer.allocUnsafe(SCRATCH);
+  }
+
+  /** Starts on another hash (the encoder is reused from call to call), with the format name first. */
+  begin(hash: Hash): void {
+    this.hash = hash;
+    this.scratch.set(ARGS_FORMAT, 0);
+    this.pos = ARGS_FORMAT.length;
   }
 
   /** Encodes `value`; `path` names it in errors (e.g. `args[0]`). */
   write(value: unknown, path: string): void {
     try {
       this.value(value);
+      this.drain();
     } catch (error) {
+      // a frame that has not started a child yet belongs to the value being read (not to the path)
+      const where = path + this.frames.filter((frame) => frame.next > 0).map(segment).join('');
+      const shown = shortPath(where);
       if (error instanceof Unhashable) {
-        const where = path + error.segments.join('');
-        throw new UnhashableError(`Cannot key ${error.what} at ${where}: mark it, pass it differently or give it a [cacheKey]() method`, where);
+        throw new UnhashableError(`Cannot key ${error.what} at ${shown}: mark it, pass it differently or give it a [cacheKey]() method`, where);
       }
-      throw error;
+      const reason = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      throw new UnhashableError(`Cannot key the value at ${shown}: reading it threw (${reason})`, where, { cause: error });
+    } finally {
+      this.frames.length = 0;
+      if (this.seen.size > 0) this.seen.clear();
     }
   }
 
@@ -106,6 +203,38 @@ export class KeyEncoder {
       this.hash.update(this.scratch.subarray(0, this.pos));
       this.pos = 0;
     }
+  }
+
+  /** Takes the children of open objects one by one until every object is closed. */
+  private drain(): void {
+    const frames = this.frames;
+    while (frames.length > 0) {
+      const top = frames[frames.length - 1]!;
+      if (top.next >= top.length) {
+        frames.pop();
+        continue;
+      }
+      const index = top.next++;
+      switch (top.style) {
+        case Style.Elements:
+          if (!(index in top.object)) this.tag(Tag.Hole);
+          else this.value((top.object as unknown[])[index]);
+          break;
+        case Style.Fields: {
+          const key = top.items[index] as string | symbol;
+          if (typeof key === 'symbol') this.symbol(key);
+          else this.string(key);
+          this.value((top.object as Record<string | symbol, unknown>)[key]);
+          break;
+        }
+        default:
+          this.value(top.items[index]);
+      }
+    }
+  }
+
+  private open(object: object, style: Style, items: readonly unknown[], length: number, label = ''): void {
+    if (length > 0) this.frames.push({ object, style, items, length, label, next: 0 });
   }
 
   private room(bytes: number): void {
@@ -129,7 +258,12 @@ export class KeyEncoder {
     this.pos += 8;
   }
 
+  /**
+   * UTF-8 for well-formed strings (the common case, one pass); a string with a lone surrogate,
+   * which UTF-8 cannot hold, as its UTF-16 code units behind a length no UTF-8 string can have.
+   */
   private string(value: string): void {
+    if (!isWellFormed(value)) return this.utf16(value);
     // a quick upper bound first: most strings are short and fit the scratch buffer
     if (value.length * 3 + 4 <= this.scratch.length) {
       this.room(value.length * 3 + 4);
@@ -143,6 +277,36 @@ export class KeyEncoder {
     this.hash.update(value, 'utf8');
   }
 
+  private utf16(value: string): void {
+    this.u32(UTF16);
+    this.u32(value.length);
+    if (value.length * 2 <= this.scratch.length) {
+      this.room(value.length * 2);
+      this.pos += this.scratch.write(value, this.pos, 'utf16le');
+      return;
+    }
+    this.flush();
+    this.hash.update(Buffer.from(value, 'utf16le'));
+  }
+
+  /** A symbol by what names it across processes; two local symbols with one description are one. */
+  private symbol(value: symbol): void {
+    const registered = Symbol.keyFor(value);
+    this.tag(Tag.Symbol);
+    if (registered !== undefined) {
+      this.tag(SymbolKind.Registered as number as Tag);
+      return this.string(registered);
+    }
+    const wellKnown = WELL_KNOWN.get(value);
+    if (wellKnown !== undefined) {
+      this.tag(SymbolKind.WellKnown as number as Tag);
+      return this.string(wellKnown);
+    }
+    if (value.description === undefined) return this.tag(SymbolKind.LocalWithoutDescription as number as Tag);
+    this.tag(SymbolKind.Local as number as Tag);
+    this.string(value.description);
+  }
+
   private bytes(view: Uint8Array): void {
     this.u32(view.byteLength);
     if (view.byteLength > DIRECT || view.byteLength > this.scratch.length - this.pos) {
@@ -154,6 +318,7 @@ export class KeyEncoder {
     this.pos += view.byteLength;
   }
 
+  /** Encodes a primitive, or an object's header (its children are queued on the stack). */
   private value(value: unknown): void {
     switch (typeof value) {
       case 'undefined':
@@ -171,7 +336,9 @@ export class KeyEncoder {
         this.tag(Tag.String);
         return this.string(value);
       case 'symbol':
-        throw new Unhashable(describeType(value));
+        // a local symbol's identity cannot be keyed across processes
+        if (Symbol.keyFor(value) === undefined && !WELL_KNOWN.has(value)) throw new Unhashable(describeType(value));
+        return this.symbol(value);
       case 'function':
         return this.func(value);
       case 'object':
@@ -193,81 +360,112 @@ export class KeyEncoder {
   }
 
   private object(value: object): void {
-    const seen = this.open.get(value);
+    const seen = this.seen.get(value);
     if (seen !== undefined) {
       this.tag(Tag.BackRef);
-      return this.u32(this.depth - seen);
+      return this.u32(seen);
     }
-    if (ArrayBuffer.isView(value)) {
-      this.tag(Tag.View);
-      this.string(viewName(value));
-      return this.bytes(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
+    this.seen.set(value, this.seen.size);
+    const proto = Object.getPrototypeOf(value) as object | null;
+    if (Array.isArray(value)) {
+      if (proto !== Array.prototype) this.instance(proto);
+      // >>> 0: a Proxy's length trap cannot make the walk loop forever
+      const length = value.length >>> 0;
+      this.tag(Tag.Array);
+      this.u32(length);
+      return this.open(value, Style.Elements, [], length);
     }
-    this.open.set(value, this.depth++);
-    try {
-      this.container(value);
-    } finally {
-      this.open.delete(value);
-      this.depth--;
-    }
+    // a plain object's hook can only be its own: fields() finds it among its symbol keys
+    if (proto === Object.prototype) return this.fields(value, Tag.Object);
+    if (proto === null) return this.fields(value, Tag.NullObject);
+    const hook = (value as { [cacheKey]?: unknown })[cacheKey];
+    if (typeof hook === 'function') return this.hook(value, proto, hook as (this: object) => unknown);
+    this.builtin(value, proto);
   }
 
-  private container(value: object): void {
-    if (Array.isArray(value)) {
-      if (Object.getPrototypeOf(value) !== Array.prototype) {
-        this.tag(Tag.Instance);
-        this.string(value.constructor?.name ?? '');
-      }
-      this.tag(Tag.Array);
-      this.u32(value.length);
-      for (let index = 0; index < value.length; index++) {
-        if (!(index in value)) {
-          this.tag(Tag.Hole);
-          continue;
-        }
-        this.child(value[index], index);
-      }
+  private hook(value: object, proto: object | null, hook: (this: object) => unknown): void {
+    this.tag(Tag.Hook);
+    if (proto !== Object.prototype) this.instance(proto);
+    this.open(value, Style.Single, [hook.call(value)], 1, '[cacheKey]()');
+  }
+
+  /** The class of an instance: its identity, or an ad-hoc prototype keyed as a value. */
+  private instance(proto: object | null): void {
+    const ctor = proto === null ? null : classOf(proto);
+    if (ctor === null) {
+      this.tag(Tag.AdHocPrototype);
+      this.open(proto ?? {}, Style.Single, [proto], 1, '<prototype>');
       return;
     }
-    const proto = Object.getPrototypeOf(value) as object | null;
-    if (proto === Object.prototype || proto === null) return this.fields(value);
-    const hook = (value as { [cacheKey]?: unknown })[cacheKey];
-    if (typeof hook === 'function') {
-      this.tag(Tag.Hook);
-      this.string(value.constructor?.name ?? '');
-      return this.child(hook.call(value), '[cacheKey]()');
+    this.tag(Tag.Instance);
+    this.string(classIdentity(ctor));
+    // and by the rules of function-digest.ts: its module, or what it reaches when it is marked or local
+    this.func(ctor);
+  }
+
+  /** A built-in type keyed by value; a subclass of one is keyed by its class identity first. */
+  private builtin(value: object, proto: object): void {
+    const exact = (builtin: { prototype: object }): void => {
+      if (proto !== builtin.prototype) this.instance(proto);
+    };
+    if (ArrayBuffer.isView(value)) {
+      const kind = VIEW_KINDS.get(proto);
+      if (kind === undefined) this.instance(proto);
+      this.tag(Tag.View);
+      this.string(kind ?? (value instanceof DataView ? 'DataView' : Object.prototype.toString.call(value).slice(8, -1)));
+      return this.bytes(new Uint8Array(value.buffer, value.byteOffset, value.byteLength));
     }
     if (value instanceof Date) {
+      exact(Date);
       this.tag(Tag.Date);
       const time = value.getTime();
       return Number.isNaN(time) ? this.tag(Tag.NaN) : this.f64(time);
     }
     if (value instanceof RegExp) {
+      exact(RegExp);
       this.tag(Tag.RegExp);
       this.string(value.source);
-      return this.string(value.flags);
+      this.string(value.flags);
+      // where the next match starts: observable through exec() on a global or sticky RegExp
+      return this.f64(Number(value.lastIndex));
     }
-    if (value instanceof Map) return this.unordered(Tag.Map, value, true);
-    if (value instanceof Set) return this.unordered(Tag.Set, value, false);
+    if (value instanceof Map) {
+      exact(Map);
+      const items: unknown[] = [];
+      value.forEach((entry, key) => items.push(key, entry));
+      this.tag(Tag.Map);
+      this.u32(value.size);
+      return this.open(value, Style.MapEntries, items, items.length);
+    }
+    if (value instanceof Set) {
+      exact(Set);
+      const items = Array.from(value);
+      this.tag(Tag.Set);
+      this.u32(items.length);
+      return this.open(value, Style.SetEntries, items, items.length);
+    }
     if (value instanceof ArrayBuffer || (typeof SharedArrayBuffer !== 'undefined' && value instanceof SharedArrayBuffer)) {
+      exact(value instanceof ArrayBuffer ? ArrayBuffer : SharedArrayBuffer);
       this.tag(Tag.ArrayBuffer);
-      this.string(value.constructor.name);
+      this.string(value instanceof ArrayBuffer ? 'ArrayBuffer' : 'SharedArrayBuffer');
       return this.bytes(new Uint8Array(value));
     }
     if (value instanceof URL) {
+      exact(URL);
       this.tag(Tag.Url);
       return this.string(value.href);
     }
-    if (value instanceof Number || value instanceof String || value instanceof Boolean || value instanceof BigInt) {
+    if (value instanceof Number || value instanceof String || value instanceof Boolean || value instanceof BigInt || value instanceof Symbol) {
+      this.instance(proto);
       this.tag(Tag.Boxed);
-      this.string(value.constructor.name);
       return this.value(value.valueOf());
     }
     if (value instanceof Error) {
+      this.instance(proto);
       this.tag(Tag.Error);
-      this.string(value.name);
-      this.string(value.message);
-      return this.fields(value);
+      this.string(String(value.name));
+      this.string(String(value.message));
+      return this.fields(value, Tag.Object);
     }
     if (
       value instanceof Promise ||
@@ -278,78 +476,58 @@ export class KeyEncoder {
     ) {
       throw new Unhashable(describeType(value));
     }
-    // a class instance: its constructor (and its code, when the class is marked) and its own fields
-    const ctor = (value as { constructor?: unknown }).constructor;
-    this.tag(Tag.Instance);
-    this.string(typeof ctor === 'function' ? ctor.name : '');
-    // the class by the rules of function-digest.ts: its module and code, or its code and what it reaches when marked
-    if (typeof ctor === 'function') this.func(ctor);
-    this.fields(value);
+    // a class instance: its class identity (and code, when the class is marked) and its own fields
+    this.instance(proto);
+    this.fields(value, Tag.Object);
   }
 
-  private fields(value: object): void {
-    const keys = Object.keys(value).sort();
-    this.tag(Tag.Object);
-    this.u32(keys.length);
-    for (const key of keys) {
-      this.string(key);
-      this.child((value as Record<string, unknown>)[key], key);
-    }
-  }
-
-  private child(value: unknown, segment: string | number): void {
-    try {
-      this.value(value);
-    } catch (error) {
-      if (error instanceof Unhashable) {
-        error.segments.unshift(
-          typeof segment === 'number' ? `[${segment}]` : /^[A-Za-z_$][\w$]*$/.test(segment) ? `.${segment}` : `[${JSON.stringify(segment)}]`,
-        );
+  /** Own enumerable fields: string keys sorted, then symbol keys sorted by what names them. */
+  private fields(value: object, tag: Tag): void {
+    const keys: (string | symbol)[] = Object.keys(value).sort();
+    const strings = keys.length;
+    let symbols = Object.getOwnPropertySymbols(value);
+    if (symbols.length > 0) {
+      // a plain object's own hook (an instance's was found through its prototype chain before)
+      if (symbols.includes(cacheKey)) {
+        const hook = (value as { [cacheKey]?: unknown })[cacheKey];
+        if (typeof hook === 'function') return this.hook(value, Object.getPrototypeOf(value) as object | null, hook as (this: object) => unknown);
       }
-      throw error;
+      symbols = symbols.filter((key) => Object.prototype.propertyIsEnumerable.call(value, key));
+      keys.push(...sortSymbols(symbols));
     }
-  }
-
-  /** Map and Set entries: each hashed alone, then the digests sorted, so insertion order does not matter. */
-  private unordered(tag: Tag, value: Map<unknown, unknown> | Set<unknown>, pairs: boolean): void {
-    const digests: Buffer[] = [];
-    let index = 0;
-    for (const entry of value.entries()) {
-      const hash = createHash('sha256');
-      const sub = new KeyEncoder(hash, this.open, this.depth);
-      try {
-        sub.value(entry[0]);
-        if (pairs) sub.value(entry[1]);
-      } catch (error) {
-        if (error instanceof Unhashable) error.segments.unshift(`<entry ${index}>`);
-        throw error;
-      }
-      sub.flush();
-      digests.push(hash.digest());
-      index++;
-    }
-    digests.sort(Buffer.compare);
     this.tag(tag);
-    this.u32(digests.length);
-    for (const digest of digests) this.bytes(digest);
+    this.u32(strings);
+    this.u32(symbols.length);
+    this.open(value, Style.Fields, keys, keys.length);
   }
 }
 
-let spare: Buffer | null = null;
+/** Symbols in the order of what names them (ties, which key alike, keep their insertion order). */
+function sortSymbols(symbols: symbol[]): symbol[] {
+  const named = symbols.map((symbol) => {
+    const registered = Symbol.keyFor(symbol);
+    const name = registered !== undefined ? `1${registered}` : WELL_KNOWN.has(symbol) ? `2${WELL_KNOWN.get(symbol)!}` : symbol.description === undefined ? '4' : `3${symbol.description}`;
+    return { symbol, name };
+  });
+  named.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return named.map(({ symbol }) => symbol);
+}
+
+let spare: KeyEncoder | null = null;
 
 /**
- * Encodes values into `hash` with a reused scratch buffer (a `[cacheKey]()` hook that hashes in
- * turn gets a buffer of its own).
+ * Encodes values into `hash` with a reused encoder and scratch buffer (a `[cacheKey]()` hook that
+ * hashes in turn gets an encoder of its own). The encoding's format name comes first.
  */
 export function encodeInto(hash: Hash, body: (encoder: KeyEncoder) => void): void {
-  const scratch = spare ?? Buffer.allocUnsafe(SCRATCH);
+  const encoder = spare ?? new KeyEncoder(hash);
   spare = null;
   try {
-    const encoder = new KeyEncoder(hash, undefined, 0, scratch);
+    encoder.begin(hash);
     body(encoder);
     encoder.flush();
   } finally {
-    spare = scratch;
+    spare = encoder;
   }
 }
 
