@@ -2,13 +2,15 @@ import { hash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statfsSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { bufferBlob, type Source, type Value } from '../../blob.js';
-import { LocationError } from '../../errors.js';
+import { LocationError, StorageCorruption } from '../../errors.js';
 import { assertKey, type Key } from '../../key.js';
 import { Disk } from '../../locations/disk.js';
 import type { Entry, Location } from '../../locations/interface.js';
 import { codecNamed, type Codec } from './codec.js';
 import type { ResourceFilesystem } from './resources.js';
 import { openSqlite, type SqliteDatabase, type SqliteStatement } from './sqlite.js';
+import { orphanFiles } from './orphans.js';
+import { ValueKind } from './value-kinds.js';
 
 /** Values up to this size (after compression) live inline in SQLite; larger ones are Disk blobs. */
 export const INLINE_LIMIT = 64 * 1024;
@@ -24,7 +26,14 @@ const LOOSE = '#';
  */
 function createSchema(db: SqliteDatabase): void {
   const columnsOf = () => db.prepare(`SELECT name FROM pragma_table_info('entries')`).pluck().all() as string[];
-  if (columnsOf().includes('kh')) return;
+  const addKind = () => {
+    // the type the value was given as (value-kinds.ts); files written before it hold bytes only
+    if (!columnsOf().includes('kind')) db.exec('ALTER TABLE entries ADD COLUMN kind INTEGER NOT NULL DEFAULT 0');
+  };
+  if (columnsOf().includes('kh')) {
+    if (!columnsOf().includes('kind')) db.transaction(addKind).immediate();
+    return;
+  }
   db.transaction(() => {
     // looked at again under the write lock: another process may have just converted the file
     const old = columnsOf().includes('tags');
@@ -43,6 +52,7 @@ function createSchema(db: SqliteDatabase): void {
       const fix = db.prepare('UPDATE entries SET kh = ? WHERE seq = ?');
       for (const [seq, key] of db.prepare('SELECT seq, key FROM entries').raw().all() as [number, Key][]) fix.run(keyHead(key), seq);
     }
+    addKind();
   }).immediate();
 }
 
@@ -59,6 +69,14 @@ export interface EntryRow {
   size: number;
   stored: number;
   blob: number;
+  kind: ValueKind;
+}
+
+/** A value read from a tier, verified against its content key. */
+export interface ReadValue {
+  key: Key;
+  bytes: Buffer;
+  kind: ValueKind;
 }
 
 interface PutOp {
@@ -66,6 +84,7 @@ interface PutOp {
   id: string;
   key: Key;
   size: number;
+  valueKind: ValueKind;
   codec: string;
   /** The encoded bytes (kept for a blob too, to rewrite it if another process removed it). */
   encoded: Buffer;
@@ -89,9 +108,13 @@ type Op = PutOp | RemoveOp;
  * One filesystem tier of a TierKV store, and a cairn Location in its own right: a SQLite file
  * (WAL) holding the tag index and values up to INLINE_LIMIT, and a Disk lake for larger values.
  *
- * Writes are queued and committed together in one transaction per turn of the event loop (group
- * commit): a caller's promise resolves only after the commit that holds its write, so an
- * acknowledged write survives `kill -9` (and a power cut with `fsync`).
+ * Writes are queued and committed together in one transaction once the current task is done (a
+ * microtask: the sets issued together share it, a lone awaited set waits for nothing else): a
+ * caller's promise resolves only after the commit that holds its write. The commit is in SQLite's
+ * WAL, written to the file (in the OS page cache) with `synchronous=NORMAL`: it survives `kill -9`
+ * of the process; with `fsync` (`synchronous=FULL`) the WAL is also fsynced: a power cut too.
+ *
+ * Every value read is verified: its plain bytes must hash to its content key (StorageCorruption).
  */
 export class FilesystemTier implements Location {
   readonly name: string;
@@ -124,6 +147,7 @@ export class FilesystemTier implements Location {
     removedSince: SqliteStatement;
     many: SqliteStatement;
     one: SqliteStatement;
+    blobs: SqliteStatement;
     keys: SqliteStatement;
   };
 
@@ -138,6 +162,8 @@ export class FilesystemTier implements Location {
       this.db.pragma('journal_mode = WAL');
       // FULL: the WAL is fsynced at each commit; NORMAL still survives a killed process
       this.db.pragma(`synchronous = ${resource.fsync ? 'FULL' : 'NORMAL'}`);
+      // fewer, larger checkpoints (each one syncs the files even with NORMAL): 4,000 pages of WAL
+      this.db.pragma('wal_autocheckpoint = 4000');
       this.db.pragma('cache_size = -65536');
       createSchema(this.db);
     } catch (error) {
@@ -147,7 +173,7 @@ export class FilesystemTier implements Location {
     this.disk = new Disk(join(this.dir, 'blobs'), { fsync: resource.fsync, maxUsage: fraction });
     const db = this.db;
     this.stmt = {
-      put: db.prepare('INSERT OR REPLACE INTO entries (seq, id, key, kh, size, stored, codec, data, blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      put: db.prepare('INSERT OR REPLACE INTO entries (seq, id, key, kh, size, stored, codec, data, blob, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       remove: db.prepare('DELETE FROM entries WHERE id = ?'),
       tombstone: db.prepare('INSERT OR REPLACE INTO removed (id, seq) VALUES (?, ?)'),
       blobOf: db.prepare('SELECT blob FROM entries WHERE id = ?').pluck(),
@@ -156,10 +182,11 @@ export class FilesystemTier implements Location {
       byKey: db.prepare('SELECT codec, data, blob FROM entries WHERE kh = ? AND key = ? LIMIT 1').raw(),
       loose: db.prepare(`SELECT key, max(size) FROM entries GROUP BY key`).raw(),
       // entry ids are JSON arrays; ids of values written through the Location interface start with LOOSE
-      since: db.prepare(`SELECT id, key, seq, size, stored, blob IS NOT NULL AS blob FROM entries WHERE seq > ? AND substr(id, 1, 1) != '${LOOSE}'`),
+      since: db.prepare(`SELECT id, key, seq, size, stored, blob IS NOT NULL AS blob, kind FROM entries WHERE seq > ? AND substr(id, 1, 1) != '${LOOSE}'`),
       removedSince: db.prepare('SELECT id, seq FROM removed WHERE seq > ?').raw(),
-      many: db.prepare('SELECT e.id, e.codec, e.data, e.blob FROM json_each(?) AS j JOIN entries AS e ON e.id = j.value').raw(),
-      one: db.prepare('SELECT codec, data, blob FROM entries WHERE id = ?').raw(),
+      many: db.prepare('SELECT e.id, e.key, e.codec, e.data, e.blob, e.kind FROM json_each(?) AS j JOIN entries AS e ON e.id = j.value').raw(),
+      one: db.prepare('SELECT id, key, codec, data, blob, kind FROM entries WHERE id = ?').raw(),
+      blobs: db.prepare('SELECT DISTINCT blob FROM entries WHERE blob IS NOT NULL').pluck(),
       keys: db.prepare('SELECT DISTINCT key FROM entries').pluck(),
     };
     this.storedBytes = (db.prepare('SELECT total(stored) FROM entries').pluck().get() as number) ?? 0;
@@ -186,8 +213,10 @@ export class FilesystemTier implements Location {
     if ('bytes' in limit) return this.storedBytes + bytes <= limit.bytes;
     const now = performance.now();
     if (this.space === null || now - this.space.at > SPACE_CHECK_MS) {
+      // as df and psutil count: blocks reserved for root are neither used nor available
       const stats = statfsSync(this.dir);
-      this.space = { at: now, used: (stats.blocks - stats.bavail) * stats.bsize, total: stats.blocks * stats.bsize };
+      const used = (stats.blocks - stats.bfree) * stats.bsize;
+      this.space = { at: now, used, total: used + stats.bavail * stats.bsize };
     }
     if ((this.space.used + bytes) / this.space.total > limit.fraction) return false;
     this.space.used += bytes; // later writes before the next check see this one
@@ -205,22 +234,22 @@ export class FilesystemTier implements Location {
    * Stores an entry (its value and tags) in one transaction with the others queued in this turn;
    * resolves with its sequence number once committed. Declines (null) when a Disk blob is declined.
    */
-  putEntry(id: string, key: Key, size: number, encoded: Buffer, codec: string): Promise<number | null> {
-    if (encoded.length > INLINE_LIMIT) return this.putBlobEntry(id, key, size, encoded, codec);
+  putEntry(id: string, key: Key, size: number, encoded: Buffer, codec: string, kind: ValueKind = ValueKind.Bytes): Promise<number | null> {
+    if (encoded.length > INLINE_LIMIT) return this.putBlobEntry(id, key, size, encoded, codec, kind);
     this.storedBytes += encoded.length; // given back if the commit fails
     return new Promise<number>((resolve, reject) => {
-      this.enqueue({ kind: 'put', id, key, size, codec, encoded, blob: null, resolve, reject });
+      this.enqueue({ kind: 'put', id, key, size, codec, encoded, blob: null, resolve, reject, valueKind: kind });
     });
   }
 
-  private async putBlobEntry(id: string, key: Key, size: number, encoded: Buffer, codec: string): Promise<number | null> {
+  private async putBlobEntry(id: string, key: Key, size: number, encoded: Buffer, codec: string, kind: ValueKind): Promise<number | null> {
     const blob = hash('sha256', encoded);
     const stored = await this.disk.write(blob, { ...bufferBlob(encoded), verified: true });
     if (!stored) return null;
     this.hasBlobs = true;
     this.storedBytes += encoded.length;
     return new Promise<number>((resolve, reject) => {
-      this.enqueue({ kind: 'put', id, key, size, codec, encoded, blob, resolve, reject });
+      this.enqueue({ kind: 'put', id, key, size, codec, encoded, blob, resolve, reject, valueKind: kind });
     });
   }
 
@@ -232,20 +261,37 @@ export class FilesystemTier implements Location {
     });
   }
 
-  /** Values of entries by id (a missing id is absent from the map: another process removed it). */
-  async readEntries(ids: readonly string[]): Promise<Map<string, Buffer>> {
-    const out = new Map<string, Buffer>();
-    const rows = (ids.length === 1 ? [[ids[0], ...((this.stmt.one.get(ids[0]) as unknown[]) ?? [])]] : this.stmt.many.all(JSON.stringify(ids))) as [
-      string,
-      string?,
-      Buffer?,
-      string?,
-    ][];
-    for (const [id, codec, data, blob] of rows) {
-      if (codec === undefined) continue;
-      out.set(id, await this.decodeRow(codec, data ?? null, blob ?? null));
+  /**
+   * Values of entries by id, each verified against its content key. A missing id is absent from
+   * `found` (another process removed it); a value whose bytes do not hash to its key is in
+   * `corrupt` (the caller looks for another copy).
+   */
+  async readEntries(ids: readonly string[]): Promise<{ found: Map<string, ReadValue>; corrupt: Map<string, StorageCorruption> }> {
+    const found = new Map<string, ReadValue>();
+    const corrupt = new Map<string, StorageCorruption>();
+    const rows = (ids.length === 1 ? [this.stmt.one.get(ids[0])].filter((row) => row !== undefined) : this.stmt.many.all(JSON.stringify(ids))) as EntryValueRow[];
+    for (let row of rows) {
+      const id = row[0];
+      // a blob missing here was removed by a replace or delete committed after our row was read:
+      // the row read again names the new value (or is gone)
+      for (let attempt = 0; ; attempt++) {
+        try {
+          found.set(id, { key: row[1], bytes: await this.decodeRow(row[1], row[2], row[3], row[4]), kind: row[5] });
+        } catch (error) {
+          if (error instanceof StorageCorruption) corrupt.set(id, error);
+          else if (!(error instanceof MissingBlob) || attempt >= 3) throw error;
+          else {
+            const again = this.stmt.one.get(id) as EntryValueRow | undefined;
+            if (again === undefined) break;
+            if (again[4] === row[4]) throw error.asLocationError(this.name);
+            row = again;
+            continue;
+          }
+        }
+        break;
+      }
     }
-    return out;
+    return { found, corrupt };
   }
 
   /** Waits for queued writes, then closes the database. */
@@ -264,10 +310,17 @@ export class FilesystemTier implements Location {
 
   async readBytes(key: Key): Promise<Buffer | null> {
     assertKey(key);
-    const row = this.stmt.byKey.get(keyHead(key), key) as [string, Buffer | null, string | null] | undefined;
-    if (!row) return null;
-    const bytes = await this.decodeRow(row[0], row[1], row[2]);
-    return bytes;
+    for (let attempt = 0; ; attempt++) {
+      const row = this.stmt.byKey.get(keyHead(key), key) as [string, Buffer | null, string | null] | undefined;
+      if (!row) return null;
+      try {
+        return await this.decodeRow(key, row[0], row[1], row[2]);
+      } catch (error) {
+        // removed by another process between the row and the file: look again
+        if (!(error instanceof MissingBlob)) throw error;
+        if (attempt >= 3) throw error.asLocationError(this.name);
+      }
+    }
   }
 
   async *readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
@@ -311,10 +364,23 @@ export class FilesystemTier implements Location {
 
   // --- internals -----------------------------------------------------------------------------
 
-  private async decodeRow(codec: string, data: Buffer | null, blob: string | null): Promise<Buffer> {
-    const encoded = blob === null ? data! : await this.disk.readBytes(blob);
-    if (encoded === null) throw new LocationError(`${this.name}: the blob ${blob} of a stored entry is missing`, this.name);
-    return codecNamed(codec).decode(encoded);
+  /** The plain bytes of a row, verified: they must hash to `key`. */
+  private async decodeRow(key: Key, codec: string, data: Buffer | null, blob: string | null): Promise<Buffer> {
+    const encoded = blob === null ? data! : await this.disk.readBytes(blob).catch((error: unknown) => {
+      // Disk verifies a blob against its name
+      if (error instanceof StorageCorruption) throw new StorageCorruption(key, null, `${this.name} (its blob ${blob})`, { cause: error });
+      throw error;
+    });
+    if (encoded === null) throw new MissingBlob(blob!);
+    let plain: Buffer;
+    try {
+      plain = codecNamed(codec).decode(encoded);
+    } catch (error) {
+      throw new StorageCorruption(key, null, `${this.name} (it does not decode as ${codec})`, { cause: error });
+    }
+    const actual = hash('sha256', plain);
+    if (actual !== key) throw new StorageCorruption(key, actual, this.name);
+    return plain;
   }
 
   private enqueue(op: Op): void {
@@ -322,11 +388,14 @@ export class FilesystemTier implements Location {
     if (!this.flushing) this.flushing = this.flushSoon();
   }
 
-  /** Commits what was queued during this turn of the event loop, then anything queued meanwhile. */
+  /**
+   * Commits what was queued by the current task (sets issued together, as by Promise.all, are all
+   * queued before a microtask runs), then anything queued meanwhile.
+   */
   private async flushSoon(): Promise<void> {
     try {
       while (this.queue.length > 0) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await null;
         const ops = this.queue;
         this.queue = [];
         this.commit(ops);
@@ -352,7 +421,7 @@ export class FilesystemTier implements Location {
             if (op.kind === 'put') {
               if (op.blob !== null) this.ensureBlob(op.blob, op.encoded);
               const inline = op.blob === null ? op.encoded : null;
-              this.stmt.put.run(seq, op.id, op.key, keyHead(op.key), op.size, op.encoded.length, op.codec, inline, op.blob);
+              this.stmt.put.run(seq, op.id, op.key, keyHead(op.key), op.size, op.encoded.length, op.codec, inline, op.blob, op.valueKind);
             } else {
               this.stmt.remove.run(op.id);
               if (op.tombstone) this.stmt.tombstone.run(op.id, seq);
@@ -372,18 +441,59 @@ export class FilesystemTier implements Location {
     }
     if (advance) this.lastSeq = Math.max(this.lastSeq, seqs[seqs.length - 1] ?? 0);
     ops.forEach((op, index) => op.resolve(seqs[index]!));
-    for (const blob of freed) {
-      // after the commit: a blob no row names any more is removed (a rare race with another process
-      // adding the same blob is caught by ensureBlob, which rewrites it inside its transaction)
-      if (this.stmt.blobUsed.get(blob) === undefined) rmSync(this.disk.pathOf(blob), { force: true });
+    if (freed.length > 0) this.freeBlobs(freed);
+  }
+
+  /**
+   * Removes blobs that no row names any more. Under the write lock: no process can commit a row
+   * naming one of them meanwhile, and a process that commits one later finds the file missing
+   * and writes it again (ensureBlob). A reader that read an old row retries (readEntries).
+   */
+  private freeBlobs(blobs: readonly string[]): void {
+    try {
+      this.db
+        .transaction(() => {
+          for (const blob of blobs) if (this.stmt.blobUsed.get(blob) === undefined) rmSync(this.disk.pathOf(blob), { force: true });
+        })
+        .immediate();
+    } catch {
+      // left for reclaim() (on the next open, or gc): an unused blob takes room but is never read
     }
+  }
+
+  /**
+   * Removes what a killed writer left behind: blobs that no row names (written before a commit
+   * that never came) and temp files of processes that no longer run. Under the write lock, as
+   * freeBlobs. Returns what was removed.
+   */
+  reclaim(): { blobs: number; tempFiles: number; bytes: number } {
+    const removed = { blobs: 0, tempFiles: 0, bytes: 0 };
+    if (!existsSync(this.disk.root)) return removed;
+    this.db
+      .transaction(() => {
+        const named = new Set(this.stmt.blobs.all() as string[]);
+        for (const orphan of orphanFiles(this.disk.root, named)) {
+          rmSync(orphan.path, { force: true });
+          if (orphan.temp) removed.tempFiles++;
+          else removed.blobs++;
+          removed.bytes += orphan.size;
+        }
+      })
+      .immediate();
+    return removed;
+  }
+
+  /** Entries and bytes this tier holds for the store (every process's, as committed). */
+  stats(): { entries: number; bytes: number } {
+    const [entries, bytes] = this.db.prepare(`SELECT count(*), total(stored) FROM entries WHERE substr(id, 1, 1) != '${LOOSE}'`).raw().get() as [number, number];
+    return { entries, bytes };
   }
 
   /** Inside the write transaction: the blob a new row names must exist (another process may have removed it). */
   private ensureBlob(blob: Key, encoded: Buffer): void {
     const file = this.disk.pathOf(blob);
     if (existsSync(file)) return;
-    const tmp = `${file}.${process.pid}.tmp`;
+    const tmp = `${file}.${process.pid}.tmp`; // orphans.ts knows this name
     const fd = openSync(tmp, 'w', 0o444);
     try {
       for (let offset = 0; offset < encoded.length; ) offset += writeSync(fd, encoded, offset);
@@ -392,5 +502,19 @@ export class FilesystemTier implements Location {
       closeSync(fd);
     }
     renameSync(tmp, file);
+  }
+}
+
+/** A row of `one` and `many`: id, key, codec, data, blob, kind. */
+type EntryValueRow = [string, Key, string, Buffer | null, string | null, ValueKind];
+
+/** The Disk blob a row names is gone (removed by a replace committed after the row was read). */
+class MissingBlob extends Error {
+  constructor(readonly blob: string) {
+    super(`the blob ${blob} of a stored entry is missing`);
+  }
+
+  asLocationError(where: string): LocationError {
+    return new LocationError(`${where}: ${this.message}`, where);
   }
 }

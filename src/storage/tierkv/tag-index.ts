@@ -1,4 +1,5 @@
 import type { Key } from '../../key.js';
+import type { ValueKind } from './value-kinds.js';
 
 /** One entry of a TierKV store, as the in-memory index knows it. */
 export interface Rec {
@@ -18,6 +19,8 @@ export interface Rec {
   at: number;
   /** Bytes of the value. */
   readonly size: number;
+  /** The type the value was given as, and is given back as. */
+  readonly kind: ValueKind;
   /** Commit sequence number: the newer of two copies of an entry wins. */
   readonly seq: number;
   /** Index of the filesystem tier that holds the value durably, or -1 when only memory holds it. */
@@ -152,6 +155,22 @@ export class TagIndex {
       }
       if (list.length === 0) this.byTag.delete(tag);
     }
+  }
+
+  /** `k` distinct entries carrying any of `tags`, uniformly at random among them (all when fewer). */
+  sampleAny(tags: readonly string[], k: number, random: () => number = Math.random): Rec[] {
+    if (tags.length === 1) return this.sample(tags[0]!, k, random);
+    const all = this.union(tags); // a fresh array: shuffled in place
+    if (!(k > 0)) return [];
+    const take = Math.min(Math.floor(k), all.length);
+    for (let i = 0; i < take; i++) {
+      const j = i + Math.floor(random() * (all.length - i));
+      const chosen = all[j]!;
+      all[j] = all[i]!;
+      all[i] = chosen;
+    }
+    all.length = take;
+    return all;
   }
 
   /** Entries carrying any of `tags`, each once. */
