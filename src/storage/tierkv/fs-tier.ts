@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statfsSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { bufferBlob, type Source, type Value } from '../../blob.js';
 import { LocationError, StorageCorruption } from '../../errors.js';
 import { assertKey, type Key } from '../../key.js';
@@ -9,12 +9,17 @@ import type { Entry, Location } from '../../locations/interface.js';
 import { codecNamed, type Codec } from './codec.js';
 import type { ResourceFilesystem } from './resources.js';
 import { openSqlite, type SqliteDatabase, type SqliteStatement } from './sqlite.js';
+import { deadJournals, Journal, readJournal } from './journal.js';
 import { orphanFiles } from './orphans.js';
 import { ValueKind } from './value-kinds.js';
 
 /** Values up to this size (after compression) live inline in SQLite; larger ones are Disk blobs. */
 export const INLINE_LIMIT = 64 * 1024;
 const SPACE_CHECK_MS = 500;
+/** Journaled puts are committed to SQLite at the next turn of the event loop, or at once past these. */
+const BATCH_OPS = 1024;
+const BATCH_BYTES = 8 * 1024 * 1024;
+const noop = () => {};
 /** Rows whose id starts with this hold values written through the Location interface, not entries. */
 const LOOSE = '#';
 
@@ -108,11 +113,13 @@ type Op = PutOp | RemoveOp;
  * One filesystem tier of a TierKV store, and a cairn Location in its own right: a SQLite file
  * (WAL) holding the tag index and values up to INLINE_LIMIT, and a Disk lake for larger values.
  *
- * Writes are queued and committed together in one transaction once the current task is done (a
- * microtask: the sets issued together share it, a lone awaited set waits for nothing else): a
- * caller's promise resolves only after the commit that holds its write. The commit is in SQLite's
- * WAL, written to the file (in the OS page cache) with `synchronous=NORMAL`: it survives `kill -9`
- * of the process; with `fsync` (`synchronous=FULL`) the WAL is also fsynced: a power cut too.
+ * Durability 'process' (the default): a put is appended to this process's journal (journal.ts,
+ * one write(), no fsync) and acknowledged; the puts are committed to SQLite (WAL,
+ * `synchronous=NORMAL`) together at the next turn of the event loop, or at once when 1,024 are
+ * waiting. Both survive `kill -9`: a killed process's journal is replayed by the next open.
+ * Durability 'power' (`fsync`): no journal; puts are queued and committed together once the
+ * current task is done (a microtask: sets issued together share it), with `synchronous=FULL`,
+ * and a caller's promise resolves only after that commit. Removals always wait for their commit.
  *
  * Every value read is verified: its plain bytes must hash to its content key (StorageCorruption).
  */
@@ -129,7 +136,15 @@ export class FilesystemTier implements Location {
   private readonly db: SqliteDatabase;
   private readonly resource: ResourceFilesystem;
   private queue: Op[] = [];
+  private queuedBytes = 0;
   private flushing: Promise<void> | null = null;
+  /** Durability 'process': the journal, and the puts acknowledged but not yet in SQLite, by entry id. */
+  private readonly journal: Journal | null;
+  private readonly pending = new Map<string, PutOp>();
+  private commitTimer: NodeJS.Immediate | null = null;
+  /** The last acknowledgement time given (µs, on the commit sequence scale): strictly increasing. */
+  private lastVer = 0;
+  private commitFailure: unknown = null;
   private seenVersion = -1;
   /** Some row here names a Disk blob (only then does a replaced row need a look for its old blob). */
   private hasBlobs: boolean;
@@ -141,6 +156,9 @@ export class FilesystemTier implements Location {
     blobOf: SqliteStatement;
     blobUsed: SqliteStatement;
     maxSeq: SqliteStatement;
+    dataVersion: SqliteStatement;
+    seqOf: SqliteStatement;
+    removedSeq: SqliteStatement;
     byKey: SqliteStatement;
     loose: SqliteStatement;
     since: SqliteStatement;
@@ -179,6 +197,9 @@ export class FilesystemTier implements Location {
       blobOf: db.prepare('SELECT blob FROM entries WHERE id = ?').pluck(),
       blobUsed: db.prepare('SELECT 1 FROM entries WHERE blob = ? LIMIT 1').pluck(),
       maxSeq: db.prepare('SELECT max(coalesce((SELECT max(seq) FROM entries), 0), coalesce((SELECT max(seq) FROM removed), 0))').pluck(),
+      dataVersion: db.prepare('PRAGMA data_version').pluck(),
+      seqOf: db.prepare('SELECT seq FROM entries WHERE id = ?').pluck(),
+      removedSeq: db.prepare('SELECT seq FROM removed WHERE id = ?').pluck(),
       byKey: db.prepare('SELECT codec, data, blob FROM entries WHERE kh = ? AND key = ? LIMIT 1').raw(),
       loose: db.prepare(`SELECT key, max(size) FROM entries GROUP BY key`).raw(),
       // entry ids are JSON arrays; ids of values written through the Location interface start with LOOSE
@@ -191,6 +212,62 @@ export class FilesystemTier implements Location {
     };
     this.storedBytes = (db.prepare('SELECT total(stored) FROM entries').pluck().get() as number) ?? 0;
     this.hasBlobs = db.prepare('SELECT 1 FROM entries WHERE blob IS NOT NULL LIMIT 1').pluck().get() !== undefined;
+    this.journal = resource.fsync ? null : new Journal(this.journalDir);
+    this.recover();
+  }
+
+  private get journalDir(): string {
+    return join(this.dir, 'journal');
+  }
+
+  /**
+   * Replays into SQLite the journals of processes that were killed (their acknowledged puts that
+   * never reached SQLite), then removes them. Under the write lock, so that two processes opening
+   * at once replay each journal once. A put older than what SQLite holds for its entry (a newer
+   * set or a removal committed since) is left out. Returns the number of puts replayed.
+   */
+  recover(): number {
+    const files = deadJournals(this.journalDir);
+    if (files.length === 0) return 0;
+    let replayed = 0;
+    this.db
+      .transaction(() => {
+        // the last put of each entry, over every dead journal
+        const latest = new Map<string, ReturnType<typeof readJournal>[number]>();
+        const present: string[] = [];
+        for (const file of files) {
+          if (!existsSync(file)) continue; // replayed by another process meanwhile
+          present.push(file);
+          for (const record of readJournal(file)) {
+            const seen = latest.get(record.id);
+            if (!seen || seen.ver < record.ver) latest.set(record.id, record);
+          }
+        }
+        let seq = Math.max((this.stmt.maxSeq.get() as number) + 1, Date.now() * 1000);
+        for (const record of latest.values()) {
+          const committed = (this.stmt.seqOf.get(record.id) as number | undefined) ?? 0;
+          const removed = (this.stmt.removedSeq.get(record.id) as number | undefined) ?? 0;
+          if (committed > record.ver || removed > record.ver) continue;
+          let plain: Buffer;
+          try {
+            plain = codecNamed(record.codec).decode(record.encoded);
+          } catch {
+            continue;
+          }
+          if (hash('sha256', plain) !== record.key) continue; // damaged after it was written: never return it
+          const blob = record.encoded.length > INLINE_LIMIT ? hash('sha256', record.encoded) : null;
+          if (blob !== null) {
+            this.ensureBlob(blob, record.encoded);
+            this.hasBlobs = true;
+          }
+          this.stmt.put.run(seq++, record.id, record.key, keyHead(record.key), record.size, record.encoded.length, record.codec, blob ? null : record.encoded, blob, record.kind);
+          replayed++;
+        }
+        for (const file of present) rmSync(file, { force: true });
+      })
+      .immediate();
+    if (replayed > 0) this.storedBytes = (this.db.prepare('SELECT total(stored) FROM entries').pluck().get() as number) ?? 0;
+    return replayed;
   }
 
   // --- TierKV's side -------------------------------------------------------------------------
@@ -234,12 +311,29 @@ export class FilesystemTier implements Location {
    * Stores an entry (its value and tags) in one transaction with the others queued in this turn;
    * resolves with its sequence number once committed. Declines (null) when a Disk blob is declined.
    */
-  putEntry(id: string, key: Key, size: number, encoded: Buffer, codec: string, kind: ValueKind = ValueKind.Bytes): Promise<number | null> {
+  putEntry(id: string, key: Key, size: number, encoded: Buffer, codec: string, kind: ValueKind = ValueKind.Bytes): number | Promise<number | null> {
+    if (this.journal) return this.journalPut(id, key, size, encoded, codec, kind);
     if (encoded.length > INLINE_LIMIT) return this.putBlobEntry(id, key, size, encoded, codec, kind);
     this.storedBytes += encoded.length; // given back if the commit fails
     return new Promise<number>((resolve, reject) => {
       this.enqueue({ kind: 'put', id, key, size, codec, encoded, blob: null, resolve, reject, valueKind: kind });
     });
+  }
+
+  /**
+   * Durability 'process': appends the put to the journal and queues it for SQLite; returns its
+   * acknowledgement time (the entry's sequence number until the commit gives it its own).
+   */
+  private journalPut(id: string, key: Key, size: number, encoded: Buffer, codec: string, kind: ValueKind): number {
+    const ver = (this.lastVer = Math.max(this.lastVer + 1, Date.now() * 1000));
+    this.journal!.append({ id, key, size, codec, kind, ver, encoded });
+    const blob = encoded.length > INLINE_LIMIT ? hash('sha256', encoded) : null;
+    if (blob !== null) this.hasBlobs = true; // the blob file is written at the commit (ensureBlob)
+    this.storedBytes += encoded.length;
+    const op: PutOp = { kind: 'put', id, key, size, valueKind: kind, codec, encoded, blob, resolve: noop, reject: noop };
+    this.pending.set(id, op);
+    this.enqueue(op);
+    return ver;
   }
 
   private async putBlobEntry(id: string, key: Key, size: number, encoded: Buffer, codec: string, kind: ValueKind): Promise<number | null> {
@@ -255,6 +349,7 @@ export class FilesystemTier implements Location {
 
   /** Removes an entry (in the same group commit as queued puts); resolves once committed. */
   removeEntry(id: string, stored: number, tombstone = true): Promise<number> {
+    this.pending.delete(id);
     return new Promise<number>((resolve, reject) => this.enqueue({ kind: 'remove', id, tombstone, resolve, reject })).then((seq) => {
       this.storedBytes = Math.max(0, this.storedBytes - stored);
       return seq;
@@ -270,8 +365,16 @@ export class FilesystemTier implements Location {
     const found = new Map<string, ReadValue>();
     const corrupt = new Map<string, StorageCorruption>();
     const rows = (ids.length === 1 ? [this.stmt.one.get(ids[0])].filter((row) => row !== undefined) : this.stmt.many.all(JSON.stringify(ids))) as EntryValueRow[];
+    if (this.pending.size > 0) {
+      // acknowledged puts not yet in SQLite: newer than any row
+      for (const id of ids) {
+        const op = this.pending.get(id);
+        if (op) found.set(id, { key: op.key, bytes: codecNamed(op.codec).decode(op.encoded), kind: op.valueKind });
+      }
+    }
     for (let row of rows) {
       const id = row[0];
+      if (found.has(id)) continue;
       // a blob missing here was removed by a replace or delete committed after our row was read:
       // the row read again names the new value (or is gone)
       for (let attempt = 0; ; attempt++) {
@@ -294,10 +397,21 @@ export class FilesystemTier implements Location {
     return { found, corrupt };
   }
 
-  /** Waits for queued writes, then closes the database. */
+  /**
+   * Commits what is queued, then closes the database. When the journal's puts cannot be
+   * committed, the journal is kept (the next open replays it) and the failure is thrown.
+   */
   async closeTier(): Promise<void> {
     while (this.flushing) await this.flushing;
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    if (this.commitTimer) clearImmediate(this.commitTimer);
+    this.commitTimer = null;
+    if (this.queue.length > 0) this.commitQueued();
+    const failure = this.queue.length > 0 ? this.commitFailure : null;
+    if (failure) this.journal?.abandon();
+    else this.journal?.close();
+    this.db.close();
+    if (failure) throw failure;
   }
 
   // --- Location ------------------------------------------------------------------------------
@@ -310,6 +424,8 @@ export class FilesystemTier implements Location {
 
   async readBytes(key: Key): Promise<Buffer | null> {
     assertKey(key);
+    const op = this.pendingWithKey(key);
+    if (op) return codecNamed(op.codec).decode(op.encoded);
     for (let attempt = 0; ; attempt++) {
       const row = this.stmt.byKey.get(keyHead(key), key) as [string, Buffer | null, string | null] | undefined;
       if (!row) return null;
@@ -330,7 +446,7 @@ export class FilesystemTier implements Location {
   /** Stores a value that no entry names yet (HashKeyStorage writing through Levels). */
   async write(key: Key, source: Source): Promise<boolean> {
     assertKey(key);
-    if (this.stmt.byKey.get(keyHead(key), key)) return true;
+    if (this.pendingWithKey(key) || this.stmt.byKey.get(keyHead(key), key)) return true;
     const bytes = await source.bytes();
     if (!source.verified && hash('sha256', bytes) !== key) return false;
     const { encoded, codec } = this.encode(bytes);
@@ -349,7 +465,14 @@ export class FilesystemTier implements Location {
 
   async touch(key: Key): Promise<boolean> {
     assertKey(key);
-    return this.stmt.byKey.get(keyHead(key), key) !== undefined;
+    return this.pendingWithKey(key) !== null || this.stmt.byKey.get(keyHead(key), key) !== undefined;
+  }
+
+  /** An acknowledged put of this value not yet in SQLite. */
+  private pendingWithKey(key: Key): PutOp | null {
+    if (this.pending.size === 0) return null;
+    for (const op of this.pending.values()) if (op.key === key) return op;
+    return null;
   }
 
   async *contents(): AsyncIterable<Entry> {
@@ -385,7 +508,33 @@ export class FilesystemTier implements Location {
 
   private enqueue(op: Op): void {
     this.queue.push(op);
-    if (!this.flushing) this.flushing = this.flushSoon();
+    if (!this.journal) {
+      if (!this.flushing) this.flushing = this.flushSoon();
+      return;
+    }
+    // journaled: the loop that awaits each set goes on at once; SQLite gets the puts in batches
+    if (op.kind === 'put') this.queuedBytes += op.encoded.length;
+    if (this.queue.length >= BATCH_OPS || this.queuedBytes >= BATCH_BYTES) this.commitQueued();
+    else this.commitTimer ??= setImmediate(() => this.commitQueued());
+  }
+
+  /** Journaled mode: commits everything queued now; puts whose commit failed stay queued (and journaled) for the next try. */
+  private commitQueued(): void {
+    if (this.commitTimer) clearImmediate(this.commitTimer);
+    this.commitTimer = null;
+    const ops = this.queue;
+    this.queue = [];
+    this.queuedBytes = 0;
+    if (ops.length === 0 || !this.db.open) return;
+    const kept = this.commit(ops);
+    if (kept.length > 0) {
+      this.queue = [...kept, ...this.queue];
+      for (const op of kept) this.queuedBytes += op.encoded.length;
+      // try again a little later; close() tries once more and keeps the journal if that fails
+      setTimeout(() => this.commitQueued(), 200).unref();
+      return;
+    }
+    if (this.queue.length === 0) this.journal!.clear();
   }
 
   /**
@@ -405,7 +554,8 @@ export class FilesystemTier implements Location {
     }
   }
 
-  private commit(ops: Op[]): void {
+  /** One transaction for `ops`; returns the journaled puts that could not be committed (kept for a retry). */
+  private commit(ops: Op[]): PutOp[] {
     const seqs: number[] = [];
     const freed: string[] = [];
     let advance = false;
@@ -413,7 +563,7 @@ export class FilesystemTier implements Location {
       this.db
         .transaction(() => {
           // nobody else committed since our last look: our own sequence numbers can be skipped later
-          advance = (this.db.pragma('data_version', { simple: true }) as number) === this.seenVersion;
+          advance = (this.stmt.dataVersion.get() as number) === this.seenVersion;
           // unique and increasing within this file (we hold its write lock), close to time order across tiers
           let seq = Math.max((this.stmt.maxSeq.get() as number) + 1, Date.now() * 1000);
           for (const op of ops) {
@@ -433,15 +583,27 @@ export class FilesystemTier implements Location {
         .immediate();
     } catch (error) {
       const failure = new LocationError(`${this.name}: cannot commit: ${(error as Error).message}`, this.name, { cause: error });
+      this.commitFailure = failure;
+      const kept: PutOp[] = [];
       for (const op of ops) {
-        if (op.kind === 'put') this.storedBytes -= op.encoded.length;
-        op.reject(failure);
+        // a journaled put was acknowledged: it is committed later, or replayed from the journal
+        if (op.kind === 'put' && this.journal) kept.push(op);
+        else {
+          if (op.kind === 'put') this.storedBytes -= op.encoded.length;
+          op.reject(failure);
+        }
       }
-      return;
+      return kept;
     }
+    this.commitFailure = null;
     if (advance) this.lastSeq = Math.max(this.lastSeq, seqs[seqs.length - 1] ?? 0);
-    ops.forEach((op, index) => op.resolve(seqs[index]!));
+    this.lastVer = Math.max(this.lastVer, seqs[seqs.length - 1] ?? 0);
+    ops.forEach((op, index) => {
+      if (op.kind === 'put' && this.pending.get(op.id) === op) this.pending.delete(op.id);
+      op.resolve(seqs[index]!);
+    });
     if (freed.length > 0) this.freeBlobs(freed);
+    return [];
   }
 
   /**
@@ -467,6 +629,7 @@ export class FilesystemTier implements Location {
    * freeBlobs. Returns what was removed.
    */
   reclaim(): { blobs: number; tempFiles: number; bytes: number } {
+    this.recover(); // a killed writer's journal may name blobs not written yet
     const removed = { blobs: 0, tempFiles: 0, bytes: 0 };
     if (!existsSync(this.disk.root)) return removed;
     this.db
@@ -493,6 +656,7 @@ export class FilesystemTier implements Location {
   private ensureBlob(blob: Key, encoded: Buffer): void {
     const file = this.disk.pathOf(blob);
     if (existsSync(file)) return;
+    mkdirSync(dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`; // orphans.ts knows this name
     const fd = openSync(tmp, 'w', 0o444);
     try {

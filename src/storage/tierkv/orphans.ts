@@ -15,7 +15,7 @@ const DISK_TEMP = /^[0-9a-f]+\.([0-9a-z]+)[0-9a-f]{6}\.[0-9a-z]+$/;
 const TIER_TEMP = /\.(\d+)\.tmp$/;
 
 /** True while a process with this id runs (a temp file of a live process may be a write in progress). */
-function running(pid: number): boolean {
+export function running(pid: number): boolean {
   if (pid === process.pid) return true;
   try {
     process.kill(pid, 0);
