@@ -646,8 +646,9 @@ export class FilesystemTier implements Location {
     return removed;
   }
 
-  /** Entries and bytes this tier holds for the store (every process's, as committed). */
+  /** Entries and bytes this tier holds for the store (every process's, as committed; this process's acknowledged puts are committed first). */
   stats(): { entries: number; bytes: number } {
+    if (this.journal && this.queue.length > 0) this.commitQueued();
     const [entries, bytes] = this.db.prepare(`SELECT count(*), total(stored) FROM entries WHERE substr(id, 1, 1) != '${LOOSE}'`).raw().get() as [number, number];
     return { entries, bytes };
   }
