@@ -28,6 +28,16 @@ export interface TierKVOptions {
   cache?: boolean;
 }
 
+/** Options of `set`. */
+export interface TierSetOptions {
+  /**
+   * false: a memory-only store without compression keeps the caller's buffer itself instead of a
+   * copy (as the seed keeps its `bytes`): the caller must not change it afterwards. Stores with
+   * filesystem tiers or compression encode the value anyway and ignore it. @default true
+   */
+  copy?: boolean;
+}
+
 /** One tier in `stats()`: where it is, and the entries and bytes (as stored: compressed) it holds. */
 export interface TierStats {
   tier: 'memory' | 'filesystem';
@@ -188,14 +198,15 @@ export class TierKV<V extends StoredValue = Buffer> {
 
   /**
    * Stores `value` as the entry tagged `tags` (a tag or a list; their order does not matter),
-   * replacing the entry's previous value. Resolves with the entry id once the value is committed
-   * to the first tier with room; throws OutOfResourcesError (store unchanged) when none has room.
+   * replacing the entry's previous value. Resolves with the entry id once the value is durable in
+   * the first tier with room (see "Durability" in docs/tierkv.md); throws OutOfResourcesError
+   * (store unchanged) when none has room.
    */
-  async set(tags: Tags, value: TierValue): Promise<string> {
+  async set(tags: Tags, value: TierValue, options?: TierSetOptions): Promise<string> {
     this.assertOpen();
     const entry = entryId(tags);
     const { bytes, kind } = toStored(value);
-    if (this.tiers.length === 0) return this.setInMemory(entry.id, entry.tags, bytes, kind);
+    if (this.tiers.length === 0) return this.setInMemory(entry.id, entry.tags, bytes, kind, options?.copy !== false);
     const key = hash('sha256', bytes);
     for (let at = 0; at < this.tiers.length; at++) {
       const tier = this.tiers[at]!;
@@ -420,7 +431,7 @@ export class TierKV<V extends StoredValue = Buffer> {
   }
 
   /** A memory-only set: the value is kept in memory (in its index entry until hashed). */
-  private setInMemory(id: string, tags: readonly string[], bytes: Buffer, kind: ValueKind): string {
+  private setInMemory(id: string, tags: readonly string[], bytes: Buffer, kind: ValueKind, copy: boolean): string {
     const memory = this.memory!;
     const old = this.index.get(id);
     const size = bytes.length;
@@ -428,7 +439,8 @@ export class TierKV<V extends StoredValue = Buffer> {
       // a replaced value's bytes are freed first (as the seed deletes before it sets)
       if (!this.memoryHasRoom(size - (old ? old.size : 0))) throw this.outOfResources(id, size);
       const rec: Rec = { id, key: null, value: null, at: 0, size, kind, seq: 0, tier: -1, stored: size, blob: false, p0: -1, p1: -1, more: null };
-      this.place(rec, bytes); // a copy, so that the caller may reuse its buffer
+      if (copy) this.place(rec, bytes); // a copy, so that the caller may reuse its buffer
+      else this.keep(rec, bytes);
       this.index.put(rec, tags, old);
       if (old) this.dropValue(old);
       return id;
@@ -462,6 +474,16 @@ export class TierKV<V extends StoredValue = Buffer> {
     slab.live += size;
     slab.recs.push(rec);
     this.pendingBytes += size;
+  }
+
+  /** Lazy mode, `copy: false`: the caller's bytes become a slab of their own (no copy). */
+  private keep(rec: Rec, bytes: Uint8Array): void {
+    const slab = new Slab(bytes);
+    slab.used = slab.live = bytes.length;
+    slab.recs.push(rec);
+    rec.value = slab;
+    rec.at = 0;
+    this.pendingBytes += bytes.length;
   }
 
   /**
