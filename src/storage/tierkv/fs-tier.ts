@@ -66,16 +66,8 @@ function keyHead(key: Key): number {
   return parseInt(key.slice(0, 12), 16);
 }
 
-/** A row of the entries table as the index loads it. */
-export interface EntryRow {
-  id: string;
-  key: Key;
-  seq: number;
-  size: number;
-  stored: number;
-  blob: number;
-  kind: ValueKind;
-}
+/** A row of the entries table as the index loads it: id, key, seq, size, stored, blob (0 or 1), kind (an array: cheaper than an object per row). */
+export type EntryRow = [id: string, key: Key, seq: number, size: number, stored: number, blob: number, kind: ValueKind];
 
 /** A value read from a tier, verified against its content key. */
 export interface ReadValue {
@@ -203,7 +195,7 @@ export class FilesystemTier implements Location {
       byKey: db.prepare('SELECT codec, data, blob FROM entries WHERE kh = ? AND key = ? LIMIT 1').raw(),
       loose: db.prepare(`SELECT key, max(size) FROM entries GROUP BY key`).raw(),
       // entry ids are JSON arrays; ids of values written through the Location interface start with LOOSE
-      since: db.prepare(`SELECT id, key, seq, size, stored, blob IS NOT NULL AS blob, kind FROM entries WHERE seq > ? AND substr(id, 1, 1) != '${LOOSE}'`),
+      since: db.prepare(`SELECT id, key, seq, size, stored, blob IS NOT NULL AS blob, kind FROM entries WHERE seq > ? AND substr(id, 1, 1) != '${LOOSE}'`).raw(),
       removedSince: db.prepare('SELECT id, seq FROM removed WHERE seq > ?').raw(),
       many: db.prepare('SELECT e.id, e.key, e.codec, e.data, e.blob, e.kind FROM json_each(?) AS j JOIN entries AS e ON e.id = j.value').raw(),
       one: db.prepare('SELECT id, key, codec, data, blob, kind FROM entries WHERE id = ?').raw(),
@@ -274,12 +266,12 @@ export class FilesystemTier implements Location {
 
   /** Rows committed after `lastSeq` (by anyone), and the tombstones since; null when nothing changed. */
   changes(): { rows: EntryRow[]; removed: [string, number][] } | null {
-    const version = this.db.pragma('data_version', { simple: true }) as number;
+    const version = this.stmt.dataVersion.get() as number;
     if (version === this.seenVersion) return null;
     this.seenVersion = version;
     const rows = this.stmt.since.all(this.lastSeq) as EntryRow[];
     const removed = this.stmt.removedSince.all(this.lastSeq) as [string, number][];
-    for (const row of rows) if (row.seq > this.lastSeq) this.lastSeq = row.seq;
+    for (const row of rows) if (row[2] > this.lastSeq) this.lastSeq = row[2];
     for (const [, seq] of removed) if (seq > this.lastSeq) this.lastSeq = seq;
     return { rows, removed };
   }

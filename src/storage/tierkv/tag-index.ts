@@ -103,7 +103,9 @@ export class TagIndex {
   }
 
   /** Adds `rec` (its sorted, distinct `tags` are the ones its id names), replacing the entry with the same id; returns the replaced one. */
-  put(rec: Rec, tags: readonly string[] = tagsOfId(rec.id), old: Rec | undefined = this.entries.get(rec.id)): Rec | undefined {
+  put(rec: Rec, tags: readonly string[] = tagsOfId(rec.id), known?: Rec | null): Rec | undefined {
+    // `known`: the caller looked the entry up already (null: there is none)
+    const old = known === undefined ? this.entries.get(rec.id) : (known ?? undefined);
     if (old) this.remove(old);
     this.entries.set(rec.id, rec);
     if (rec.key !== null) this.refs.set(rec.key, (this.refs.get(rec.key) ?? 0) + 1);

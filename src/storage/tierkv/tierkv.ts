@@ -441,7 +441,7 @@ export class TierKV<V extends StoredValue = Buffer> {
       const rec: Rec = { id, key: null, value: null, at: 0, size, kind, seq: 0, tier: -1, stored: size, blob: false, p0: -1, p1: -1, more: null };
       if (copy) this.place(rec, bytes); // a copy, so that the caller may reuse its buffer
       else this.keep(rec, bytes);
-      this.index.put(rec, tags, old);
+      this.index.put(rec, tags, old ?? null);
       if (old) this.dropValue(old);
       return id;
     }
@@ -550,32 +550,19 @@ export class TierKV<V extends StoredValue = Buffer> {
     this.tiers.forEach((tier, at) => {
       const changes = tier.changes();
       if (!changes) return;
-      for (const row of changes.rows) {
-        const current = this.index.get(row.id);
-        if (current && current.tier === at && current.seq >= row.seq) continue;
-        if (current && current.seq > row.seq) {
+      for (const [id, key, seq, size, stored, blob, kind] of changes.rows) {
+        const current = this.index.get(id);
+        if (current && current.tier === at && current.seq >= seq) continue;
+        if (current && current.seq > seq) {
           // an older copy left in another tier by a move interrupted by a crash
-          if (initial) stale.push({ tier: at, id: row.id, stored: row.stored });
+          if (initial) stale.push({ tier: at, id, stored });
           continue;
         }
         if (current && initial && current.tier !== at) stale.push({ tier: current.tier, id: current.id, stored: current.stored });
-        const replaced = this.index.put({
-          id: row.id,
-          key: row.key,
-          value: null,
-          at: 0,
-          size: row.size,
-          kind: row.kind,
-          seq: row.seq,
-          tier: at,
-          stored: row.stored,
-          blob: row.blob === 1,
-          p0: -1,
-          p1: -1,
-          more: null,
-        });
+        const rec: Rec = { id, key, value: null, at: 0, size, kind, seq, tier: at, stored, blob: blob === 1, p0: -1, p1: -1, more: null };
+        const replaced = this.index.put(rec, undefined, current ?? null);
         // another process replaced the entry: a memory copy of the old value is no longer needed
-        if (replaced && replaced.key !== row.key) this.dropValue(replaced);
+        if (replaced && replaced.key !== key) this.dropValue(replaced);
       }
       for (const [id, seq] of changes.removed) {
         const current = this.index.get(id);
