@@ -1,11 +1,12 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import { ResourceFilesystem, ResourceMemory, TierKV } from '../../src/storage/tierkv/index.js';
+import { Journal } from '../../src/storage/tierkv/journal.js';
 import { openSqlite } from '../../src/storage/tierkv/sqlite.js';
 import { valueFor } from './values.js';
 
@@ -169,4 +170,31 @@ describe('durability options', () => {
       expect(existsSync(join(dir, 'p', 'journal'))).toBe(false);
     });
   });
+});
+
+it("replays a killed process's journal on open: its sets, never over a newer commit, never a cut-short record", async () => {
+  const dir = folder();
+  const options = () => ({ name: 'j', resources: [new ResourceFilesystem({ path: dir })] });
+  await TierKV.with(options(), async (store) => {
+    await store.set('X', 'newer, committed');
+  });
+  const journalDir = join(dir, 'j', 'journal');
+  const journal = new Journal(journalDir);
+  const record = (id: string, text: string, ver: number) => {
+    const bytes = Buffer.from(text);
+    return { id, key: createHash('sha256').update(bytes).digest('hex'), size: bytes.length, codec: 'none', kind: 0, ver, encoded: bytes };
+  };
+  journal.append(record('["X"]', 'older, journaled', 1)); // acknowledged long before X's commit
+  journal.append(record('["Y"]', 'journaled only', Date.now() * 1000));
+  journal.abandon();
+  const [name] = readdirSync(journalDir);
+  const dead = join(journalDir, `${deadPid().toString(36)}.0a0b.log`);
+  renameSync(join(journalDir, name!), dead);
+  appendFileSync(dead, Buffer.from([40, 0, 0, 0, 5, 0, 0, 0, 91])); // a record cut short by the kill
+  await TierKV.with(options(), async (store) => {
+    expect(String((await store.get('X'))[0])).toBe('newer, committed');
+    expect(String((await store.get('Y'))[0])).toBe('journaled only');
+    expect(store.size).toBe(2);
+  });
+  expect(readdirSync(journalDir)).toEqual([]);
 });

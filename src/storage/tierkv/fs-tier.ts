@@ -556,8 +556,9 @@ export class FilesystemTier implements Location {
         .transaction(() => {
           // nobody else committed since our last look: our own sequence numbers can be skipped later
           advance = (this.stmt.dataVersion.get() as number) === this.seenVersion;
-          // unique and increasing within this file (we hold its write lock), close to time order across tiers
-          let seq = Math.max((this.stmt.maxSeq.get() as number) + 1, Date.now() * 1000);
+          // unique and increasing within this file (we hold its write lock), close to time order across
+          // tiers, and above every acknowledgement time given here (a replay skips what was committed)
+          let seq = Math.max((this.stmt.maxSeq.get() as number) + 1, Date.now() * 1000, this.lastVer + 1);
           for (const op of ops) {
             const old = this.hasBlobs ? (this.stmt.blobOf.get(op.id) as string | null | undefined) : null;
             if (op.kind === 'put') {
