@@ -17,7 +17,7 @@ try {
   for (let round = 0; round < rounds; round++) {
     const j = (round * 7 + Number(who)) % entries;
     await store.set(['R', String(j)], replacement(j, `${who}/${round}`));
-    for (let k = 0; k < 3; k++) {
+    for (let k = 0; k < 8; k++) {
       const target = Math.floor(Math.random() * entries);
       for (const value of await store.getByKey(JSON.stringify([String(target), 'R'].sort()))) {
         const version = value.subarray(0, 32).toString('utf8').trim();
