@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, OutOfResourcesError } from '../../src/errors.js';
 import { Memory } from '../../src/locations/memory.js';
+import { tagsOfId } from '../../src/storage/tierkv/tag-index.js';
+import { entryId } from '../../src/storage/tierkv/tags.js';
 import { ResourceFilesystem, ResourceMemory, TierKV, type TierKVOptions } from '../../src/storage/tierkv/index.js';
 
 const folders: string[] = [];
@@ -175,4 +177,14 @@ describe('Memory eviction', () => {
     expect(memory.peek(key(20_001))).not.toBeNull();
     expect(memory.peek(key(19_990))).not.toBeNull();
   });
+});
+
+it('reads the tags back from every entry id, also ids with escapes, quotes and empty tags', () => {
+  const odd = ['plain', 'qu"ote', 'back\\slash', 'new\nline', '\u0001', '\ud83d\ude00', '\ud83d', '\ude00x', 'é', '', 'AB', 'A', 'BC', 'C', '","', '["', '"]'];
+  const lists = [...odd.map((tag) => [tag]), ...odd.flatMap((a) => odd.map((b) => [a, b])), odd];
+  for (const list of lists) {
+    const { id, tags } = entryId(list);
+    expect(tagsOfId(id)).toEqual([...tags]);
+    expect(tagsOfId(id)).toEqual(JSON.parse(id));
+  }
 });

@@ -66,6 +66,9 @@ export class Slab {
 
 /** The tags of an entry id. */
 export function tagsOfId(id: string): string[] {
+  // most ids are plain tags between quotes (no escapes): split them without the JSON parser
+  // (opening a store parses every id); any backslash means escapes, and JSON.parse reads them
+  if (id.indexOf('\\') === -1 && id.length >= 4 && id.startsWith('["') && id.endsWith('"]')) return id.slice(2, -2).split('","');
   return JSON.parse(id) as string[];
 }
 

@@ -550,8 +550,10 @@ export class TierKV<V extends StoredValue = Buffer> {
     this.tiers.forEach((tier, at) => {
       const changes = tier.changes();
       if (!changes) return;
+      // rows of one tier name distinct entries: into an empty index, none needs a look-up
+      const empty = this.index.size === 0;
       for (const [id, key, seq, size, stored, blob, kind] of changes.rows) {
-        const current = this.index.get(id);
+        const current = empty ? undefined : this.index.get(id);
         if (current && current.tier === at && current.seq >= seq) continue;
         if (current && current.seq > seq) {
           // an older copy left in another tier by a move interrupted by a crash
