@@ -261,8 +261,10 @@ type Round = { seed: SeedRound | null; loop: Rates; memory: Rates; fs: Rates };
 const rounds: Round[] = [];
 for (let r = 0; r <= RUNS; r++) {
   const seed = seedRound(false);
-  const loop = await cairnLoop();
+  // memory first, as the seed's driver runs it first after its loop in a new process: a memory
+  // run right after the loop pays for collecting the loop's garbage
   const memory = { ...(await cairnRun(false)), setViews: await cairnSetViews(), setPower: 0 };
+  const loop = await cairnLoop();
   const fs = { ...(await cairnRun(true)), setViews: 0, setPower: await cairnPower() };
   const loopRates = { set: loop, get: 0, sample: 0, getViews: 0, sampleViews: 0, setViews: 0, setPower: 0 };
   if (r > 0) rounds.push({ seed, loop: loopRates, memory, fs }); // round 0 warms both up
