@@ -449,7 +449,8 @@ export class FilesystemTier implements Location {
   /** Removes a value written through `write`; values that entries hold are removed with the entries. */
   async delete(key: Key): Promise<boolean> {
     assertKey(key);
-    const size = this.db.prepare('SELECT stored FROM entries WHERE id = ?').pluck().get(LOOSE + key) as number | undefined;
+    const pending = this.pending.get(LOOSE + key);
+    const size = pending ? pending.encoded.length : (this.db.prepare('SELECT stored FROM entries WHERE id = ?').pluck().get(LOOSE + key) as number | undefined);
     if (size === undefined) return false;
     await this.removeEntry(LOOSE + key, size, false);
     return true;
@@ -468,6 +469,7 @@ export class FilesystemTier implements Location {
   }
 
   async *contents(): AsyncIterable<Entry> {
+    if (this.journal && this.queue.length > 0) this.commitQueued(); // this process's acknowledged puts too
     for (const [key, size] of this.stmt.loose.all() as [Key, number][]) {
       yield { key, location: this, meta: { labels: null, lastUsed: null, size } };
     }
