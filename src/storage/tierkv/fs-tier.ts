@@ -317,7 +317,8 @@ export class FilesystemTier implements Location {
    * acknowledgement time (the entry's sequence number until the commit gives it its own).
    */
   private journalPut(id: string, key: Key, size: number, encoded: Buffer, codec: string, kind: ValueKind): number {
-    const ver = (this.lastVer = Math.max(this.lastVer + 1, Date.now() * 1000));
+    // above every sequence number this process has seen here: the index takes this set over any row it loaded
+    const ver = (this.lastVer = Math.max(this.lastVer + 1, this.lastSeq + 1, Date.now() * 1000));
     this.journal!.append({ id, key, size, codec, kind, ver, encoded });
     const blob = encoded.length > INLINE_LIMIT ? hash('sha256', encoded) : null;
     if (blob !== null) this.hasBlobs = true; // the blob file is written at the commit (ensureBlob)
