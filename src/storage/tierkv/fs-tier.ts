@@ -397,6 +397,7 @@ export class FilesystemTier implements Location {
   async closeTier(): Promise<void> {
     while (this.flushing) await this.flushing;
     if (!this.db.open) return;
+    await this.disk.close(); // last-use marks that blob reads queued: nothing writes here after close
     if (this.commitTimer) clearImmediate(this.commitTimer);
     this.commitTimer = null;
     if (this.queue.length > 0) this.commitQueued();
