@@ -36,7 +36,7 @@ async function colours(store: TierKV, step: string): Promise<void> {
 await TierKV.with({ name: 'sample_store' }, (store2) => colours(store2, '2'));
 
 // 3. three tiers: memory, then a fast and a slow filesystem (temp folders here), compressed;
-// every acknowledged set is committed; reopening gives every entry back
+// every acknowledged set survives the process being killed; reopening gives every entry back
 const fast = mkdtempSync(join(tmpdir(), 'tierkv-fast-'));
 const slow = mkdtempSync(join(tmpdir(), 'tierkv-slow-'));
 const resources = () => [
@@ -51,11 +51,15 @@ try {
   } finally {
     await store3.close();
   }
-  const again = await TierKV.open({ name: 'mystore', resources: resources() });
-  try {
+  {
+    // `await using` closes the store when the block is left
+    await using again = await TierKV.open({ name: 'mystore', resources: resources() });
     console.log('3: reopened with', (await again.keys()).length, 'entries; blues', (await again.get('BLUE')).length);
-  } finally {
-    await again.close();
+    // features as Float32Arrays come back as Float32Arrays, aligned, from any tier
+    await again.set(['embedding', 'BLUE 1'], Float32Array.from([0.25, -1.5, 3]));
+    const [embedding] = await again.get('embedding');
+    console.log('3: embedding', embedding instanceof Float32Array, Array.from(embedding as unknown as Float32Array));
+    console.log('3: tiers', (await again.stats()).map((tier) => `${tier.tier}: ${tier.entries}`).join(', '));
   }
 } finally {
   rmSync(fast, { recursive: true, force: true });

@@ -14,10 +14,14 @@ export interface MemoryOptions {
 }
 
 interface Stored {
+  key: Key;
   bytes: Buffer;
   labels: string[] | null;
   /** Milliseconds since the epoch (a number, not a Date: one allocation less per read). */
   lastUsed: number;
+  /** Neighbours in the recency list (older, newer): eviction and reuse are O(1). */
+  older: Stored | null;
+  newer: Stored | null;
 }
 
 /** Values in this process's memory, least recently used evicted first. Nothing survives the process. */
@@ -25,8 +29,14 @@ export class Memory implements Location {
   readonly name = 'Memory';
   private readonly maxSize: number;
   private readonly maxUsage: number;
-  /** A Map iterates in insertion order: re-inserting on use keeps the least recently used first. */
   private readonly entries = new Map<Key, Stored>();
+  /**
+   * Least and most recently used ends of a doubly linked list through the entries. (Evicting by
+   * deleting a Map's first key and iterating from the front again is O(n) per eviction in V8:
+   * deleted slots stay in the table until it is rehashed, and each new iterator walks past them.)
+   */
+  private oldest: Stored | null = null;
+  private newest: Stored | null = null;
   private used = 0;
   /** The machine's memory use, read at most every USAGE_CHECK_MS: reading it costs a syscall (~15 µs). */
   private usage = { at: -Infinity, fraction: 0 };
@@ -104,8 +114,7 @@ export class Memory implements Location {
     assertKey(key);
     const stored = this.entries.get(key);
     if (!stored) return false;
-    this.entries.delete(key);
-    this.used -= stored.bytes.length;
+    this.drop(stored);
     return true;
   }
 
@@ -149,24 +158,45 @@ export class Memory implements Location {
     this.evictFor(bytes.length);
     // a copy, so that the caller reusing its buffer cannot change a stored value
     const copy = Buffer.from(bytes);
-    this.entries.set(key, { bytes: copy, labels: labels?.length ? [...new Set(labels)] : null, lastUsed: Date.now() });
+    const stored: Stored = { key, bytes: copy, labels: labels?.length ? [...new Set(labels)] : null, lastUsed: Date.now(), older: null, newer: null };
+    this.entries.set(key, stored);
+    this.link(stored);
     this.used += copy.length;
   }
 
-  private use(key: Key, stored: Stored): void {
+  private use(_key: Key, stored: Stored): void {
     stored.lastUsed = Date.now();
-    // the order only matters for evicting (a Map iterates in insertion order): without maxSize
-    // nothing is evicted, and moving the key to the end would cost two map operations per read
-    if (this.maxSize === Infinity) return;
-    this.entries.delete(key);
-    this.entries.set(key, stored);
+    // the order only matters for evicting: without maxSize nothing is evicted
+    if (this.maxSize === Infinity || stored === this.newest) return;
+    this.unlink(stored);
+    this.link(stored);
   }
 
+  /** Evicts least recently used values until `incoming` more bytes fit: O(1) per value evicted. */
   private evictFor(incoming: number): void {
-    for (const [key, stored] of this.entries) {
-      if (this.used + incoming <= this.maxSize) return;
-      this.entries.delete(key);
-      this.used -= stored.bytes.length;
-    }
+    while (this.oldest !== null && this.used + incoming > this.maxSize) this.drop(this.oldest);
+  }
+
+  private drop(stored: Stored): void {
+    this.entries.delete(stored.key);
+    this.unlink(stored);
+    this.used -= stored.bytes.length;
+  }
+
+  /** Appends at the most recently used end. */
+  private link(stored: Stored): void {
+    stored.older = this.newest;
+    stored.newer = null;
+    if (this.newest !== null) this.newest.newer = stored;
+    else this.oldest = stored;
+    this.newest = stored;
+  }
+
+  private unlink(stored: Stored): void {
+    if (stored.older !== null) stored.older.newer = stored.newer;
+    else this.oldest = stored.newer;
+    if (stored.newer !== null) stored.newer.older = stored.older;
+    else this.newest = stored.older;
+    stored.older = stored.newer = null;
   }
 }

@@ -16,4 +16,6 @@ it('runs the three use cases of the seed notebook', () => {
     expect(output).toContain(`${step}: reds ["RED 1"]`);
   }
   expect(output).toContain('3: reopened with 8 entries; blues 7');
+  expect(output).toContain('3: embedding true [ 0.25, -1.5, 3 ]');
+  expect(output).toContain('3: tiers memory: 1, filesystem: 9, filesystem: 0');
 });

@@ -141,7 +141,7 @@ describe('sample', () => {
     const index = new TagIndex();
     const fill = (tag: string, n: number) => {
       for (let i = 0; i < n; i++) {
-        const rec: Rec = { id: JSON.stringify([String(i), tag]), key: 'k', value: null, at: 0, size: 1, seq: 0, tier: -1, stored: 1, blob: false, ...UNPLACED };
+        const rec: Rec = { id: JSON.stringify([String(i), tag]), key: 'k', value: null, at: 0, size: 1, kind: 0, seq: 0, tier: -1, stored: 1, blob: false, ...UNPLACED };
         index.put(rec);
       }
     };

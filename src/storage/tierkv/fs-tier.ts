@@ -1,18 +1,25 @@
 import { hash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statfsSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { bufferBlob, type Source, type Value } from '../../blob.js';
-import { LocationError, storageErrorCode } from '../../errors.js';
+import { LocationError, StorageCorruption, storageErrorCode } from '../../errors.js';
 import { assertKey, type Key } from '../../key.js';
 import { Disk } from '../../locations/disk.js';
 import type { Entry, Location } from '../../locations/interface.js';
 import { codecNamed, type Codec } from './codec.js';
 import type { ResourceFilesystem } from './resources.js';
 import { openSqlite, type SqliteDatabase, type SqliteStatement } from '../../sqlite.js';
+import { deadJournals, Journal, readJournal } from './journal.js';
+import { orphanFiles } from './orphans.js';
+import { ValueKind } from './value-kinds.js';
 
 /** Values up to this size (after compression) live inline in SQLite; larger ones are Disk blobs. */
 export const INLINE_LIMIT = 64 * 1024;
 const SPACE_CHECK_MS = 500;
+/** Journaled puts are committed to SQLite at the next turn of the event loop, or at once past these. */
+const BATCH_OPS = 1024;
+const BATCH_BYTES = 8 * 1024 * 1024;
+const noop = () => {};
 /** Rows whose id starts with this hold values written through the Location interface, not entries. */
 const LOOSE = '#';
 
@@ -24,7 +31,14 @@ const LOOSE = '#';
  */
 function createSchema(db: SqliteDatabase): void {
   const columnsOf = () => db.prepare(`SELECT name FROM pragma_table_info('entries')`).pluck().all() as string[];
-  if (columnsOf().includes('kh')) return;
+  const addKind = () => {
+    // the type the value was given as (value-kinds.ts); files written before it hold bytes only
+    if (!columnsOf().includes('kind')) db.exec('ALTER TABLE entries ADD COLUMN kind INTEGER NOT NULL DEFAULT 0');
+  };
+  if (columnsOf().includes('kh')) {
+    if (!columnsOf().includes('kind')) db.transaction(addKind).immediate();
+    return;
+  }
   db.transaction(() => {
     // looked at again under the write lock: another process may have just converted the file
     const old = columnsOf().includes('tags');
@@ -43,6 +57,7 @@ function createSchema(db: SqliteDatabase): void {
       const fix = db.prepare('UPDATE entries SET kh = ? WHERE seq = ?');
       for (const [seq, key] of db.prepare('SELECT seq, key FROM entries').raw().all() as [number, Key][]) fix.run(keyHead(key), seq);
     }
+    addKind();
   }).immediate();
 }
 
@@ -51,14 +66,14 @@ function keyHead(key: Key): number {
   return parseInt(key.slice(0, 12), 16);
 }
 
-/** A row of the entries table as the index loads it. */
-export interface EntryRow {
-  id: string;
+/** A row of the entries table as the index loads it: id, key, seq, size, stored, blob (0 or 1), kind (an array: cheaper than an object per row). */
+export type EntryRow = [id: string, key: Key, seq: number, size: number, stored: number, blob: number, kind: ValueKind];
+
+/** A value read from a tier, verified against its content key. */
+export interface ReadValue {
   key: Key;
-  seq: number;
-  size: number;
-  stored: number;
-  blob: number;
+  bytes: Buffer;
+  kind: ValueKind;
 }
 
 interface PutOp {
@@ -66,6 +81,7 @@ interface PutOp {
   id: string;
   key: Key;
   size: number;
+  valueKind: ValueKind;
   codec: string;
   /** The encoded bytes (kept for a blob too, to rewrite it if another process removed it). */
   encoded: Buffer;
@@ -89,9 +105,15 @@ type Op = PutOp | RemoveOp;
  * One filesystem tier of a TierKV store, and a cairn Location in its own right: a SQLite file
  * (WAL) holding the tag index and values up to INLINE_LIMIT, and a Disk lake for larger values.
  *
- * Writes are queued and committed together in one transaction per turn of the event loop (group
- * commit): a caller's promise resolves only after the commit that holds its write, so an
- * acknowledged write survives `kill -9` (and a power cut with `fsync`).
+ * Durability 'process' (the default): a put is appended to this process's journal (journal.ts,
+ * one write(), no fsync) and acknowledged; the puts are committed to SQLite (WAL,
+ * `synchronous=NORMAL`) together at the next turn of the event loop, or at once when 1,024 are
+ * waiting. Both survive `kill -9`: a killed process's journal is replayed by the next open.
+ * Durability 'power' (`fsync`): no journal; puts are queued and committed together once the
+ * current task is done (a microtask: sets issued together share it), with `synchronous=FULL`,
+ * and a caller's promise resolves only after that commit. Removals always wait for their commit.
+ *
+ * Every value read is verified: its plain bytes must hash to its content key (StorageCorruption).
  */
 export class FilesystemTier implements Location {
   readonly name: string;
@@ -106,7 +128,15 @@ export class FilesystemTier implements Location {
   private readonly db: SqliteDatabase;
   private readonly resource: ResourceFilesystem;
   private queue: Op[] = [];
+  private queuedBytes = 0;
   private flushing: Promise<void> | null = null;
+  /** Durability 'process': the journal, and the puts acknowledged but not yet in SQLite, by entry id. */
+  private readonly journal: Journal | null;
+  private readonly pending = new Map<string, PutOp>();
+  private commitTimer: NodeJS.Immediate | null = null;
+  /** The last acknowledgement time given (µs, on the commit sequence scale): strictly increasing. */
+  private lastVer = 0;
+  private commitFailure: unknown = null;
   private seenVersion = -1;
   /** Some row here names a Disk blob (only then does a replaced row need a look for its old blob). */
   private hasBlobs: boolean;
@@ -118,12 +148,16 @@ export class FilesystemTier implements Location {
     blobOf: SqliteStatement;
     blobUsed: SqliteStatement;
     maxSeq: SqliteStatement;
+    dataVersion: SqliteStatement;
+    seqOf: SqliteStatement;
+    removedSeq: SqliteStatement;
     byKey: SqliteStatement;
     loose: SqliteStatement;
     since: SqliteStatement;
     removedSince: SqliteStatement;
     many: SqliteStatement;
     one: SqliteStatement;
+    blobs: SqliteStatement;
     keys: SqliteStatement;
   };
 
@@ -138,6 +172,8 @@ export class FilesystemTier implements Location {
       this.db.pragma('journal_mode = WAL');
       // FULL: the WAL is fsynced at each commit; NORMAL still survives a killed process
       this.db.pragma(`synchronous = ${resource.fsync ? 'FULL' : 'NORMAL'}`);
+      // fewer, larger checkpoints (each one syncs the files even with NORMAL): 4,000 pages of WAL
+      this.db.pragma('wal_autocheckpoint = 4000');
       this.db.pragma('cache_size = -65536');
       createSchema(this.db);
     } catch (error) {
@@ -147,35 +183,95 @@ export class FilesystemTier implements Location {
     this.disk = new Disk(join(this.dir, 'blobs'), { fsync: resource.fsync, maxUsage: fraction });
     const db = this.db;
     this.stmt = {
-      put: db.prepare('INSERT OR REPLACE INTO entries (seq, id, key, kh, size, stored, codec, data, blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      put: db.prepare('INSERT OR REPLACE INTO entries (seq, id, key, kh, size, stored, codec, data, blob, kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       remove: db.prepare('DELETE FROM entries WHERE id = ?'),
       tombstone: db.prepare('INSERT OR REPLACE INTO removed (id, seq) VALUES (?, ?)'),
       blobOf: db.prepare('SELECT blob FROM entries WHERE id = ?').pluck(),
       blobUsed: db.prepare('SELECT 1 FROM entries WHERE blob = ? LIMIT 1').pluck(),
       maxSeq: db.prepare('SELECT max(coalesce((SELECT max(seq) FROM entries), 0), coalesce((SELECT max(seq) FROM removed), 0))').pluck(),
+      dataVersion: db.prepare('PRAGMA data_version').pluck(),
+      seqOf: db.prepare('SELECT seq FROM entries WHERE id = ?').pluck(),
+      removedSeq: db.prepare('SELECT seq FROM removed WHERE id = ?').pluck(),
       byKey: db.prepare('SELECT codec, data, blob FROM entries WHERE kh = ? AND key = ? LIMIT 1').raw(),
       loose: db.prepare(`SELECT key, max(size) FROM entries GROUP BY key`).raw(),
       // entry ids are JSON arrays; ids of values written through the Location interface start with LOOSE
-      since: db.prepare(`SELECT id, key, seq, size, stored, blob IS NOT NULL AS blob FROM entries WHERE seq > ? AND substr(id, 1, 1) != '${LOOSE}'`),
+      since: db.prepare(`SELECT id, key, seq, size, stored, blob IS NOT NULL AS blob, kind FROM entries WHERE seq > ? AND substr(id, 1, 1) != '${LOOSE}'`).raw(),
       removedSince: db.prepare('SELECT id, seq FROM removed WHERE seq > ?').raw(),
-      many: db.prepare('SELECT e.id, e.codec, e.data, e.blob FROM json_each(?) AS j JOIN entries AS e ON e.id = j.value').raw(),
-      one: db.prepare('SELECT codec, data, blob FROM entries WHERE id = ?').raw(),
+      many: db.prepare('SELECT e.id, e.key, e.codec, e.data, e.blob, e.kind FROM json_each(?) AS j JOIN entries AS e ON e.id = j.value').raw(),
+      one: db.prepare('SELECT id, key, codec, data, blob, kind FROM entries WHERE id = ?').raw(),
+      blobs: db.prepare('SELECT DISTINCT blob FROM entries WHERE blob IS NOT NULL').pluck(),
       keys: db.prepare('SELECT DISTINCT key FROM entries').pluck(),
     };
     this.storedBytes = (db.prepare('SELECT total(stored) FROM entries').pluck().get() as number) ?? 0;
     this.hasBlobs = db.prepare('SELECT 1 FROM entries WHERE blob IS NOT NULL LIMIT 1').pluck().get() !== undefined;
+    this.journal = resource.fsync ? null : new Journal(this.journalDir);
+    this.recover();
+  }
+
+  private get journalDir(): string {
+    return join(this.dir, 'journal');
+  }
+
+  /**
+   * Replays into SQLite the journals of processes that were killed (their acknowledged puts that
+   * never reached SQLite), then removes them. Under the write lock, so that two processes opening
+   * at once replay each journal once. A put older than what SQLite holds for its entry (a newer
+   * set or a removal committed since) is left out. Returns the number of puts replayed.
+   */
+  recover(): number {
+    const files = deadJournals(this.journalDir);
+    if (files.length === 0) return 0;
+    let replayed = 0;
+    this.db
+      .transaction(() => {
+        // the last put of each entry, over every dead journal
+        const latest = new Map<string, ReturnType<typeof readJournal>[number]>();
+        const present: string[] = [];
+        for (const file of files) {
+          if (!existsSync(file)) continue; // replayed by another process meanwhile
+          present.push(file);
+          for (const record of readJournal(file)) {
+            const seen = latest.get(record.id);
+            if (!seen || seen.ver < record.ver) latest.set(record.id, record);
+          }
+        }
+        let seq = Math.max((this.stmt.maxSeq.get() as number) + 1, Date.now() * 1000);
+        for (const record of latest.values()) {
+          const committed = (this.stmt.seqOf.get(record.id) as number | undefined) ?? 0;
+          const removed = (this.stmt.removedSeq.get(record.id) as number | undefined) ?? 0;
+          if (committed > record.ver || removed > record.ver) continue;
+          let plain: Buffer;
+          try {
+            plain = codecNamed(record.codec).decode(record.encoded);
+          } catch {
+            continue;
+          }
+          if (hash('sha256', plain) !== record.key) continue; // damaged after it was written: never return it
+          const blob = record.encoded.length > INLINE_LIMIT ? hash('sha256', record.encoded) : null;
+          if (blob !== null) {
+            this.ensureBlob(blob, record.encoded);
+            this.hasBlobs = true;
+          }
+          this.stmt.put.run(seq++, record.id, record.key, keyHead(record.key), record.size, record.encoded.length, record.codec, blob ? null : record.encoded, blob, record.kind);
+          replayed++;
+        }
+        for (const file of present) rmSync(file, { force: true });
+      })
+      .immediate();
+    if (replayed > 0) this.storedBytes = (this.db.prepare('SELECT total(stored) FROM entries').pluck().get() as number) ?? 0;
+    return replayed;
   }
 
   // --- TierKV's side -------------------------------------------------------------------------
 
   /** Rows committed after `lastSeq` (by anyone), and the tombstones since; null when nothing changed. */
   changes(): { rows: EntryRow[]; removed: [string, number][] } | null {
-    const version = this.db.pragma('data_version', { simple: true }) as number;
+    const version = this.stmt.dataVersion.get() as number;
     if (version === this.seenVersion) return null;
     this.seenVersion = version;
     const rows = this.stmt.since.all(this.lastSeq) as EntryRow[];
     const removed = this.stmt.removedSince.all(this.lastSeq) as [string, number][];
-    for (const row of rows) if (row.seq > this.lastSeq) this.lastSeq = row.seq;
+    for (const row of rows) if (row[2] > this.lastSeq) this.lastSeq = row[2];
     for (const [, seq] of removed) if (seq > this.lastSeq) this.lastSeq = seq;
     return { rows, removed };
   }
@@ -186,8 +282,10 @@ export class FilesystemTier implements Location {
     if ('bytes' in limit) return this.storedBytes + bytes <= limit.bytes;
     const now = performance.now();
     if (this.space === null || now - this.space.at > SPACE_CHECK_MS) {
+      // as df and psutil count: blocks reserved for root are neither used nor available
       const stats = statfsSync(this.dir);
-      this.space = { at: now, used: (stats.blocks - stats.bavail) * stats.bsize, total: stats.blocks * stats.bsize };
+      const used = (stats.blocks - stats.bfree) * stats.bsize;
+      this.space = { at: now, used, total: used + stats.bavail * stats.bsize };
     }
     if ((this.space.used + bytes) / this.space.total > limit.fraction) return false;
     this.space.used += bytes; // later writes before the next check see this one
@@ -205,53 +303,109 @@ export class FilesystemTier implements Location {
    * Stores an entry (its value and tags) in one transaction with the others queued in this turn;
    * resolves with its sequence number once committed. Declines (null) when a Disk blob is declined.
    */
-  putEntry(id: string, key: Key, size: number, encoded: Buffer, codec: string): Promise<number | null> {
-    if (encoded.length > INLINE_LIMIT) return this.putBlobEntry(id, key, size, encoded, codec);
+  putEntry(id: string, key: Key, size: number, encoded: Buffer, codec: string, kind: ValueKind = ValueKind.Bytes): number | Promise<number | null> {
+    if (this.journal) return this.journalPut(id, key, size, encoded, codec, kind);
+    if (encoded.length > INLINE_LIMIT) return this.putBlobEntry(id, key, size, encoded, codec, kind);
     this.storedBytes += encoded.length; // given back if the commit fails
     return new Promise<number>((resolve, reject) => {
-      this.enqueue({ kind: 'put', id, key, size, codec, encoded, blob: null, resolve, reject });
+      this.enqueue({ kind: 'put', id, key, size, codec, encoded, blob: null, resolve, reject, valueKind: kind });
     });
   }
 
-  private async putBlobEntry(id: string, key: Key, size: number, encoded: Buffer, codec: string): Promise<number | null> {
+  /**
+   * Durability 'process': appends the put to the journal and queues it for SQLite; returns its
+   * acknowledgement time (the entry's sequence number until the commit gives it its own).
+   */
+  private journalPut(id: string, key: Key, size: number, encoded: Buffer, codec: string, kind: ValueKind): number {
+    // above every sequence number this process has seen here: the index takes this set over any row it loaded
+    const ver = (this.lastVer = Math.max(this.lastVer + 1, this.lastSeq + 1, Date.now() * 1000));
+    this.journal!.append({ id, key, size, codec, kind, ver, encoded });
+    const blob = encoded.length > INLINE_LIMIT ? hash('sha256', encoded) : null;
+    if (blob !== null) this.hasBlobs = true; // the blob file is written at the commit (ensureBlob)
+    this.storedBytes += encoded.length;
+    const op: PutOp = { kind: 'put', id, key, size, valueKind: kind, codec, encoded, blob, resolve: noop, reject: noop };
+    this.pending.set(id, op);
+    this.enqueue(op);
+    return ver;
+  }
+
+  private async putBlobEntry(id: string, key: Key, size: number, encoded: Buffer, codec: string, kind: ValueKind): Promise<number | null> {
     const blob = hash('sha256', encoded);
     const stored = await this.disk.write(blob, { ...bufferBlob(encoded), verified: true });
     if (!stored) return null;
     this.hasBlobs = true;
     this.storedBytes += encoded.length;
     return new Promise<number>((resolve, reject) => {
-      this.enqueue({ kind: 'put', id, key, size, codec, encoded, blob, resolve, reject });
+      this.enqueue({ kind: 'put', id, key, size, codec, encoded, blob, resolve, reject, valueKind: kind });
     });
   }
 
   /** Removes an entry (in the same group commit as queued puts); resolves once committed. */
   removeEntry(id: string, stored: number, tombstone = true): Promise<number> {
+    this.pending.delete(id);
     return new Promise<number>((resolve, reject) => this.enqueue({ kind: 'remove', id, tombstone, resolve, reject })).then((seq) => {
       this.storedBytes = Math.max(0, this.storedBytes - stored);
       return seq;
     });
   }
 
-  /** Values of entries by id (a missing id is absent from the map: another process removed it). */
-  async readEntries(ids: readonly string[]): Promise<Map<string, Buffer>> {
-    const out = new Map<string, Buffer>();
-    const rows = (ids.length === 1 ? [[ids[0], ...((this.stmt.one.get(ids[0]) as unknown[]) ?? [])]] : this.stmt.many.all(JSON.stringify(ids))) as [
-      string,
-      string?,
-      Buffer?,
-      string?,
-    ][];
-    for (const [id, codec, data, blob] of rows) {
-      if (codec === undefined) continue;
-      out.set(id, await this.decodeRow(codec, data ?? null, blob ?? null));
+  /**
+   * Values of entries by id, each verified against its content key. A missing id is absent from
+   * `found` (another process removed it); a value whose bytes do not hash to its key is in
+   * `corrupt` (the caller looks for another copy).
+   */
+  async readEntries(ids: readonly string[]): Promise<{ found: Map<string, ReadValue>; corrupt: Map<string, StorageCorruption> }> {
+    const found = new Map<string, ReadValue>();
+    const corrupt = new Map<string, StorageCorruption>();
+    const rows = (ids.length === 1 ? [this.stmt.one.get(ids[0])].filter((row) => row !== undefined) : this.stmt.many.all(JSON.stringify(ids))) as EntryValueRow[];
+    if (this.pending.size > 0) {
+      // acknowledged puts not yet in SQLite: newer than any row
+      for (const id of ids) {
+        const op = this.pending.get(id);
+        if (op) found.set(id, { key: op.key, bytes: codecNamed(op.codec).decode(op.encoded), kind: op.valueKind });
+      }
     }
-    return out;
+    for (let row of rows) {
+      const id = row[0];
+      if (found.has(id)) continue;
+      // a blob missing here was removed by a replace or delete committed after our row was read:
+      // the row read again names the new value (or is gone)
+      for (let attempt = 0; ; attempt++) {
+        try {
+          found.set(id, { key: row[1], bytes: await this.decodeRow(row[1], row[2], row[3], row[4]), kind: row[5] });
+        } catch (error) {
+          if (error instanceof StorageCorruption) corrupt.set(id, error);
+          else if (!(error instanceof MissingBlob) || attempt >= 3) throw error;
+          else {
+            const again = this.stmt.one.get(id) as EntryValueRow | undefined;
+            if (again === undefined) break;
+            if (again[4] === row[4]) throw error.asLocationError(this.name);
+            row = again;
+            continue;
+          }
+        }
+        break;
+      }
+    }
+    return { found, corrupt };
   }
 
-  /** Waits for queued writes, then closes the database. */
+  /**
+   * Commits what is queued, then closes the database. When the journal's puts cannot be
+   * committed, the journal is kept (the next open replays it) and the failure is thrown.
+   */
   async closeTier(): Promise<void> {
     while (this.flushing) await this.flushing;
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    await this.disk.close(); // last-use marks that blob reads queued: nothing writes here after close
+    if (this.commitTimer) clearImmediate(this.commitTimer);
+    this.commitTimer = null;
+    if (this.queue.length > 0) this.commitQueued();
+    const failure = this.queue.length > 0 ? this.commitFailure : null;
+    if (failure) this.journal?.abandon();
+    else this.journal?.close();
+    this.db.close();
+    if (failure) throw failure;
   }
 
   // --- Location ------------------------------------------------------------------------------
@@ -264,10 +418,19 @@ export class FilesystemTier implements Location {
 
   async readBytes(key: Key): Promise<Buffer | null> {
     assertKey(key);
-    const row = this.stmt.byKey.get(keyHead(key), key) as [string, Buffer | null, string | null] | undefined;
-    if (!row) return null;
-    const bytes = await this.decodeRow(row[0], row[1], row[2]);
-    return bytes;
+    const op = this.pendingWithKey(key);
+    if (op) return codecNamed(op.codec).decode(op.encoded);
+    for (let attempt = 0; ; attempt++) {
+      const row = this.stmt.byKey.get(keyHead(key), key) as [string, Buffer | null, string | null] | undefined;
+      if (!row) return null;
+      try {
+        return await this.decodeRow(key, row[0], row[1], row[2]);
+      } catch (error) {
+        // removed by another process between the row and the file: look again
+        if (!(error instanceof MissingBlob)) throw error;
+        if (attempt >= 3) throw error.asLocationError(this.name);
+      }
+    }
   }
 
   async *readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
@@ -277,7 +440,7 @@ export class FilesystemTier implements Location {
   /** Stores a value that no entry names yet (HashKeyStorage writing through Levels). */
   async write(key: Key, source: Source): Promise<boolean> {
     assertKey(key);
-    if (this.stmt.byKey.get(keyHead(key), key)) return true;
+    if (this.pendingWithKey(key) || this.stmt.byKey.get(keyHead(key), key)) return true;
     const bytes = await source.bytes();
     if (!source.verified && hash('sha256', bytes) !== key) return false;
     const { encoded, codec } = this.encode(bytes);
@@ -288,7 +451,8 @@ export class FilesystemTier implements Location {
   /** Removes a value written through `write`; values that entries hold are removed with the entries. */
   async delete(key: Key): Promise<boolean> {
     assertKey(key);
-    const size = this.db.prepare('SELECT stored FROM entries WHERE id = ?').pluck().get(LOOSE + key) as number | undefined;
+    const pending = this.pending.get(LOOSE + key);
+    const size = pending ? pending.encoded.length : (this.db.prepare('SELECT stored FROM entries WHERE id = ?').pluck().get(LOOSE + key) as number | undefined);
     if (size === undefined) return false;
     await this.removeEntry(LOOSE + key, size, false);
     return true;
@@ -296,10 +460,18 @@ export class FilesystemTier implements Location {
 
   async touch(key: Key): Promise<boolean> {
     assertKey(key);
-    return this.stmt.byKey.get(keyHead(key), key) !== undefined;
+    return this.pendingWithKey(key) !== null || this.stmt.byKey.get(keyHead(key), key) !== undefined;
+  }
+
+  /** An acknowledged put of this value not yet in SQLite. */
+  private pendingWithKey(key: Key): PutOp | null {
+    if (this.pending.size === 0) return null;
+    for (const op of this.pending.values()) if (op.key === key) return op;
+    return null;
   }
 
   async *contents(): AsyncIterable<Entry> {
+    if (this.journal && this.queue.length > 0) this.commitQueued(); // this process's acknowledged puts too
     for (const [key, size] of this.stmt.loose.all() as [Key, number][]) {
       yield { key, location: this, meta: { labels: null, lastUsed: null, size } };
     }
@@ -311,22 +483,64 @@ export class FilesystemTier implements Location {
 
   // --- internals -----------------------------------------------------------------------------
 
-  private async decodeRow(codec: string, data: Buffer | null, blob: string | null): Promise<Buffer> {
-    const encoded = blob === null ? data! : await this.disk.readBytes(blob);
-    if (encoded === null) throw new LocationError(`${this.name}: the blob ${blob} of a stored entry is missing`, this.name);
-    return codecNamed(codec).decode(encoded);
+  /** The plain bytes of a row, verified: they must hash to `key`. */
+  private async decodeRow(key: Key, codec: string, data: Buffer | null, blob: string | null): Promise<Buffer> {
+    const encoded = blob === null ? data! : await this.disk.readBytes(blob).catch((error: unknown) => {
+      // Disk verifies a blob against its name
+      if (error instanceof StorageCorruption) throw new StorageCorruption(key, null, `${this.name} (its blob ${blob})`, { cause: error });
+      throw error;
+    });
+    if (encoded === null) throw new MissingBlob(blob!);
+    let plain: Buffer;
+    try {
+      plain = codecNamed(codec).decode(encoded);
+    } catch (error) {
+      throw new StorageCorruption(key, null, `${this.name} (it does not decode as ${codec})`, { cause: error });
+    }
+    const actual = hash('sha256', plain);
+    if (actual !== key) throw new StorageCorruption(key, actual, this.name);
+    return plain;
   }
 
   private enqueue(op: Op): void {
     this.queue.push(op);
-    if (!this.flushing) this.flushing = this.flushSoon();
+    if (!this.journal) {
+      if (!this.flushing) this.flushing = this.flushSoon();
+      return;
+    }
+    // journaled: the loop that awaits each set goes on at once; SQLite gets the puts in batches
+    if (op.kind === 'put') this.queuedBytes += op.encoded.length;
+    if (this.queue.length >= BATCH_OPS || this.queuedBytes >= BATCH_BYTES) this.commitQueued();
+    else this.commitTimer ??= setImmediate(() => this.commitQueued());
   }
 
-  /** Commits what was queued during this turn of the event loop, then anything queued meanwhile. */
+  /** Journaled mode: commits everything queued now; puts whose commit failed stay queued (and journaled) for the next try. */
+  private commitQueued(): void {
+    if (this.commitTimer) clearImmediate(this.commitTimer);
+    this.commitTimer = null;
+    const ops = this.queue;
+    this.queue = [];
+    this.queuedBytes = 0;
+    if (ops.length === 0 || !this.db.open) return;
+    const kept = this.commit(ops);
+    if (kept.length > 0) {
+      this.queue = [...kept, ...this.queue];
+      for (const op of kept) this.queuedBytes += op.encoded.length;
+      // try again a little later; close() tries once more and keeps the journal if that fails
+      setTimeout(() => this.commitQueued(), 200).unref();
+      return;
+    }
+    if (this.queue.length === 0) this.journal!.clear();
+  }
+
+  /**
+   * Commits what was queued by the current task (sets issued together, as by Promise.all, are all
+   * queued before a microtask runs), then anything queued meanwhile.
+   */
   private async flushSoon(): Promise<void> {
     try {
       while (this.queue.length > 0) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        await null;
         const ops = this.queue;
         this.queue = [];
         this.commit(ops);
@@ -336,7 +550,8 @@ export class FilesystemTier implements Location {
     }
   }
 
-  private commit(ops: Op[]): void {
+  /** One transaction for `ops`; returns the journaled puts that could not be committed (kept for a retry). */
+  private commit(ops: Op[]): PutOp[] {
     const seqs: number[] = [];
     const freed: string[] = [];
     let advance = false;
@@ -344,15 +559,16 @@ export class FilesystemTier implements Location {
       this.db
         .transaction(() => {
           // nobody else committed since our last look: our own sequence numbers can be skipped later
-          advance = (this.db.pragma('data_version', { simple: true }) as number) === this.seenVersion;
-          // unique and increasing within this file (we hold its write lock), close to time order across tiers
-          let seq = Math.max((this.stmt.maxSeq.get() as number) + 1, Date.now() * 1000);
+          advance = (this.stmt.dataVersion.get() as number) === this.seenVersion;
+          // unique and increasing within this file (we hold its write lock), close to time order across
+          // tiers, and above every acknowledgement time given here (a replay skips what was committed)
+          let seq = Math.max((this.stmt.maxSeq.get() as number) + 1, Date.now() * 1000, this.lastVer + 1);
           for (const op of ops) {
             const old = this.hasBlobs ? (this.stmt.blobOf.get(op.id) as string | null | undefined) : null;
             if (op.kind === 'put') {
               if (op.blob !== null) this.ensureBlob(op.blob, op.encoded);
               const inline = op.blob === null ? op.encoded : null;
-              this.stmt.put.run(seq, op.id, op.key, keyHead(op.key), op.size, op.encoded.length, op.codec, inline, op.blob);
+              this.stmt.put.run(seq, op.id, op.key, keyHead(op.key), op.size, op.encoded.length, op.codec, inline, op.blob, op.valueKind);
             } else {
               this.stmt.remove.run(op.id);
               if (op.tombstone) this.stmt.tombstone.run(op.id, seq);
@@ -364,26 +580,82 @@ export class FilesystemTier implements Location {
         .immediate();
     } catch (error) {
       const failure = new LocationError(`${this.name}: cannot commit: ${(error as Error).message}`, this.name, { cause: error, code: storageErrorCode(error) });
+      this.commitFailure = failure;
+      const kept: PutOp[] = [];
       for (const op of ops) {
-        if (op.kind === 'put') this.storedBytes -= op.encoded.length;
-        op.reject(failure);
+        // a journaled put was acknowledged: it is committed later, or replayed from the journal
+        if (op.kind === 'put' && this.journal) kept.push(op);
+        else {
+          if (op.kind === 'put') this.storedBytes -= op.encoded.length;
+          op.reject(failure);
+        }
       }
-      return;
+      return kept;
     }
+    this.commitFailure = null;
     if (advance) this.lastSeq = Math.max(this.lastSeq, seqs[seqs.length - 1] ?? 0);
-    ops.forEach((op, index) => op.resolve(seqs[index]!));
-    for (const blob of freed) {
-      // after the commit: a blob no row names any more is removed (a rare race with another process
-      // adding the same blob is caught by ensureBlob, which rewrites it inside its transaction)
-      if (this.stmt.blobUsed.get(blob) === undefined) rmSync(this.disk.pathOf(blob), { force: true });
+    this.lastVer = Math.max(this.lastVer, seqs[seqs.length - 1] ?? 0);
+    ops.forEach((op, index) => {
+      if (op.kind === 'put' && this.pending.get(op.id) === op) this.pending.delete(op.id);
+      op.resolve(seqs[index]!);
+    });
+    if (freed.length > 0) this.freeBlobs(freed);
+    return [];
+  }
+
+  /**
+   * Removes blobs that no row names any more. Under the write lock: no process can commit a row
+   * naming one of them meanwhile, and a process that commits one later finds the file missing
+   * and writes it again (ensureBlob). A reader that read an old row retries (readEntries).
+   */
+  private freeBlobs(blobs: readonly string[]): void {
+    try {
+      this.db
+        .transaction(() => {
+          for (const blob of blobs) if (this.stmt.blobUsed.get(blob) === undefined) rmSync(this.disk.pathOf(blob), { force: true });
+        })
+        .immediate();
+    } catch {
+      // left for reclaim() (on the next open, or gc): an unused blob takes room but is never read
     }
+  }
+
+  /**
+   * Removes what a killed writer left behind: blobs that no row names (written before a commit
+   * that never came) and temp files of processes that no longer run. Under the write lock, as
+   * freeBlobs. Returns what was removed.
+   */
+  reclaim(): { blobs: number; tempFiles: number; bytes: number } {
+    this.recover(); // a killed writer's journal may name blobs not written yet
+    const removed = { blobs: 0, tempFiles: 0, bytes: 0 };
+    if (!existsSync(this.disk.root)) return removed;
+    this.db
+      .transaction(() => {
+        const named = new Set(this.stmt.blobs.all() as string[]);
+        for (const orphan of orphanFiles(this.disk.root, named)) {
+          rmSync(orphan.path, { force: true });
+          if (orphan.temp) removed.tempFiles++;
+          else removed.blobs++;
+          removed.bytes += orphan.size;
+        }
+      })
+      .immediate();
+    return removed;
+  }
+
+  /** Entries and bytes this tier holds for the store (every process's, as committed; this process's acknowledged puts are committed first). */
+  stats(): { entries: number; bytes: number } {
+    if (this.journal && this.queue.length > 0) this.commitQueued();
+    const [entries, bytes] = this.db.prepare(`SELECT count(*), total(stored) FROM entries WHERE substr(id, 1, 1) != '${LOOSE}'`).raw().get() as [number, number];
+    return { entries, bytes };
   }
 
   /** Inside the write transaction: the blob a new row names must exist (another process may have removed it). */
   private ensureBlob(blob: Key, encoded: Buffer): void {
     const file = this.disk.pathOf(blob);
     if (existsSync(file)) return;
-    const tmp = `${file}.${process.pid}.tmp`;
+    mkdirSync(dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`; // orphans.ts knows this name
     const fd = openSync(tmp, 'w', 0o444);
     try {
       for (let offset = 0; offset < encoded.length; ) offset += writeSync(fd, encoded, offset);
@@ -392,5 +664,19 @@ export class FilesystemTier implements Location {
       closeSync(fd);
     }
     renameSync(tmp, file);
+  }
+}
+
+/** A row of `one` and `many`: id, key, codec, data, blob, kind. */
+type EntryValueRow = [string, Key, string, Buffer | null, string | null, ValueKind];
+
+/** The Disk blob a row names is gone (removed by a replace committed after the row was read). */
+class MissingBlob extends Error {
+  constructor(readonly blob: string) {
+    super(`the blob ${blob} of a stored entry is missing`);
+  }
+
+  asLocationError(where: string): LocationError {
+    return new LocationError(`${where}: ${this.message}`, where);
   }
 }

@@ -4,9 +4,10 @@ import { parseFraction, parseSize } from '../../size.js';
 import { codecFor, type Codec, type Compression } from './codec.js';
 
 /**
- * How full a resource may get, a soft target as in the seed: a fraction (0.9 = until 90 % of the
- * machine's memory, or of the filesystem, is in use) or a byte size (`'200GB'`, `4096`) that the
- * store's own values on that resource may take.
+ * How full a resource may get, a soft target as in the seed: a number is a fraction (0.9 = until
+ * 90 % of the machine's memory, or of the filesystem, is in use, counted as psutil and df count:
+ * `used / (used + available)`), a string a byte size (`'200GB'`, `'4096B'`) that the store's own
+ * values on that resource may take.
  */
 export type Limit = number | string;
 
@@ -14,8 +15,11 @@ export type Limit = number | string;
 export type ParsedLimit = { fraction: number } | { bytes: number };
 
 export function parseLimit(limit: Limit, what: string): ParsedLimit {
-  // a number above 1 is a byte count; 0..1 is a fraction, as the seed's `limit=0.9`
-  if (typeof limit === 'number' && limit <= 1) return { fraction: parseFraction(limit, what) };
+  // a number is a fraction, as the seed's `limit=0.9`: 1.5 or 4096 is a mistake, not a byte count
+  if (typeof limit === 'number') {
+    if (limit > 1) throw new ConfigError(`Invalid ${what}: ${limit} (a number is a fraction between 0 and 1; a byte size is a string such as '4096B' or '200GB')`);
+    return { fraction: parseFraction(limit, what) };
+  }
   return { bytes: parseSize(limit, what) };
 }
 
@@ -46,10 +50,14 @@ export interface ResourceFilesystemOptions {
   /** `true` (lz4), `false`, or a codec name: 'lz4', 'gzip', 'brotli'. @default false */
   compression?: Compression;
   /**
-   * fsync every commit (SQLite `synchronous=FULL`, Disk blobs fsynced) so acknowledged sets
-   * survive a power cut too; false still survives `kill -9` but not a power cut. @default true
+   * true: fsync every commit (SQLite `synchronous=FULL`, Disk blobs fsynced) so acknowledged sets
+   * survive a power cut too (the same as `durability: 'power'`). false: acknowledged sets survive
+   * `kill -9` of the process (committed to SQLite's WAL, `synchronous=NORMAL`) but not a power cut.
+   * @default false
    */
   fsync?: boolean;
+  /** 'process' (the default): acknowledged sets survive the process being killed; 'power': a power cut too (`fsync: true`). */
+  durability?: 'process' | 'power';
 }
 
 /** A tier on a filesystem: a SQLite file for the tag index and small values, Disk blobs for large ones. */
@@ -67,7 +75,12 @@ export class ResourceFilesystem {
     this.path = resolve(options.path);
     this.limit = parseLimit(options.limit ?? 0.9, 'ResourceFilesystem limit');
     this.codec = codecFor(options.compression);
-    this.fsync = options.fsync ?? true;
+    const durability = options.durability ?? (options.fsync ? 'power' : 'process');
+    if (durability !== 'process' && durability !== 'power') throw new ConfigError(`Invalid durability ${JSON.stringify(durability)}: 'process' or 'power'`);
+    if (options.fsync !== undefined && options.fsync !== (durability === 'power')) {
+      throw new ConfigError(`fsync: ${options.fsync} contradicts durability: '${durability}'`);
+    }
+    this.fsync = durability === 'power';
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Key } from '../../key.js';
+import type { ValueKind } from './value-kinds.js';
 
 /** One entry of a TierKV store, as the in-memory index knows it. */
 export interface Rec {
@@ -18,6 +19,8 @@ export interface Rec {
   at: number;
   /** Bytes of the value. */
   readonly size: number;
+  /** The type the value was given as, and is given back as. */
+  readonly kind: ValueKind;
   /** Commit sequence number: the newer of two copies of an entry wins. */
   readonly seq: number;
   /** Index of the filesystem tier that holds the value durably, or -1 when only memory holds it. */
@@ -63,6 +66,9 @@ export class Slab {
 
 /** The tags of an entry id. */
 export function tagsOfId(id: string): string[] {
+  // most ids are plain tags between quotes (no escapes): split them without the JSON parser
+  // (opening a store parses every id); any backslash means escapes, and JSON.parse reads them
+  if (id.indexOf('\\') === -1 && id.length >= 4 && id.startsWith('["') && id.endsWith('"]')) return id.slice(2, -2).split('","');
   return JSON.parse(id) as string[];
 }
 
@@ -100,7 +106,9 @@ export class TagIndex {
   }
 
   /** Adds `rec` (its sorted, distinct `tags` are the ones its id names), replacing the entry with the same id; returns the replaced one. */
-  put(rec: Rec, tags: readonly string[] = tagsOfId(rec.id), old: Rec | undefined = this.entries.get(rec.id)): Rec | undefined {
+  put(rec: Rec, tags: readonly string[] = tagsOfId(rec.id), known?: Rec | null): Rec | undefined {
+    // `known`: the caller looked the entry up already (null: there is none)
+    const old = known === undefined ? this.entries.get(rec.id) : (known ?? undefined);
     if (old) this.remove(old);
     this.entries.set(rec.id, rec);
     if (rec.key !== null) this.refs.set(rec.key, (this.refs.get(rec.key) ?? 0) + 1);
@@ -152,6 +160,22 @@ export class TagIndex {
       }
       if (list.length === 0) this.byTag.delete(tag);
     }
+  }
+
+  /** `k` distinct entries carrying any of `tags`, uniformly at random among them (all when fewer). */
+  sampleAny(tags: readonly string[], k: number, random: () => number = Math.random): Rec[] {
+    if (tags.length === 1) return this.sample(tags[0]!, k, random);
+    const all = this.union(tags); // a fresh array: shuffled in place
+    if (!(k > 0)) return [];
+    const take = Math.min(Math.floor(k), all.length);
+    for (let i = 0; i < take; i++) {
+      const j = i + Math.floor(random() * (all.length - i));
+      const chosen = all[j]!;
+      all[j] = all[i]!;
+      all[i] = chosen;
+    }
+    all.length = take;
+    return all;
   }
 
   /** Entries carrying any of `tags`, each once. */

@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import { freemem, totalmem } from 'node:os';
-import { ConfigError, InvalidValueError, OutOfResourcesError } from '../../errors.js';
+import { ConfigError, InvalidValueError, OutOfResourcesError, StorageCorruption } from '../../errors.js';
 import type { Key } from '../../key.js';
 import { Fanout } from '../../locations/fanout.js';
 import type { Location } from '../../locations/interface.js';
@@ -8,10 +8,13 @@ import { Level, Levels } from '../../locations/levels.js';
 import { Memory } from '../../locations/memory.js';
 import { HashKeyStorage } from '../hash-key-storage.js';
 import { EncodedMemory } from './encoded.js';
-import { FilesystemTier, INLINE_LIMIT } from './fs-tier.js';
+import { FilesystemTier, INLINE_LIMIT, type ReadValue } from './fs-tier.js';
 import { type Resource, ResourceFilesystem, ResourceMemory } from './resources.js';
 import { type Rec, Slab, TagIndex, tagsOfId } from './tag-index.js';
 import { entryId, tagList, type Tags } from './tags.js';
+import { ALIGN, fromStored, type StoredValue, toStored, type TierValue, ValueKind } from './value-kinds.js';
+
+export type { StoredValue, TierValue } from './value-kinds.js';
 
 export interface TierKVOptions {
   /** The store's name; each filesystem tier keeps it in `<path>/<name>/`. @default 'default' */
@@ -25,8 +28,37 @@ export interface TierKVOptions {
   cache?: boolean;
 }
 
-/** What `set` accepts as a value. */
-export type TierValue = Uint8Array | string;
+/** Options of `set`. */
+export interface TierSetOptions {
+  /**
+   * false: a memory-only store without compression keeps the caller's buffer itself instead of a
+   * copy (as the seed keeps its `bytes`): the caller must not change it afterwards. Stores with
+   * filesystem tiers or compression encode the value anyway and ignore it. @default true
+   */
+  copy?: boolean;
+}
+
+/** One tier in `stats()`: where it is, and the entries and bytes (as stored: compressed) it holds. */
+export interface TierStats {
+  tier: 'memory' | 'filesystem';
+  /** 'memory', or the folder of a filesystem tier. */
+  where: string;
+  /** Entries whose value this tier holds (memory above filesystem tiers: cached copies). */
+  entries: number;
+  bytes: number;
+}
+
+/** What `gc()` (and opening a store) reclaimed: files a killed writer left behind. */
+export interface Reclaimed {
+  blobs: number;
+  tempFiles: number;
+  bytes: number;
+}
+
+/** Sets that `setMany` keeps in flight at once: they share commits, and memory stays bounded. */
+const SET_MANY_WINDOW = 1024;
+/** Values `iterate` reads at a time. */
+const ITERATE_BATCH = 256;
 
 /** Options of the calls that return values (`get`, `sample`, `getByKey`). */
 export interface TierReadOptions {
@@ -43,13 +75,6 @@ export interface TierReadOptions {
 const SLAB_MIN = 64 * 1024;
 const SLAB_MAX = 256 * 1024;
 
-function toBuffer(value: TierValue): Buffer {
-  if (Buffer.isBuffer(value)) return value;
-  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-  if (typeof value === 'string') return Buffer.from(value, 'utf8');
-  throw new InvalidValueError(`A TierKV value must be a Uint8Array or a string, not ${Object.prototype.toString.call(value)}`);
-}
-
 /**
  * The seed notebook's tagged key-value store, built from cairn's parts: the resources become a
  * `Levels` of a `Memory` location (tier 0) over a `Fanout` of filesystem tiers (SQLite for the tag
@@ -59,7 +84,7 @@ function toBuffer(value: TierValue): Buffer {
  * acknowledged `set` is committed before it resolves; memory then keeps copies of hot values
  * (it evicts least recently used copies when full: the durable copy stays below).
  */
-export class TierKV {
+export class TierKV<V extends StoredValue = Buffer> {
   readonly name: string;
   /** Filesystem tiers, fastest first. */
   readonly tiers: readonly FilesystemTier[];
@@ -144,10 +169,11 @@ export class TierKV {
   }
 
   /** Opens (or creates) a store and loads its tag index from every filesystem tier. */
-  static async open(options: TierKVOptions = {}): Promise<TierKV> {
-    const store = new TierKV(options);
+  static async open<V extends StoredValue = Buffer>(options: TierKVOptions = {}): Promise<TierKV<V>> {
+    const store = new TierKV<V>(options);
     try {
       await store.refresh(true);
+      store.gc(); // what a killed writer left behind
     } catch (error) {
       await store.close();
       throw error;
@@ -155,9 +181,14 @@ export class TierKV {
     return store;
   }
 
+  /** `await using store = await TierKV.open(…)`: closed when the block is left. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
   /** Opens a store, runs `fn` with it and closes it, also when `fn` throws (the seed's `with`). */
-  static async with<T>(options: TierKVOptions, fn: (store: TierKV) => Promise<T> | T): Promise<T> {
-    const store = await TierKV.open(options);
+  static async with<T, V extends StoredValue = Buffer>(options: TierKVOptions, fn: (store: TierKV<V>) => Promise<T> | T): Promise<T> {
+    const store = await TierKV.open<V>(options);
     try {
       return await fn(store);
     } finally {
@@ -167,20 +198,21 @@ export class TierKV {
 
   /**
    * Stores `value` as the entry tagged `tags` (a tag or a list; their order does not matter),
-   * replacing the entry's previous value. Resolves with the entry id once the value is committed
-   * to the first tier with room; throws OutOfResourcesError (store unchanged) when none has room.
+   * replacing the entry's previous value. Resolves with the entry id once the value is durable in
+   * the first tier with room (see "Durability" in docs/tierkv.md); throws OutOfResourcesError
+   * (store unchanged) when none has room.
    */
-  async set(tags: Tags, value: TierValue): Promise<string> {
+  async set(tags: Tags, value: TierValue, options?: TierSetOptions): Promise<string> {
     this.assertOpen();
     const entry = entryId(tags);
-    const bytes = toBuffer(value);
-    if (this.tiers.length === 0) return this.setInMemory(entry.id, entry.tags, bytes);
+    const { bytes, kind } = toStored(value);
+    if (this.tiers.length === 0) return this.setInMemory(entry.id, entry.tags, bytes, kind, options?.copy !== false);
     const key = hash('sha256', bytes);
     for (let at = 0; at < this.tiers.length; at++) {
       const tier = this.tiers[at]!;
       const { encoded, codec } = tier.encode(bytes);
       if (!tier.hasRoom(encoded.length)) continue;
-      const seq = await tier.putEntry(entry.id, key, bytes.length, encoded, codec);
+      const seq = await tier.putEntry(entry.id, key, bytes.length, encoded, codec, kind);
       if (seq === null) continue;
       await this.applyPut(
         {
@@ -189,6 +221,7 @@ export class TierKV {
           value: null,
           at: 0,
           size: bytes.length,
+          kind,
           seq,
           tier: at,
           stored: encoded.length,
@@ -205,19 +238,69 @@ export class TierKV {
     throw this.outOfResources(entry.id, bytes.length);
   }
 
+  /**
+   * Stores many entries, as `set` each (the same checks and durability), with up to 1,024 sets in
+   * flight so that they share commits. Resolves with the ids in order; when a set fails, the
+   * others still run and the first error is thrown once all have settled.
+   */
+  async setMany(entries: Iterable<readonly [Tags, TierValue]>): Promise<string[]> {
+    this.assertOpen();
+    const ids: string[] = [];
+    let failure: { error: unknown } | null = null;
+    let batch: Promise<void>[] = [];
+    for (const [tags, value] of entries) {
+      const at = ids.push('') - 1;
+      batch.push(
+        this.set(tags, value).then(
+          (id) => void (ids[at] = id),
+          (error: unknown) => void (failure ??= { error }),
+        ),
+      );
+      if (batch.length >= SET_MANY_WINDOW) {
+        await Promise.all(batch);
+        batch = [];
+      }
+    }
+    await Promise.all(batch);
+    if (failure) throw (failure as { error: unknown }).error;
+    return ids;
+  }
+
   /** Every value tagged with any of `tags`, each once; `[]` when none. */
-  async get(tags: Tags, options?: TierReadOptions): Promise<Buffer[]> {
+  async get(tags: Tags, options?: TierReadOptions): Promise<V[]> {
     this.assertOpen();
     if (this.tiers.length > 0) await this.refresh(false);
     return this.values(this.index.union(tagList(tags)), options?.copy !== false);
   }
 
-  /** `k` distinct values tagged `tag`, uniformly at random; all of them when fewer. Costs O(k). */
-  async sample(tag: string, k: number, options?: TierReadOptions): Promise<Buffer[]> {
+  /**
+   * The values tagged with any of `tags`, each once, read ITERATE_BATCH at a time as the loop asks
+   * for them (`get` of a million entries builds a million-element array first). The entries are
+   * the ones tagged when the iteration starts; one removed meanwhile is skipped.
+   */
+  async *iterate(tags: Tags, options?: TierReadOptions): AsyncGenerator<V, void, undefined> {
     this.assertOpen();
-    if (typeof tag !== 'string') throw new InvalidValueError('sample takes one tag');
     if (this.tiers.length > 0) await this.refresh(false);
-    return this.values(this.index.sample(tag, k), options?.copy !== false);
+    const recs = this.index.union(tagList(tags));
+    const copy = options?.copy !== false;
+    for (let start = 0; start < recs.length; start += ITERATE_BATCH) {
+      this.assertOpen();
+      const live = recs.slice(start, start + ITERATE_BATCH).filter((rec) => this.index.get(rec.id) === rec);
+      yield* await this.values(live, copy);
+    }
+  }
+
+  /**
+   * `k` distinct values tagged with any of `tags` (a tag or a list, as the seed's `sample`),
+   * uniformly at random among those entries; all of them when fewer. O(k) for one tag; for
+   * several, O(entries of those tags). (The seed drew up to k from each tag in turn.)
+   */
+  async sample(tags: Tags, k: number, options?: TierReadOptions): Promise<V[]> {
+    this.assertOpen();
+    if (typeof k !== 'number' || Number.isNaN(k)) throw new InvalidValueError(`sample needs a number of values, not ${String(k)}`);
+    const list = tagList(tags);
+    if (this.tiers.length > 0) await this.refresh(false);
+    return this.values(this.index.sampleAny(list, k), options?.copy !== false);
   }
 
   /** True when some entry carries any of `tags` (the seed's `has_tags`). */
@@ -240,7 +323,7 @@ export class TierKV {
   }
 
   /** `[value]` of the entry with this id (from `keys()` or `set`), `[]` when there is none. */
-  async getByKey(id: string, options?: TierReadOptions): Promise<Buffer[]> {
+  async getByKey(id: string, options?: TierReadOptions): Promise<V[]> {
     this.assertOpen();
     await this.refresh(false);
     const rec = this.index.get(id);
@@ -253,12 +336,56 @@ export class TierKV {
     await this.refresh(false);
     const rec = this.index.get(entryId(tags).id);
     if (!rec) return false;
-    if (rec.tier >= 0) await this.tiers[rec.tier]!.removeEntry(rec.id, rec.stored);
-    if (this.index.get(rec.id) === rec) {
-      this.index.remove(rec);
-      this.dropValue(rec);
-    }
+    await this.removeRec(rec);
     return true;
+  }
+
+  /**
+   * Removes every entry carrying any of `tags` (prunes a tag: `deleteTagged('BLUE')` removes
+   * ['BLUE', '1'], ['BLUE', '2'], …); resolves with how many were removed, once committed.
+   */
+  async deleteTagged(tags: Tags): Promise<number> {
+    this.assertOpen();
+    await this.refresh(false);
+    const recs = this.index.union(tagList(tags));
+    for (let start = 0; start < recs.length; start += SET_MANY_WINDOW) {
+      await Promise.all(recs.slice(start, start + SET_MANY_WINDOW).map((rec) => this.removeRec(rec)));
+    }
+    return recs.length;
+  }
+
+  /** Per tier, fastest first: where it is, its entries and bytes (compressed as stored). */
+  async stats(): Promise<TierStats[]> {
+    this.assertOpen();
+    await this.refresh(false);
+    const out: TierStats[] = [];
+    if (this.memory) {
+      const alone = this.tiers.length === 0;
+      out.push({
+        tier: 'memory',
+        where: 'memory',
+        entries: alone ? this.index.size : this.memory.memory.count,
+        bytes: this.memory.size + (alone ? this.pendingBytes : 0),
+      });
+    }
+    for (const tier of this.tiers) out.push({ tier: 'filesystem', where: tier.dir, ...tier.stats() });
+    return out;
+  }
+
+  /**
+   * Reclaims what writers killed mid-write left in the filesystem tiers: blobs no entry names and
+   * temp files of processes that no longer run (also done when a store is opened).
+   */
+  gc(): Reclaimed {
+    this.assertOpen();
+    const total: Reclaimed = { blobs: 0, tempFiles: 0, bytes: 0 };
+    for (const tier of this.tiers) {
+      const one = tier.reclaim();
+      total.blobs += one.blobs;
+      total.tempFiles += one.tempFiles;
+      total.bytes += one.bytes;
+    }
+    return total;
   }
 
   /** Number of entries. */
@@ -274,6 +401,14 @@ export class TierKV {
   }
 
   // --- internals -----------------------------------------------------------------------------
+
+  private async removeRec(rec: Rec): Promise<void> {
+    if (rec.tier >= 0) await this.tiers[rec.tier]!.removeEntry(rec.id, rec.stored);
+    if (this.index.get(rec.id) === rec) {
+      this.index.remove(rec);
+      this.dropValue(rec);
+    }
+  }
 
   private assertOpen(): void {
     if (this.closed) throw new ConfigError(`The TierKV store ${this.name} is closed`);
@@ -296,22 +431,26 @@ export class TierKV {
   }
 
   /** A memory-only set: the value is kept in memory (in its index entry until hashed). */
-  private setInMemory(id: string, tags: readonly string[], bytes: Buffer): string {
+  private setInMemory(id: string, tags: readonly string[], bytes: Buffer, kind: ValueKind, copy: boolean): string {
     const memory = this.memory!;
     const old = this.index.get(id);
     const size = bytes.length;
     if (this.lazy) {
-      if (!this.memoryHasRoom(size)) throw this.outOfResources(id, size);
-      const rec: Rec = { id, key: null, value: null, at: 0, size, seq: 0, tier: -1, stored: size, blob: false, p0: -1, p1: -1, more: null };
-      this.place(rec, bytes); // a copy, so that the caller may reuse its buffer
-      this.index.put(rec, tags, old);
+      // a replaced value's bytes are freed first (as the seed deletes before it sets)
+      if (!this.memoryHasRoom(size - (old ? old.size : 0))) throw this.outOfResources(id, size);
+      const rec: Rec = { id, key: null, value: null, at: 0, size, kind, seq: 0, tier: -1, stored: size, blob: false, p0: -1, p1: -1, more: null };
+      if (copy) this.place(rec, bytes); // a copy, so that the caller may reuse its buffer
+      else this.keep(rec, bytes);
+      this.index.put(rec, tags, old ?? null);
       if (old) this.dropValue(old);
       return id;
     }
     const key = hash('sha256', bytes);
-    if (this.index.refCount(key) === 0 && !this.memoryHasRoom(size)) throw this.outOfResources(id, size);
+    // a replaced value's bytes are freed first when no other entry shares them
+    const freed = old && old.key !== key && old.key !== null && this.index.refCount(old.key) === 1 ? old.size : 0;
+    if (this.index.refCount(key) === 0 && !this.memoryHasRoom(size - freed)) throw this.outOfResources(id, size);
     if (!memory.putSync(key, bytes)) throw this.outOfResources(id, size);
-    this.index.put({ id, key, value: null, at: 0, size, seq: 0, tier: -1, stored: size, blob: false, p0: -1, p1: -1, more: null }, tags);
+    this.index.put({ id, key, value: null, at: 0, size, kind, seq: 0, tier: -1, stored: size, blob: false, p0: -1, p1: -1, more: null }, tags);
     if (old && old.key !== key) this.dropValue(old);
     return id;
   }
@@ -320,6 +459,8 @@ export class TierKV {
   private place(rec: Rec, bytes: Uint8Array): void {
     const size = bytes.length;
     let slab = this.slab;
+    // values start at multiples of ALIGN: a view of one as a Float64Array needs no copy
+    if (slab !== null && rec.kind !== ValueKind.Bytes) slab.used = Math.min(slab.bytes.length, alignUp(slab.used));
     if (size > SLAB_MAX / 4) {
       slab = new Slab(new Uint8Array(size));
     } else if (slab === null || slab.used + size > slab.bytes.length) {
@@ -333,6 +474,16 @@ export class TierKV {
     slab.live += size;
     slab.recs.push(rec);
     this.pendingBytes += size;
+  }
+
+  /** Lazy mode, `copy: false`: the caller's bytes become a slab of their own (no copy). */
+  private keep(rec: Rec, bytes: Uint8Array): void {
+    const slab = new Slab(bytes);
+    slab.used = slab.live = bytes.length;
+    slab.recs.push(rec);
+    rec.value = slab;
+    rec.at = 0;
+    this.pendingBytes += bytes.length;
   }
 
   /**
@@ -399,31 +550,21 @@ export class TierKV {
     this.tiers.forEach((tier, at) => {
       const changes = tier.changes();
       if (!changes) return;
-      for (const row of changes.rows) {
-        const current = this.index.get(row.id);
-        if (current && current.tier === at && current.seq >= row.seq) continue;
-        if (current && current.seq > row.seq) {
+      // rows of one tier name distinct entries: into an empty index, none needs a look-up
+      const empty = this.index.size === 0;
+      for (const [id, key, seq, size, stored, blob, kind] of changes.rows) {
+        const current = empty ? undefined : this.index.get(id);
+        if (current && current.tier === at && current.seq >= seq) continue;
+        if (current && current.seq > seq) {
           // an older copy left in another tier by a move interrupted by a crash
-          if (initial) stale.push({ tier: at, id: row.id, stored: row.stored });
+          if (initial) stale.push({ tier: at, id, stored });
           continue;
         }
         if (current && initial && current.tier !== at) stale.push({ tier: current.tier, id: current.id, stored: current.stored });
-        const replaced = this.index.put({
-          id: row.id,
-          key: row.key,
-          value: null,
-          at: 0,
-          size: row.size,
-          seq: row.seq,
-          tier: at,
-          stored: row.stored,
-          blob: row.blob === 1,
-          p0: -1,
-          p1: -1,
-          more: null,
-        });
+        const rec: Rec = { id, key, value: null, at: 0, size, kind, seq, tier: at, stored, blob: blob === 1, p0: -1, p1: -1, more: null };
+        const replaced = this.index.put(rec, undefined, current ?? null);
         // another process replaced the entry: a memory copy of the old value is no longer needed
-        if (replaced && replaced.key !== row.key) this.dropValue(replaced);
+        if (replaced && replaced.key !== key) this.dropValue(replaced);
       }
       for (const [id, seq] of changes.removed) {
         const current = this.index.get(id);
@@ -437,17 +578,20 @@ export class TierKV {
   }
 
   /**
-   * The values of `recs`, in order: those held in memory first (copied into one block for the
-   * caller, or as views with `copy` false), the rest from their tiers (batched).
+   * The values of `recs`, in order, each as the type it was given as: those held in memory first
+   * (copied into one block for the caller, each at an aligned offset, or as views with `copy`
+   * false), the rest from their tiers (batched, verified).
    */
-  private values(recs: readonly Rec[], copy: boolean): Buffer[] | Promise<Buffer[]> {
+  private values(recs: readonly Rec[], copy: boolean): V[] | Promise<V[]> {
     const count = recs.length;
     const out: (Buffer | null)[] = new Array(count);
     const memory = this.memory;
     let total = 0;
     let missing = 0;
+    let typed = false;
     for (let at = 0; at < count; at++) {
       const rec = recs[at]!;
+      if (rec.kind !== ValueKind.Bytes) typed = true;
       const slab = rec.value;
       if (slab !== null) {
         total += rec.size;
@@ -462,23 +606,24 @@ export class TierKV {
     }
     if (copy) {
       // one allocation for every copy: the caller gets its own bytes, never the stored ones
-      const block = Buffer.allocUnsafe(total);
+      const block = Buffer.allocUnsafeSlow(total + (typed ? count * ALIGN : 0));
       let offset = 0;
       for (let at = 0; at < count; at++) {
         const rec = recs[at]!;
         const slab = rec.value;
         const bytes = slab !== null ? slab.bytes.subarray(rec.at, rec.at + rec.size) : out[at];
         if (bytes === null || bytes === undefined) continue;
+        if (rec.kind !== ValueKind.Bytes) offset = alignUp(offset);
         block.set(bytes, offset);
         out[at] = block.subarray(offset, (offset += bytes.length));
       }
     }
-    if (missing === 0) return out as Buffer[];
+    if (missing === 0) return (typed ? typedValues(recs, out as Buffer[]) : out) as V[];
     return this.valuesFromTiers(recs, out);
   }
 
   /** The values `values` found in no memory copy, read from each tier's SQLite file in one query. */
-  private async valuesFromTiers(recs: readonly Rec[], out: (Buffer | null)[]): Promise<Buffer[]> {
+  private async valuesFromTiers(recs: readonly Rec[], out: (Buffer | null)[]): Promise<V[]> {
     const missing = new Map<number, number[]>();
     recs.forEach((rec, at) => {
       if (out[at] !== null || rec.tier < 0) return;
@@ -486,18 +631,55 @@ export class TierKV {
       list.push(at);
       missing.set(rec.tier, list);
     });
+    const kinds: ValueKind[] = recs.map((rec) => rec.kind);
     const promote: Promise<void>[] = [];
     for (const [tierAt, positions] of missing) {
-      const found = await this.tiers[tierAt]!.readEntries(positions.map((at) => recs[at]!.id));
+      const { found, corrupt } = await this.tiers[tierAt]!.readEntries(positions.map((at) => recs[at]!.id));
       for (const at of positions) {
         const rec = recs[at]!;
-        const bytes = found.get(rec.id) ?? null;
-        out[at] = bytes;
-        if (bytes && this.cache) promote.push(this.promote(rec, bytes));
+        let value: ReadValue | null = found.get(rec.id) ?? null;
+        const damage = corrupt.get(rec.id);
+        if (damage) value = await this.heal(rec, tierAt, damage);
+        out[at] = value?.bytes ?? null;
+        // another process may have replaced the entry since our index saw it: its row says the type
+        if (value) kinds[at] = value.kind;
+        if (value && this.cache && value.key === rec.key) promote.push(this.promote(rec, value.bytes));
       }
     }
     await Promise.all(promote);
-    return out.filter((bytes): bytes is Buffer => bytes !== null);
+    const values: V[] = [];
+    for (let at = 0; at < out.length; at++) {
+      const bytes = out[at];
+      if (bytes !== null && bytes !== undefined) values.push(fromStored(bytes, kinds[at]!) as V);
+    }
+    return values;
+  }
+
+  /**
+   * A value whose stored bytes in tier `tierAt` do not hash to its key: another copy (in memory,
+   * or in another tier, verified too) is returned and written back over the damaged one; with
+   * none, the StorageCorruption is thrown. A corrupted value is never returned.
+   */
+  private async heal(rec: Rec, tierAt: number, damage: StorageCorruption): Promise<ReadValue> {
+    const key = damage.key;
+    let bytes: Buffer | null = this.memory?.peek(key) ?? null;
+    for (let at = 0; bytes === null && at < this.tiers.length; at++) {
+      if (at === tierAt) continue;
+      bytes = await this.tiers[at]!.readBytes(key).catch((error: unknown) => {
+        if (error instanceof StorageCorruption) return null;
+        throw error;
+      });
+    }
+    if (bytes === null) throw damage;
+    const tier = this.tiers[tierAt]!;
+    const { encoded, codec } = tier.encode(bytes);
+    // rewritten in place when the entry still holds that value (a fresh row, same content)
+    const now = this.index.get(rec.id);
+    if (now && now.key === key && now.tier === tierAt) {
+      const seq = await tier.putEntry(rec.id, key, bytes.length, encoded, codec, now.kind);
+      if (seq !== null) this.index.put({ ...now, seq, stored: encoded.length, blob: encoded.length > INLINE_LIMIT, p0: -1, p1: -1, more: null });
+    }
+    return { key, bytes, kind: rec.kind };
   }
 
   /** cache: true: a value read from a filesystem tier is copied into memory and moved to a faster tier with room. */
@@ -507,7 +689,7 @@ export class TierKV {
       const tier = this.tiers[at]!;
       const { encoded, codec } = tier.encode(bytes);
       if (!tier.hasRoom(encoded.length)) continue;
-      const seq = await tier.putEntry(rec.id, rec.key!, rec.size, encoded, codec);
+      const seq = await tier.putEntry(rec.id, rec.key!, rec.size, encoded, codec, rec.kind);
       if (seq === null) continue;
       const now = this.index.get(rec.id);
       if (now !== rec) {
@@ -534,4 +716,15 @@ export class TierKV {
     this.materialise();
     return this.index.get(id)?.key ?? null;
   }
+}
+
+function alignUp(offset: number): number {
+  return (offset + ALIGN - 1) & -ALIGN;
+}
+
+/** Buffers as the types their entries were given as. */
+function typedValues(recs: readonly Rec[], bytes: readonly Buffer[]): StoredValue[] {
+  const out: StoredValue[] = new Array(bytes.length);
+  for (let at = 0; at < bytes.length; at++) out[at] = fromStored(bytes[at]!, recs[at]!.kind);
+  return out;
 }
