@@ -24,7 +24,7 @@ function examples(file: string): string[] {
 
 function run(code: string): { status: number | null; stdout: string; stderr: string } {
   const dir = tempDir();
-  writeFileSync(join(dir, 'example.mts'), code.replaceAll("from 'cairn'", `from '${cairn}'`));
+  writeFileSync(join(dir, 'example.mts'), code.replaceAll("from 'cairn-lake'", `from '${cairn}'`).replaceAll("from 'cairn'", `from '${cairn}'`));
   return spawnSync(process.execPath, ['--import', tsx, join(dir, 'example.mts')], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
 }
 
