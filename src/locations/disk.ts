@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
+  existsSync,
   constants as fsConstants,
   createReadStream,
   fstatSync,
@@ -8,9 +9,11 @@ import {
   mkdirSync,
   openSync,
   promises as fsp,
+  readdirSync,
   readFileSync,
   readSync,
   renameSync,
+  rmSync,
   statSync,
   writeSync,
 } from 'node:fs';
@@ -20,7 +23,10 @@ import { ConfigError, LocationError, StorageCorruption } from '../errors.js';
 import { assertKey, type Key, keyToParts } from '../key.js';
 import { parseFraction, parseSize, type Size } from '../size.js';
 import { CONFIG_NAME, createDiskConfig, DEFAULT_LEVELS, readDiskConfig } from './disk-config.js';
+import { pinInRuns, runNames, runsFolder, sameNames } from './disk-gc-runs.js';
 import { hashFile, syncDir, writeStreamTo } from './disk-io.js';
+import { mergeLabelsFile } from './disk-labels.js';
+import { leftByDeadProcess, PROCESS_TAG } from './disk-liveness.js';
 import { MarkQueue, markPath, markSync } from './disk-marks.js';
 import { Owner } from './disk-owner.js';
 import { promisify } from 'node:util';
@@ -84,8 +90,12 @@ const fdatasyncFd = promisify(fdatasyncCallback);
 /** Values up to this size are written and compared from memory. */
 const SMALL_VALUE = 1024 * 1024;
 
-/** Temp files are named `<key prefix>.<this tag><counter>`: unique per process and thread without random bytes per write. */
-const TEMP_TAG = `${process.pid.toString(36)}${randomBytes(3).toString('hex')}.`;
+/**
+ * Temp files are named `<key prefix>.<this tag><counter>`: unique per process and thread without
+ * random bytes per write, and naming their process, so that the next open removes those of a
+ * killed one at once.
+ */
+const TEMP_TAG = `${PROCESS_TAG}.`;
 let tempCount = 0;
 
 /** What a write did: stored a new blob, found the value already stored, or declined it. */
@@ -127,6 +137,8 @@ export class Disk implements Location {
   private readonly marks: MarkQueue;
   private readonly lastTouch = new Map<Key, number>();
   private readonly writes = new KeyQueue();
+  private readonly labelWrites = new KeyQueue();
+  private readonly gcRuns: string;
   private usedBytes: Promise<number> | null = null;
   private space: { at: number; free: number; total: number } | null = null;
 
@@ -179,20 +191,23 @@ export class Disk implements Location {
     }
     this.tmpDir = join(this.root, '.tmp');
     this.owner.ensureDirSync(this.tmpDir);
+    removeLeftTempFiles(this.tmpDir);
+    this.gcRuns = runsFolder(this.root);
     this.usageRoot = join(this.root, 'tools', 'usage');
     this.marks = new MarkQueue(this.usageRoot, this.owner.ownership, (error) => this.backgroundUsageFailed(error));
   }
 
   /**
    * Moves the blob of `key` out of the layout into `folder` (a folder of the lake such as
-   * `.quarantine`), under a new unique name, and returns its new path; null when it is not stored.
+   * `.quarantine`, relative to the root, or an absolute path inside the lake), under `name` (by
+   * default a new unique name), and returns its new path; null when it is not stored.
    * Its last-used mark is kept (gc checks it after the move). The move is a rename: nothing is copied or deleted.
    */
-  async moveAside(key: Key, folder: string): Promise<string | null> {
+  async moveAside(key: Key, folder: string, name?: string): Promise<string | null> {
     const file = this.pathOf(key);
-    const dir = join(this.root, folder);
+    const dir = resolve(this.root, folder);
     await this.owner.ensureDir(dir);
-    const target = join(dir, `${key}.${Date.now()}.${randomBytes(3).toString('hex')}`);
+    const target = join(dir, name ?? `${key}.${Date.now()}.${randomBytes(3).toString('hex')}`);
     let size: number;
     try {
       size = (await fsp.stat(file)).size;
@@ -334,12 +349,31 @@ export class Disk implements Location {
 
   async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
     const file = this.pathOf(key);
+    const wanted = labels && labels.length > 0 && this.keepLabels ? labels : null;
+    // the gc protocol of disk-gc-runs.ts: pin the key in every running gc, write, then settle
+    const pinned = new Set<string>();
+    let names = runNames(this.gcRuns);
+    pinInRuns(this.gcRuns, names, key, pinned);
+    if (!(await this.writeAndMark(key, file, source))) return false;
+    if (wanted) await this.updateLabels(key, wanted);
+    for (;;) {
+      const now = runNames(this.gcRuns);
+      if (sameNames(now, names)) return true;
+      names = now;
+      pinInRuns(this.gcRuns, names, key, pinned);
+      // a gc that started meanwhile may have moved the blob or its labels aside before our pin
+      if (statOrNullSync(file) === null && !(await this.writeAndMark(key, file, source))) return false;
+      if (wanted) await this.updateLabels(key, wanted);
+    }
+  }
+
+  /** Stores the blob (unless it is there) and marks the key as used; false when declined. */
+  private async writeAndMark(key: Key, file: string, source: Source): Promise<boolean> {
     const outcome = await this.writes.run(key, () => this.writeOnce(key, file, source));
     if (outcome === 'declined') return false;
     // writing a value already stored is a use of it; a new blob's mtime is its last use
     if (outcome === 'present' || this.markOnWrite) await this.markNow(key, outcome === 'new');
     else await this.refreshOldMark(key);
-    if (labels && labels.length > 0) await this.updateLabels(key, labels);
     return true;
   }
 
@@ -469,13 +503,24 @@ export class Disk implements Location {
     return size;
   }
 
-  /** Moves a staged file into place; false when it cannot be moved (another filesystem). */
+  /**
+   * Puts a staged file in place without copying it; false when it cannot (another filesystem). A
+   * hard link, not a rename: the staged file stays readable (its owner removes it), so that a
+   * write whose blob a concurrent gc took can put it in place again.
+   */
   private async adopt(staged: string, file: string): Promise<boolean> {
     try {
       if (this.fsync) await syncFile(staged);
       await fsp.chmod(staged, this.fileMode);
       this.owner.ownFile(staged);
-      await fsp.rename(staged, file);
+      try {
+        await fsp.link(staged, file);
+      } catch (error) {
+        // a blob that does not match its key is there (replace it), or no hard links here
+        if (!['EEXIST', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK'].includes(errno(error) ?? '')) throw error;
+        await fsp.copyFile(staged, `${staged}.copy`, fsConstants.COPYFILE_FICLONE);
+        await fsp.rename(`${staged}.copy`, file).finally(() => fsp.rm(`${staged}.copy`, { force: true }));
+      }
       return true;
     } catch (error) {
       if (errno(error) === 'EXDEV') return false;
@@ -650,23 +695,57 @@ export class Disk implements Location {
     }
   }
 
-  /** Adds labels to the key's set (tarn's JsonLabels keeps the union), atomically. */
+  /**
+   * Adds labels to the key's set (tarn's JsonLabels keeps the union) without storing a value: for
+   * maintenance (migrate, gc putting back what it moved aside). Nothing happens when the lake
+   * keeps no labels.
+   */
+  addLabels(key: Key, labels: readonly string[]): Promise<void> {
+    assertKey(key);
+    return this.updateLabels(key, labels);
+  }
+
+  /** The files of a key besides its blob: its last-used mark and its labels (whether or not they exist). */
+  sidecars(key: Key): { mark: string; labels: string } {
+    assertKey(key);
+    return { mark: markPath(this.usageRoot, key), labels: this.labelsPath(key) };
+  }
+
+  /** The folders of last-used marks (`tools/usage`) and labels (`tools/labels`), each a folder per key prefix. */
+  sidecarRoots(): { marks: string; labels: string } {
+    return { marks: this.usageRoot, labels: join(this.root, 'tools', 'labels') };
+  }
+
+  /** Creates a folder of the lake (and its parents) with the lake's group and mode. */
+  async makeFolder(dir: string): Promise<void> {
+    await this.owner.ensureDir(dir);
+  }
+
+  /**
+   * Adds labels to the key's set, atomically, under the key's label lock (disk-labels.ts): writers
+   * in other threads and processes never drop each other's labels.
+   */
   private async updateLabels(key: Key, labels: readonly string[]): Promise<void> {
-    if (!this.keepLabels) return;
+    if (!this.keepLabels || labels.length === 0) return;
     const file = this.labelsPath(key);
-    const old = (await this.readLabels(key)) ?? [];
-    const merged = [...new Set([...old, ...labels])];
-    if (merged.length === old.length) return;
-    await this.owner.ensureDir(dirname(file));
-    const tmp = this.tempPath('labels');
+    const writeAtomically = async (text: string) => {
+      const tmp = this.tempPath('labels');
+      try {
+        await fsp.writeFile(tmp, text, { mode: this.owner.markMode });
+        this.owner.own(tmp, this.owner.markMode);
+        await fsp.rename(tmp, file);
+      } finally {
+        await fsp.rm(tmp, { force: true });
+      }
+    };
+    const ensureDir = async () => {
+      this.owner.forget(dirname(file));
+      await this.owner.ensureDir(dirname(file));
+    };
     try {
-      await fsp.writeFile(tmp, JSON.stringify(merged), { mode: this.owner.markMode });
-      this.owner.own(tmp, this.owner.markMode);
-      await fsp.rename(tmp, file);
+      await this.labelWrites.run(key, () => mergeLabelsFile(file, labels, { ensureDir, writeAtomically }));
     } catch (error) {
       throw this.failure(`Cannot store the labels of ${key}`, error);
-    } finally {
-      await fsp.rm(tmp, { force: true });
     }
   }
 
@@ -714,6 +793,29 @@ async function syncFile(path: string): Promise<void> {
     await handle.datasync();
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Removes the temp files that killed processes of this host left in `.tmp/` (their names carry
+ * the process: see disk-liveness.ts); those of live writers and of other hosts are left to gc's
+ * age rule. A lake we may not write is left as it is.
+ */
+function removeLeftTempFiles(tmpDir: string): void {
+  if (!existsSync(tmpDir)) return;
+  let names: string[];
+  try {
+    names = readdirSync(tmpDir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!leftByDeadProcess(name)) continue;
+    try {
+      rmSync(join(tmpDir, name), { force: true, recursive: true });
+    } catch (error) {
+      if (!READ_ONLY_CODES.has(errno(error) ?? '')) throw error;
+    }
   }
 }
 

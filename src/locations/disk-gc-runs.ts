@@ -1,0 +1,62 @@
+import { closeSync, existsSync, openSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Key } from '../key.js';
+
+/**
+ * The protocol between gc and writers of a Disk lake (both sides read it: see gc-run.ts).
+ *
+ * A gc run registers itself as a folder `tools/gc/<run>` (tarn ignores `tools/`), moves the blobs
+ * it evicts into that folder, and before removing one checks for a pin `<run>/<key>.pin`: a pinned
+ * blob is put back. A finished run renames its folder to `<run>.done`, and the next run removes
+ * the `.done` names when it registers (only then).
+ *
+ * A writer reads the names before writing, pins the key in every active run, writes, then reads
+ * the names again; while they changed it pins the new runs and checks that its blob (and labels)
+ * are still in place, rewriting them if not. When two reads in a row agree, every run that
+ * started before the write is acknowledged was pinned before the writer last saw its blob in
+ * place: such a run either moved the blob before that check (the writer rewrote it) or after the
+ * pin (the run puts it back). A run that came and went between two reads leaves its `.done` name
+ * (or a newer run's name), so the reads cannot agree across it.
+ */
+
+export function runsFolder(root: string): string {
+  return join(root, 'tools', 'gc');
+}
+
+/** Names in the runs folder, sorted ([] when there is none). Synchronous: a write reads it twice. */
+export function runNames(folder: string): string[] {
+  if (!existsSync(folder)) return [];
+  try {
+    return readdirSync(folder).sort();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+}
+
+/** An active run: not finished (`.done`), not being set up or undone (a leading dot). */
+export function isActiveRun(name: string): boolean {
+  return !name.startsWith('.') && !name.endsWith('.done');
+}
+
+export function pinPath(runFolder: string, key: Key): string {
+  return join(runFolder, `${key}.pin`);
+}
+
+/** Pins `key` in every active run of `names` not pinned yet (`pinned` is updated). */
+export function pinInRuns(folder: string, names: readonly string[], key: Key, pinned: Set<string>): void {
+  for (const name of names) {
+    if (!isActiveRun(name) || pinned.has(name)) continue;
+    pinned.add(name);
+    try {
+      closeSync(openSync(pinPath(join(folder, name), key), 'w', 0o666));
+    } catch (error) {
+      // the run finished meanwhile (its folder was renamed): nothing left to pin
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+}
+
+export function sameNames(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((name, index) => name === b[index]);
+}

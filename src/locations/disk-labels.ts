@@ -1,0 +1,102 @@
+import { promises as fsp } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { leftByDeadProcess, PROCESS_TAG } from './disk-liveness.js';
+
+/**
+ * tarn's JsonLabels: `tools/labels/ab/<rest>.json` holds the JSON list of a key's labels, the
+ * union of every write's. A read-merge-write of that file is guarded by a lock file beside it
+ * (`<rest>.json.lock`, created exclusively), so that concurrent writers (threads, processes)
+ * never drop each other's labels. tarn reads the .json file and ignores the lock.
+ */
+
+/** A lock held longer than this is taken to be left by a hung or killed process on another host. */
+const STALE_LOCK_MS = 30_000;
+
+let acquisitions = 0;
+
+export function lockPathOf(labelsFile: string): string {
+  return `${labelsFile}.lock`;
+}
+
+/**
+ * Adds `labels` to the set in `file` and returns true when the file changed. `writeAtomically`
+ * writes the merged list through a temp file and a rename; `ensureDir` creates the folder.
+ */
+export async function mergeLabelsFile(
+  file: string,
+  labels: readonly string[],
+  io: { ensureDir: () => Promise<void>; writeAtomically: (text: string) => Promise<void> },
+): Promise<boolean> {
+  // most writes repeat labels already stored: no lock needed to see that
+  const before = await readLabelsFile(file);
+  if (before !== null && labels.every((label) => before.includes(label))) return false;
+  const release = await lock(lockPathOf(file), io.ensureDir);
+  try {
+    const old = (await readLabelsFile(file)) ?? [];
+    const merged = [...new Set([...old, ...labels])];
+    if (merged.length === old.length) return false;
+    await io.writeAtomically(JSON.stringify(merged));
+    return true;
+  } finally {
+    await release();
+  }
+}
+
+/** The labels in `file`, null when there is none. */
+export async function readLabelsFile(file: string): Promise<string[] | null> {
+  try {
+    return JSON.parse(await fsp.readFile(file, 'utf8')) as string[];
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+}
+
+/** Takes the lock file (waiting for its holder, breaking it when the holder is gone); returns its release. */
+async function lock(path: string, ensureDir: () => Promise<void>): Promise<() => Promise<void>> {
+  const token = `${PROCESS_TAG}.${(acquisitions++).toString(36)}`;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fsp.writeFile(path, token, { flag: 'wx' });
+      return async () => {
+        // only our own lock is removed (a holder that took ours as stale has its own)
+        if ((await fsp.readFile(path, 'utf8').catch(() => null)) === token) await fsp.rm(path, { force: true });
+      };
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') await ensureDir();
+      else if (code !== 'EEXIST') throw error;
+      else await breakIfStale(path);
+    }
+    // holders keep it for microseconds: poll fast at first, then back off
+    await sleep(attempt < 20 ? 1 : 10);
+  }
+}
+
+/**
+ * Removes the lock at `path` when its holder is gone (a dead process of this host) or it is older
+ * than STALE_LOCK_MS. It is first renamed to a name of ours, so that of two breakers only one
+ * removes it, and a fresh lock taken meanwhile by a live holder is put back.
+ */
+export async function breakIfStale(path: string): Promise<boolean> {
+  let holder: string;
+  let mtime: number;
+  try {
+    [holder, mtime] = await Promise.all([fsp.readFile(path, 'utf8'), fsp.stat(path).then((stat) => stat.mtimeMs)]);
+  } catch {
+    return false; // released meanwhile
+  }
+  // a token is `<process tag>.<n>`; an empty file is a holder killed between create and write
+  const stale = (holder !== '' && leftByDeadProcess(holder)) || Date.now() - mtime > STALE_LOCK_MS || (holder === '' && Date.now() - mtime > 1000);
+  if (!stale) return false;
+  const aside = `${path}.${PROCESS_TAG}.broken`;
+  try {
+    await fsp.rename(path, aside);
+  } catch {
+    return false; // another breaker took it
+  }
+  const taken = await fsp.readFile(aside, 'utf8').catch(() => holder);
+  if (taken !== holder) await fsp.link(aside, path).catch(() => undefined); // a live holder's lock: give it back
+  await fsp.rm(aside, { force: true });
+  return taken === holder;
+}
