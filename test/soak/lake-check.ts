@@ -66,7 +66,8 @@ export function countLeftOvers(root: string, tally: Tally, problems: string[]): 
       else for (const inner of readdirSync(join(runs, name))) found.push(`tools/gc/${name}/${inner}`);
     }
   }
-  const { marks, labels } = disk.sidecarRoots();
+  // tarn's layout: marks in tools/usage/ab/<rest>, labels in tools/labels/ab/<rest>.json
+  const [marks, labels] = [join(root, 'tools', 'usage'), join(root, 'tools', 'labels')];
   for (const [folder, suffix] of [
     [marks, ''],
     [labels, '.json'],

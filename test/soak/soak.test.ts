@@ -16,7 +16,7 @@ import { gc } from '../../src/storage/maintenance/gc.js';
 import { migrate } from '../../src/storage/maintenance/migrate.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';
 import { type Acknowledged, addAcknowledged, checkAcknowledged, countLeftOvers } from './lake-check.js';
-import { newTally, SIZES, type Tally, valueOf } from './values.js';
+import { newTally, seedSize, SIZES, type Tally, valueOf } from './values.js';
 
 const RUNS = Number(process.env.SOAK_RUNS ?? 2);
 const PROCS = Math.min(8, Math.max(4, Number(process.env.SOAK_PROCS ?? 4)));
@@ -69,8 +69,8 @@ async function seededLake(root: string, count: number): Promise<string[]> {
   const disk = new Disk(root);
   const keys: string[] = [];
   for (let i = 0; i < count; i++) {
-    const key = (await storage.write(valueOf(`seed-${i}`, SIZES[i % SIZES.length]!), { labels: ['seed', `seed-${i}`] }))!;
-    for (const file of [disk.pathOf(key), disk.sidecars(key).mark]) utimesSync(file, new Date(0), new Date(0));
+    const key = (await storage.write(valueOf(`seed-${i}`, seedSize(i)), { labels: ['seed', `seed-${i}`] }))!;
+    for (const file of [disk.pathOf(key), join(root, 'tools', 'usage', key.slice(0, 2), key.slice(2))]) utimesSync(file, new Date(0), new Date(0));
     keys.push(key);
   }
   return keys;
@@ -116,11 +116,10 @@ describe('soak: kill -9 and concurrency on one lake', () => {
     for (let run = 0; run < RUNS; run++) {
       const root = join(tempDir('cairn-soak-'), 'lake');
       await seededLake(root, SEEDED);
-      const agents = [
-        ...Array.from({ length: PROCS - 2 }, (_, id) => startAgent('writer.ts', [root, `${run}y${id}`, String(SEEDED)])),
-        startAgent('gc-loop.ts', [root]),
-        startAgent('gc-loop.ts', [root]),
-      ];
+      const writers = Array.from({ length: PROCS - 2 }, (_, id) => startAgent('writer.ts', [root, `${run}y${id}`, String(SEEDED)]));
+      await working(writers);
+      // collectors start while the writers are busy rewriting (and verifying in place) what they evict
+      const agents = [...writers, startAgent('gc-loop.ts', [root]), startAgent('gc-loop.ts', [root])];
       await working(agents);
       await killAtRandom(agents, 2000);
       const acked: Acknowledged = new Map();
@@ -133,6 +132,26 @@ describe('soak: kill -9 and concurrency on one lake', () => {
     }
     report('gc beside writers', problems);
     expect(counts.acknowledged).toBeGreaterThan(0);
+  });
+
+  it(`one key written by ${PROCS} processes with labels of their own, killed at random moments`, { timeout: RUNS * PER_RUN_MS }, async () => {
+    const counts = tally('labels');
+    const problems: string[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      const root = join(tempDir('cairn-soak-'), 'lake');
+      new Disk(root);
+      const labellers = Array.from({ length: PROCS }, (_, id) => startAgent('labeller.ts', [root, `${run}z${id}`]));
+      await working(labellers);
+      await killAtRandom(labellers, 1500);
+      const acked: Acknowledged = new Map();
+      for (const labeller of labellers) addAcknowledged(acked, labeller.output());
+      counts.acknowledged += [...acked.values()].reduce((sum, labels) => sum + labels.size, 0) - acked.size;
+      await checkAcknowledged(root, acked, counts, problems);
+      await gc(root, {});
+      countLeftOvers(root, counts, problems);
+      counts.runs++;
+    }
+    report('labels', problems);
   });
 
   it('gc killed at a random moment: the next gc puts back or finishes everything', { timeout: RUNS * PER_RUN_MS }, async () => {

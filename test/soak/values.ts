@@ -18,6 +18,11 @@ export function valueOf(name: string, size: number): Buffer {
 /** Sizes that take each write path: synchronous small, async in memory, staged/streamed large. */
 export const SIZES = [200, 3_000, 40_000, 300_000, 2_500_000];
 
+/** The size of seeded value i (what gc evicts and writers rewrite): every sixth is 8 MB, slow to verify in place. */
+export function seedSize(i: number): number {
+  return i % 6 === 5 ? 8_000_000 : SIZES[i % SIZES.length]!;
+}
+
 export function keyOf(bytes: Buffer): string {
   return createHash('sha256').update(bytes).digest('hex');
 }

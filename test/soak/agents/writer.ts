@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HashKeyStorage } from '../../../src/index.js';
-import { SIZES, valueOf } from '../values.js';
+import { seedSize, SIZES, valueOf } from '../values.js';
 
 const [root, id, seeded, count] = process.argv.slice(2) as [string, string, string, string | undefined];
 const storage = new HashKeyStorage(root);
@@ -20,10 +20,10 @@ for (let n = 0; n < limit; n++) {
   const labels = [`w${id}`, `w${id}-${n}`];
   const roll = next(10);
   let value: Buffer;
-  if (roll < 3 && seededCount > 0) {
+  if (roll < 5 && seededCount > 0) {
     const i = next(seededCount);
-    value = valueOf(`seed-${i}`, SIZES[i % SIZES.length]!); // what gc is evicting right now
-  } else if (roll < 5) value = valueOf(`shared-${next(16)}`, SIZES[next(SIZES.length)]!); // other writers write it too
+    value = valueOf(`seed-${i}`, seedSize(i)); // what gc is evicting right now
+  } else if (roll < 7) value = valueOf(`shared-${next(16)}`, SIZES[next(SIZES.length)]!); // other writers write it too
   else value = valueOf(`${id}-${n}`, SIZES[next(SIZES.length)]!);
   const how = next(3);
   let key: string | null;
