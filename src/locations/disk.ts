@@ -23,6 +23,7 @@ import { ConfigError, LocationError, StorageCorruption } from '../errors.js';
 import { assertKey, type Key, keyToParts } from '../key.js';
 import { parseFraction, parseSize, type Size } from '../size.js';
 import { CONFIG_NAME, createDiskConfig, DEFAULT_LEVELS, readDiskConfig } from './disk-config.js';
+import { deadRunsLeft, undoDeadRuns } from './disk-gc-run.js';
 import { pinInRuns, runNames, runsFolder, sameNames } from './disk-gc-runs.js';
 import { hashFile, syncDir, writeStreamTo } from './disk-io.js';
 import { mergeLabelsFile } from './disk-labels.js';
@@ -139,6 +140,8 @@ export class Disk implements Location {
   private readonly writes = new KeyQueue();
   private readonly labelWrites = new KeyQueue();
   private readonly gcRuns: string;
+  /** Putting back what a killed gc had moved aside (started by the constructor when one is found). */
+  private recovery: Promise<void> | null = null;
   private usedBytes: Promise<number> | null = null;
   private space: { at: number; free: number; total: number } | null = null;
 
@@ -193,6 +196,8 @@ export class Disk implements Location {
     this.owner.ensureDirSync(this.tmpDir);
     removeLeftTempFiles(this.tmpDir);
     this.gcRuns = runsFolder(this.root);
+    // a gc killed midway holds blobs in its folder: put them back now, not at the next gc
+    if (deadRunsLeft(this.root)) this.recovery = this.recover();
     this.usageRoot = join(this.root, 'tools', 'usage');
     this.marks = new MarkQueue(this.usageRoot, this.owner.ownership, (error) => this.backgroundUsageFailed(error));
   }
@@ -301,7 +306,8 @@ export class Disk implements Location {
     try {
       size = (await fsp.stat(file)).size;
     } catch (error) {
-      if (errno(error) === 'ENOENT') return null;
+      // a miss while a killed gc's blobs are put back may be one of them: look again after
+      if (errno(error) === 'ENOENT') return this.recovery ? this.recovery.then(() => this.read(key)) : null;
       throw this.failure(`Cannot read ${key}`, error);
     }
     const backlog = this.noteUse(key);
@@ -334,7 +340,7 @@ export class Disk implements Location {
       bytes = this.syncSmallIo ? readSmallSync(file) : null;
       if (bytes === null) bytes = await fsp.readFile(file);
     } catch (error) {
-      if (errno(error) === 'ENOENT') return null;
+      if (errno(error) === 'ENOENT') return this.recovery ? this.recovery.then(() => this.readBytes(key)) : null;
       throw this.failure(`Cannot read ${key}`, error);
     }
     if (this.verifyReads) verifyBytes(key, bytes, this.name);
@@ -662,9 +668,26 @@ export class Disk implements Location {
     this.lastTouch.set(key, now);
   }
 
-  /** Waits for the last-used marks still queued by reads. */
+  /** Waits for the last-used marks still queued by reads, and for the recovery of a killed gc. */
   async close(): Promise<void> {
     await this.marks.idle();
+    await this.recovered();
+  }
+
+  /** Resolves once what a killed gc left (found when this Disk was opened) is put back. */
+  async recovered(): Promise<void> {
+    await this.recovery;
+  }
+
+  private async recover(): Promise<void> {
+    try {
+      await undoDeadRuns(this);
+    } catch (error) {
+      // a lake we may not write: the next gc (by someone who may) puts them back
+      process.emitWarning(`${this.name}: cannot put back what a killed gc left: ${(error as Error).message}`, { code: 'CAIRN_GC_RECOVERY' });
+    } finally {
+      this.recovery = null;
+    }
   }
 
   /** A refresh queued by a read failed: the read went well, so this is only a warning. */

@@ -35,8 +35,10 @@ export interface Tally {
   corrupt: number;
   labelsMissing: number;
   leftOver: number;
+  /** Files a killed gc held in its folder (moved aside, not yet removed or put back), before the next open. */
+  heldByKilledGc: number;
 }
 
 export function newTally(): Tally {
-  return { runs: 0, acknowledged: 0, lost: 0, corrupt: 0, labelsMissing: 0, leftOver: 0 };
+  return { runs: 0, acknowledged: 0, lost: 0, corrupt: 0, labelsMissing: 0, leftOver: 0, heldByKilledGc: 0 };
 }

@@ -3,12 +3,12 @@ import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError } from '../../errors.js';
 import type { Key } from '../../key.js';
+import { GcRun, mayBeAside } from '../../locations/disk-gc-run.js';
 import { breakIfStale } from '../../locations/disk-labels.js';
 import { leftByDeadProcess } from '../../locations/disk-liveness.js';
 import type { Disk } from '../../locations/disk.js';
 import { parseSize, type Size } from '../../size.js';
 import { disks, type Target } from './leaves.js';
-import { GcRun } from './gc-run.js';
 import type { ProgressCallback } from './progress.js';
 
 /** A duration in ms, or a string such as '30d', '12h', '15m', '90s'. */
@@ -190,6 +190,7 @@ async function removeOrphans(disk: Disk, run: GcRun, listed: Set<Key>): Promise<
   }
   for (const key of orphans) {
     if ((await fsp.stat(disk.pathOf(key)).catch(() => null)) !== null) continue; // written since the listing
+    if (mayBeAside(disk.root, key, run.path)) continue; // another gc holds the blob, and may put it back
     await run.discard(key);
   }
   // label locks of killed writers

@@ -1,10 +1,10 @@
-import { promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { pinPath, runNames, runsFolder } from '../../locations/disk-gc-runs.js';
-import { readLabelsFile } from '../../locations/disk-labels.js';
-import { HOST_TAG, leftByDeadProcess, parseTag, PROCESS_TAG } from '../../locations/disk-liveness.js';
-import type { Disk } from '../../locations/disk.js';
-import type { Key } from '../../key.js';
+import type { Key } from '../key.js';
+import { isActiveRun, pinPath, runNames, runsFolder } from './disk-gc-runs.js';
+import { readLabelsFile } from './disk-labels.js';
+import { HOST_TAG, leftByDeadProcess, parseTag, PROCESS_TAG } from './disk-liveness.js';
+import type { Disk } from './disk.js';
 
 /** A run of another host still registered after this long is taken to be dead. */
 const FOREIGN_RUN_MS = 86_400_000;
@@ -27,6 +27,7 @@ export class GcRun {
    * then makes this run's folder appear at once, by a rename.
    */
   static async start(disk: Disk): Promise<GcRun> {
+    await disk.recovered();
     const runs = runsFolder(disk.root);
     await disk.makeFolder(runs);
     // only a run that registers removes `.done` names (see disk-gc-runs.ts)
@@ -39,6 +40,11 @@ export class GcRun {
     await disk.makeFolder(setup);
     await fsp.rename(setup, join(runs, name));
     return new GcRun(disk, join(runs, name));
+  }
+
+  /** The run's folder. */
+  get path(): string {
+    return this.folder;
   }
 
   /** Moves the blob of `key` into the run's folder; false when it is not stored. */
@@ -84,12 +90,7 @@ export class GcRun {
 
 /** True when the run's process is gone (this host), or the run is a day old (another host). */
 async function isDead(folder: string): Promise<boolean> {
-  const name = basename(folder);
-  if (leftByDeadProcess(name)) return true;
-  const tag = parseTag(name);
-  if (tag !== null && tag.host === HOST_TAG) return false;
-  const stat = await fsp.stat(folder).catch(() => null);
-  return stat !== null && Date.now() - stat.mtimeMs > FOREIGN_RUN_MS;
+  return isDeadSync(folder);
 }
 
 /**
@@ -113,6 +114,33 @@ async function putBackAll(disk: Disk, folder: string): Promise<void> {
   const keys = new Set(names.filter((name) => !name.endsWith('.pin')).map((name) => name.slice(0, 64)).filter((key) => KEY_NAME.test(key)));
   for (const key of keys) await putBack(disk, folder, key);
   for (const name of names) if (name.endsWith('.pin')) await fsp.rm(join(folder, name), { force: true });
+}
+
+/**
+ * True when `key` may have a blob elsewhere than its place: in another active run's folder (a gc
+ * running beside this one), or anywhere while a killed run is being undone. Its mark and labels
+ * are then not orphans.
+ */
+export function mayBeAside(root: string, key: Key, ownRun: string): boolean {
+  const runs = runsFolder(root);
+  return runNames(runs).some(
+    (name) => name.startsWith('.undo.') || (isActiveRun(name) && join(runs, name) !== ownRun && existsSync(join(runs, name, key))),
+  );
+}
+
+/** True when a killed gc run waits to be undone (the Disk constructor checks this: one readdir). */
+export function deadRunsLeft(root: string): boolean {
+  const runs = runsFolder(root);
+  return runNames(runs).some((name) => !name.endsWith('.done') && isDeadSync(join(runs, name)));
+}
+
+function isDeadSync(folder: string): boolean {
+  const name = basename(folder);
+  if (leftByDeadProcess(name)) return true;
+  const tag = parseTag(name);
+  if (tag !== null && tag.host === HOST_TAG) return false;
+  const stat = statSync(folder, { throwIfNoEntry: false });
+  return stat !== undefined && Date.now() - stat.mtimeMs > FOREIGN_RUN_MS;
 }
 
 /** Undoes the runs left by killed gc processes (every gc does when it starts). Returns how many. */
