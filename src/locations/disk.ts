@@ -140,6 +140,8 @@ export class Disk implements Location {
   private readonly writes = new KeyQueue();
   private readonly labelWrites = new KeyQueue();
   private readonly gcRuns: string;
+  /** The names in the gc runs folder when a write last read them (see write()). */
+  private runsSeen: string[];
   /** Putting back what a killed gc had moved aside (started by the constructor when one is found). */
   private recovery: Promise<void> | null = null;
   private usedBytes: Promise<number> | null = null;
@@ -196,6 +198,7 @@ export class Disk implements Location {
     this.owner.ensureDirSync(this.tmpDir);
     removeLeftTempFiles(this.tmpDir);
     this.gcRuns = runsFolder(this.root);
+    this.runsSeen = runNames(this.gcRuns);
     // a gc killed midway holds blobs in its folder: put them back now, not at the next gc
     if (deadRunsLeft(this.root)) this.recovery = this.recover();
     this.usageRoot = join(this.root, 'tools', 'usage');
@@ -358,12 +361,15 @@ export class Disk implements Location {
     const wanted = labels && labels.length > 0 && this.keepLabels ? labels : null;
     // the gc protocol of disk-gc-runs.ts: pin the key in every running gc, write, then settle
     const pinned = new Set<string>();
-    let names = runNames(this.gcRuns);
+    // the last read of the runs, by any write of this Disk: it was made before this write began,
+    // which is all the protocol asks of the read it compares with (one read per write, not two)
+    let names = this.runsSeen;
     pinInRuns(this.gcRuns, names, key, pinned);
     if (!(await this.writeAndMark(key, file, source))) return false;
     if (wanted) await this.updateLabels(key, wanted);
     for (;;) {
       const now = runNames(this.gcRuns);
+      this.runsSeen = now;
       if (sameNames(now, names)) return true;
       names = now;
       pinInRuns(this.gcRuns, names, key, pinned);
