@@ -24,7 +24,7 @@ import { assertKey, type Key, keyToParts } from '../key.js';
 import { parseFraction, parseSize, type Size } from '../size.js';
 import { CONFIG_NAME, createDiskConfig, DEFAULT_LEVELS, readDiskConfig } from './disk-config.js';
 import { deadRunsLeft, undoDeadRuns } from './disk-gc-run.js';
-import { pinInRuns, runNames, runsFolder, sameNames } from './disk-gc-runs.js';
+import { pinInRuns, readRuns, type RunsView, runsFolder, sameNames } from './disk-gc-runs.js';
 import { hashFile, syncDir, writeStreamTo } from './disk-io.js';
 import { mergeLabelsFile } from './disk-labels.js';
 import { leftByDeadProcess, PROCESS_TAG } from './disk-liveness.js';
@@ -141,7 +141,7 @@ export class Disk implements Location {
   private readonly labelWrites = new KeyQueue();
   private readonly gcRuns: string;
   /** The names in the gc runs folder when a write last read them (see write()). */
-  private runsSeen: string[];
+  private runsSeen: RunsView;
   /** Putting back what a killed gc had moved aside (started by the constructor when one is found). */
   private recovery: Promise<void> | null = null;
   private usedBytes: Promise<number> | null = null;
@@ -198,7 +198,7 @@ export class Disk implements Location {
     this.owner.ensureDirSync(this.tmpDir);
     removeLeftTempFiles(this.tmpDir);
     this.gcRuns = runsFolder(this.root);
-    this.runsSeen = runNames(this.gcRuns);
+    this.runsSeen = readRuns(this.gcRuns, null, false);
     // a gc killed midway holds blobs in its folder: put them back now, not at the next gc
     if (deadRunsLeft(this.root)) this.recovery = this.recover();
     this.usageRoot = join(this.root, 'tools', 'usage');
@@ -363,16 +363,16 @@ export class Disk implements Location {
     const pinned = new Set<string>();
     // the last read of the runs, by any write of this Disk: it was made before this write began,
     // which is all the protocol asks of the read it compares with (one read per write, not two)
-    let names = this.runsSeen;
-    pinInRuns(this.gcRuns, names, key, pinned);
+    let seen = this.runsSeen;
+    pinInRuns(this.gcRuns, seen.names, key, pinned);
     if (!(await this.writeAndMark(key, file, source))) return false;
     if (wanted) await this.updateLabels(key, wanted);
     for (;;) {
-      const now = runNames(this.gcRuns);
+      const now = readRuns(this.gcRuns, seen, this.syncSmallIo);
       this.runsSeen = now;
-      if (sameNames(now, names)) return true;
-      names = now;
-      pinInRuns(this.gcRuns, names, key, pinned);
+      if (now === seen || sameNames(now.names, seen.names)) return true;
+      seen = now;
+      pinInRuns(this.gcRuns, seen.names, key, pinned);
       // a gc that started meanwhile may have moved the blob or its labels aside before our pin
       if (statOrNullSync(file) === null && !(await this.writeAndMark(key, file, source))) return false;
       if (wanted) await this.updateLabels(key, wanted);
