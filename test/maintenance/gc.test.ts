@@ -200,3 +200,23 @@ describe('gc and writers: the pin protocol', () => {
     expect(existsSync(live)).toBe(true);
   });
 });
+
+describe('gc and tarn 0.14', () => {
+  it('after gc evicts (and with a killed writer\'s label lock), tarn\'s listing of the lake still finds only blobs', async () => {
+    const { root, storage, keys } = await agedLake(4);
+    const labelled = (await storage.write(Buffer.from('labelled'), { labels: ['x'] }))!;
+    const disk = new Disk(root);
+    writeFileSync(`${disk.sidecars(labelled).labels}.lock`, 'left by a killed writer');
+    await gc(root, { maxCount: 2 });
+    // tarn's DiskDict.contents: glob '*/*' from the root (dot-names included), skipping config.yml,
+    // tools/ and .tmp/, and reads each relative path as hex
+    const listed: string[] = [];
+    for (const top of readdirSync(root)) {
+      if (top === 'tools' || top === '.tmp' || top === 'config.yml') continue;
+      for (const name of readdirSync(join(root, top))) listed.push(top + name);
+    }
+    expect(listed.every((name) => /^[0-9a-f]{64}$/.test(name))).toBe(true);
+    expect(listed.sort()).toEqual([keys[3]!, labelled].sort());
+    expect(disk.labelsOf(labelled)).toEqual(['x']);
+  });
+});
