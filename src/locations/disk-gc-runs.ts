@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Key } from '../key.js';
 
 /**
- * The protocol between gc and writers of a Disk lake (both sides read it: see gc-run.ts).
+ * The protocol between gc and writers of a Disk lake (gc's side is in disk-gc-run.ts).
  *
  * A gc run registers itself as a folder `tools/gc/<run>` (tarn ignores `tools/`), moves the blobs
  * it evicts into that folder, and before removing one checks for a pin `<run>/<key>.pin`: a pinned
@@ -11,12 +11,13 @@ import type { Key } from '../key.js';
  * the `.done` names when it registers (only then).
  *
  * A writer takes a read of the names made before it began (a Disk keeps its last one), pins the
- * key in every active run, writes, then reads the names again; while they changed it pins the new runs and checks that its blob (and labels)
- * are still in place, rewriting them if not. When two reads in a row agree, every run that
- * started before the write is acknowledged was pinned before the writer last saw its blob in
- * place: such a run either moved the blob before that check (the writer rewrote it) or after the
- * pin (the run puts it back). A run that came and went between two reads leaves its `.done` name
- * (or a newer run's name), so the reads cannot agree across it.
+ * key in every active run, writes, then reads the names again; while they changed, it pins the
+ * new runs and checks that its blob (and labels) are still in place, rewriting them if not. When
+ * two reads in a row agree, every run that started before the write is acknowledged was pinned
+ * before the writer last saw its blob in place: such a run either moved the blob before that
+ * check (the writer rewrote it) or after the pin (the run puts it back). A run that came and went
+ * between two reads leaves its `.done` name (or a newer run's name), so the reads cannot agree
+ * across it.
  */
 
 export function runsFolder(root: string): string {

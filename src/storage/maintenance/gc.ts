@@ -31,8 +31,9 @@ export interface GcOptions {
   /** Temp files in `.tmp/` not modified for this long are leftovers of crashed writers and removed. @default '1d' */
   tmpAge?: Duration;
   /**
-   * How long gc waits between moving the chosen blobs aside and removing them; a blob written or
-   * read meanwhile (its last-used mark moved) is put back. @default 500
+   * How long gc waits between moving the chosen blobs aside and removing them; a blob read
+   * meanwhile (its last-used mark moved) is put back. Writers do not depend on it: a write pins
+   * its key in every running gc (see disk-gc-runs.ts). @default 500
    */
   graceMs?: number;
   onProgress?: ProgressCallback;
