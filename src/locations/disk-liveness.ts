@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 
 /**
@@ -7,8 +8,19 @@ import { hostname } from 'node:os';
  * process (same host, process gone) from the work of a live one.
  */
 
-/** A short hash of this host's name: lakes on a shared mount are written from several hosts. */
-export const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 6);
+/**
+ * A short hash of this host's name and pid namespace: lakes on a shared mount are written from
+ * several hosts, and containers sharing a host name see each other's pids as free.
+ */
+export const HOST_TAG = createHash('sha256').update(`${hostname()}/${pidNamespace()}`).digest('hex').slice(0, 6);
+
+function pidNamespace(): string {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return ''; // not Linux: the host name alone
+  }
+}
 
 /**
  * `<pid in base 36>-<host tag>-<random>`: unique per process and thread (worker threads share
