@@ -64,8 +64,8 @@ export class GcRun {
   async discard(key: Key): Promise<boolean> {
     const { mark, labels } = this.disk.sidecars(key);
     await Promise.all([moveIfThere(mark, join(this.folder, `${key}.mark`)), moveIfThere(labels, join(this.folder, `${key}.json`))]);
-    // a writer that pinned before this check finds its blob or labels gone, and writes them again;
-    // one that pinned earlier is honoured here
+    // a writer that pins after this check finds its blob or labels gone, and writes them again;
+    // one that pinned before it is honoured here
     if (await this.pinned(key)) {
       await putBack(this.disk, this.folder, key);
       return false;
@@ -88,10 +88,6 @@ export class GcRun {
   }
 }
 
-/** True when the run's process is gone (this host), or the run is a day old (another host). */
-async function isDead(folder: string): Promise<boolean> {
-  return isDeadSync(folder);
-}
 
 /**
  * Undoes a killed run: it is first renamed to a name writers ignore (and another gc does not
@@ -148,7 +144,7 @@ export async function undoDeadRuns(disk: Disk): Promise<number> {
   const runs = runsFolder(disk.root);
   let undone = 0;
   for (const name of runNames(runs)) {
-    if (name.endsWith('.done') || !(await isDead(join(runs, name)))) continue;
+    if (name.endsWith('.done') || !(isDeadSync(join(runs, name)))) continue;
     await undo(disk, join(runs, name));
     undone++;
   }
