@@ -130,6 +130,7 @@ export function deadRunsLeft(root: string): boolean {
   return runNames(runs).some((name) => !name.endsWith('.done') && isDeadSync(join(runs, name)));
 }
 
+/** True when the run's process is gone (this host), or the run is a day old (another host). */
 function isDeadSync(folder: string): boolean {
   const name = basename(folder);
   if (leftByDeadProcess(name)) return true;

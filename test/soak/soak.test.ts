@@ -21,7 +21,7 @@ import { newTally, seedSize, SIZES, type Tally, valueOf } from './values.js';
 const RUNS = Number(process.env.SOAK_RUNS ?? 2);
 const PROCS = Math.min(8, Math.max(4, Number(process.env.SOAK_PROCS ?? 4)));
 const SEEDED = Number(process.env.SOAK_SEEDED ?? 30);
-const PER_RUN_MS = 40_000;
+const PER_RUN_MS = 60_000;
 
 const tallies: Record<string, Tally> = {};
 afterAll(() => {
