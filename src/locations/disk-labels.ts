@@ -25,12 +25,12 @@ export function lockPathOf(labelsFile: string): string {
 export async function mergeLabelsFile(
   file: string,
   labels: readonly string[],
-  io: { ensureDir: () => Promise<void>; writeAtomically: (text: string) => Promise<void> },
+  io: { ensureDir: () => Promise<void>; writeAtomically: (text: string) => Promise<void>; tempPath: () => string },
 ): Promise<boolean> {
   // most writes repeat labels already stored: no lock needed to see that
   const before = await readLabelsFile(file);
   if (before !== null && labels.every((label) => before.includes(label))) return false;
-  const release = await lock(lockPathOf(file), io.ensureDir);
+  const release = await lock(lockPathOf(file), io.ensureDir, io.tempPath());
   try {
     const old = (await readLabelsFile(file)) ?? [];
     const merged = [...new Set([...old, ...labels])];
@@ -52,24 +52,33 @@ export async function readLabelsFile(file: string): Promise<string[] | null> {
   }
 }
 
-/** Takes the lock file (waiting for its holder, breaking it when the holder is gone); returns its release. */
-async function lock(path: string, ensureDir: () => Promise<void>): Promise<() => Promise<void>> {
+/**
+ * Takes the lock file (waiting for its holder, breaking it when the holder is gone); returns its
+ * release. The lock appears with its holder's token in it (a hard link of the temp file `tmp`):
+ * a holder killed at any moment leaves a lock that names it, never an empty one.
+ */
+async function lock(path: string, ensureDir: () => Promise<void>, tmp: string): Promise<() => Promise<void>> {
   const token = `${PROCESS_TAG}.${(acquisitions++).toString(36)}`;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await fsp.writeFile(path, token, { flag: 'wx' });
-      return async () => {
-        // only our own lock is removed (a holder that took ours as stale has its own)
-        if ((await fsp.readFile(path, 'utf8').catch(() => null)) === token) await fsp.rm(path, { force: true });
-      };
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') await ensureDir();
-      else if (code !== 'EEXIST') throw error;
-      else await breakIfStale(path);
+  await fsp.writeFile(tmp, token, { flag: 'wx' });
+  try {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await fsp.link(tmp, path);
+        return async () => {
+          // only our own lock is removed (a holder that took ours as stale has its own)
+          if ((await fsp.readFile(path, 'utf8').catch(() => null)) === token) await fsp.rm(path, { force: true });
+        };
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') await ensureDir();
+        else if (code !== 'EEXIST') throw error;
+        else await breakIfStale(path);
+      }
+      // holders keep it for microseconds: poll fast at first, then back off
+      await sleep(attempt < 20 ? 1 : 10);
     }
-    // holders keep it for microseconds: poll fast at first, then back off
-    await sleep(attempt < 20 ? 1 : 10);
+  } finally {
+    await fsp.rm(tmp, { force: true });
   }
 }
 

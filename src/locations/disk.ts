@@ -772,7 +772,8 @@ export class Disk implements Location {
       await this.owner.ensureDir(dirname(file));
     };
     try {
-      await this.labelWrites.run(key, () => mergeLabelsFile(file, labels, { ensureDir, writeAtomically }));
+      const tempPath = () => this.tempPath('lock');
+      await this.labelWrites.run(key, () => mergeLabelsFile(file, labels, { ensureDir, writeAtomically, tempPath }));
     } catch (error) {
       throw this.failure(`Cannot store the labels of ${key}`, error);
     }
