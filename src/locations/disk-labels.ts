@@ -82,30 +82,59 @@ async function lock(path: string, ensureDir: () => Promise<void>, tmp: string): 
   }
 }
 
-/**
- * Removes the lock at `path` when its holder is gone (a dead process of this host) or it is older
- * than STALE_LOCK_MS. It is first renamed to a name of ours, so that of two breakers only one
- * removes it, and a fresh lock taken meanwhile by a live holder is put back.
- */
-export async function breakIfStale(path: string): Promise<boolean> {
+/** True when the lock at `path` is left by a holder that is gone, or held for too long. */
+async function isStale(path: string): Promise<{ holder: string } | null> {
   let holder: string;
   let mtime: number;
   try {
     [holder, mtime] = await Promise.all([fsp.readFile(path, 'utf8'), fsp.stat(path).then((stat) => stat.mtimeMs)]);
   } catch {
-    return false; // released meanwhile
+    return null; // released meanwhile
   }
-  // a token is `<process tag>.<n>`; an empty file is a holder killed between create and write
-  const stale = (holder !== '' && leftByDeadProcess(holder)) || Date.now() - mtime > STALE_LOCK_MS || (holder === '' && Date.now() - mtime > 1000);
-  if (!stale) return false;
-  const aside = `${path}.${PROCESS_TAG}.broken`;
+  const age = Date.now() - mtime;
+  // a token is `<process tag>.<n>`; an empty file is a breaker killed between create and write
+  const stale = (holder !== '' && leftByDeadProcess(holder)) || age > STALE_LOCK_MS || (holder === '' && age > 1000);
+  return stale ? { holder } : null;
+}
+
+/**
+ * Removes the lock at `path` when its holder is gone (a dead process of this host) or it is older
+ * than STALE_LOCK_MS. Only the holder of the guard `<lock>.break` removes a lock, and it looks
+ * again once it holds the guard: a lock taken meanwhile by a live writer is never removed.
+ */
+export async function breakIfStale(path: string): Promise<boolean> {
+  if ((await isStale(path)) === null) return false;
+  const guard = `${path}.break`;
   try {
-    await fsp.rename(path, aside);
-  } catch {
-    return false; // another breaker took it
+    await fsp.writeFile(guard, `${PROCESS_TAG}.b${(acquisitions++).toString(36)}`, { flag: 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    await breakGuardIfStale(guard);
+    return false; // another breaker is at it
   }
-  const taken = await fsp.readFile(aside, 'utf8').catch(() => holder);
-  if (taken !== holder) await fsp.link(aside, path).catch(() => undefined); // a live holder's lock: give it back
+  try {
+    if ((await isStale(path)) === null) return false;
+    await fsp.rm(path, { force: true });
+    return true;
+  } finally {
+    await fsp.rm(guard, { force: true });
+  }
+}
+
+/**
+ * Removes a guard left by a breaker that was killed. It is first renamed to a name of ours, so
+ * that of two such removers only one removes it, and a guard taken meanwhile is put back.
+ */
+export async function breakGuardIfStale(guard: string): Promise<void> {
+  const stale = await isStale(guard);
+  if (stale === null) return;
+  const aside = `${guard}.${PROCESS_TAG}`;
+  try {
+    await fsp.rename(guard, aside);
+  } catch {
+    return; // another remover took it
+  }
+  const taken = await fsp.readFile(aside, 'utf8').catch(() => stale.holder);
+  if (taken !== stale.holder) await fsp.link(aside, guard).catch(() => undefined); // a live breaker's: give it back
   await fsp.rm(aside, { force: true });
-  return taken === holder;
 }

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError } from '../../errors.js';
 import type { Key } from '../../key.js';
 import { GcRun, mayBeAside } from '../../locations/disk-gc-run.js';
-import { breakIfStale } from '../../locations/disk-labels.js';
+import { breakGuardIfStale, breakIfStale } from '../../locations/disk-labels.js';
 import { leftByDeadProcess } from '../../locations/disk-liveness.js';
 import type { Disk } from '../../locations/disk.js';
 import { parseSize, type Size } from '../../size.js';
@@ -198,6 +198,7 @@ async function removeOrphans(disk: Disk, run: GcRun, listed: Set<Key>): Promise<
   for (const prefix of await fsp.readdir(labelsRoot).catch(() => [] as string[])) {
     for (const name of await fsp.readdir(join(labelsRoot, prefix)).catch(() => [] as string[])) {
       if (name.endsWith('.lock')) await breakIfStale(join(labelsRoot, prefix, name));
+      else if (name.endsWith('.lock.break')) await breakGuardIfStale(join(labelsRoot, prefix, name));
     }
   }
 }
