@@ -2,17 +2,19 @@ import { randomBytes } from 'node:crypto';
 import {
   accessSync,
   closeSync,
+  existsSync,
   constants as fsConstants,
   createReadStream,
-  existsSync,
   fstatSync,
   fdatasync as fdatasyncCallback,
   mkdirSync,
   openSync,
   promises as fsp,
+  readdirSync,
   readFileSync,
   readSync,
   renameSync,
+  rmSync,
   statSync,
   writeSync,
 } from 'node:fs';
@@ -23,7 +25,11 @@ import { ConfigError, LocationError, StorageCorruption, storageErrorCode } from 
 import { assertKey, type Key, keyToParts } from '../key.js';
 import { parseFraction, parseSize, type Size } from '../size.js';
 import { CONFIG_NAME, createDiskConfig, DEFAULT_LEVELS, readDiskConfig } from './disk-config.js';
+import { deadRunsLeft, undoDeadRuns } from './disk-gc-run.js';
+import { pinInRuns, readRuns, type RunsView, runsFolder, sameNames } from './disk-gc-runs.js';
 import { hashFile, syncDir, writeStreamTo } from './disk-io.js';
+import { mergeLabelsFile } from './disk-labels.js';
+import { leftByDeadProcess, PROCESS_TAG } from './disk-liveness.js';
 import { MarkQueue, markPath, markSync } from './disk-marks.js';
 import { Owner } from './disk-owner.js';
 import { promisify } from 'node:util';
@@ -87,8 +93,12 @@ const fdatasyncFd = promisify(fdatasyncCallback);
 /** Values up to this size are written and compared from memory. */
 const SMALL_VALUE = 1024 * 1024;
 
-/** Temp files are named `<key prefix>.<this tag><counter>`: unique per process and thread without random bytes per write. */
-const TEMP_TAG = `${process.pid.toString(36)}${randomBytes(3).toString('hex')}.`;
+/**
+ * Temp files are named `<key prefix>.<this tag><counter>`: unique per process and thread without
+ * random bytes per write, and naming their process, so that the next open removes those of a
+ * killed one at once.
+ */
+const TEMP_TAG = `${PROCESS_TAG}.`;
 let tempCount = 0;
 
 /** What a write did: stored a new blob, found the value already stored, or declined it. */
@@ -140,6 +150,12 @@ export class Disk implements Location {
   private readonly marks: MarkQueue;
   private readonly lastTouch = new Map<Key, number>();
   private readonly writes = new KeyQueue();
+  private readonly labelWrites = new KeyQueue();
+  private readonly gcRuns: string;
+  /** The names in the gc runs folder when a write last read them (see write()). */
+  private runsSeen: RunsView;
+  /** Putting back what a killed gc had moved aside (started by the constructor when one is found). */
+  private recovery: Promise<void> | null = null;
   private usedBytes: Promise<number> | null = null;
   /** Why `.tmp/` could not be created (a lake this process may only read), or null. */
   private noTmp: unknown = null;
@@ -202,19 +218,26 @@ export class Disk implements Location {
       if (!existsSync(this.root)) throw this.failure(`Cannot open the lake`, error);
       this.noTmp = writeProblem(this.root) ?? error;
     }
+    removeLeftTempFiles(this.tmpDir);
+    this.gcRuns = runsFolder(this.root);
+    this.runsSeen = readRuns(this.gcRuns, null, false);
+    // a gc killed midway holds blobs in its folder: put them back now, not at the next gc
+    // (on a lake this process may not write, recover() warns and leaves it to the next gc)
+    if (deadRunsLeft(this.root)) this.recovery = this.recover();
     this.usageRoot = join(this.root, 'tools', 'usage');
     this.marks = new MarkQueue(this.usageRoot, this.owner.ownership, (error) => this.backgroundUsageFailed(error));
   }
 
   /**
    * Moves the blob of `key` out of the layout into `folder` (a folder of the lake such as
-   * `.quarantine`), under a new unique name, and returns its new path; null when it is not stored.
+   * `.quarantine`, relative to the root, or an absolute path inside the lake), under `name` (by
+   * default a new unique name), and returns its new path; null when it is not stored.
    * Its last-used mark is kept (gc checks it after the move). The move is a rename: nothing is copied or deleted.
    */
-  async moveAside(key: Key, folder: string): Promise<string | null> {
+  async moveAside(key: Key, folder: string, name?: string): Promise<string | null> {
     const file = this.pathOf(key);
-    const dir = join(this.root, folder);
-    const target = join(dir, `${key}.${Date.now()}.${randomBytes(3).toString('hex')}`);
+    const dir = resolve(this.root, folder);
+    const target = join(dir, name ?? `${key}.${Date.now()}.${randomBytes(3).toString('hex')}`);
     let size: number;
     try {
       await this.owner.ensureDir(dir);
@@ -315,7 +338,8 @@ export class Disk implements Location {
     try {
       size = (await fsp.stat(file)).size;
     } catch (error) {
-      if (errno(error) === 'ENOENT') return null;
+      // a miss while a killed gc's blobs are put back may be one of them: look again after
+      if (errno(error) === 'ENOENT') return this.recovery ? this.recovery.then(() => this.read(key)) : null;
       throw this.failure(`Cannot read ${key}`, error);
     }
     const backlog = this.noteUse(key);
@@ -349,7 +373,7 @@ export class Disk implements Location {
       bytes = this.syncSmallIo ? readSmallSync(file) : null;
       if (bytes === null) bytes = await fsp.readFile(file);
     } catch (error) {
-      if (errno(error) === 'ENOENT') return null;
+      if (errno(error) === 'ENOENT') return this.recovery ? this.recovery.then(() => this.readBytes(key)) : null;
       throw this.failure(`Cannot read ${key}`, error);
     }
     if (this.verifyReads) verifyBytes(key, bytes, this.name);
@@ -364,12 +388,34 @@ export class Disk implements Location {
 
   async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
     const file = this.pathOf(key);
+    const wanted = labels && labels.length > 0 && this.keepLabels ? labels : null;
+    // the gc protocol of disk-gc-runs.ts: pin the key in every running gc, write, then settle
+    const pinned = new Set<string>();
+    // the last read of the runs, by any write of this Disk: it was made before this write began,
+    // which is all the protocol asks of the read it compares with (one read per write, not two)
+    let seen = this.runsSeen;
+    pinInRuns(this.gcRuns, seen.names, key, pinned);
+    if (!(await this.writeAndMark(key, file, source))) return false;
+    if (wanted) await this.updateLabels(key, wanted);
+    for (;;) {
+      const now = readRuns(this.gcRuns, seen, this.syncSmallIo);
+      this.runsSeen = now;
+      if (now === seen || sameNames(now.names, seen.names)) return true;
+      seen = now;
+      pinInRuns(this.gcRuns, seen.names, key, pinned);
+      // a gc that started meanwhile may have moved the blob or its labels aside before our pin
+      if (statOrNullSync(file) === null && !(await this.writeAndMark(key, file, source))) return false;
+      if (wanted) await this.updateLabels(key, wanted);
+    }
+  }
+
+  /** Stores the blob (unless it is there) and marks the key as used; false when declined. */
+  private async writeAndMark(key: Key, file: string, source: Source): Promise<boolean> {
     const outcome = await this.writes.run(key, () => this.writeOnce(key, file, source));
     if (outcome === 'declined') return false;
     // writing a value already stored is a use of it; a new blob's mtime is its last use
     if (outcome === 'present' || this.markOnWrite) await this.markNow(key, outcome === 'new');
     else await this.refreshOldMark(key);
-    if (labels && labels.length > 0) await this.updateLabels(key, labels);
     return true;
   }
 
@@ -499,13 +545,24 @@ export class Disk implements Location {
     return size;
   }
 
-  /** Moves a staged file into place; false when it cannot be moved (another filesystem). */
+  /**
+   * Puts a staged file in place without copying it; false when it cannot (another filesystem). A
+   * hard link, not a rename: the staged file stays readable (its owner removes it), so that a
+   * write whose blob a concurrent gc took can put it in place again.
+   */
   private async adopt(staged: string, file: string): Promise<boolean> {
     try {
       if (this.fsync) await syncFile(staged);
       await fsp.chmod(staged, this.fileMode);
       this.owner.ownFile(staged);
-      await fsp.rename(staged, file);
+      try {
+        await fsp.link(staged, file);
+      } catch (error) {
+        // a blob that does not match its key is there (replace it), or no hard links here
+        if (!['EEXIST', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK'].includes(errno(error) ?? '')) throw error;
+        await fsp.copyFile(staged, `${staged}.copy`, fsConstants.COPYFILE_FICLONE);
+        await fsp.rename(`${staged}.copy`, file).finally(() => fsp.rm(`${staged}.copy`, { force: true }));
+      }
       return true;
     } catch (error) {
       if (errno(error) === 'EXDEV') return false;
@@ -647,9 +704,26 @@ export class Disk implements Location {
     this.lastTouch.set(key, now);
   }
 
-  /** Waits for the last-used marks still queued by reads. */
+  /** Waits for the last-used marks still queued by reads, and for the recovery of a killed gc. */
   async close(): Promise<void> {
     await this.marks.idle();
+    await this.recovered();
+  }
+
+  /** Resolves once what a killed gc left (found when this Disk was opened) is put back. */
+  async recovered(): Promise<void> {
+    await this.recovery;
+  }
+
+  private async recover(): Promise<void> {
+    try {
+      await undoDeadRuns(this);
+    } catch (error) {
+      // a lake we may not write: the next gc (by someone who may) puts them back
+      process.emitWarning(`${this.name}: cannot put back what a killed gc left: ${(error as Error).message}`, { code: 'CAIRN_GC_RECOVERY' });
+    } finally {
+      this.recovery = null;
+    }
   }
 
   /** A refresh queued by a read failed: the read went well, so this is only a warning. */
@@ -680,23 +754,62 @@ export class Disk implements Location {
     }
   }
 
-  /** Adds labels to the key's set (tarn's JsonLabels keeps the union), atomically. */
-  private async updateLabels(key: Key, labels: readonly string[]): Promise<void> {
-    if (!this.keepLabels) return;
-    const file = this.labelsPath(key);
-    const old = (await this.readLabels(key)) ?? [];
-    const merged = [...new Set([...old, ...labels])];
-    if (merged.length === old.length) return;
-    await this.owner.ensureDir(dirname(file));
-    const tmp = this.tempPath('labels');
+  /**
+   * Adds labels to the key's set (tarn's JsonLabels keeps the union) without storing a value: for
+   * maintenance (migrate, gc putting back what it moved aside). Nothing happens when the lake
+   * keeps no labels.
+   */
+  addLabels(key: Key, labels: readonly string[]): Promise<void> {
+    assertKey(key);
+    return this.updateLabels(key, labels);
+  }
+
+  /** The files of a key besides its blob: its last-used mark and its labels (whether or not they exist). */
+  sidecars(key: Key): { mark: string; labels: string } {
+    assertKey(key);
+    return { mark: markPath(this.usageRoot, key), labels: this.labelsPath(key) };
+  }
+
+  /** The folders of last-used marks (`tools/usage`) and labels (`tools/labels`), each a folder per key prefix. */
+  sidecarRoots(): { marks: string; labels: string } {
+    return { marks: this.usageRoot, labels: join(this.root, 'tools', 'labels') };
+  }
+
+  /** Creates a folder of the lake (and its parents) with the lake's group and mode. */
+  async makeFolder(dir: string): Promise<void> {
     try {
-      await fsp.writeFile(tmp, JSON.stringify(merged), { mode: this.owner.markMode });
-      this.owner.own(tmp, this.owner.markMode);
-      await fsp.rename(tmp, file);
+      await this.owner.ensureDir(dir);
+    } catch (error) {
+      throw this.failure(`Cannot create ${dir}`, error);
+    }
+  }
+
+  /**
+   * Adds labels to the key's set, atomically, under the key's label lock (disk-labels.ts): writers
+   * in other threads and processes never drop each other's labels.
+   */
+  private async updateLabels(key: Key, labels: readonly string[]): Promise<void> {
+    if (!this.keepLabels || labels.length === 0) return;
+    const file = this.labelsPath(key);
+    const writeAtomically = async (text: string) => {
+      const tmp = this.tempPath('labels');
+      try {
+        await fsp.writeFile(tmp, text, { mode: this.owner.markMode });
+        this.owner.own(tmp, this.owner.markMode);
+        await fsp.rename(tmp, file);
+      } finally {
+        await fsp.rm(tmp, { force: true });
+      }
+    };
+    const ensureDir = async () => {
+      this.owner.forget(dirname(file));
+      await this.owner.ensureDir(dirname(file));
+    };
+    try {
+      const tempPath = () => this.tempPath('lock');
+      await this.labelWrites.run(key, () => mergeLabelsFile(file, labels, { ensureDir, writeAtomically, tempPath }));
     } catch (error) {
       throw this.failure(`Cannot store the labels of ${key}`, error);
-    } finally {
-      await fsp.rm(tmp, { force: true });
     }
   }
 
@@ -766,6 +879,29 @@ async function syncFile(path: string): Promise<void> {
     await handle.datasync();
   } finally {
     await handle.close();
+  }
+}
+
+/**
+ * Removes the temp files that killed processes of this host left in `.tmp/` (their names carry
+ * the process: see disk-liveness.ts); those of live writers and of other hosts are left to gc's
+ * age rule. A lake we may not write is left as it is.
+ */
+function removeLeftTempFiles(tmpDir: string): void {
+  if (!existsSync(tmpDir)) return;
+  let names: string[];
+  try {
+    names = readdirSync(tmpDir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!leftByDeadProcess(name)) continue;
+    try {
+      rmSync(join(tmpDir, name), { force: true, recursive: true });
+    } catch (error) {
+      if (!READ_ONLY_CODES.has(errno(error) ?? '')) throw error;
+    }
   }
 }
 

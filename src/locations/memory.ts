@@ -83,6 +83,13 @@ export class Memory implements Location {
     const bytes = await readUpTo(source, this.maxSize);
     if (bytes === null) return false;
     if (!source.verified) verifyBytes(key, bytes, `a copy into ${this.name}`);
+    // a concurrent write of the key may have stored it while we read: keep its labels too
+    const stored = this.entries.get(key);
+    if (stored) {
+      this.use(key, stored);
+      if (labels?.length) stored.labels = [...new Set([...(stored.labels ?? []), ...labels])];
+      return true;
+    }
     this.store(key, bytes, labels);
     return true;
   }

@@ -7,6 +7,7 @@ import { bufferBlob, fileBlob, type Source } from '../blob.js';
 import { InvalidValueError, LocationError, storageErrorCode } from '../errors.js';
 import { digestBytes, type Key } from '../key.js';
 import { hashFile, streamToFile } from '../locations/disk-io.js';
+import { leftByDeadProcess, PROCESS_TAG } from '../locations/disk-liveness.js';
 
 /**
  * What `HashKeyStorage.write` accepts: bytes (a Buffer, any TypedArray or DataView: its bytes as
@@ -27,10 +28,46 @@ const READ_WHOLE = 1024 * 1024;
 
 const nothing = async (): Promise<void> => undefined;
 
+/** Staged copies are readable by their owner only: the values may be private. */
+const STAGED_MODE = 0o400;
+
+let privateDir: Promise<string> | null = null;
+
+/**
+ * Where values are staged for a storage without a local folder (Memory, Redis, S3):
+ * `$TMPDIR/cairn-stage-<uid>`, a folder only this user may enter. The first use in a process
+ * removes what killed processes left there (their names carry the process: disk-liveness.ts).
+ */
+export function privateStagingDir(): Promise<string> {
+  privateDir ??= (async () => {
+    const dir = join(tmpdir(), `cairn-stage-${process.getuid?.() ?? 'user'}`);
+    await fsp.mkdir(dir, { mode: 0o700, recursive: true });
+    const stat = await fsp.lstat(dir);
+    // another user could have made the folder first, to read what we stage: refuse it
+    if (!stat.isDirectory() || (process.getuid !== undefined && stat.uid !== process.getuid())) {
+      throw new LocationError(`Cannot stage values in ${dir}: not a folder of this user`, `staging(${dir})`);
+    }
+    if ((stat.mode & 0o077) !== 0) await fsp.chmod(dir, 0o700);
+    for (const name of await fsp.readdir(dir)) {
+      if (leftByDeadProcess(name)) await fsp.rm(join(dir, name), { force: true });
+    }
+    return dir;
+  })().catch((error: unknown) => {
+    privateDir = null;
+    throw error;
+  });
+  return privateDir;
+}
+
+/** A new staged file's name in `folder`: it names this process, so that leftovers of a killed one are found. */
+function stagedPath(folder: string): string {
+  return join(folder, `stage.${PROCESS_TAG}.${randomBytes(6).toString('hex')}`);
+}
+
 /**
  * Hashes the input in one pass. Bytes are hashed in place; a file or a stream is copied into a
  * temp file in `dir` while it is hashed (a location on the same filesystem then moves that file
- * into place instead of copying it again).
+ * into place instead of copying it again); without `dir`, in a folder private to the user.
  */
 export async function stage(input: WriteInput, dir: string | null): Promise<Staged> {
   if (ArrayBuffer.isView(input) || input instanceof ArrayBuffer) {
@@ -51,8 +88,8 @@ export async function stage(input: WriteInput, dir: string | null): Promise<Stag
 async function stageFile(path: string, dir: string | null): Promise<Staged> {
   const before = await statFile(path);
   if (before.size <= READ_WHOLE) return stage(await fsp.readFile(path), dir);
-  const folder = dir ?? tmpdir();
-  const staged = join(folder, `stage.${randomBytes(8).toString('hex')}`);
+  const folder = dir ?? (await privateStagingDir());
+  const staged = stagedPath(folder);
   const dispose = () => fsp.rm(staged, { force: true });
   try {
     // the kernel copies (a reflink where the filesystem can) while this thread hashes the source:
@@ -61,7 +98,7 @@ async function stageFile(path: string, dir: string | null): Promise<Staged> {
     const after = await statFile(path);
     // the file changed while we read it: the key must be that of the bytes we hold
     if (!sameVersion(before, after)) key = await hashFile(staged);
-    await fsp.chmod(staged, 0o444);
+    await fsp.chmod(staged, STAGED_MODE);
     return { key, source: { ...fileBlob(staged, (await fsp.stat(staged)).size), verified: true, movable: true }, dispose };
   } catch (error) {
     await dispose();
@@ -85,11 +122,11 @@ function sameVersion(a: Stats, b: Stats): boolean {
 }
 
 async function stageStream(input: AsyncIterable<Uint8Array>, dir: string | null): Promise<Staged> {
-  const folder = dir ?? tmpdir();
-  const path = join(folder, `stage.${randomBytes(8).toString('hex')}`);
+  const folder = dir ?? (await privateStagingDir());
+  const path = stagedPath(folder);
   const dispose = () => fsp.rm(path, { force: true });
   try {
-    const { size, key } = await streamToFile(path, 0o444, input, false);
+    const { size, key } = await streamToFile(path, STAGED_MODE, input, false);
     return { key, source: { ...fileBlob(path, size), verified: true, movable: true }, dispose };
   } catch (error) {
     await dispose();

@@ -7,6 +7,7 @@ import { StorageCorruption } from '../../errors.js';
 import { digestBytes, type Key } from '../../key.js';
 import { Disk } from '../../locations/disk.js';
 import { hashFile } from '../../locations/disk-io.js';
+import { PROCESS_TAG } from '../../locations/disk-liveness.js';
 import type { Location } from '../../locations/interface.js';
 import { disks, locationOf, type Target } from './leaves.js';
 import { eachLimit, type ProgressCallback } from './progress.js';
@@ -60,8 +61,10 @@ export interface ItemResult {
 export async function copyItems(source: Location, target: Location, items: readonly Item[], jobs: number, onResult: (result: ItemResult) => void): Promise<void> {
   await eachLimit(items, jobs, async (item) => {
     try {
-      if (await holds(target, item.key, item.size)) onResult({ key: item.key, size: item.size, skipped: true });
-      else onResult({ key: item.key, size: await copy(source, target, item), skipped: false });
+      if (await holds(target, item.key, item.size)) {
+        await completeLabels(source, target, item);
+        onResult({ key: item.key, size: item.size, skipped: true });
+      } else onResult({ key: item.key, size: await copy(source, target, item), skipped: false });
     } catch (error) {
       onResult({ key: item.key, size: item.size, skipped: false, error: (error as Error).message });
     }
@@ -87,8 +90,9 @@ function inWorker(source: Disk, target: Disk, items: Item[], jobs: number, onRes
  * as unverified, and the target hashes it while storing it. A corrupted source blob is reported
  * as failed and not copied. Reading a source Disk does not count as a use (its marks stay).
  *
- * Interrupted (even killed), it is resumed by running it again: keys already copied are skipped,
- * and a copy cut short never reached its place (temp file, then rename).
+ * Interrupted (even killed), it is resumed by running it again: keys already copied are skipped
+ * (a Disk target still gets the labels it lacks), and a copy cut short never reached its place
+ * (temp file, then rename).
  */
 export async function migrate(from: Target, to: Target, options: MigrateOptions = {}): Promise<MigrateReport> {
   const source = locationOf(from);
@@ -155,6 +159,18 @@ async function holds(target: Location, key: Key, size: number): Promise<boolean>
   return (await target.read(key)) !== null;
 }
 
+/**
+ * A Disk target that holds the key gets the source's labels it lacks: a migrate killed between a
+ * copy and its labels, then resumed, skips the key but still completes its labels.
+ */
+async function completeLabels(source: Location, target: Location, item: Item): Promise<void> {
+  if (!(target instanceof Disk)) return;
+  const labels = item.labels === undefined ? (source instanceof Disk ? source.labelsOf(item.key) : null) : item.labels;
+  if (labels === null || labels.length === 0) return;
+  const present = target.labelsOf(item.key) ?? [];
+  if (labels.some((label) => !present.includes(label))) await target.addLabels(item.key, labels);
+}
+
 /** Copies one value; returns its size. */
 async function copy(source: Location, target: Location, item: Item): Promise<number> {
   const { key } = item;
@@ -182,7 +198,8 @@ async function copy(source: Location, target: Location, item: Item): Promise<num
   }
   if (path !== null && staging !== null) {
     // a kernel copy (a reflink where the filesystem can) and the hash of the same file, side by side
-    const tmp = join(staging, `migrate.${key.slice(0, 16)}.${randomBytes(6).toString('hex')}`);
+    // the name carries the process: the next open removes it if this one is killed
+    const tmp = join(staging, `migrate.${key.slice(0, 16)}.${PROCESS_TAG}.${randomBytes(6).toString('hex')}`);
     try {
       const [actual] = await Promise.all([hashFile(path), fsp.copyFile(path, tmp, fsConstants.COPYFILE_FICLONE)]);
       if (actual !== key) throw new StorageCorruption(key, actual, `the source ${source.name}`);
