@@ -210,7 +210,8 @@ export class TierKV<V extends StoredValue = Buffer> {
     const key = hash('sha256', bytes);
     for (let at = 0; at < this.tiers.length; at++) {
       const tier = this.tiers[at]!;
-      const { encoded, codec } = tier.encode(bytes);
+      // a tier that acknowledges before its fold gets the plain bytes: the fold encodes them
+      const { encoded, codec } = tier.defersEncoding ? { encoded: bytes, codec: 'none' } : tier.encode(bytes);
       if (!tier.hasRoom(encoded.length)) continue;
       const seq = await tier.putEntry(entry.id, key, bytes.length, encoded, codec, kind);
       if (seq === null) continue;
