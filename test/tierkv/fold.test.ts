@@ -46,6 +46,13 @@ describe("durability 'process': the journal is the store of record", () => {
     expect(String(await tier.readBytes(key(compressible(7))))).toBe(String(compressible(7)));
     expect(await tier.readBytes(key(compressible(0)))).toBe(null); // replaced before it was folded
     expect(await tier.touch(key(compressible(1000)))).toBe(true);
+    // two entries holding the same bytes, one of them replaced: the bytes are still found by key
+    await store.set('twin-a', compressible(2000));
+    await store.set('twin-b', compressible(2000));
+    expect(String(await tier.readBytes(key(compressible(2000))))).toBe(String(compressible(2000)));
+    await store.set('twin-b', compressible(2001)); // the later of the two: the one a by-key look-up found
+    expect(String(await tier.readBytes(key(compressible(2000))))).toBe(String(compressible(2000)));
+    await store.deleteTagged(['twin-a', 'twin-b']);
     await new Promise((resolve) => setImmediate(resolve)); // idle: folded
     const rows = rowsOf(join(dir, 'f'));
     expect(rows).toHaveLength(50);

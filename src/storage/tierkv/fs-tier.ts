@@ -143,9 +143,10 @@ export class FilesystemTier implements Location, SavesAtExit {
   private readonly journal: Journal | null;
   /** Durability 'process' or 'exit': puts are acknowledged before they are in SQLite. */
   private readonly acknowledgesEarly: boolean;
-  /** The puts acknowledged but not yet in SQLite, by entry id and by content key. */
+  /** The puts acknowledged but not yet in SQLite, by entry id. */
   private readonly pending = new Map<string, PutOp>();
-  private readonly pendingByKey = new Map<Key, PutOp>();
+  /** The same by content key, built when a read by key first needs it (not on the set's path), dropped when a put leaves `pending`. */
+  private pendingByKey: Map<Key, PutOp> | null = null;
   private commitTimer: NodeJS.Immediate | null = null;
   /** The last acknowledgement time given (µs, on the commit sequence scale): strictly increasing. */
   private lastVer = 0;
@@ -357,17 +358,17 @@ export class FilesystemTier implements Location, SavesAtExit {
   }
 
   private setPending(op: PutOp): void {
-    const before = this.pending.get(op.id);
-    if (before && this.pendingByKey.get(before.key) === before) this.pendingByKey.delete(before.key);
+    if (this.pendingByKey !== null && this.pending.has(op.id)) this.pendingByKey = null; // a replaced put may be the one its key names
     this.pending.set(op.id, op);
-    this.pendingByKey.set(op.key, op);
+    this.pendingByKey?.set(op.key, op);
   }
 
   private dropPending(id: string, only?: PutOp): void {
     const op = this.pending.get(id);
     if (!op || (only && op !== only)) return;
     this.pending.delete(id);
-    if (this.pendingByKey.get(op.key) === op) this.pendingByKey.delete(op.key);
+    // another pending put may hold the same bytes: the map is built again when next needed
+    this.pendingByKey = null;
   }
 
   private async putBlobEntry(id: string, key: Key, size: number, encoded: Buffer, codec: string, kind: ValueKind): Promise<number | null> {
@@ -512,6 +513,11 @@ export class FilesystemTier implements Location, SavesAtExit {
 
   /** An acknowledged put of this value not yet in SQLite. */
   private pendingWithKey(key: Key): PutOp | null {
+    if (this.pending.size === 0) return null;
+    if (this.pendingByKey === null) {
+      this.pendingByKey = new Map();
+      for (const op of this.pending.values()) this.pendingByKey.set(op.key, op);
+    }
     return this.pendingByKey.get(key) ?? null;
   }
 

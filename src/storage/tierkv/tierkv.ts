@@ -213,9 +213,11 @@ export class TierKV<V extends StoredValue = Buffer> {
       // a tier that acknowledges before its fold gets the plain bytes: the fold encodes them
       const { encoded, codec } = tier.defersEncoding ? { encoded: bytes, codec: 'none' } : tier.encode(bytes);
       if (!tier.hasRoom(encoded.length)) continue;
-      const seq = await tier.putEntry(entry.id, key, bytes.length, encoded, codec, kind);
+      const put = tier.putEntry(entry.id, key, bytes.length, encoded, codec, kind);
+      // a tier that acknowledges at once gives the number itself: no promise to wait for
+      const seq = typeof put === 'number' ? put : await put;
       if (seq === null) continue;
-      await this.applyPut(
+      const removal = this.applyPut(
         {
           id: entry.id,
           key,
@@ -234,6 +236,7 @@ export class TierKV<V extends StoredValue = Buffer> {
         bytes,
         entry.tags,
       );
+      if (removal) await removal;
       return entry.id;
     }
     throw this.outOfResources(entry.id, bytes.length);
@@ -419,16 +422,18 @@ export class TierKV<V extends StoredValue = Buffer> {
     return new OutOfResourcesError(`Every tier of the TierKV store ${this.name} is full: ${id} (${size} bytes) was not stored`);
   }
 
-  /** After a committed put: index, cached copy, and removal of a copy left in another tier. */
-  private async applyPut(rec: Rec, bytes: Buffer | null, tags?: readonly string[]): Promise<void> {
+  /**
+   * After an acknowledged put: index, cached copy, and the removal of a copy left in another
+   * tier (returned, to be awaited: null when there is none, the common case, with no promise).
+   */
+  private applyPut(rec: Rec, bytes: Buffer | null, tags?: readonly string[]): Promise<number> | null {
     const current = this.index.get(rec.id);
-    if (current && current.seq > rec.seq && current.tier === rec.tier) return; // a newer set won
-    this.index.put(rec, tags);
+    if (current && current.seq > rec.seq && current.tier === rec.tier) return null; // a newer set won
+    this.index.put(rec, tags, current ?? null);
     if (this.memory && bytes) this.memory.putSync(rec.key!, bytes);
     if (current && current.key !== rec.key) this.dropValue(current);
-    if (current && current.tier >= 0 && current.tier !== rec.tier) {
-      await this.tiers[current.tier]!.removeEntry(current.id, current.stored);
-    }
+    if (current && current.tier >= 0 && current.tier !== rec.tier) return this.tiers[current.tier]!.removeEntry(current.id, current.stored);
+    return null;
   }
 
   /** A memory-only set: the value is kept in memory (in its index entry until hashed). */
