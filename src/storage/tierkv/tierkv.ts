@@ -80,9 +80,10 @@ const SLAB_MAX = 256 * 1024;
  * `Levels` of a `Memory` location (tier 0) over a `Fanout` of filesystem tiers (SQLite for the tag
  * index and small values, `Disk` blobs for large ones), under a `HashKeyStorage` (`storage`).
  *
- * An entry is identified by its set of tags and holds one value. With filesystem tiers every
- * acknowledged `set` is committed before it resolves; memory then keeps copies of hot values
- * (it evicts least recently used copies when full: the durable copy stays below).
+ * An entry is identified by its set of tags and holds one value. With filesystem tiers an
+ * acknowledged `set` is as durable as its tier's `durability` says (journaled: survives
+ * `kill -9`; 'power': committed with an fsync; 'exit': saved at close or exit); memory then keeps
+ * copies of hot values (it evicts least recently used copies when full: the durable copy stays below).
  */
 export class TierKV<V extends StoredValue = Buffer> {
   readonly name: string;
