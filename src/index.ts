@@ -27,6 +27,7 @@ export { Small, type SmallOptions } from './locations/small.js';
 export { HashKeyStorage, type HashKeyStorageOptions, type ReadOptions, type WriteOptions } from './storage/hash-key-storage.js';
 export type { WriteInput } from './storage/stage.js';
 export { FilesystemTier, ResourceFilesystem, ResourceMemory, TierKV, type CodecName, type Compression, type Limit, type Resource, type ResourceFilesystemOptions, type ResourceMemoryOptions, type Tags, type Reclaimed, type StoredValue, type TierKVOptions, type TierReadOptions, type TierSetOptions, type TierStats, type TierValue } from './storage/tierkv/index.js';
+export { type Durability } from './storage/tierkv/index.js';
 export { SFTP, type SFTPOptions } from './locations/sftp.js';
 export { SCP, type SCPOptions } from './locations/scp.js';
 export { type SSHOptions } from './locations/ssh-common.js';

@@ -9,6 +9,7 @@ import type { Entry, Location } from '../../locations/interface.js';
 import { codecNamed, type Codec } from './codec.js';
 import type { ResourceFilesystem } from './resources.js';
 import { openSqlite, type SqliteDatabase, type SqliteStatement } from '../../sqlite.js';
+import { forgetAtExit, savedAtExit, type SavesAtExit } from './exit-save.js';
 import { deadJournals, Journal, readJournal } from './journal.js';
 import { orphanFiles } from './orphans.js';
 import { ValueKind } from './value-kinds.js';
@@ -16,9 +17,13 @@ import { ValueKind } from './value-kinds.js';
 /** Values up to this size (after compression) live inline in SQLite; larger ones are Disk blobs. */
 export const INLINE_LIMIT = 64 * 1024;
 const SPACE_CHECK_MS = 500;
-/** Journaled puts are committed to SQLite at the next turn of the event loop, or at once past these. */
-const BATCH_OPS = 1024;
-const BATCH_BYTES = 8 * 1024 * 1024;
+/**
+ * Durability 'process' and 'exit': acknowledged puts wait in memory (and in the journal) and are
+ * folded into SQLite when the event loop is idle, at close, or at once past these bounds (what
+ * bounds the memory they hold: an awaited loop that never yields folds only here).
+ */
+const FOLD_OPS = 65_536;
+const FOLD_BYTES = 64 * 1024 * 1024;
 const noop = () => {};
 /** Rows whose id starts with this hold values written through the Location interface, not entries. */
 const LOOSE = '#';
@@ -83,8 +88,10 @@ interface PutOp {
   size: number;
   valueKind: ValueKind;
   codec: string;
-  /** The encoded bytes (kept for a blob too, to rewrite it if another process removed it). */
+  /** The encoded bytes (kept for a blob too, to rewrite it if another process removed it); the plain bytes when `deferred`. */
   encoded: Buffer;
+  /** Acknowledged before it was encoded: `encoded` holds the plain bytes (codec 'none'), encoded for this tier at the fold. */
+  deferred: boolean;
   blob: Key | null;
   resolve: (seq: number) => void;
   reject: (error: unknown) => void;
@@ -106,16 +113,18 @@ type Op = PutOp | RemoveOp;
  * (WAL) holding the tag index and values up to INLINE_LIMIT, and a Disk lake for larger values.
  *
  * Durability 'process' (the default): a put is appended to this process's journal (journal.ts,
- * one write(), no fsync) and acknowledged; the puts are committed to SQLite (WAL,
- * `synchronous=NORMAL`) together at the next turn of the event loop, or at once when 1,024 are
- * waiting. Both survive `kill -9`: a killed process's journal is replayed by the next open.
+ * one write(), no fsync) and acknowledged: the journal is the store of record. The puts are
+ * folded into SQLite (WAL, `synchronous=NORMAL`) together when the event loop is idle (the next
+ * turn), at close, or at once past FOLD_OPS / FOLD_BYTES; a killed process's journal is replayed
+ * by the next open. Durability 'exit': the same without the journal (saved at close, at process
+ * exit and on SIGINT/SIGTERM: exit-save.ts; lost on `kill -9`).
  * Durability 'power' (`fsync`): no journal; puts are queued and committed together once the
  * current task is done (a microtask: sets issued together share it), with `synchronous=FULL`,
  * and a caller's promise resolves only after that commit. Removals always wait for their commit.
  *
  * Every value read is verified: its plain bytes must hash to its content key (StorageCorruption).
  */
-export class FilesystemTier implements Location {
+export class FilesystemTier implements Location, SavesAtExit {
   readonly name: string;
   readonly dir: string;
   readonly codec: Codec;
@@ -130,9 +139,14 @@ export class FilesystemTier implements Location {
   private queue: Op[] = [];
   private queuedBytes = 0;
   private flushing: Promise<void> | null = null;
-  /** Durability 'process': the journal, and the puts acknowledged but not yet in SQLite, by entry id. */
+  /** Durability 'process': the journal. */
   private readonly journal: Journal | null;
+  /** Durability 'process' or 'exit': puts are acknowledged before they are in SQLite. */
+  private readonly acknowledgesEarly: boolean;
+  /** The puts acknowledged but not yet in SQLite, by entry id. */
   private readonly pending = new Map<string, PutOp>();
+  /** The same by content key, built when a read by key first needs it (not on the set's path), dropped when a put leaves `pending`. */
+  private pendingByKey: Map<Key, PutOp> | null = null;
   private commitTimer: NodeJS.Immediate | null = null;
   /** The last acknowledgement time given (µs, on the commit sequence scale): strictly increasing. */
   private lastVer = 0;
@@ -204,8 +218,15 @@ export class FilesystemTier implements Location {
     };
     this.storedBytes = (db.prepare('SELECT total(stored) FROM entries').pluck().get() as number) ?? 0;
     this.hasBlobs = db.prepare('SELECT 1 FROM entries WHERE blob IS NOT NULL LIMIT 1').pluck().get() !== undefined;
-    this.journal = resource.fsync ? null : new Journal(this.journalDir);
+    this.journal = resource.durability === 'process' ? new Journal(this.journalDir) : null;
+    this.acknowledgesEarly = resource.durability !== 'power';
     this.recover();
+    if (resource.durability === 'exit') savedAtExit(this);
+  }
+
+  /** Sets are acknowledged before they are encoded: TierKV hands over the plain bytes (the fold encodes them). */
+  get defersEncoding(): boolean {
+    return this.acknowledgesEarly;
   }
 
   private get journalDir(): string {
@@ -247,12 +268,14 @@ export class FilesystemTier implements Location {
             continue;
           }
           if (hash('sha256', plain) !== record.key) continue; // damaged after it was written: never return it
-          const blob = record.encoded.length > INLINE_LIMIT ? hash('sha256', record.encoded) : null;
+          // journaled as plain bytes (the set was acknowledged before it was encoded): encoded now
+          const { encoded, codec } = record.codec === 'none' ? this.encode(plain) : { encoded: record.encoded, codec: record.codec };
+          const blob = encoded.length > INLINE_LIMIT ? hash('sha256', encoded) : null;
           if (blob !== null) {
-            this.ensureBlob(blob, record.encoded);
+            this.ensureBlob(blob, encoded);
             this.hasBlobs = true;
           }
-          this.stmt.put.run(seq++, record.id, record.key, keyHead(record.key), record.size, record.encoded.length, record.codec, blob ? null : record.encoded, blob, record.kind);
+          this.stmt.put.run(seq++, record.id, record.key, keyHead(record.key), record.size, encoded.length, codec, blob ? null : encoded, blob, record.kind);
           replayed++;
         }
         for (const file of present) rmSync(file, { force: true });
@@ -304,29 +327,48 @@ export class FilesystemTier implements Location {
    * resolves with its sequence number once committed. Declines (null) when a Disk blob is declined.
    */
   putEntry(id: string, key: Key, size: number, encoded: Buffer, codec: string, kind: ValueKind = ValueKind.Bytes): number | Promise<number | null> {
-    if (this.journal) return this.journalPut(id, key, size, encoded, codec, kind);
+    if (this.acknowledgesEarly) return this.earlyPut(id, key, size, encoded, codec, kind);
     if (encoded.length > INLINE_LIMIT) return this.putBlobEntry(id, key, size, encoded, codec, kind);
     this.storedBytes += encoded.length; // given back if the commit fails
     return new Promise<number>((resolve, reject) => {
-      this.enqueue({ kind: 'put', id, key, size, codec, encoded, blob: null, resolve, reject, valueKind: kind });
+      this.enqueue({ kind: 'put', id, key, size, codec, encoded, deferred: false, blob: null, resolve, reject, valueKind: kind });
     });
   }
 
   /**
-   * Durability 'process': appends the put to the journal and queues it for SQLite; returns its
-   * acknowledgement time (the entry's sequence number until the commit gives it its own).
+   * Durability 'process' (a journal) or 'exit': the put is acknowledged now and folded into
+   * SQLite later (foldSoon). 'process' appends it to the journal first, with one write(): from
+   * then on it survives `kill -9`. Plain bytes (codec 'none') are encoded for this tier at the
+   * fold, off the set's path. Returns the acknowledgement time (the entry's sequence number
+   * until the fold gives it its own).
    */
-  private journalPut(id: string, key: Key, size: number, encoded: Buffer, codec: string, kind: ValueKind): number {
+  private earlyPut(id: string, key: Key, size: number, encoded: Buffer, codec: string, kind: ValueKind): number {
     // above every sequence number this process has seen here: the index takes this set over any row it loaded
     const ver = (this.lastVer = Math.max(this.lastVer + 1, this.lastSeq + 1, Date.now() * 1000));
-    this.journal!.append({ id, key, size, codec, kind, ver, encoded });
-    const blob = encoded.length > INLINE_LIMIT ? hash('sha256', encoded) : null;
-    if (blob !== null) this.hasBlobs = true; // the blob file is written at the commit (ensureBlob)
-    this.storedBytes += encoded.length;
-    const op: PutOp = { kind: 'put', id, key, size, valueKind: kind, codec, encoded, blob, resolve: noop, reject: noop };
-    this.pending.set(id, op);
+    // the pending put keeps its own copy: the caller may reuse its buffer once the set resolves
+    const own = this.journal ? this.journal.append({ id, key, size, codec, kind, ver, encoded }) : Buffer.from(encoded);
+    const deferred = codec === 'none';
+    const blob = !deferred && encoded.length > INLINE_LIMIT ? hash('sha256', encoded) : null;
+    if (encoded.length > INLINE_LIMIT) this.hasBlobs = true; // the blob file is written at the fold (ensureBlob)
+    this.storedBytes += encoded.length; // plain bytes until the next open counts what the fold stored
+    const op: PutOp = { kind: 'put', id, key, size, valueKind: kind, codec, encoded: own, deferred, blob, resolve: noop, reject: noop };
+    this.setPending(op);
     this.enqueue(op);
     return ver;
+  }
+
+  private setPending(op: PutOp): void {
+    if (this.pendingByKey !== null && this.pending.has(op.id)) this.pendingByKey = null; // a replaced put may be the one its key names
+    this.pending.set(op.id, op);
+    this.pendingByKey?.set(op.key, op);
+  }
+
+  private dropPending(id: string, only?: PutOp): void {
+    const op = this.pending.get(id);
+    if (!op || (only && op !== only)) return;
+    this.pending.delete(id);
+    // another pending put may hold the same bytes: the map is built again when next needed
+    this.pendingByKey = null;
   }
 
   private async putBlobEntry(id: string, key: Key, size: number, encoded: Buffer, codec: string, kind: ValueKind): Promise<number | null> {
@@ -336,13 +378,13 @@ export class FilesystemTier implements Location {
     this.hasBlobs = true;
     this.storedBytes += encoded.length;
     return new Promise<number>((resolve, reject) => {
-      this.enqueue({ kind: 'put', id, key, size, codec, encoded, blob, resolve, reject, valueKind: kind });
+      this.enqueue({ kind: 'put', id, key, size, codec, encoded, deferred: false, blob, resolve, reject, valueKind: kind });
     });
   }
 
   /** Removes an entry (in the same group commit as queued puts); resolves once committed. */
   removeEntry(id: string, stored: number, tombstone = true): Promise<number> {
-    this.pending.delete(id);
+    this.dropPending(id);
     return new Promise<number>((resolve, reject) => this.enqueue({ kind: 'remove', id, tombstone, resolve, reject })).then((seq) => {
       this.storedBytes = Math.max(0, this.storedBytes - stored);
       return seq;
@@ -404,8 +446,14 @@ export class FilesystemTier implements Location {
     const failure = this.queue.length > 0 ? this.commitFailure : null;
     if (failure) this.journal?.abandon();
     else this.journal?.close();
+    forgetAtExit(this);
     this.db.close();
     if (failure) throw failure;
+  }
+
+  /** Durability 'exit': the process is ending with the store open: fold what waits in memory now. */
+  saveNow(): void {
+    if (this.db.open && this.queue.length > 0) this.commitQueued();
   }
 
   // --- Location ------------------------------------------------------------------------------
@@ -466,12 +514,15 @@ export class FilesystemTier implements Location {
   /** An acknowledged put of this value not yet in SQLite. */
   private pendingWithKey(key: Key): PutOp | null {
     if (this.pending.size === 0) return null;
-    for (const op of this.pending.values()) if (op.key === key) return op;
-    return null;
+    if (this.pendingByKey === null) {
+      this.pendingByKey = new Map();
+      for (const op of this.pending.values()) this.pendingByKey.set(op.key, op);
+    }
+    return this.pendingByKey.get(key) ?? null;
   }
 
   async *contents(): AsyncIterable<Entry> {
-    if (this.journal && this.queue.length > 0) this.commitQueued(); // this process's acknowledged puts too
+    if (this.acknowledgesEarly && this.queue.length > 0) this.commitQueued(); // this process's acknowledged puts too
     for (const [key, size] of this.stmt.loose.all() as [Key, number][]) {
       yield { key, location: this, meta: { labels: null, lastUsed: null, size } };
     }
@@ -504,17 +555,18 @@ export class FilesystemTier implements Location {
 
   private enqueue(op: Op): void {
     this.queue.push(op);
-    if (!this.journal) {
+    if (!this.acknowledgesEarly) {
       if (!this.flushing) this.flushing = this.flushSoon();
       return;
     }
-    // journaled: the loop that awaits each set goes on at once; SQLite gets the puts in batches
+    // acknowledged early: the loop that awaits each set goes on at once; SQLite gets the puts
+    // when the event loop is idle (the next turn), or here past the bounds
     if (op.kind === 'put') this.queuedBytes += op.encoded.length;
-    if (this.queue.length >= BATCH_OPS || this.queuedBytes >= BATCH_BYTES) this.commitQueued();
+    if (this.queue.length >= FOLD_OPS || this.queuedBytes >= FOLD_BYTES) this.commitQueued();
     else this.commitTimer ??= setImmediate(() => this.commitQueued());
   }
 
-  /** Journaled mode: commits everything queued now; puts whose commit failed stay queued (and journaled) for the next try. */
+  /** Durability 'process' or 'exit': folds everything queued into SQLite now; puts whose commit failed stay queued (and journaled) for the next try. */
   private commitQueued(): void {
     if (this.commitTimer) clearImmediate(this.commitTimer);
     this.commitTimer = null;
@@ -530,7 +582,7 @@ export class FilesystemTier implements Location {
       setTimeout(() => this.commitQueued(), 200).unref();
       return;
     }
-    if (this.queue.length === 0) this.journal!.clear();
+    if (this.queue.length === 0) this.journal?.clear();
   }
 
   /**
@@ -555,6 +607,12 @@ export class FilesystemTier implements Location {
     const seqs: number[] = [];
     const freed: string[] = [];
     let advance = false;
+    // puts acknowledged as plain bytes are encoded for this tier here, before the write lock is taken
+    const stored = ops.map((op) => {
+      if (op.kind !== 'put' || !op.deferred) return op.kind === 'put' ? { encoded: op.encoded, codec: op.codec, blob: op.blob } : null;
+      const { encoded, codec } = this.encode(op.encoded);
+      return { encoded, codec, blob: encoded.length > INLINE_LIMIT ? hash('sha256', encoded) : null };
+    });
     try {
       this.db
         .transaction(() => {
@@ -563,19 +621,20 @@ export class FilesystemTier implements Location {
           // unique and increasing within this file (we hold its write lock), close to time order across
           // tiers, and above every acknowledgement time given here (a replay skips what was committed)
           let seq = Math.max((this.stmt.maxSeq.get() as number) + 1, Date.now() * 1000, this.lastVer + 1);
-          for (const op of ops) {
+          ops.forEach((op, at) => {
             const old = this.hasBlobs ? (this.stmt.blobOf.get(op.id) as string | null | undefined) : null;
-            if (op.kind === 'put') {
-              if (op.blob !== null) this.ensureBlob(op.blob, op.encoded);
-              const inline = op.blob === null ? op.encoded : null;
-              this.stmt.put.run(seq, op.id, op.key, keyHead(op.key), op.size, op.encoded.length, op.codec, inline, op.blob, op.valueKind);
+            const put = stored[at];
+            if (op.kind === 'put' && put) {
+              if (put.blob !== null) this.ensureBlob(put.blob, put.encoded);
+              const inline = put.blob === null ? put.encoded : null;
+              this.stmt.put.run(seq, op.id, op.key, keyHead(op.key), op.size, put.encoded.length, put.codec, inline, put.blob, op.valueKind);
             } else {
               this.stmt.remove.run(op.id);
-              if (op.tombstone) this.stmt.tombstone.run(op.id, seq);
+              if (op.kind === 'remove' && op.tombstone) this.stmt.tombstone.run(op.id, seq);
             }
-            if (old && old !== (op.kind === 'put' ? op.blob : null)) freed.push(old);
+            if (old && old !== (put ? put.blob : null)) freed.push(old);
             seqs.push(seq++);
-          }
+          });
         })
         .immediate();
     } catch (error) {
@@ -584,7 +643,7 @@ export class FilesystemTier implements Location {
       const kept: PutOp[] = [];
       for (const op of ops) {
         // a journaled put was acknowledged: it is committed later, or replayed from the journal
-        if (op.kind === 'put' && this.journal) kept.push(op);
+        if (op.kind === 'put' && this.acknowledgesEarly) kept.push(op);
         else {
           if (op.kind === 'put') this.storedBytes -= op.encoded.length;
           op.reject(failure);
@@ -596,7 +655,7 @@ export class FilesystemTier implements Location {
     if (advance) this.lastSeq = Math.max(this.lastSeq, seqs[seqs.length - 1] ?? 0);
     this.lastVer = Math.max(this.lastVer, seqs[seqs.length - 1] ?? 0);
     ops.forEach((op, index) => {
-      if (op.kind === 'put' && this.pending.get(op.id) === op) this.pending.delete(op.id);
+      if (op.kind === 'put') this.dropPending(op.id, op);
       op.resolve(seqs[index]!);
     });
     if (freed.length > 0) this.freeBlobs(freed);
@@ -645,7 +704,7 @@ export class FilesystemTier implements Location {
 
   /** Entries and bytes this tier holds for the store (every process's, as committed; this process's acknowledged puts are committed first). */
   stats(): { entries: number; bytes: number } {
-    if (this.journal && this.queue.length > 0) this.commitQueued();
+    if (this.acknowledgesEarly && this.queue.length > 0) this.commitQueued();
     const [entries, bytes] = this.db.prepare(`SELECT count(*), total(stored) FROM entries WHERE substr(id, 1, 1) != '${LOOSE}'`).raw().get() as [number, number];
     return { entries, bytes };
   }

@@ -44,7 +44,8 @@ export class Journal {
     this.path = join(dir, `${process.pid.toString(36)}.${randomBytes(4).toString('hex')}.log`);
   }
 
-  append(record: JournalRecord): void {
+  /** Appends a record with one write(); returns the value's bytes in the written record (a copy of `record.encoded`). */
+  append(record: JournalRecord): Buffer {
     if (this.fd === null) {
       mkdirSync(this.dir, { recursive: true });
       this.fd = openSync(this.path, 'a', 0o644);
@@ -58,6 +59,7 @@ export class Journal {
     out.write(header, 8);
     out.set(record.encoded, 8 + headerLength);
     for (let offset = 0; offset < out.length; ) offset += writeSync(this.fd, out, offset);
+    return out.subarray(8 + headerLength);
   }
 
   /** Everything appended is committed to SQLite: the file starts again empty. */

@@ -56,9 +56,15 @@ export interface ResourceFilesystemOptions {
    * @default false
    */
   fsync?: boolean;
-  /** 'process' (the default): acknowledged sets survive the process being killed; 'power': a power cut too (`fsync: true`). */
-  durability?: 'process' | 'power';
+  /**
+   * 'process' (the default): acknowledged sets survive the process being killed (`kill -9`);
+   * 'power': a power cut too (`fsync: true`); 'exit': the seed notebook's semantics, sets kept in
+   * memory and saved at `close()`, process exit, SIGINT or SIGTERM, lost on `kill -9` or a crash.
+   */
+  durability?: Durability;
 }
+
+export type Durability = 'process' | 'power' | 'exit';
 
 /** A tier on a filesystem: a SQLite file for the tag index and small values, Disk blobs for large ones. */
 export class ResourceFilesystem {
@@ -67,6 +73,7 @@ export class ResourceFilesystem {
   readonly limit: ParsedLimit;
   readonly codec: Codec;
   readonly fsync: boolean;
+  readonly durability: Durability;
 
   constructor(options: ResourceFilesystemOptions) {
     if (!options || typeof options.path !== 'string' || options.path === '') {
@@ -76,11 +83,14 @@ export class ResourceFilesystem {
     this.limit = parseLimit(options.limit ?? 0.9, 'ResourceFilesystem limit');
     this.codec = codecFor(options.compression);
     const durability = options.durability ?? (options.fsync ? 'power' : 'process');
-    if (durability !== 'process' && durability !== 'power') throw new ConfigError(`Invalid durability ${JSON.stringify(durability)}: 'process' or 'power'`);
+    if (durability !== 'process' && durability !== 'power' && durability !== 'exit') {
+      throw new ConfigError(`Invalid durability ${JSON.stringify(durability)}: 'process', 'power' or 'exit'`);
+    }
     if (options.fsync !== undefined && options.fsync !== (durability === 'power')) {
       throw new ConfigError(`fsync: ${options.fsync} contradicts durability: '${durability}'`);
     }
     this.fsync = durability === 'power';
+    this.durability = durability;
   }
 }
 

@@ -80,9 +80,10 @@ const SLAB_MAX = 256 * 1024;
  * `Levels` of a `Memory` location (tier 0) over a `Fanout` of filesystem tiers (SQLite for the tag
  * index and small values, `Disk` blobs for large ones), under a `HashKeyStorage` (`storage`).
  *
- * An entry is identified by its set of tags and holds one value. With filesystem tiers every
- * acknowledged `set` is committed before it resolves; memory then keeps copies of hot values
- * (it evicts least recently used copies when full: the durable copy stays below).
+ * An entry is identified by its set of tags and holds one value. With filesystem tiers an
+ * acknowledged `set` is as durable as its tier's `durability` says (journaled: survives
+ * `kill -9`; 'power': committed with an fsync; 'exit': saved at close or exit); memory then keeps
+ * copies of hot values (it evicts least recently used copies when full: the durable copy stays below).
  */
 export class TierKV<V extends StoredValue = Buffer> {
   readonly name: string;
@@ -210,11 +211,14 @@ export class TierKV<V extends StoredValue = Buffer> {
     const key = hash('sha256', bytes);
     for (let at = 0; at < this.tiers.length; at++) {
       const tier = this.tiers[at]!;
-      const { encoded, codec } = tier.encode(bytes);
+      // a tier that acknowledges before its fold gets the plain bytes: the fold encodes them
+      const { encoded, codec } = tier.defersEncoding ? { encoded: bytes, codec: 'none' } : tier.encode(bytes);
       if (!tier.hasRoom(encoded.length)) continue;
-      const seq = await tier.putEntry(entry.id, key, bytes.length, encoded, codec, kind);
+      const put = tier.putEntry(entry.id, key, bytes.length, encoded, codec, kind);
+      // a tier that acknowledges at once gives the number itself: no promise to wait for
+      const seq = typeof put === 'number' ? put : await put;
       if (seq === null) continue;
-      await this.applyPut(
+      const removal = this.applyPut(
         {
           id: entry.id,
           key,
@@ -233,6 +237,7 @@ export class TierKV<V extends StoredValue = Buffer> {
         bytes,
         entry.tags,
       );
+      if (removal) await removal;
       return entry.id;
     }
     throw this.outOfResources(entry.id, bytes.length);
@@ -418,16 +423,18 @@ export class TierKV<V extends StoredValue = Buffer> {
     return new OutOfResourcesError(`Every tier of the TierKV store ${this.name} is full: ${id} (${size} bytes) was not stored`);
   }
 
-  /** After a committed put: index, cached copy, and removal of a copy left in another tier. */
-  private async applyPut(rec: Rec, bytes: Buffer | null, tags?: readonly string[]): Promise<void> {
+  /**
+   * After an acknowledged put: index, cached copy, and the removal of a copy left in another
+   * tier (returned, to be awaited: null when there is none, the common case, with no promise).
+   */
+  private applyPut(rec: Rec, bytes: Buffer | null, tags?: readonly string[]): Promise<number> | null {
     const current = this.index.get(rec.id);
-    if (current && current.seq > rec.seq && current.tier === rec.tier) return; // a newer set won
-    this.index.put(rec, tags);
+    if (current && current.seq > rec.seq && current.tier === rec.tier) return null; // a newer set won
+    this.index.put(rec, tags, current ?? null);
     if (this.memory && bytes) this.memory.putSync(rec.key!, bytes);
     if (current && current.key !== rec.key) this.dropValue(current);
-    if (current && current.tier >= 0 && current.tier !== rec.tier) {
-      await this.tiers[current.tier]!.removeEntry(current.id, current.stored);
-    }
+    if (current && current.tier >= 0 && current.tier !== rec.tier) return this.tiers[current.tier]!.removeEntry(current.id, current.stored);
+    return null;
   }
 
   /** A memory-only set: the value is kept in memory (in its index entry until hashed). */
