@@ -5,7 +5,7 @@ import { AuthenticationError, CairnError, ConfigError, ConnectionError, Location
 import { assertKey, isKey, type Key } from '../key.js';
 import { type RetryOptions, withRetry } from '../retry.js';
 import { parseSize, type Size } from '../size.js';
-import type { Entry, Location } from './interface.js';
+import type { Entry, Location, LocationReadOptions } from './interface.js';
 import { importOptional } from '../optional.js';
 import { redactUrl } from './redact.js';
 import { keySlot } from './redis-slot.js';
@@ -222,9 +222,9 @@ export class RedisLocation implements Location {
     return this.prefix ? `${described.slice(0, -1)} prefix ${this.prefix})` : described;
   }
 
-  async read(key: Key): Promise<Value | null> {
+  async read(key: Key, options: LocationReadOptions = {}): Promise<Value | null> {
     assertKey(key);
-    const mark = this.touchDue(key);
+    const mark = (options.use ?? true) ? this.touchDue(key) : 0;
     const fields = await this.run('read', (client) => this.refreshed(client, key, mark, client.hgetallBuffer(this.prefix + key)));
     this.touched(key, mark);
     return this.toValue(key, fields);
@@ -332,6 +332,12 @@ export class RedisLocation implements Location {
       }),
     );
     return replies;
+  }
+
+  /** True when `key` is there (HEXISTS): the value is not read, nor marked as used. */
+  async has(key: Key): Promise<boolean> {
+    assertKey(key);
+    return (await this.run('has', (client) => client.hexists(this.prefix + key, DATA))) === 1;
   }
 
   async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
