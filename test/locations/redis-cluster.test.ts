@@ -159,6 +159,18 @@ describe('RedisLocation on a Redis Cluster', () => {
     for (const key of seen) expect(keys).toContain(key);
   });
 
+  it('answers has() without reading or marking, and a read with { use: false } leaves the usage mark', async () => {
+    const location = open(new RedisLocation(nodes(), { prefix: `h${++prefixes}:`, touchInterval: 0 }));
+    const [key] = await written(location, 1);
+    await admin.hset(location.prefix + key, 'u', '1000');
+    expect(await location.has(key!)).toBe(true);
+    expect(await location.has(sha256(randomBytes(5)))).toBe(false);
+    expect(sha256(await (await location.read(key!, { use: false }))!.bytes())).toBe(key);
+    expect(await admin.hget(location.prefix + key, 'u')).toBe('1000');
+    await location.read(key!);
+    expect(Number(await admin.hget(location.prefix + key, 'u'))).toBeGreaterThan(1000);
+  });
+
   it('refuses a second connection for locks on a cluster with a ConfigError', () => {
     const location = open(new RedisLocation(nodes()));
     expect(() => location.connectionTarget()).toThrow(ConfigError);
