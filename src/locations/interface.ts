@@ -11,6 +11,12 @@ export interface Meta {
   size: number | null;
 }
 
+/** How a location reads. */
+export interface LocationReadOptions {
+  /** false for a read that is not a use (verify, migrate): the last-used mark stays where it was. @default true */
+  use?: boolean;
+}
+
 export interface Entry {
   key: Key;
   location: Location;
@@ -32,7 +38,7 @@ export interface Location {
   /** A short description for errors and events, e.g. `Disk(/data/lake)`. */
   readonly name: string;
 
-  read(key: Key): Promise<Value | null>;
+  read(key: Key, options?: LocationReadOptions): Promise<Value | null>;
   /** Reads several keys; yields every key once, with null for a miss. */
   readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]>;
   write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean>;
@@ -42,6 +48,8 @@ export interface Location {
   touch(key: Key): Promise<boolean>;
   contents(): AsyncIterable<Entry>;
 
+  /** True when the key is present, without reading the value or marking it as used (one small request where it can). */
+  has?(key: Key): Promise<boolean>;
   /** Fast path for small values: the verified bytes, or null for a miss. */
   readBytes?(key: Key): Promise<Buffer | null>;
   /** A folder on local disk where a value can be staged so that this location can move it into place. */

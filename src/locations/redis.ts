@@ -1,13 +1,21 @@
 import { Readable } from 'node:stream';
-import type { Redis as RedisClient, RedisOptions } from 'ioredis';
+import type { Cluster, ClusterNode, ClusterOptions, Redis as RedisClient, RedisOptions } from 'ioredis';
 import { readUpTo, type Source, type Value, verifyBytes } from '../blob.js';
 import { AuthenticationError, CairnError, ConfigError, ConnectionError, LocationError, TimeoutError } from '../errors.js';
 import { assertKey, isKey, type Key } from '../key.js';
 import { type RetryOptions, withRetry } from '../retry.js';
 import { parseSize, type Size } from '../size.js';
-import type { Entry, Location } from './interface.js';
+import type { Entry, Location, LocationReadOptions } from './interface.js';
 import { importOptional } from '../optional.js';
 import { redactUrl } from './redact.js';
+import { keySlot } from './redis-slot.js';
+
+/**
+ * Where the values are: a `redis://` URL or ioredis options (a single server, a Sentinel group
+ * with `sentinels` and `name`, or one node of a cluster, which is discovered), a client of the
+ * user's (a `Redis` or a `Cluster`), or the nodes of a cluster to start from.
+ */
+export type RedisTarget = string | RedisOptions | RedisClient | Cluster | readonly ClusterNode[];
 
 export interface RedisLocationOptions {
   /** Prepended to every Redis key this location uses, e.g. 'lake:'. @default '' */
@@ -26,6 +34,8 @@ export interface RedisLocationOptions {
   retry?: RetryOptions;
   /** Options for the ioredis client made from a URL or options (not used when a client is given). @default {} */
   redis?: RedisOptions;
+  /** Options for the ioredis Cluster made from a list of nodes or for a discovered cluster (`redis` then sets its nodes' connections). @default {} */
+  cluster?: ClusterOptions;
   /** Keys asked for per SCAN step in contents(). @default 500 */
   scanCount?: number;
   /** Reads sent in one pipeline by readBatch. @default 256 */
@@ -77,18 +87,69 @@ const OPS_PER_WRITE = 8;
 
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
 
-function isClient(value: unknown): value is RedisClient {
+/** A `Redis` or a `Cluster` client (both have these). */
+function isClient(value: unknown): value is RedisClient | Cluster {
   return typeof value === 'object' && value !== null && typeof (value as RedisClient).defineCommand === 'function' && typeof (value as RedisClient).pipeline === 'function';
 }
 
-/** A URL without its credentials, for names and messages. */
-function describeTarget(target: string | RedisOptions | RedisClient): string {
+function isCluster(value: unknown): value is Cluster {
+  return isClient(value) && (value as Cluster).isCluster === true;
+}
+
+/** `host:port` of a cluster node as ioredis takes it (a port, a URL, `host:port` or options). */
+function describeNode(node: ClusterNode): string {
+  if (typeof node === 'number') return `127.0.0.1:${node}`;
+  if (typeof node === 'string') return /^\d+$/.test(node) ? `127.0.0.1:${node}` : redactUrl(node).replace('<redacted>@', '').replace(/^rediss?:\/\//, '').replace(/\/$/, '');
+  return `${node.host ?? '127.0.0.1'}:${node.port ?? 6379}`;
+}
+
+/** What a location's name says of its target (without credentials): `Redis(...)`, `RedisCluster(...)` or `RedisSentinel(...)`. */
+function describeTarget(target: RedisTarget, discoveredCluster: boolean): string {
+  if (Array.isArray(target)) return `RedisCluster(redis://${(target as readonly ClusterNode[]).map(describeNode).join(',')})`;
+  if (isCluster(target)) {
+    const nodes = (target as unknown as { startupNodes?: ClusterNode[] }).startupNodes ?? [];
+    return `RedisCluster(redis://${nodes.map(describeNode).join(',')})`;
+  }
+  const kind = discoveredCluster ? 'RedisCluster' : 'Redis';
   if (typeof target === 'string') {
     // by position, not by URL parsing: a password with `/` in it does not parse as a password
-    return redactUrl(target).replace('<redacted>@', '').replace(/\/$/, '');
+    return `${kind}(${redactUrl(target).replace('<redacted>@', '').replace(/\/$/, '')})`;
   }
-  const options = isClient(target) ? target.options : target;
-  return `redis://${options.host ?? '127.0.0.1'}:${options.port ?? 6379}`;
+  const options = isClient(target) ? (target as RedisClient).options : (target as RedisOptions);
+  if (options.sentinels && options.sentinels.length > 0) {
+    return `RedisSentinel(${options.name ?? 'mymaster'} via redis://${options.sentinels.map((node) => `${node.host ?? '127.0.0.1'}:${node.port ?? 26379}`).join(',')})`;
+  }
+  return `${kind}(redis://${options.host ?? '127.0.0.1'}:${options.port ?? 6379})`;
+}
+
+/** True when the server is a node of a Redis Cluster; a server that refuses INFO (ACLs, renamed commands) is taken as a single server. */
+async function servesCluster(client: RedisClient, timeoutMs: number): Promise<boolean> {
+  try {
+    return /^cluster_enabled:1\b/m.test(await withDeadline(client.info('cluster'), timeoutMs));
+  } catch (error) {
+    if (/^(ERR|NOPERM)/.test(error instanceof Error ? error.message : '')) return false;
+    throw error;
+  }
+}
+
+/** Resolves once a cluster knows its slots and nodes (at once when it does). */
+function clusterReady(cluster: Cluster, timeoutMs: number): Promise<void> {
+  if (cluster.status === 'ready') return Promise.resolve();
+  return withDeadline(
+    new Promise<void>((resolve, reject) => {
+      const ready = () => {
+        cluster.off('end', ended);
+        resolve();
+      };
+      const ended = () => {
+        cluster.off('ready', ready);
+        reject(new Error('Connection is closed.'));
+      };
+      cluster.once('ready', ready);
+      cluster.once('end', ended);
+    }),
+    timeoutMs,
+  );
 }
 
 /**
@@ -97,7 +158,6 @@ function describeTarget(target: string | RedisOptions | RedisClient): string {
  * as `new Small(new RedisLocation(url), { maxSize })` above a larger level.
  */
 export class RedisLocation implements Location {
-  readonly name: string;
   readonly prefix: string;
   private readonly ttlMs: number;
   private readonly keepLabels: boolean;
@@ -107,8 +167,13 @@ export class RedisLocation implements Location {
   private readonly retry: RetryOptions;
   private readonly scanCount: number;
   private readonly batchSize: number;
-  private readonly target: string | RedisOptions | RedisClient;
+  private readonly target: RedisTarget;
   private readonly redisOptions: RedisOptions;
+  private readonly clusterOptions: ClusterOptions;
+  /** The client when it is a Cluster: readBatch and contents() then work node by node. */
+  private cluster: Cluster | null = null;
+  /** The name, made once (it is in every read's verification); it changes when a URL turns out to be a cluster node. */
+  private label: string;
   private readonly ownsClient: boolean;
   private clientPromise: Promise<RedisClient & Scripted> | null = null;
   /** The client, once made: saves an await per operation. */
@@ -124,7 +189,8 @@ export class RedisLocation implements Location {
   private corked: RedisClient['stream'] | null = null;
   private waiting = 0;
 
-  constructor(target: string | RedisOptions | RedisClient = 'redis://127.0.0.1:6379', options: RedisLocationOptions = {}) {
+  constructor(target: RedisTarget = 'redis://127.0.0.1:6379', options: RedisLocationOptions = {}) {
+    if (Array.isArray(target) && target.length === 0) throw new ConfigError('RedisLocation: the list of cluster nodes is empty');
     this.target = target;
     this.ownsClient = !isClient(target);
     this.prefix = options.prefix ?? '';
@@ -141,13 +207,24 @@ export class RedisLocation implements Location {
     this.scanCount = options.scanCount ?? 500;
     this.batchSize = Math.max(1, options.batchSize ?? 256);
     this.redisOptions = options.redis ?? {};
+    this.clusterOptions = options.cluster ?? {};
     this.touchInterval = options.touchInterval ?? 60_000;
-    this.name = `Redis(${describeTarget(target)}${this.prefix ? ` prefix ${this.prefix}` : ''})`;
+    this.label = this.describe();
   }
 
-  async read(key: Key): Promise<Value | null> {
+  /** `Redis(url)`, `RedisCluster(nodes)` (also once a URL turned out to be a cluster node) or `RedisSentinel(name via sentinels)`, and the prefix. */
+  get name(): string {
+    return this.label;
+  }
+
+  private describe(): string {
+    const described = describeTarget(this.target, this.cluster !== null);
+    return this.prefix ? `${described.slice(0, -1)} prefix ${this.prefix})` : described;
+  }
+
+  async read(key: Key, options: LocationReadOptions = {}): Promise<Value | null> {
     assertKey(key);
-    const mark = this.touchDue(key);
+    const mark = (options.use ?? true) ? this.touchDue(key) : 0;
     const fields = await this.run('read', (client) => this.refreshed(client, key, mark, client.hgetallBuffer(this.prefix + key)));
     this.touched(key, mark);
     return this.toValue(key, fields);
@@ -170,37 +247,97 @@ export class RedisLocation implements Location {
       const batch = chunk;
       chunk = [];
       const marks = batch.map((key) => this.touchDue(key));
-      const replies = await this.run('readBatch', async (client) => {
-        // per key its HGETALL, then its usage mark or ttl refresh if any: `at` is where each HGETALL's reply is
-        const pipeline = client.pipeline();
-        const at: number[] = [];
-        batch.forEach((key, index) => {
-          const name = this.prefix + key;
-          at.push(pipeline.length);
-          pipeline.hgetallBuffer(name);
-          if (marks[index] !== 0) void (pipeline as unknown as Scripted).cairnTouch(name, String(this.ttlMs), String(marks[index]));
-          else if (this.ttlMs !== 0) pipeline.pexpire(name, this.ttlMs);
-        });
-        const results = (await pipeline.exec()) ?? [];
-        return at.map((position) => {
-          const [error, reply] = results[position] ?? [new Error('no reply in the pipeline'), null];
-          if (error) throw error;
-          return reply as Record<string, Buffer>;
-        });
-      });
+      const replies = await this.run('readBatch', (client) => (this.cluster ? this.pipelinedByNode(this.cluster, batch, marks) : this.pipelined(client, batch, marks)));
       batch.forEach((key, index) => this.touched(key, marks[index]!));
       return batch.map((key, index): [Key, Value | null] => [key, this.toValue(key, replies[index]!)]);
     };
+    // the next batch is sent before the last one's values are handed out: one pipeline always in flight
+    let pending: Promise<[Key, Value | null][]> | null = null;
+    const sendNext = (): Promise<[Key, Value | null][]> | null => {
+      const previous = pending;
+      pending = flush();
+      pending.catch(() => {}); // seen when awaited below; not an unhandled rejection meanwhile
+      return previous;
+    };
     const seen = new Set<Key>();
-    for (const key of keys) {
-      assertKey(key);
-      // every key once, as the interface promises
-      if (seen.has(key)) continue;
-      seen.add(key);
-      chunk.push(key);
-      if (chunk.length >= this.batchSize) yield* await flush();
+    let limit = this.batchSize;
+    try {
+      for (const key of keys) {
+        assertKey(key);
+        // every key once, as the interface promises
+        if (seen.has(key)) continue;
+        seen.add(key);
+        chunk.push(key);
+        if (chunk.length >= limit) {
+          const previous = sendNext();
+          limit = this.batchSize * this.masterCount; // known once connected
+          if (previous) yield* await previous;
+        }
+      }
+      if (chunk.length > 0) {
+        const previous = sendNext();
+        if (previous) yield* await previous;
+      }
+      const last = pending as Promise<[Key, Value | null][]> | null;
+      pending = null;
+      if (last) yield* await last;
+    } finally {
+      // a caller that stops early: the batch in flight is waited for, not left running
+      await (pending as Promise<unknown> | null)?.catch(() => {});
     }
-    if (chunk.length > 0) yield* await flush();
+  }
+
+  /** Masters of the cluster (1 for a single server): a batch on a cluster is `batchSize` reads per master, one pipeline each. */
+  private get masterCount(): number {
+    return this.cluster?.status === 'ready' ? Math.max(1, this.cluster.nodes('master').length) : 1;
+  }
+
+  /** The HGETALL replies of `batch` in one pipeline, each read followed by its usage mark or ttl refresh if any. */
+  private async pipelined(client: RedisClient | Cluster, batch: readonly Key[], marks: readonly number[]): Promise<Record<string, Buffer>[]> {
+    const pipeline = client.pipeline();
+    // `at` is where each HGETALL's reply is
+    const at: number[] = [];
+    batch.forEach((key, index) => {
+      const name = this.prefix + key;
+      at.push(pipeline.length);
+      pipeline.hgetallBuffer(name);
+      if (marks[index] !== 0) void (pipeline as unknown as Scripted).cairnTouch(name, String(this.ttlMs), String(marks[index]));
+      else if (this.ttlMs !== 0) pipeline.pexpire(name, this.ttlMs);
+    });
+    const results = (await pipeline.exec()) ?? [];
+    return at.map((position) => {
+      const [error, reply] = results[position] ?? [new Error('no reply in the pipeline'), null];
+      if (error) throw error;
+      return reply as Record<string, Buffer>;
+    });
+  }
+
+  /** The same on a cluster, where a pipeline may hold only keys of one node: one pipeline per node, all in flight at once. */
+  private async pipelinedByNode(cluster: Cluster, batch: readonly Key[], marks: readonly number[]): Promise<Record<string, Buffer>[]> {
+    await clusterReady(cluster, this.timeoutMs);
+    const groups = new Map<string, number[]>();
+    batch.forEach((key, index) => {
+      const slot = keySlot(this.prefix + key);
+      // by the node serving the slot; a slot whose node is unknown (resharding) goes alone
+      const node = cluster.slots[slot]?.[0] ?? `slot ${slot}`;
+      const group = groups.get(node);
+      if (group) group.push(index);
+      else groups.set(node, [index]);
+    });
+    const replies: Record<string, Buffer>[] = new Array(batch.length);
+    await Promise.all(
+      [...groups.values()].map(async (indexes) => {
+        const part = await this.pipelined(cluster, indexes.map((index) => batch[index]!), indexes.map((index) => marks[index]!));
+        indexes.forEach((index, position) => (replies[index] = part[position]!));
+      }),
+    );
+    return replies;
+  }
+
+  /** True when `key` is there (HEXISTS): the value is not read, nor marked as used. */
+  async has(key: Key): Promise<boolean> {
+    assertKey(key);
+    return (await this.run('has', (client) => client.hexists(this.prefix + key, DATA))) === 1;
   }
 
   async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
@@ -226,16 +363,37 @@ export class RedisLocation implements Location {
     return touched === 1;
   }
 
+  /**
+   * Every hash under the prefix, one SCAN page at a time (on a cluster, master after master): memory
+   * stays one page whatever the key count. SCAN may return a key twice when Redis resizes its table
+   * during the listing; a page never holds one twice.
+   */
   async *contents(): AsyncIterable<Entry> {
-    // SCAN may return a key twice (while Redis rehashes): yield each once
-    const seen = new Set<Key>();
+    await this.run('contents', async () => undefined); // connects: whether this is a cluster is known from here on
+    const cluster = this.cluster;
+    if (cluster === null) {
+      yield* this.scanned((cursor, pattern) => this.run('contents', (client) => client.scan(cursor, 'MATCH', pattern, 'COUNT', this.scanCount, 'TYPE', 'hash')));
+      return;
+    }
+    const masters = await this.run('contents', async () => {
+      await clusterReady(cluster, this.timeoutMs);
+      return cluster.nodes('master');
+    });
+    for (const master of masters) {
+      yield* this.scanned((cursor, pattern) => this.run('contents', () => master.scan(cursor, 'MATCH', pattern, 'COUNT', this.scanCount, 'TYPE', 'hash')));
+    }
+  }
+
+  /** The entries of one server's SCAN, page by page, with their sizes, labels and last use (one pipeline per page). */
+  private async *scanned(scan: (cursor: string, pattern: string) => Promise<[string, string[]]>): AsyncIterable<Entry> {
     const pattern = this.prefix.replace(/[*?[\]\\]/g, (char) => '\\' + char) + '*';
     let cursor = '0';
     do {
-      const [next, names] = await this.run('contents', (client) => client.scan(cursor, 'MATCH', pattern, 'COUNT', this.scanCount, 'TYPE', 'hash'));
+      const [next, names] = await scan(cursor, pattern);
       cursor = next;
-      const keys = names.map((name) => name.slice(this.prefix.length)).filter((key) => isKey(key) && !seen.has(key));
+      const keys = [...new Set(names.map((name) => name.slice(this.prefix.length)).filter((key) => isKey(key)))];
       if (keys.length === 0) continue;
+      // the keys of one node's page are in that node's slots, so one pipeline holds them on a cluster too
       const metas = await this.run('contents', async (client) => {
         const pipeline = client.pipeline() as unknown as Scripted & { exec(): Promise<[Error | null, unknown][] | null> };
         for (const key of keys) void pipeline.cairnMeta(this.prefix + key);
@@ -248,7 +406,6 @@ export class RedisLocation implements Location {
         const meta = metas[index];
         const key = keys[index]!;
         if (!meta) continue; // deleted or expired since SCAN saw it
-        seen.add(key);
         const [size, used, fields] = meta;
         const labels = fields.filter((field) => field.startsWith(LABEL)).map((field) => field.slice(LABEL.length));
         yield {
@@ -278,6 +435,9 @@ export class RedisLocation implements Location {
    * URL, if any, and the settings of the options or the client that can be sent to a thread.
    */
   connectionTarget(): { url: string | null; options: RedisOptions } {
+    if (Array.isArray(this.target) || isCluster(this.target) || this.cluster !== null) {
+      throw new ConfigError(`${this.name} is a Redis Cluster: a second connection to it (smartCache's Redis locks) is made for a single server or a Sentinel group only`);
+    }
     if (typeof this.target === 'string') return { url: this.target, options: pickPlain(this.redisOptions) };
     return { url: null, options: pickPlain(isClient(this.target) ? this.target.options : { ...this.target, ...this.redisOptions }) };
   }
@@ -366,29 +526,22 @@ export class RedisLocation implements Location {
 
   private client(): Promise<RedisClient & Scripted> {
     if (this.closed) return Promise.reject(new LocationError(`${this.name} is closed`, this.name));
-    this.clientPromise ??= this.connect();
+    // a failed connect (server down, refused) is not kept: the next operation tries again
+    this.clientPromise ??= this.connect().catch((error: unknown) => {
+      this.clientPromise = null;
+      throw error;
+    });
     return this.clientPromise;
   }
 
   private async connect(): Promise<RedisClient & Scripted> {
-    let client: RedisClient;
-    if (isClient(this.target)) {
-      client = this.target;
-    } else {
-      // loaded here, so that importing cairn does not load ioredis
-      const { Redis } = await importOptional<typeof import('ioredis')>('ioredis', 'RedisLocation');
-      const options: RedisOptions = {
-        connectTimeout: this.timeoutMs,
-        commandTimeout: this.timeoutMs,
-        // ioredis retries a command forever by default: fail it after one reconnect attempt instead
-        maxRetriesPerRequest: 1,
-        // auto-pipelining made concurrent single reads slower (0.5x a bare GET loop); coalesce() batches writes for less
-        enableAutoPipelining: false,
-        retryStrategy: (times) => Math.min(times * 100, 500),
-        ...this.redisOptions,
-      };
-      client = typeof this.target === 'string' ? new Redis(this.target, options) : new Redis({ ...this.target, ...options });
+    const made = await this.makeClient();
+    if (isCluster(made)) {
+      this.cluster = made;
+      this.label = this.describe();
     }
+    // a Cluster answers the same single-key commands; what differs (batches, listings) goes through this.cluster
+    const client = made as RedisClient;
     // without a listener ioredis prints every connection error; we keep the last one as a cause
     client.on('error', (error: unknown) => {
       this.lastError = error;
@@ -402,6 +555,55 @@ export class RedisLocation implements Location {
     }
     this.ready = client as RedisClient & Scripted;
     return this.ready;
+  }
+
+  /** The user's client, or one made from the target: a URL or options that lead to a cluster node give a Cluster. */
+  private async makeClient(): Promise<RedisClient | Cluster> {
+    const target = this.target;
+    if (isCluster(target)) return target;
+    if (isClient(target)) {
+      // a plain client on a cluster node would fail most writes with MOVED: refuse it at once
+      if (!target.options.sentinels && (await servesCluster(target, this.timeoutMs))) {
+        throw new ConfigError(`${this.name}: the client given is connected to a node of a Redis Cluster; pass an ioredis Cluster (new Cluster([...nodes])), a list of nodes, or the node's URL`);
+      }
+      return target;
+    }
+    // loaded here, so that importing cairn does not load ioredis
+    const { Redis, Cluster: ClusterClient } = await importOptional<typeof import('ioredis')>('ioredis', 'RedisLocation');
+    const options: RedisOptions = {
+      connectTimeout: this.timeoutMs,
+      commandTimeout: this.timeoutMs,
+      // ioredis retries a command forever by default: fail it after one reconnect attempt instead
+      maxRetriesPerRequest: 1,
+      // auto-pipelining made concurrent single reads slower (0.5x a bare GET loop); coalesce() batches writes for less
+      enableAutoPipelining: false,
+      retryStrategy: (times) => Math.min(times * 100, 500),
+      ...this.redisOptions,
+    };
+    const clusterOptions = (redisOptions: RedisOptions): ClusterOptions => ({
+      clusterRetryStrategy: (times) => Math.min(times * 100, 500),
+      slotsRefreshTimeout: this.timeoutMs,
+      enableAutoPipelining: false,
+      ...this.clusterOptions,
+      redisOptions: { ...redisOptions, ...this.clusterOptions.redisOptions },
+    });
+    if (Array.isArray(target)) return new ClusterClient([...(target as readonly ClusterNode[])], clusterOptions(options));
+    const single = typeof target === 'string' ? new Redis(target, options) : new Redis({ ...(target as RedisOptions), ...options });
+    if (single.options.sentinels) return single; // Sentinel hands out a master, never a cluster node
+    let cluster: boolean;
+    try {
+      cluster = await servesCluster(single, this.timeoutMs);
+    } catch (error) {
+      single.disconnect();
+      throw error;
+    }
+    if (!cluster) return single;
+    // one node of a cluster: discover the others from it, with the same credentials and settings
+    const { host, port, username, password, tls, db } = single.options;
+    single.disconnect();
+    if (db) throw new ConfigError(`${this.name}: a Redis Cluster has only database 0, the URL asks for ${db}`);
+    const nodeOptions: RedisOptions = { ...options, ...(username ? { username } : {}), ...(password ? { password } : {}), ...(tls ? { tls } : {}) };
+    return new ClusterClient([{ host, port }], clusterOptions(nodeOptions));
   }
 
   /**

@@ -13,7 +13,7 @@ import {
 import { assertKey, isKey, type Key, keyToParts } from '../key.js';
 import { type RetryOptions, withRetry } from '../retry.js';
 import { parseSize, type Size } from '../size.js';
-import type { Entry, Location } from './interface.js';
+import type { Entry, Location, LocationReadOptions } from './interface.js';
 import { importOptional } from '../optional.js';
 
 export interface S3Options {
@@ -43,6 +43,8 @@ export interface S3Options {
   touchInterval?: number;
   /** Keys per ListObjectsV2 page in contents(). @default 1000 */
   pageSize?: number;
+  /** GETs readBatch (and so HashKeyStorage.fetch) keeps in flight at once. @default 8 */
+  readAhead?: number;
   /** Retries of transient failures (connection reset, 5xx, throttling). @default { attempts: 3 } */
   retry?: RetryOptions;
   /** More settings for the client made from an endpoint (not used when a client is given). @default {} */
@@ -132,6 +134,7 @@ export class S3 implements Location {
   private readonly keepUsage: boolean;
   private readonly touchInterval: number;
   private readonly pageSize: number;
+  private readonly readAhead: number;
   private readonly retry: RetryOptions;
   private readonly ownsClient: boolean;
   private loaded: Promise<{ sdk: Sdk; storage: Storage; client: S3Client }> | null = null;
@@ -158,6 +161,7 @@ export class S3 implements Location {
     this.keepUsage = options.keepUsage ?? true;
     this.touchInterval = options.touchInterval ?? 60_000;
     this.pageSize = Math.max(1, Math.min(1000, options.pageSize ?? 1000));
+    this.readAhead = Math.max(1, options.readAhead ?? 8);
     this.retry = options.retry ?? {};
     this.ownsClient = !isS3Client(target);
     const where = typeof target === 'string' ? target.replace(/\/\/[^@/]*@/, '//').replace(/\/$/, '') : isS3Client(target) ? 's3-client' : 'aws';
@@ -170,10 +174,10 @@ export class S3 implements Location {
     return this.prefix + keyToParts(key, this.levels).join('/');
   }
 
-  async read(key: Key): Promise<Value | null> {
+  async read(key: Key, options: LocationReadOptions = {}): Promise<Value | null> {
     const response = await this.get(key, 'read');
     if (response === null) return null;
-    if (this.keepUsage && this.touchDue(key)) await this.markUsed(key);
+    if (this.keepUsage && (options.use ?? true) && this.touchDue(key)) await this.markUsed(key);
     const size = response.size;
     let pending: Readable | null = response.body;
     // small values come into memory at once (freeing the connection) and are checked on first use
@@ -229,13 +233,38 @@ export class S3 implements Location {
     return bytes;
   }
 
+  /** Reads `readAhead` keys at once (each a GET of its own: S3 has no batch read), handing them out in order. */
   async *readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
     const seen = new Set<Key>();
-    for (const key of keys) {
-      if (seen.has(key)) continue;
-      seen.add(key);
-      yield [key, await this.read(key)];
+    const inFlight: [Key, Promise<Value | null>][] = [];
+    const start = (key: Key): void => {
+      const reading = this.read(key);
+      reading.catch(() => {}); // seen when its turn comes; not an unhandled rejection meanwhile
+      inFlight.push([key, reading]);
+    };
+    try {
+      for (const key of keys) {
+        if (seen.has(key)) continue;
+        seen.add(key);
+        start(key);
+        if (inFlight.length >= this.readAhead) {
+          const [first, reading] = inFlight.shift()!;
+          yield [first, await reading];
+        }
+      }
+      while (inFlight.length > 0) {
+        const [first, reading] = inFlight.shift()!;
+        yield [first, await reading];
+      }
+    } finally {
+      // a caller that stops early: the reads in flight are waited for (a large body nobody streams is closed after HOLD_MS)
+      await Promise.all(inFlight.map(([, reading]) => reading.catch(() => null)));
     }
+  }
+
+  /** True when `key` is there: one HEAD, which neither reads the value nor marks it as used. */
+  async has(key: Key): Promise<boolean> {
+    return (await this.head(this.objectKey(key), 'has')) !== null;
   }
 
   async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
@@ -449,7 +478,12 @@ export class S3 implements Location {
             // the SDK pipes the body without watching it for errors: abort the request ourselves
             const abort = new AbortController();
             body.once('error', () => abort.abort());
-            await client.send(new sdk.PutObjectCommand({ Bucket: this.bucket, Key: objectKey, Body: body, ContentLength: source.size }), {
+            // the key is the value's sha256, so the checksum is known before the first byte: given, the
+            // server checks it, and a client at the SDK's defaults (checksums WHEN_SUPPORTED) sends a
+            // plain body instead of an aws-chunked one with a trailer, which some servers store as is
+            const checksum = Buffer.from(key, 'hex').toString('base64');
+            const params = { Bucket: this.bucket, Key: objectKey, Body: body, ContentLength: source.size, ChecksumSHA256: checksum };
+            await client.send(new sdk.PutObjectCommand(params), {
               abortSignal: abort.signal,
             });
           } else {

@@ -104,7 +104,7 @@ export class HashKeyStorage {
   async has(key: Key, options: { fetch?: boolean } = {}): Promise<boolean> {
     assertKey(key);
     const location = options.fetch ?? false ? this.full : this.local;
-    return (await location.read(key)) !== null;
+    return location.has ? location.has(key) : (await location.read(key)) !== null;
   }
 
   /** Removes `key` from the local locations; true when something was removed. */

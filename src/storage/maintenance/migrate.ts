@@ -156,7 +156,8 @@ async function holds(target: Location, key: Key, size: number): Promise<boolean>
     const stat = statSync(target.pathOf(key), { throwIfNoEntry: false });
     return stat !== undefined && stat.size === size;
   }
-  return (await target.read(key)) !== null;
+  if (target.has) return target.has(key);
+  return (await target.read(key, { use: false })) !== null;
 }
 
 /**
@@ -181,7 +182,7 @@ async function copy(source: Location, target: Location, item: Item): Promise<num
     path = source.pathOf(key);
     if (item.labels === undefined) labels = source.labelsOf(key);
   } else {
-    const value = await source.read(key);
+    const value = await source.read(key, { use: false }); // a copy is not a use
     if (value === null) throw new Error('removed from the source while migrating');
     path = value.path;
     generic = asSource(value, false);

@@ -75,7 +75,7 @@ async function hashOf(location: Location, key: Key): Promise<string | null> {
       throw error;
     }
   }
-  const value = await location.read(key);
+  const value = await location.read(key, { use: false }); // checking a value is not a use
   if (value === null) return null;
   const hash = createHash('sha256');
   try {
