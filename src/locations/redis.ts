@@ -251,40 +251,20 @@ export class RedisLocation implements Location {
       batch.forEach((key, index) => this.touched(key, marks[index]!));
       return batch.map((key, index): [Key, Value | null] => [key, this.toValue(key, replies[index]!)]);
     };
-    // the next batch is sent before the last one's values are handed out: one pipeline always in flight
-    let pending: Promise<[Key, Value | null][]> | null = null;
-    const sendNext = (): Promise<[Key, Value | null][]> | null => {
-      const previous = pending;
-      pending = flush();
-      pending.catch(() => {}); // seen when awaited below; not an unhandled rejection meanwhile
-      return previous;
-    };
     const seen = new Set<Key>();
     let limit = this.batchSize;
-    try {
-      for (const key of keys) {
-        assertKey(key);
-        // every key once, as the interface promises
-        if (seen.has(key)) continue;
-        seen.add(key);
-        chunk.push(key);
-        if (chunk.length >= limit) {
-          const previous = sendNext();
-          limit = this.batchSize * this.masterCount; // known once connected
-          if (previous) yield* await previous;
-        }
+    for (const key of keys) {
+      assertKey(key);
+      // every key once, as the interface promises
+      if (seen.has(key)) continue;
+      seen.add(key);
+      chunk.push(key);
+      if (chunk.length >= limit) {
+        yield* await flush();
+        limit = this.batchSize * this.masterCount; // known once connected
       }
-      if (chunk.length > 0) {
-        const previous = sendNext();
-        if (previous) yield* await previous;
-      }
-      const last = pending as Promise<[Key, Value | null][]> | null;
-      pending = null;
-      if (last) yield* await last;
-    } finally {
-      // a caller that stops early: the batch in flight is waited for, not left running
-      await (pending as Promise<unknown> | null)?.catch(() => {});
     }
+    if (chunk.length > 0) yield* await flush();
   }
 
   /** Masters of the cluster (1 for a single server): a batch on a cluster is `batchSize` reads per master, one pipeline each. */

@@ -101,7 +101,9 @@ describe('Redis faults', () => {
   let server: RedisServer;
   let admin: Redis;
   beforeAll(async () => {
-    server = await startRedis();
+    // these tests stop and restart the server: on a port no other test's server can take meanwhile
+    // (a retry would otherwise read another, empty server's answers as misses)
+    server = await startRedis({ stable: true });
     admin = new Redis(server.url, { maxRetriesPerRequest: 1 });
     admin.on('error', () => {});
   });
@@ -155,20 +157,27 @@ describe('Redis faults', () => {
   });
   it('Redis: a server killed in the middle of a 3,000-key readBatch is a ConnectionError, every time', async () => {
     const keys: string[] = [];
-    const pipeline = admin.pipeline();
+    const values: Buffer[] = [];
     for (let index = 0; index < 3000; index++) {
       // 4 KiB each: 12 MiB of replies, still on the wire when the kill lands
-      const bytes = Buffer.concat([Buffer.from(`batch value ${index} `), Buffer.alloc(4096, index % 251)]);
-      keys.push(sha256(bytes));
-      pipeline.hset(`kill:${keys[index]}`, 'd', bytes);
+      values.push(Buffer.concat([Buffer.from(`batch value ${index} `), Buffer.alloc(4096, index % 251)]));
+      keys.push(sha256(values[index]!));
     }
+    /** Stores every value on the fresh server, each write checked (a pipeline is sent once: one per run). */
+    const fill = async () => {
+      const pipeline = admin.pipeline();
+      keys.forEach((key, index) => pipeline.hset(`kill:${key}`, 'd', values[index]!));
+      const replies = (await pipeline.exec()) ?? [];
+      expect(replies.filter(([error]) => error === null)).toHaveLength(3000);
+      expect(await admin.dbsize()).toBe(3000);
+    };
     let failed = 0;
     for (let run = 0; run < 8; run++) {
       // a fresh server each run (stop() first: start() beside a running one would not take the port)
       await server.stop();
       await server.start();
       await waitForAdmin();
-      await pipeline.exec();
+      await fill();
       const location = new RedisLocation(server.url, { prefix: 'kill:', timeoutMs: 2000, batchSize: 3000, retry: { attempts: 2, baseDelayMs: 20 } });
       expect(await location.readBytes(keys[0]!)).not.toBeNull();
       let read = 0;

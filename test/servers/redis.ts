@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, waitForPort } from './ports.js';
+import { freePort, stablePort, waitForPort } from './ports.js';
 
 /** A redis-server of our own on a free loopback port, without persistence. */
 export interface RedisServer {
@@ -18,8 +18,9 @@ export interface RedisServer {
   destroy(): Promise<void>;
 }
 
-export async function startRedis(): Promise<RedisServer> {
-  const port = await freePort();
+/** `stable`: a port no other test's server can take while this one is stopped (see stablePort). */
+export async function startRedis(options: { stable?: boolean } = {}): Promise<RedisServer> {
+  const port = options.stable ? await stablePort() : await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'cairn-redis-'));
   let child: ChildProcess | null = null;
 
