@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { readUpTo, type Source, type Value, verifyBytes } from '../blob.js';
@@ -9,12 +9,13 @@ import type { SqliteDatabase, SqliteTransaction } from '../sqlite.js';
 import { type Entry, type Location, readEach } from './interface.js';
 import { openPackedDatabase, PACKED_FILE, type PackedStatements, preparePacked } from './packed-db.js';
 import { assertLocalFilesystem } from './packed-filesystem.js';
+import { deadJournals, PackedJournal, readJournal } from './packed-journal.js';
 
 export interface PackedOptions {
   /**
    * Each commit reaches the disk before its writes are acknowledged (survives a power cut). When
-   * false, an acknowledged write is in the OS when the promise resolves: it survives `kill -9` of
-   * the process, not a power cut. @default true (as Disk)
+   * false, a write is appended to this process's journal (one write, no fsync) and acknowledged:
+   * it survives `kill -9` of the process, not a power cut. @default true (as Disk)
    */
   fsync?: boolean;
   /** Largest value taken; larger ones are declined (a value is held in memory whole). @default '16MiB' */
@@ -43,13 +44,28 @@ type Op = Request & Settle;
 
 type Row = [data: Buffer, used: number, labels: string | null];
 
+/** A journaled put not yet in the database, as reads see it (several puts of one key merged). */
+interface Pending {
+  bytes: Buffer;
+  labels: Set<string>;
+  /** Puts of this key in the queue: the entry goes once they are all committed. */
+  queued: number;
+}
+
+const JOURNALS = 'journal';
+const noop = () => {};
+
 /**
  * Many small values in one SQLite database on local disk (WAL), with labels and last use per
  * key: one file instead of a file per value, for the small values of a lake (put it under
  * `Small` in `Levels`, with a Disk for the rest).
  *
  * Writes, touches and deletes of concurrent callers are committed together in one transaction at
- * the next turn of the event loop (group commit); each promise resolves after that commit.
+ * the next turn of the event loop (group commit), or at once when 1,024 are waiting. With fsync
+ * (the default) each promise resolves after that commit (`synchronous=FULL`). Without, a write
+ * is acknowledged once it is in this process's journal (packed-journal.ts) and reaches SQLite
+ * (`synchronous=NORMAL`) with the next commit; reads here see it at once, other processes after
+ * that commit. A killed process's journal is replayed by the next one to open the store.
  * Several processes may open the same folder (SQLite's locks; a commit waits `lockTimeout` for
  * another's). Every read is verified against its key (sha256): damaged bytes are a
  * StorageCorruption, never a wrong value.
@@ -69,6 +85,12 @@ export class Packed implements Location {
   private marks = new Map<Key, number>();
   private markTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** fsync off: this process's journal, and the puts it holds that are not in the database yet. */
+  private readonly journal: PackedJournal | null;
+  private readonly pending = new Map<Key, Pending>();
+  private queuedBytes = 0;
+  /** A commit of journaled puts failed: they stay in the journal (replayed at the next open), and writes stop. */
+  private commitFailure: Error | null = null;
 
   constructor(dir: string, options: PackedOptions = {}) {
     if (typeof dir !== 'string' || dir === '') throw new ConfigError('Packed: a folder is required');
@@ -94,6 +116,13 @@ export class Packed implements Location {
       for (const [key, at] of marks) this.statements.mark.run(at, Buffer.from(key, 'hex'));
       return ops.map((op) => this.apply(op));
     });
+    this.journal = this.fsync ? null : new PackedJournal(join(this.dir, JOURNALS));
+    try {
+      this.replayDeadJournals();
+    } catch (error) {
+      this.db.close();
+      throw this.failure(error, null, 'cannot replay the journal of a process that was killed');
+    }
   }
 
   async read(key: Key): Promise<Value | null> {
@@ -142,7 +171,11 @@ export class Packed implements Location {
     const bytes = await readUpTo(source, this.maxSize);
     if (bytes === null) return false;
     if (!source.verified) verifyBytes(key, bytes, `a copy into ${this.name}`);
-    return this.enqueue({ kind: 'put', key, bytes, labels: labels?.length ? labels : null });
+    // a copy: the caller may reuse its buffer before the commit
+    const put = { kind: 'put', key, bytes: Buffer.from(bytes), labels: labels?.length ? [...labels] : null } as const;
+    if (this.journal === null) return this.enqueue(put);
+    this.journaled(put);
+    return true;
   }
 
   async delete(key: Key): Promise<boolean> {
@@ -157,6 +190,9 @@ export class Packed implements Location {
 
   /** Every key, in the order written, read a page at a time (no transaction stays open between pages). */
   async *contents(): AsyncIterable<Entry> {
+    this.assertOpen();
+    // journaled puts are listed too: commit them first
+    if (this.queue.length > 0 && this.commitFailure === null) this.commitAll();
     let after = 0;
     for (;;) {
       this.assertOpen();
@@ -180,9 +216,52 @@ export class Packed implements Location {
     if (this.markTimer !== null) clearTimeout(this.markTimer);
     if (this.commitScheduled !== null) clearImmediate(this.commitScheduled);
     this.markTimer = this.commitScheduled = null;
-    while (this.queue.length > 0 || this.marks.size > 0) this.commitWaiting();
+    if (this.commitFailure === null) this.commitAll();
     this.closed = true;
+    if (this.commitFailure === null) this.journal?.close();
+    else this.journal?.abandon();
     this.db.close();
+    if (this.commitFailure !== null) throw this.commitFailure;
+  }
+
+  /** Acknowledges a put once it is in the journal: in the OS from then on, in SQLite with the next commit. */
+  private journaled(put: Request & { kind: 'put' }): void {
+    if (this.commitFailure !== null) throw this.commitFailure;
+    try {
+      this.journal!.append(put);
+    } catch (error) {
+      throw this.failure(error, put.key, 'cannot journal');
+    }
+    const pending = this.pending.get(put.key);
+    if (pending === undefined) this.pending.set(put.key, { bytes: put.bytes, labels: new Set(put.labels), queued: 1 });
+    else {
+      pending.bytes = put.bytes;
+      for (const label of put.labels ?? []) pending.labels.add(label);
+      pending.queued++;
+    }
+    this.queue.push({ ...put, resolve: noop, reject: noop });
+    this.queuedBytes += put.bytes.length;
+    // a caller awaiting one write after another never lets the event loop turn: commit here
+    if (this.queue.length >= BATCH_OPS || this.queuedBytes >= BATCH_BYTES) this.commitAll();
+    else this.scheduleCommit();
+  }
+
+  /** Puts of processes that were killed, from their journals into the database. */
+  private replayDeadJournals(): void {
+    for (const path of deadJournals(join(this.dir, JOURNALS))) {
+      const puts = readJournal(path);
+      for (let at = 0; at < puts.length; at += BATCH_OPS) {
+        const ops = puts.slice(at, at + BATCH_OPS).map((put): Op => ({ kind: 'put', ...put, resolve: noop, reject: noop }));
+        this.commitBatch.immediate(ops, []);
+      }
+      rmSync(path, { force: true });
+    }
+  }
+
+  /** Commits everything waiting, batch after batch, then empties the journal. */
+  private commitAll(): void {
+    while (this.commitFailure === null && (this.queue.length > 0 || this.marks.size > 0)) this.commitWaiting();
+    if (this.commitFailure === null && this.queue.length === 0) this.journal?.clear();
   }
 
   private assertOpen(): void {
@@ -194,12 +273,21 @@ export class Packed implements Location {
     this.assertOpen();
     let row: Row | undefined;
     try {
+      const pending = this.pending.get(key);
+      if (pending !== undefined) return this.pendingRow(key, pending);
       row = this.statements.get.get(Buffer.from(key, 'hex')) as Row | undefined;
     } catch (error) {
       throw this.failure(error, key, 'cannot read');
     }
     if (row !== undefined) this.markUsed(key, row[1]);
     return row;
+  }
+
+  /** A journaled value as a row: a copy of its bytes, its labels with those already stored. */
+  private pendingRow(key: Key, pending: Pending): Row {
+    const stored = parseLabels(this.statements.labelsOf.get(Buffer.from(key, 'hex')) as string | null | undefined);
+    const labels = new Set([...(stored ?? []), ...pending.labels]);
+    return [Buffer.from(pending.bytes), Date.now(), labels.size > 0 ? JSON.stringify([...labels]) : null];
   }
 
   private markUsed(key: Key, used: number): void {
@@ -229,8 +317,7 @@ export class Packed implements Location {
     if (this.commitScheduled !== null || this.closed) return;
     this.commitScheduled = setImmediate(() => {
       this.commitScheduled = null;
-      this.commitWaiting();
-      if (this.queue.length > 0) this.scheduleCommit();
+      this.commitAll();
     });
   }
 
@@ -243,6 +330,7 @@ export class Packed implements Location {
       if (op.kind === 'put') bytes += op.bytes.length;
     }
     const ops = this.queue.splice(0, count);
+    this.queuedBytes = Math.max(0, this.queuedBytes - bytes);
     const marks = [...this.marks];
     this.marks.clear();
     if (this.markTimer !== null) clearTimeout(this.markTimer);
@@ -253,9 +341,23 @@ export class Packed implements Location {
     } catch (error) {
       // nothing of the batch is stored (the transaction was rolled back); marks are only hints
       for (const op of ops) op.reject(this.failure(error, op.key, op.kind === 'put' ? 'cannot store' : `cannot ${op.kind}`));
+      if (this.journal !== null && ops.some((op) => op.kind === 'put')) {
+        // acknowledged puts: still in the journal and readable here; the next open replays them
+        this.queue.unshift(...ops.filter((op) => op.kind === 'put'));
+        this.commitFailure = this.failure(error, null, 'cannot commit its journaled writes (they are kept in its journal, replayed when it is opened again)');
+      }
       return;
     }
-    for (let i = 0; i < ops.length; i++) ops[i]!.resolve(results[i]!);
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      if (op.kind === 'put' && this.journal !== null) this.committed(op.key);
+      op.resolve(results[i]!);
+    }
+  }
+
+  private committed(key: Key): void {
+    const pending = this.pending.get(key);
+    if (pending !== undefined && --pending.queued === 0) this.pending.delete(key);
   }
 
   private apply(op: Op): boolean {

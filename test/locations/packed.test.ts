@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, Disk, HashKeyStorage, Levels, LocationError, type Location, Packed, Small, StorageCorruption } from '../../src/index.js';
 import { networkFilesystemName } from '../../src/locations/packed-filesystem.js';
+import { PackedJournal } from '../../src/locations/packed-journal.js';
 import { openSqlite } from '../../src/sqlite.js';
 import { bytesSource, locationConformance, sha256 } from '../conformance.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';
@@ -21,7 +22,8 @@ const open = (dir = tempDir(), options: ConstructorParameters<typeof Packed>[1] 
 };
 
 /** Flips one byte of a stored value through a second connection, behind the location's back. */
-function corruptRow(location: Location, key: string): Promise<void> {
+async function corruptRow(location: Location, key: string): Promise<void> {
+  await new Promise((resolve) => setImmediate(resolve)); // a journaled write is committed by then
   const db = openSqlite(join((location as Packed).dir, 'packed.db'));
   try {
     const keyBytes = Buffer.from(key, 'hex');
@@ -32,7 +34,6 @@ function corruptRow(location: Location, key: string): Promise<void> {
   } finally {
     db.close();
   }
-  return Promise.resolve();
 }
 
 locationConformance({ name: 'Packed', create: () => open(), corrupt: corruptRow });
@@ -85,8 +86,9 @@ describe('Packed durability and sharing', () => {
       const listed = new Set<string>();
       for await (const entry of packed.contents()) listed.add(entry.key);
       for (const key of acknowledged.keys()) expect(listed.has(key)).toBe(true);
-      // SQLite's files only: no journal or temp file of cairn's own
-      expect(readdirSync(dir).filter((name) => !name.startsWith('packed.db'))).toEqual([]);
+      // the killed writers' journals were replayed and removed; no temp file is left
+      expect(readdirSync(dir).filter((name) => !name.startsWith('packed.db')).sort()).toEqual(fsync ? [] : ['journal']);
+      if (!fsync) expect(readdirSync(join(dir, 'journal'))).toEqual([]);
     });
   }
 
@@ -107,9 +109,9 @@ describe('Packed durability and sharing', () => {
     expect(count).toBe(900);
   });
 
-  it('commits concurrent writes in one transaction, each acknowledged after it', async () => {
+  it('commits concurrent writes in one transaction, each acknowledged after it (fsync)', async () => {
     const dir = tempDir();
-    const packed = open(dir, { fsync: false });
+    const packed = open(dir, { fsync: true });
     const values = Array.from({ length: 64 }, () => randomBytes(4096));
     const db = openSqlite(join(dir, 'packed.db'));
     const commits = () => db.pragma('data_version', { simple: true }) as number;
@@ -122,6 +124,49 @@ describe('Packed durability and sharing', () => {
       for (const bytes of values) expect((await packed.readBytes(sha256(bytes)))!.equals(bytes)).toBe(true);
     } finally {
       db.close();
+    }
+  });
+});
+
+describe('Packed journal (fsync: false)', () => {
+  it('replays the journal of a process that died: whole records in, a torn last record out', async () => {
+    const dir = tempDir();
+    const journalDir = join(dir, 'journal');
+    const kept = randomBytes(4096);
+    const torn = randomBytes(4096);
+    const journal = new PackedJournal(journalDir);
+    journal.append({ key: sha256(kept), labels: ['replayed'], bytes: kept });
+    journal.append({ key: sha256(torn), labels: null, bytes: torn });
+    journal.abandon(); // as a kill leaves it
+    const file = readFileSync(journal.path);
+    writeFileSync(journal.path, file.subarray(0, file.length - 100)); // the kill cut the last write short
+    const packed = open(dir, { fsync: false });
+    expect((await packed.readBytes(sha256(kept)))!.equals(kept)).toBe(true);
+    expect(await (await packed.read(sha256(kept)))!.labels()).toEqual(['replayed']);
+    expect(await packed.readBytes(sha256(torn))).toBeNull();
+    expect(readdirSync(journalDir)).toEqual([]);
+  });
+
+  it('reads its own acknowledged writes before they are committed, and commits them with their labels', async () => {
+    const dir = tempDir();
+    const packed = open(dir, { fsync: false });
+    const bytes = randomBytes(1000);
+    const key = sha256(bytes);
+    const original = Buffer.from(bytes);
+    expect(await packed.write(key, bytesSource(bytes), ['a'])).toBe(true);
+    expect(await packed.write(key, bytesSource(bytes), ['b'])).toBe(true);
+    bytes.fill(0); // the caller reuses its buffer: nothing stored changes
+    const other = openSqlite(join(dir, 'packed.db'));
+    try {
+      const row = () => other.prepare('SELECT data, labels FROM packed_values WHERE key = ?').get(Buffer.from(key, 'hex')) as { data: Buffer; labels: string } | undefined;
+      expect(row()).toBeUndefined(); // not committed yet: the journal has it
+      expect((await packed.readBytes(key))!.equals(original)).toBe(true);
+      expect([...(await (await packed.read(key))!.labels())!].sort()).toEqual(['a', 'b']);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(row()!.data.equals(original)).toBe(true);
+      expect(JSON.parse(row()!.labels).sort()).toEqual(['a', 'b']);
+    } finally {
+      other.close();
     }
   });
 });
