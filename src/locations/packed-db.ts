@@ -14,6 +14,8 @@ const PAGE_SIZE = 16384;
 export interface PackedStatements {
   /** data, used (ms), labels (JSON or null) of a key. */
   get: SqliteStatement;
+  /** data, used (ms) of a key: what a read of the bytes needs. */
+  getBytes: SqliteStatement;
   labelsOf: SqliteStatement;
   /** A new value, or an existing key's bytes rewritten (that heals a damaged copy) and marked as used; keeps its labels. */
   put: SqliteStatement;
@@ -60,6 +62,7 @@ export function preparePacked(db: SqliteDatabase): PackedStatements {
       ON CONFLICT(key) DO UPDATE SET size = excluded.size, used = excluded.used, data = excluded.data, labels = ${labels}`);
   return {
     get: db.prepare('SELECT data, used, labels FROM packed_values WHERE key = ?').raw(),
+    getBytes: db.prepare('SELECT data, used FROM packed_values WHERE key = ?').raw(),
     labelsOf: db.prepare('SELECT labels FROM packed_values WHERE key = ?').pluck(),
     put: upsert('packed_values.labels'),
     putLabelled: upsert('excluded.labels'),

@@ -154,7 +154,7 @@ export class Packed implements Location {
   }
 
   async readBytes(key: Key): Promise<Buffer | null> {
-    const row = this.lookup(key);
+    const row = this.lookup(key, false);
     if (row === undefined) return null;
     verifyBytes(key, row[0], this.name);
     return row[0];
@@ -268,14 +268,15 @@ export class Packed implements Location {
     if (this.closed) throw new LocationError(`${this.name} is closed`, this.name, { code: 'ERR_CLOSED' });
   }
 
-  private lookup(key: Key): Row | undefined {
+  /** The row of a key (labels only `withLabels`), from the journaled puts or the database. */
+  private lookup(key: Key, withLabels = true): Row | undefined {
     assertKey(key);
     this.assertOpen();
     let row: Row | undefined;
     try {
       const pending = this.pending.get(key);
       if (pending !== undefined) return this.pendingRow(key, pending);
-      row = this.statements.get.get(Buffer.from(key, 'hex')) as Row | undefined;
+      row = (withLabels ? this.statements.get : this.statements.getBytes).get(Buffer.from(key, 'hex')) as Row | undefined;
     } catch (error) {
       throw this.failure(error, key, 'cannot read');
     }
