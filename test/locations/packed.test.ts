@@ -171,6 +171,25 @@ describe('Packed journal (fsync: false)', () => {
   });
 });
 
+describe('Packed operations in order', () => {
+  for (const fsync of [false, true]) {
+    it(`applies deletes and touches of one key in the order they were made, after an acknowledged write (fsync: ${fsync})`, async () => {
+      const packed = open(tempDir(), { fsync });
+      const bytes = randomBytes(700);
+      const key = sha256(bytes);
+      // (the order of calls that wait for nothing: a write first reads its source)
+      expect(await packed.write(key, bytesSource(bytes))).toBe(true);
+      const [touchedBefore, deleted, touchedAfter, deletedAgain] = await Promise.all([packed.touch(key), packed.delete(key), packed.touch(key), packed.delete(key)]);
+      expect([touchedBefore, deleted, touchedAfter, deletedAgain]).toEqual([true, true, false, false]);
+      expect(await packed.readBytes(key)).toBeNull();
+      expect(await packed.write(key, bytesSource(bytes), ['back'])).toBe(true);
+      expect(await packed.touch(key)).toBe(true);
+      expect((await packed.readBytes(key))!.equals(bytes)).toBe(true);
+      expect(await (await packed.read(key))!.labels()).toEqual(['back']);
+    });
+  }
+});
+
 describe('Packed reads are verified', () => {
   it('fails a read with StorageCorruption after a byte of the database file is flipped on disk', async () => {
     const dir = tempDir();
