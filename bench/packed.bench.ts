@@ -2,7 +2,11 @@
  * Packed benchmark: many small values in one SQLite database, against cacache and against a bare
  * loop of SQLite doing the same puts and gets, in one run.
  *
- *   npm run bench -- packed            (CAIRN_BENCH_PACKED_COUNT=1000000 for the million-value step)
+ *   npm run bench -- packed
+ *
+ * CAIRN_BENCH_PACKED_COUNT=1000000 runs the many-values step at a million; CAIRN_BENCH_PACKED_ONLY
+ * (`small`, `many`, `mix`) runs only those steps; CAIRN_BENCH_ROUNDS changes the rounds (3);
+ * CAIRN_BENCH_VERBOSE prints each timed step.
  *
  * - 4 KiB writes, one at a time and 16 in flight: Packed with fsync off (durable to kill -9: each
  *   acknowledged write is in the OS) and on (durable to a power cut), cacache put, and a bare
