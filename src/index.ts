@@ -24,6 +24,7 @@ export { Memory, type MemoryOptions } from './locations/memory.js';
 export { Fanout } from './locations/fanout.js';
 export { Level, Levels, type LevelOptions, type LevelsOptions, type SkipEvent } from './locations/levels.js';
 export { Small, type SmallOptions } from './locations/small.js';
+export { Packed, type PackedOptions } from './locations/packed.js';
 export { HashKeyStorage, type HashKeyStorageOptions, type ReadOptions, type WriteOptions } from './storage/hash-key-storage.js';
 export type { WriteInput } from './storage/stage.js';
 export { FilesystemTier, ResourceFilesystem, ResourceMemory, TierKV, type CodecName, type Compression, type Limit, type Resource, type ResourceFilesystemOptions, type ResourceMemoryOptions, type Tags, type Reclaimed, type StoredValue, type TierKVOptions, type TierReadOptions, type TierSetOptions, type TierStats, type TierValue } from './storage/tierkv/index.js';

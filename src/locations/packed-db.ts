@@ -1,0 +1,74 @@
+import { openSqlite, type SqliteDatabase, type SqliteStatement } from '../sqlite.js';
+
+/** The file of a packed store inside its folder (with SQLite's `-wal` and `-shm` beside it). */
+export const PACKED_FILE = 'packed.db';
+
+/**
+ * 16 KiB pages: a leaf holds fifteen 1 KiB rows or three 4 KiB rows whole (a row of up to
+ * page size - 35 bytes stays in its leaf), so the file stays close to the bytes stored; larger
+ * pages would make every commit write more.
+ */
+const PAGE_SIZE = 16384;
+
+/** The statements a packed store runs, prepared once per connection. */
+export interface PackedStatements {
+  /** data, used (ms), labels (JSON or null) of a key. */
+  get: SqliteStatement;
+  /** data, used (ms) of a key: what a read of the bytes needs. */
+  getBytes: SqliteStatement;
+  labelsOf: SqliteStatement;
+  /** A new value, or an existing key's bytes rewritten (that heals a damaged copy) and marked as used; keeps its labels. */
+  put: SqliteStatement;
+  /** The same, with the labels given (already merged with the stored ones). */
+  putLabelled: SqliteStatement;
+  touch: SqliteStatement;
+  /** Moves last use forward only (marks from reads may arrive after a newer touch). */
+  mark: SqliteStatement;
+  remove: SqliteStatement;
+  /** A page of contents after a row id: id, key, size, used, labels. */
+  page: SqliteStatement;
+}
+
+/**
+ * Opens the store's database: WAL (readers never wait for the writer, and several processes
+ * share it), `synchronous=FULL` with fsync (each commit reaches the disk) or NORMAL (a commit is
+ * in the OS when it returns: it survives `kill -9`, not a power cut).
+ *
+ * One table: rows are appended in row id order (leaves fill up), the key (32 bytes) is a unique
+ * index of its own, the value is the last column.
+ */
+export function openPackedDatabase(path: string, fsync: boolean, timeout: number): SqliteDatabase {
+  const db = openSqlite(path, { timeout });
+  try {
+    // page_size only applies to a database that has no table yet (and before WAL is chosen)
+    db.pragma(`page_size = ${PAGE_SIZE}`);
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${fsync ? 'FULL' : 'NORMAL'}`);
+    db.pragma('cache_size = -32768');
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS packed_values (
+        id INTEGER PRIMARY KEY, key BLOB NOT NULL UNIQUE, size INTEGER NOT NULL,
+        used INTEGER NOT NULL, labels TEXT, data BLOB NOT NULL);`);
+    return db;
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+export function preparePacked(db: SqliteDatabase): PackedStatements {
+  const upsert = (labels: string) =>
+    db.prepare(`INSERT INTO packed_values (key, size, used, labels, data) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT(key) DO UPDATE SET size = excluded.size, used = excluded.used, data = excluded.data, labels = ${labels}`);
+  return {
+    get: db.prepare('SELECT data, used, labels FROM packed_values WHERE key = ?').raw(),
+    getBytes: db.prepare('SELECT data, used FROM packed_values WHERE key = ?').raw(),
+    labelsOf: db.prepare('SELECT labels FROM packed_values WHERE key = ?').pluck(),
+    put: upsert('packed_values.labels'),
+    putLabelled: upsert('excluded.labels'),
+    touch: db.prepare('UPDATE packed_values SET used = ? WHERE key = ?'),
+    mark: db.prepare('UPDATE packed_values SET used = ?1 WHERE key = ?2 AND used < ?1'),
+    remove: db.prepare('DELETE FROM packed_values WHERE key = ?'),
+    page: db.prepare('SELECT id, key, size, used, labels FROM packed_values WHERE id > ? ORDER BY id LIMIT ?').raw(),
+  };
+}
