@@ -13,12 +13,19 @@ import { formatBytes, table } from '../format.js';
 const STREAM_FROM = 8 * 1024 * 1024;
 
 export async function init(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { levels: { type: 'string' } });
+  const { values, positionals } = parse(args, 'init');
   if (positionals.length !== 1) throw new UsageError('usage: cairn init <dir> [--group GROUP] [--levels 1,-1]');
   const levels = str(values, 'levels')?.split(',').map(Number);
   const disk = new Disk(positionals[0]!, { ...diskOptions(values), ...(levels ? { levels } : {}) });
   if (values.json) await json({ root: disk.root, levels: disk.levels });
-  else if (!values.quiet) await out(`Lake ready at ${disk.root} (levels ${JSON.stringify(disk.levels)})\n`);
+  else if (!values.quiet) {
+    // the next step names this lake: every other command refuses to guess one
+    const quote = (path: string) => (/^[\w./-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`);
+    await out(
+      `Lake ready at ${disk.root} (levels ${JSON.stringify(disk.levels)})\n` +
+        `Next: cairn write FILE --lake ${quote(positionals[0]!)}   (or export CAIRN_LAKE=${quote(disk.root)} to leave out --lake)\n`,
+    );
+  }
   return 0;
 }
 
@@ -32,7 +39,7 @@ function counting(onBytes: (n: number) => void): Transform {
 }
 
 export async function write(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { labels: { type: 'string' } });
+  const { values, positionals } = parse(args, 'write');
   if (positionals.length === 0) throw new UsageError('usage: cairn write <files…> [--labels a,b]   (`-` reads stdin)');
   const labels = str(values, 'labels')?.split(',').filter(Boolean) ?? [];
   const storage = await openStorage(values);
@@ -68,7 +75,7 @@ export async function write(args: string[]): Promise<number> {
 }
 
 export async function read(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { output: { type: 'string', short: 'o' } });
+  const { values, positionals } = parse(args, 'read');
   if (positionals.length !== 1) throw new UsageError('usage: cairn read <key> [-o FILE]');
   const key = positionals[0]!;
   try {
@@ -134,7 +141,7 @@ async function createExclusive(output: string): Promise<{ path: string; file: fs
 }
 
 export async function ls(args: string[]): Promise<number> {
-  const { values } = parse(args, { labels: { type: 'string' } }, false);
+  const { values } = parse(args, 'ls');
   const wanted = str(values, 'labels')?.split(',').filter(Boolean) ?? [];
   const storage = await openStorage(values);
   const rows: { key: string; size: number | null; labels: string[]; lastUsed: string | null }[] = [];
