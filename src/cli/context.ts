@@ -6,7 +6,7 @@ import { CONFIG_NAME } from '../locations/disk-config.js';
 import { Disk, type DiskOptions } from '../locations/disk.js';
 import { HashKeyStorage } from '../storage/hash-key-storage.js';
 import { nearest } from './help.js';
-import { ProgressView } from './progress.js';
+import { clearBars, ProgressView } from './progress.js';
 import { optionsOf, specOf, type CommandSpec } from './spec.js';
 
 /** A mistake in how the command was called: exit code 2. */
@@ -91,6 +91,7 @@ export function progress(values: Values, label: string): ProgressView {
 
 /** Writes to stdout and waits for it to drain (large outputs, pipes). */
 export function out(text: string | Buffer): Promise<void> {
+  clearBars();
   return new Promise((resolve) => {
     if (process.stdout.write(text)) resolve();
     else process.stdout.once('drain', () => resolve());

@@ -44,7 +44,9 @@ export async function write(args: string[]): Promise<number> {
   const labels = str(values, 'labels')?.split(',').filter(Boolean) ?? [];
   const storage = await openStorage(values);
   const sizes = await Promise.all(positionals.map(async (file) => (file === '-' ? 0 : (await fsp.stat(file).catch(() => null))?.size ?? 0)));
-  const state: Progress = { operation: 'write', files: 0, totalFiles: positionals.length, bytes: 0, totalBytes: sizes.reduce((a, b) => a + b, 0) };
+  // stdin's size is not known before it ends: no total then, the bar counts files
+  const totalBytes = positionals.includes('-') ? null : sizes.reduce((a, b) => a + b, 0);
+  const state: Progress = { operation: 'write', files: 0, totalFiles: positionals.length, bytes: 0, totalBytes };
   const view = progress(values, 'write');
   const results: { file: string; key: string; size: number }[] = [];
   try {
