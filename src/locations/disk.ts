@@ -22,6 +22,7 @@ import { type Source, type Value, verifyBytes, verifyingStream } from '../blob.j
 import { ConfigError, LocationError, StorageCorruption, storageErrorCode } from '../errors.js';
 import { assertKey, type Key, keyToParts } from '../key.js';
 import { parseFraction, parseSize, type Size } from '../size.js';
+import { trackTempFolder } from '../storage/temp-cleanup.js';
 import { CONFIG_NAME, createDiskConfig, DEFAULT_LEVELS, readDiskConfig } from './disk-config.js';
 import { hashFile, syncDir, writeStreamTo } from './disk-io.js';
 import { MarkQueue, markPath, markSync } from './disk-marks.js';
@@ -89,6 +90,8 @@ const SMALL_VALUE = 1024 * 1024;
 
 /** Temp files are named `<key prefix>.<this tag><counter>`: unique per process and thread without random bytes per write. */
 const TEMP_TAG = `${process.pid.toString(36)}${randomBytes(3).toString('hex')}.`;
+/** Names in `.tmp/` made by this process (any of its threads): removed when it is interrupted. */
+const OWN_TEMP = new RegExp(`^[^.]+\\.${process.pid.toString(36)}[0-9a-f]{6}\\.[0-9a-z]+$`);
 let tempCount = 0;
 
 /** What a write did: stored a new blob, found the value already stored, or declined it. */
@@ -195,6 +198,7 @@ export class Disk implements Location {
     this.tmpDir = join(this.root, '.tmp');
     try {
       this.owner.ensureDirSync(this.tmpDir);
+      trackTempFolder(this.tmpDir, OWN_TEMP);
     } catch (error) {
       // a lake we may only read (another user's, a read-only mount, a tarn lake without .tmp/):
       // reading needs no .tmp/, and a write reports why there is none (a recursive mkdir on a

@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { assertKey } from '../../key.js';
 import { Disk } from '../../locations/disk.js';
 import type { Progress } from '../../storage/maintenance/progress.js';
+import { trackTempFile } from '../../storage/temp-cleanup.js';
 import { diskOptions, json, openStorage, out, parse, progress, str, UsageError } from '../context.js';
 import { formatBytes, table } from '../format.js';
 
@@ -106,8 +107,14 @@ export async function read(args: string[]): Promise<number> {
         if (output) {
           const handle = await createExclusive(output);
           target = handle.path;
-          await pipeline(value.stream(), tick, handle.file.createWriteStream());
-          await fsp.rename(target, output);
+          // Ctrl-C while reading: the partial file goes too
+          const untrack = trackTempFile(target);
+          try {
+            await pipeline(value.stream(), tick, handle.file.createWriteStream());
+            await fsp.rename(target, output);
+          } finally {
+            untrack();
+          }
         } else {
           // stdout is written, never ended: ending a socket shared with the shell shuts it for everyone
           await pipeline(value.stream(), tick, async (chunks: AsyncIterable<Buffer>) => {
