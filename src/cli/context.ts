@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { debugLog } from '../debug.js';
 import { CairnError } from '../errors.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -56,13 +57,23 @@ export function str(values: Values, name: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+const log = debugLog('cli');
+
 /** The lake a command works on: `--lake DIR`, else `--config FILE`, else the nearest config file, else $CAIRN_LAKE. */
 export async function openStorage(values: Values): Promise<HashKeyStorage> {
   const lake = str(values, 'lake');
-  if (lake) return new HashKeyStorage(new Disk(existingLake(lake, '--lake'), diskOptions(values)));
+  if (lake) {
+    log(`lake from --lake: ${lake}`);
+    return new HashKeyStorage(new Disk(existingLake(lake, '--lake'), diskOptions(values)));
+  }
   const config = str(values, 'config');
   const { findConfig, storageFromConfig } = await import('../config/load.js');
-  if (config || findConfig()) return storageFromConfig(config);
+  const found = config ?? findConfig();
+  if (found) {
+    log(`storage from the config file ${found}`);
+    return storageFromConfig(config);
+  }
+  log(`lake from $CAIRN_LAKE: ${process.env.CAIRN_LAKE || '(not set)'}`);
   if (process.env.CAIRN_LAKE) return new HashKeyStorage(new Disk(existingLake(process.env.CAIRN_LAKE, '$CAIRN_LAKE'), diskOptions(values)));
   throw new UsageError(
     'No lake: give --lake DIR (a lake made by `cairn init DIR`), --config FILE, set $CAIRN_LAKE, or put a cairn.config.yaml in this folder or above',
