@@ -3,6 +3,7 @@
  * dependencies it reaches, and its arguments (see function-digest.ts and hash-args.ts).
  */
 import { createHash } from 'node:crypto';
+import { debugLog } from '../debug.js';
 import { UnhashableError } from '../errors.js';
 import type { Key } from '../key.js';
 import { functionDigest, type FunctionDigest, hashLive, loadPending } from './function-digest.js';
@@ -104,6 +105,8 @@ export interface SmartCacheDecorator {
 const KEY_FORMAT = 'cairn.smartCache.key/3';
 /** Limits are applied at most this often (ms): eviction lists the whole index. */
 const REDUCE_EVERY = 1000;
+/** hit / miss / skip of every call, with `DEBUG=cairn:cache` (see debug.ts). */
+const log = debugLog('cache');
 const OWN_CODE = '(code)';
 
 const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
@@ -253,6 +256,7 @@ class Runner {
     const running = store.inflight.get(key);
     if (running) {
       this.stats.hits++;
+      if (log.enabled) log(`hit ${this.name} ${key} (running)`);
       return running;
     }
     // a small result in the folder's log is read without a trip through promises; anything else
@@ -260,6 +264,7 @@ class Runner {
     const quick = store.readQuick(key);
     if (typeof quick === 'object') {
       this.stats.hits++;
+      if (log.enabled) log(`hit ${this.name} ${key}`);
       return Promise.resolve(quick.value);
     }
     const promise = this.run(self, args, call, quick === 'missing');
@@ -295,6 +300,7 @@ class Runner {
     let found: Awaited<ReturnType<Runner['lookup']>> = missing ? { hit: false, replace: false } : await this.lookup(key);
     if (found.hit) {
       this.stats.hits++;
+      if (log.enabled) log(`hit ${this.name} ${key}`);
       return found.value;
     }
     let release: (() => Promise<void>) | null = null;
@@ -310,17 +316,20 @@ class Runner {
       if (found.hit) {
         await release?.();
         this.stats.hits++;
+        if (log.enabled) log(`hit ${this.name} ${key} (stored while waiting for the lock)`);
         return found.value;
       }
     }
     try {
       this.stats.misses++;
+      if (log.enabled) log(`miss ${this.name} ${key}`);
       const value: unknown = await this.fn.apply(self, args);
       // the key must describe what the function saw: an argument or a captured value changed
       // while it ran (by the caller or by the function itself) leaves the result unstored
       const after = this.callKey(call.digests, self, args);
       if (after.key !== key) {
         this.stats.unstored++;
+        if (log.enabled) log(`skip ${this.name} ${key}: not stored, the inputs changed while it ran`);
         const what = after.args !== call.args ? 'its arguments' : 'values it reads';
         process.emitWarning(`smartCache(${this.name}): ${what} changed while it ran; the result is returned but not stored`, { code: 'CAIRN_SMARTCACHE_MUTATED' });
         return value;

@@ -1,8 +1,14 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { debugLog } from '../debug.js';
 import { CairnError } from '../errors.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { CONFIG_NAME } from '../locations/disk-config.js';
 import { Disk, type DiskOptions } from '../locations/disk.js';
 import { HashKeyStorage } from '../storage/hash-key-storage.js';
-import { ProgressView } from './progress.js';
+import { nearest } from './help.js';
+import { clearBars, ProgressView } from './progress.js';
+import { optionsOf, specOf, type CommandSpec } from './spec.js';
 
 /** A mistake in how the command was called: exit code 2. */
 export class UsageError extends CairnError {
@@ -11,15 +17,12 @@ export class UsageError extends CairnError {
   }
 }
 
-/** Options every command takes. */
-export const COMMON = {
-  config: { type: 'string', short: 'c' },
-  lake: { type: 'string', short: 'l' },
-  group: { type: 'string' },
-  json: { type: 'boolean' },
-  quiet: { type: 'boolean', short: 'q' },
-  help: { type: 'boolean', short: 'h' },
-} as const satisfies ParseArgsConfig['options'];
+/** The parser's view of a command's table: the options and short flags its help lists, no others. */
+function parserOptions(spec: CommandSpec): NonNullable<ParseArgsConfig['options']> {
+  return Object.fromEntries(
+    optionsOf(spec).map((option) => [option.name, { type: option.arg ? 'string' : 'boolean', ...(option.short ? { short: option.short } : {}) } as const]),
+  );
+}
 
 export type Values = Record<string, string | boolean | string[] | undefined>;
 
@@ -28,12 +31,24 @@ export interface Parsed {
   positionals: string[];
 }
 
-export function parse(args: string[], options: ParseArgsConfig['options'], positionals = true): Parsed {
+/** parseArgs's message, shortened, with the nearest option for one it does not know. */
+function explain(error: NodeJS.ErrnoException, spec: CommandSpec): string {
+  const unknown = error.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /Unknown option '(-{1,2}[^']+)'/.exec(error.message) : null;
+  if (!unknown) return error.message;
+  const typed = unknown[1]!.replace(/^-+/, '');
+  const guess = nearest(typed, optionsOf(spec).map((option) => option.name));
+  return `unknown option ${unknown[1]}${guess ? `: did you mean --${guess}?` : ''}`;
+}
+
+/** Parses the arguments of the command `name` against its table in spec.ts. */
+export function parse(args: string[], name: string): Parsed {
+  const spec = specOf(name);
+  if (!spec) throw new Error(`no table for the command ${name}`);
   try {
-    const { values, positionals: rest } = parseArgs({ args, options: { ...COMMON, ...options }, allowPositionals: positionals, strict: true });
-    return { values: values as Values, positionals: rest };
+    const { values, positionals } = parseArgs({ args, options: parserOptions(spec), allowPositionals: spec.positionals, strict: true });
+    return { values: values as Values, positionals };
   } catch (error) {
-    throw new UsageError((error as Error).message);
+    throw new UsageError(`${explain(error as NodeJS.ErrnoException, spec)} (see \`cairn ${spec.name} --help\`)`);
   }
 }
 
@@ -42,15 +57,37 @@ export function str(values: Values, name: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+const log = debugLog('cli');
+
 /** The lake a command works on: `--lake DIR`, else `--config FILE`, else the nearest config file, else $CAIRN_LAKE. */
 export async function openStorage(values: Values): Promise<HashKeyStorage> {
   const lake = str(values, 'lake');
-  if (lake) return new HashKeyStorage(new Disk(lake, diskOptions(values)));
+  if (lake) {
+    log(`lake from --lake: ${lake}`);
+    return new HashKeyStorage(new Disk(existingLake(lake, '--lake'), diskOptions(values)));
+  }
   const config = str(values, 'config');
   const { findConfig, storageFromConfig } = await import('../config/load.js');
-  if (config || findConfig()) return storageFromConfig(config);
-  if (process.env.CAIRN_LAKE) return new HashKeyStorage(new Disk(process.env.CAIRN_LAKE, diskOptions(values)));
-  throw new UsageError('No lake: give --lake DIR, --config FILE, or put a cairn.config.yaml in this folder or above (see `cairn init`)');
+  const found = config ?? findConfig();
+  if (found) {
+    log(`storage from the config file ${found}`);
+    return storageFromConfig(config);
+  }
+  log(`lake from $CAIRN_LAKE: ${process.env.CAIRN_LAKE || '(not set)'}`);
+  if (process.env.CAIRN_LAKE) return new HashKeyStorage(new Disk(existingLake(process.env.CAIRN_LAKE, '$CAIRN_LAKE'), diskOptions(values)));
+  throw new UsageError(
+    'No lake: give --lake DIR (a lake made by `cairn init DIR`), --config FILE, set $CAIRN_LAKE, or put a cairn.config.yaml in this folder or above',
+  );
+}
+
+/**
+ * `dir` when it is a lake (a folder with tarn's config.yml); else a usage error. Only `init`
+ * makes lakes: a mistyped --lake must not become a new empty lake that `ls` or `gc` report on.
+ */
+export function existingLake(dir: string, given: string): string {
+  if (existsSync(join(dir, CONFIG_NAME))) return dir;
+  const what = existsSync(dir) ? 'is not a lake (it has no config.yml)' : 'does not exist';
+  throw new UsageError(`${given} ${dir} ${what}; make one with \`cairn init ${dir}\``);
 }
 
 export function diskOptions(values: Values): DiskOptions {
@@ -65,6 +102,7 @@ export function progress(values: Values, label: string): ProgressView {
 
 /** Writes to stdout and waits for it to drain (large outputs, pipes). */
 export function out(text: string | Buffer): Promise<void> {
+  clearBars();
   return new Promise((resolve) => {
     if (process.stdout.write(text)) resolve();
     else process.stdout.once('drain', () => resolve());

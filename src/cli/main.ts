@@ -3,48 +3,58 @@
  * The `cairn` command. Exit codes: 0 ok, 1 failure (an error, corrupted blobs, failed copies),
  * 2 usage (unknown command or option, missing argument, no lake).
  */
+import { readFileSync } from 'node:fs';
 import { CairnError } from '../errors.js';
 import { init, ls, read, write } from './commands/data.js';
 import { du, gc, migrate, stats, verify } from './commands/maintenance.js';
+import { completionScript } from './completion.js';
 import { UsageError } from './context.js';
+import { commandHelp, globalHelp, nearest } from './help.js';
+import { COMMAND_SPECS, specOf } from './spec.js';
 
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { init, write, read, ls, du, verify, gc, migrate, stats };
+async function completion(args: string[]): Promise<number> {
+  process.stdout.write(completionScript(args[0]));
+  return 0;
+}
 
-const HELP = `cairn: a content-addressed datalake
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { init, write, read, ls, du, verify, gc, migrate, stats, completion };
 
-  cairn init <dir> [--group G]                 make a Disk lake (tarn's layout)
-  cairn write <files…> [--labels a,b]          store files (\`-\`: stdin); prints one key per file
-  cairn read <key> [-o FILE]                   a value to stdout or a file
-  cairn ls [--labels x] [--json]               keys, sizes, last use, labels
-  cairn du                                     bytes and counts per location
-  cairn verify [--jobs 4]                      re-hash every blob; quarantine mismatches
-  cairn gc [--max-size 500GB] [--max-count N] [--older-than 30d] [--dry-run]
-  cairn migrate [--from LAKE] --to LAKE [--jobs 8]
-  cairn stats [--reset]                        hits, misses, bytes, errors saved by programs
+/** The package's version, from its package.json (two folders up from src/cli/ and from dist/cli/ alike). */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { name: string; version: string };
+  return `cairn ${pkg.version} (${pkg.name})\n`;
+}
 
-The lake: --lake DIR, or --config FILE, or the nearest cairn.config.yaml|yml|json, or $CAIRN_LAKE.
-du and gc on a smartCache folder: --cache DIR (or --lake DIR holding index.sqlite): entries by function.
-Every command takes --json (output for scripts) and --quiet (no progress).
-Exit codes: 0 ok, 1 failure, 2 usage.
-`;
+/** Whether `args` ask for help before any `--` (after it, `--help` is a file name). */
+function asksHelp(args: string[]): boolean {
+  const end = args.indexOf('--');
+  return (end === -1 ? args : args.slice(0, end)).some((arg) => arg === '--help' || arg === '-h');
+}
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
-  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
-    process.stdout.write(HELP);
-    return command === undefined ? 2 : 0;
+  if (command === undefined) {
+    process.stderr.write(globalHelp());
+    return 2;
   }
-  if (command === '--version') {
-    process.stdout.write('cairn 0.1.0\n');
+  if (command === '--help' || command === '-h') {
+    process.stdout.write(globalHelp());
+    return 0;
+  }
+  if (command === 'help') {
+    const spec = args[0] === undefined ? undefined : specOf(args[0]);
+    if (args[0] !== undefined && !spec) return unknown(args[0]);
+    process.stdout.write(spec ? commandHelp(spec) : globalHelp());
+    return 0;
+  }
+  if (command === '--version' || command === '-V') {
+    process.stdout.write(version());
     return 0;
   }
   const run = COMMANDS[command];
-  if (!run) {
-    process.stderr.write(`cairn: unknown command "${command}"\n\n${HELP}`);
-    return 2;
-  }
-  if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(HELP);
+  if (!run) return unknown(command);
+  if (asksHelp(args)) {
+    process.stdout.write(commandHelp(specOf(command)!));
     return 0;
   }
   try {
@@ -58,6 +68,13 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`cairn ${command}: ${(error as Error).message ?? error}${code}\n`);
     return 1;
   }
+}
+
+function unknown(command: string): number {
+  const guess = nearest(command, COMMAND_SPECS.map((spec) => spec.name));
+  const hint = guess ? `Did you mean \`cairn ${guess}\`?` : 'Run `cairn --help` for the commands.';
+  process.stderr.write(`cairn: unknown command "${command}". ${hint}\n`);
+  return 2;
 }
 
 process.exitCode = await main(process.argv.slice(2));

@@ -24,6 +24,7 @@ import { type Source, type Value, verifyBytes, verifyingStream } from '../blob.j
 import { ConfigError, LocationError, StorageCorruption, storageErrorCode } from '../errors.js';
 import { assertKey, type Key, keyToParts } from '../key.js';
 import { parseFraction, parseSize, type Size } from '../size.js';
+import { trackTempFolder } from '../storage/temp-cleanup.js';
 import { CONFIG_NAME, createDiskConfig, DEFAULT_LEVELS, readDiskConfig } from './disk-config.js';
 import { deadRunsLeft, undoDeadRuns } from './disk-gc-run.js';
 import { pinInRuns, readRuns, type RunsView, runsFolder, sameNames } from './disk-gc-runs.js';
@@ -99,6 +100,8 @@ const SMALL_VALUE = 1024 * 1024;
  * killed one at once.
  */
 const TEMP_TAG = `${PROCESS_TAG}.`;
+/** Names in `.tmp/` made by this process (any of its threads: the tag's last part is per thread): removed when it is interrupted. */
+const OWN_TEMP = new RegExp(`^[^.]+\\.${PROCESS_TAG.replace(/-[0-9a-f]{6}$/, '')}-[0-9a-f]{6}\\.[0-9a-z]+$`);
 let tempCount = 0;
 
 /** What a write did: stored a new blob, found the value already stored, or declined it. */
@@ -211,6 +214,7 @@ export class Disk implements Location {
     this.tmpDir = join(this.root, '.tmp');
     try {
       this.owner.ensureDirSync(this.tmpDir);
+      trackTempFolder(this.tmpDir, OWN_TEMP);
     } catch (error) {
       // a lake we may only read (another user's, a read-only mount, a tarn lake without .tmp/):
       // reading needs no .tmp/, and a write reports why there is none (a recursive mkdir on a

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { asSource, bufferBlob, type Source, type Value } from '../blob.js';
+import { debugLog } from '../debug.js';
 import { StorageCorruption } from '../errors.js';
 import type { Key } from '../key.js';
 import { type Entry, type Location, type LocationLike, readEach, uniqueEntries } from './interface.js';
@@ -65,6 +66,23 @@ export interface SkipEvent {
   error: unknown;
 }
 
+/** What the 'stat:hit' and 'stat:miss' events report: a read that a level answered or did not hold. */
+export interface LevelStatEvent {
+  level: string;
+  key: Key;
+  /** The value's size (hits only). */
+  bytes?: number;
+}
+
+/** What the 'promote' event reports: a value found in a lower level copied into an upper one. */
+export interface PromoteEvent {
+  key: Key;
+  from: string;
+  to: string;
+}
+
+const log = debugLog('levels');
+
 /** Reads a value once, hashing it: StorageCorruption when its bytes are not its key's. */
 async function checkValue(value: Value, where: string): Promise<void> {
   const hash = createHash('sha256');
@@ -82,7 +100,9 @@ function isOptions(value: unknown): value is LevelsOptions {
  * a value found in a lower level into the upper levels that replicate (verifying the bytes as they
  * are copied); writes go to the first writable level that accepts.
  *
- * Emits 'skip' (SkipEvent) when `skipFailing` lets a failing level be passed over.
+ * Emits 'skip' (SkipEvent) when `skipFailing` lets a failing level be passed over, 'stat:hit' and
+ * 'stat:miss' (LevelStatEvent) per level asked on a read, and 'promote' (PromoteEvent) when a
+ * value is copied up. The same are logged with `DEBUG=cairn:levels` (see debug.ts).
  */
 export class Levels extends EventEmitter implements Location {
   readonly levels: readonly Level[];
@@ -108,12 +128,17 @@ export class Levels extends EventEmitter implements Location {
     for (const counter of this.counters) Object.assign(counter, { hits: 0, misses: 0, bytes: 0, errors: 0 });
   }
 
-  private count(index: number, found: number | null): void {
+  private count(index: number, found: number | null, key: Key): void {
     const counter = this.counters[index]!;
-    if (found === null) counter.misses++;
-    else {
+    if (found === null) {
+      counter.misses++;
+      if (this.listenerCount('stat:miss') > 0) this.emit('stat:miss', { level: counter.name, key } satisfies LevelStatEvent);
+      if (log.enabled) log(`miss ${counter.name} ${key}`);
+    } else {
       counter.hits++;
       counter.bytes += found;
+      if (this.listenerCount('stat:hit') > 0) this.emit('stat:hit', { level: counter.name, key, bytes: found } satisfies LevelStatEvent);
+      if (log.enabled) log(`hit ${counter.name} ${key} (${found} bytes)`);
     }
   }
 
@@ -127,7 +152,7 @@ export class Levels extends EventEmitter implements Location {
         this.skipOrThrow(level, 'read', key, error);
         continue;
       }
-      this.count(index, value === null ? null : value.size ?? 0);
+      this.count(index, value === null ? null : value.size ?? 0, key);
       if (value === null) continue;
       let copy: Value | null;
       try {
@@ -171,7 +196,7 @@ export class Levels extends EventEmitter implements Location {
         this.skipOrThrow(level, 'read', key, error);
         continue;
       }
-      this.count(index, bytes === null ? null : bytes.length);
+      this.count(index, bytes === null ? null : bytes.length, key);
       if (bytes === null) continue;
       if (index > 0) {
         try {
@@ -265,6 +290,9 @@ export class Levels extends EventEmitter implements Location {
         continue;
       }
       if (copy !== null) {
+        const event: PromoteEvent = { key, from: this.levels[index]!.name, to: level.name };
+        this.emit('promote', event);
+        if (log.enabled) log(`promote ${key} from ${event.from} to ${event.to}`);
         top = copy;
         // further copies are made from this one: nearer, and already verified
         source = asSource(copy, false);
@@ -304,6 +332,7 @@ export class Levels extends EventEmitter implements Location {
     if (counter) counter.errors++;
     if (!this.skipFailing) throw error;
     const event: SkipEvent = { level: level.name, operation, key, error };
+    if (log.enabled) log(`skip ${level.name} ${operation} ${key ?? ''}: ${(error as Error)?.message ?? error}`);
     this.emit('skip', event);
   }
 }

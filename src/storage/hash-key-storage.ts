@@ -4,7 +4,9 @@ import { assertKey, type Key } from '../key.js';
 import type { Entry, Location, LocationLike } from '../locations/interface.js';
 import { Levels } from '../locations/levels.js';
 import { resolveLocation } from '../locations/resolve.js';
+import type { ProgressCallback } from './maintenance/progress.js';
 import { stage, type WriteInput } from './stage.js';
+import { watched } from './watched-input.js';
 
 export interface HashKeyStorageOptions {
   /** Locations searched after `local` (a read copies what it finds there into `local`). */
@@ -25,6 +27,13 @@ export interface ReadOptions {
 export interface WriteOptions {
   labels?: readonly string[];
   error?: boolean;
+  /**
+   * Called as the value is hashed and stored (a stream or a file: per chunk read). A file is then
+   * read as a stream rather than copied by the kernel, so that its bytes can be counted.
+   */
+  onProgress?: ProgressCallback;
+  /** Stops a write of a stream or a file: its temp file is removed and the signal's reason thrown. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -67,7 +76,9 @@ export class HashKeyStorage {
    */
   async write(value: WriteInput, options: WriteOptions = {}): Promise<Key | null> {
     const labels = [...this.labels, ...(options.labels ?? [])];
-    const staged = await stage(value, this.local.stagingDir?.() ?? null);
+    options.signal?.throwIfAborted();
+    const input = options.onProgress || options.signal ? await watched(value, options) : value;
+    const staged = await stage(input, this.local.stagingDir?.() ?? null);
     try {
       if (await this.local.write(staged.key, staged.source, labels)) return staged.key;
     } finally {

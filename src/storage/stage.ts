@@ -8,6 +8,7 @@ import { InvalidValueError, LocationError, storageErrorCode } from '../errors.js
 import { digestBytes, type Key } from '../key.js';
 import { hashFile, streamToFile } from '../locations/disk-io.js';
 import { leftByDeadProcess, PROCESS_TAG } from '../locations/disk-liveness.js';
+import { trackTempFile } from './temp-cleanup.js';
 
 /**
  * What `HashKeyStorage.write` accepts: bytes (a Buffer, any TypedArray or DataView: its bytes as
@@ -90,7 +91,8 @@ async function stageFile(path: string, dir: string | null): Promise<Staged> {
   if (before.size <= READ_WHOLE) return stage(await fsp.readFile(path), dir);
   const folder = dir ?? (await privateStagingDir());
   const staged = stagedPath(folder);
-  const dispose = () => fsp.rm(staged, { force: true });
+  const untrack = trackTempFile(staged);
+  const dispose = () => fsp.rm(staged, { force: true }).finally(untrack);
   try {
     // the kernel copies (a reflink where the filesystem can) while this thread hashes the source:
     // two cores, one pass each, instead of reading, hashing and writing in turn
@@ -124,7 +126,8 @@ function sameVersion(a: Stats, b: Stats): boolean {
 async function stageStream(input: AsyncIterable<Uint8Array>, dir: string | null): Promise<Staged> {
   const folder = dir ?? (await privateStagingDir());
   const path = stagedPath(folder);
-  const dispose = () => fsp.rm(path, { force: true });
+  const untrack = trackTempFile(path);
+  const dispose = () => fsp.rm(path, { force: true }).finally(untrack);
   try {
     const { size, key } = await streamToFile(path, STAGED_MODE, input, false);
     return { key, source: { ...fileBlob(path, size), verified: true, movable: true }, dispose };

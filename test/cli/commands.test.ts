@@ -62,6 +62,7 @@ describe('cairn init, write, read, ls, du', () => {
 
   it('exit codes: 2 for usage, 1 for failures, with a message on stderr', async () => {
     const lake = tempDir();
+    expect((await cairn(['init', lake, '--quiet'])).code).toBe(0);
     const missing = await cairn(['read', 'a'.repeat(64), '--lake', lake]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/not found.*ERR_NOT_FOUND/);
@@ -77,6 +78,30 @@ describe('cairn init, write, read, ls, du', () => {
     const noLake = await cairn(['ls'], { cwd: tempDir(), env: { CAIRN_LAKE: '' } });
     expect(noLake.code).toBe(2);
     expect(noLake.stderr).toContain('No lake');
+  });
+
+  it('only init makes a lake: a mistyped --lake, $CAIRN_LAKE or --from is exit code 2 and creates nothing', async () => {
+    const dir = tempDir();
+    expect((await cairn(['init', 'lake', '--quiet'], { cwd: dir })).code).toBe(0);
+    for (const command of [['ls'], ['du'], ['verify'], ['gc', '--max-count', '1'], ['stats'], ['write', '-'], ['read', 'a'.repeat(64)]]) {
+      const run = await cairn([...command, '--lake', 'lak'], { cwd: dir, input: 'x' });
+      expect(run.code, command[0]).toBe(2);
+      expect(run.stderr).toContain('--lake lak does not exist; make one with `cairn init lak`');
+      expect(run.stdout).toBe('');
+    }
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(dir, 'plain'));
+    const plain = await cairn(['ls', '--lake', 'plain'], { cwd: dir });
+    expect(plain.code).toBe(2);
+    expect(plain.stderr).toContain('--lake plain is not a lake (it has no config.yml)');
+    const fromEnv = await cairn(['du'], { cwd: dir, env: { CAIRN_LAKE: join(dir, 'lakee') } });
+    expect(fromEnv.code).toBe(2);
+    expect(fromEnv.stderr).toContain('$CAIRN_LAKE');
+    const from = await cairn(['migrate', '--from', 'lak', '--to', 'copy'], { cwd: dir });
+    expect(from.code).toBe(2);
+    expect(readdirSync(dir).sort()).toEqual(['lake', 'plain']);
+    expect(readdirSync(join(dir, 'plain'))).toEqual([]);
+    expect((await cairn(['ls', '--lake', 'lake'], { cwd: dir })).code).toBe(0);
   });
 });
 

@@ -16,6 +16,7 @@ describe('progress output', () => {
     const dir = tempDir();
     const file = join(dir, 'big.bin');
     writeFileSync(file, randomBytes(40 * 1024 * 1024));
+    new Disk(join(dir, 'lake')); // only init makes a lake: this one is made beforehand
     const command = [process.execPath, CAIRN, 'write', file, '--lake', join(dir, 'lake')].map(shellQuote).join(' ');
     // script(1) runs the command on a pseudo-terminal and copies what it shows to our stdout
     const run = spawnSync('script', ['-qfec', command, '/dev/null'], { encoding: 'utf8', env: { ...process.env, COLUMNS: '120' } });
@@ -30,6 +31,7 @@ describe('progress output', () => {
   it('without a terminal: plain lines, no control characters; --json prints none', async () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'a.bin'), randomBytes(3_000_000));
+    new Disk(join(dir, 'lake'));
     const run = await cairn(['write', 'a.bin', '--lake', 'lake'], { cwd: dir });
     expect(run.code).toBe(0);
     expect(run.stderr).not.toContain('\r');

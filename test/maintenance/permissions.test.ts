@@ -41,6 +41,7 @@ describe.runIf(asRoot)('group-shared lakes', () => {
 
   it('a large value written through a stream gets the group too (CLI --group on write)', async () => {
     const lake = join(tempDir(), 'lake');
+    expect((await cairn(['init', lake, '--quiet'])).code).toBe(0); // only init makes a lake
     const written = await cairn(['write', '-', '--lake', lake, '--group', GROUP], { input: Buffer.alloc(3_000_000, 7) });
     expect(written.code).toBe(0);
     const key = written.stdout.trim();

@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { assertKey } from '../../key.js';
 import { Disk } from '../../locations/disk.js';
 import type { Progress } from '../../storage/maintenance/progress.js';
+import { trackTempFile } from '../../storage/temp-cleanup.js';
 import { diskOptions, json, openStorage, out, parse, progress, str, UsageError } from '../context.js';
 import { formatBytes, table } from '../format.js';
 
@@ -13,12 +14,19 @@ import { formatBytes, table } from '../format.js';
 const STREAM_FROM = 8 * 1024 * 1024;
 
 export async function init(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { levels: { type: 'string' } });
+  const { values, positionals } = parse(args, 'init');
   if (positionals.length !== 1) throw new UsageError('usage: cairn init <dir> [--group GROUP] [--levels 1,-1]');
   const levels = str(values, 'levels')?.split(',').map(Number);
   const disk = new Disk(positionals[0]!, { ...diskOptions(values), ...(levels ? { levels } : {}) });
   if (values.json) await json({ root: disk.root, levels: disk.levels });
-  else if (!values.quiet) await out(`Lake ready at ${disk.root} (levels ${JSON.stringify(disk.levels)})\n`);
+  else if (!values.quiet) {
+    // the next step names this lake: every other command refuses to guess one
+    const quote = (path: string) => (/^[\w./-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`);
+    await out(
+      `Lake ready at ${disk.root} (levels ${JSON.stringify(disk.levels)})\n` +
+        `Next: cairn write FILE --lake ${quote(positionals[0]!)}   (or export CAIRN_LAKE=${quote(disk.root)} to leave out --lake)\n`,
+    );
+  }
   return 0;
 }
 
@@ -32,12 +40,14 @@ function counting(onBytes: (n: number) => void): Transform {
 }
 
 export async function write(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { labels: { type: 'string' } });
+  const { values, positionals } = parse(args, 'write');
   if (positionals.length === 0) throw new UsageError('usage: cairn write <files…> [--labels a,b]   (`-` reads stdin)');
   const labels = str(values, 'labels')?.split(',').filter(Boolean) ?? [];
   const storage = await openStorage(values);
   const sizes = await Promise.all(positionals.map(async (file) => (file === '-' ? 0 : (await fsp.stat(file).catch(() => null))?.size ?? 0)));
-  const state: Progress = { operation: 'write', files: 0, totalFiles: positionals.length, bytes: 0, totalBytes: sizes.reduce((a, b) => a + b, 0) };
+  // stdin's size is not known before it ends: no total then, the bar counts files
+  const totalBytes = positionals.includes('-') ? null : sizes.reduce((a, b) => a + b, 0);
+  const state: Progress = { operation: 'write', files: 0, totalFiles: positionals.length, bytes: 0, totalBytes };
   const view = progress(values, 'write');
   const results: { file: string; key: string; size: number }[] = [];
   try {
@@ -68,7 +78,7 @@ export async function write(args: string[]): Promise<number> {
 }
 
 export async function read(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { output: { type: 'string', short: 'o' } });
+  const { values, positionals } = parse(args, 'read');
   if (positionals.length !== 1) throw new UsageError('usage: cairn read <key> [-o FILE]');
   const key = positionals[0]!;
   try {
@@ -97,8 +107,14 @@ export async function read(args: string[]): Promise<number> {
         if (output) {
           const handle = await createExclusive(output);
           target = handle.path;
-          await pipeline(value.stream(), tick, handle.file.createWriteStream());
-          await fsp.rename(target, output);
+          // Ctrl-C while reading: the partial file goes too
+          const untrack = trackTempFile(target);
+          try {
+            await pipeline(value.stream(), tick, handle.file.createWriteStream());
+            await fsp.rename(target, output);
+          } finally {
+            untrack();
+          }
         } else {
           // stdout is written, never ended: ending a socket shared with the shell shuts it for everyone
           await pipeline(value.stream(), tick, async (chunks: AsyncIterable<Buffer>) => {
@@ -134,7 +150,7 @@ async function createExclusive(output: string): Promise<{ path: string; file: fs
 }
 
 export async function ls(args: string[]): Promise<number> {
-  const { values } = parse(args, { labels: { type: 'string' } }, false);
+  const { values } = parse(args, 'ls');
   const wanted = str(values, 'labels')?.split(',').filter(Boolean) ?? [];
   const storage = await openStorage(values);
   const rows: { key: string; size: number | null; labels: string[]; lastUsed: string | null }[] = [];

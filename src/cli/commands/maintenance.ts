@@ -8,7 +8,7 @@ import { migrate as copyAll } from '../../storage/maintenance/migrate.js';
 import { readStats, sumStats, clearStats } from '../../storage/maintenance/stats.js';
 import { verify as check } from '../../storage/maintenance/verify.js';
 import { cacheDu, cacheFolderOf, cacheGc } from '../cache-folder.js';
-import { diskOptions, json, openStorage, out, parse, progress, str, UsageError, type Values } from '../context.js';
+import { diskOptions, existingLake, json, openStorage, out, parse, progress, str, UsageError, type Values } from '../context.js';
 import { formatBytes, table } from '../format.js';
 
 function int(values: Values, name: string, fallback: number): number {
@@ -20,7 +20,7 @@ function int(values: Values, name: string, fallback: number): number {
 }
 
 export async function du(args: string[]): Promise<number> {
-  const { values } = parse(args, { cache: { type: 'string' } }, false);
+  const { values } = parse(args, 'du');
   const cache = cacheFolderOf(values);
   if (cache !== null) return cacheDu(cache, values);
   const storage = await openStorage(values);
@@ -38,7 +38,7 @@ export async function du(args: string[]): Promise<number> {
 }
 
 export async function verify(args: string[]): Promise<number> {
-  const { values } = parse(args, { jobs: { type: 'string', short: 'j' } }, false);
+  const { values } = parse(args, 'verify');
   const storage = await openStorage(values);
   const view = progress(values, 'verify');
   try {
@@ -57,15 +57,7 @@ export async function verify(args: string[]): Promise<number> {
 }
 
 export async function gc(args: string[]): Promise<number> {
-  const { values } = parse(args, {
-    'max-size': { type: 'string' },
-    'max-count': { type: 'string' },
-    'older-than': { type: 'string' },
-    'keep-recent': { type: 'string' },
-    'tmp-age': { type: 'string' },
-    'dry-run': { type: 'boolean', short: 'n' },
-    cache: { type: 'string' },
-  }, false);
+  const { values } = parse(args, 'gc');
   const options = {
     ...(str(values, 'max-size') !== undefined ? { maxSize: str(values, 'max-size')! } : {}),
     ...(str(values, 'max-count') !== undefined ? { maxCount: Number(str(values, 'max-count')) } : {}),
@@ -112,6 +104,8 @@ async function lakeArg(value: string, values: Values, target: boolean): Promise<
     const { storageFromConfig } = await import('../../config/load.js');
     return storageFromConfig(value);
   }
+  // the source must be a lake already; the target is made when new (a copy to a new drive)
+  if (!target) existingLake(value, '--from');
   // copies into a Disk are flushed once at the end (sync -f) rather than fsynced one by one, and
   // get no last-used mark (their mtime stands for it): one file created per blob, as cp does
   const bulk = target && !values.fsync ? { fsync: false, markOnWrite: false } : {};
@@ -119,7 +113,7 @@ async function lakeArg(value: string, values: Values, target: boolean): Promise<
 }
 
 export async function migrate(args: string[]): Promise<number> {
-  const { values } = parse(args, { from: { type: 'string' }, to: { type: 'string' }, jobs: { type: 'string', short: 'j' }, threads: { type: 'string' }, fsync: { type: 'boolean' } }, false);
+  const { values } = parse(args, 'migrate');
   const to = str(values, 'to');
   if (!to) throw new UsageError('usage: cairn migrate [--from LAKE] --to LAKE [--jobs 8]   (LAKE: a folder or a config file)');
   const from = str(values, 'from') ? await lakeArg(str(values, 'from')!, values, false) : await openStorage(values);
@@ -144,7 +138,7 @@ export async function migrate(args: string[]): Promise<number> {
 }
 
 export async function stats(args: string[]): Promise<number> {
-  const { values } = parse(args, { reset: { type: 'boolean' } }, false);
+  const { values } = parse(args, 'stats');
   const storage = await openStorage(values);
   try {
     if (values.reset) {

@@ -37,6 +37,12 @@ export interface GcOptions {
    */
   graceMs?: number;
   onProgress?: ProgressCallback;
+  /**
+   * Stops the run while it lists or moves blobs aside, then throws the signal's reason. Blobs
+   * already moved aside are always settled first (removed, or put back when used meanwhile):
+   * an abort never leaves a blob in `.trash/`.
+   */
+  signal?: AbortSignal;
 }
 
 export interface Evicted {
@@ -83,7 +89,10 @@ export function parseDuration(value: Duration, what = 'duration'): number {
  */
 export async function gc(target: Target, options: GcOptions = {}): Promise<GcReport> {
   const report: GcReport = { removed: [], removedBytes: 0, restored: 0, keptCount: 0, keptBytes: 0, tempFiles: [] };
-  for (const disk of disks(target)) await gcDisk(disk, options, report);
+  for (const disk of disks(target)) {
+    options.signal?.throwIfAborted();
+    await gcDisk(disk, options, report);
+  }
   return report;
 }
 
@@ -100,6 +109,7 @@ async function gcDisk(disk: Disk, options: GcOptions, report: GcReport): Promise
   try {
     const entries: Evicted[] = [];
     for await (const key of disk.keys()) {
+      options.signal?.throwIfAborted();
       const [stat, lastUsed] = await Promise.all([fsp.stat(disk.pathOf(key)).catch(() => null), disk.lastUsed(key)]);
       if (stat !== null && lastUsed !== null) entries.push({ key, size: stat.size, lastUsed });
       options.onProgress?.({ operation: 'gc', files: entries.length, totalFiles: null, bytes: 0, totalBytes: null });
@@ -151,7 +161,10 @@ async function evict(disk: Disk, run: GcRun, chosen: Evicted[], options: GcOptio
   let done = 0;
   const total = chosen.reduce((sum, entry) => sum + entry.size, 0);
   let doneBytes = 0;
-  for (const entry of chosen) if (await run.takeBlob(entry.key)) moved.push(entry);
+  for (const entry of chosen) {
+    if (options.signal?.aborted) break;
+    if (await run.takeBlob(entry.key)) moved.push(entry);
+  }
   // a reader that found the blob just before it was moved touches its mark right after
   if (moved.length > 0) await sleep(options.graceMs ?? 500);
   for (const entry of moved) {
@@ -171,6 +184,7 @@ async function evict(disk: Disk, run: GcRun, chosen: Evicted[], options: GcOptio
     doneBytes += entry.size;
     options.onProgress?.({ operation: 'gc', files: done, totalFiles: moved.length, bytes: doneBytes, totalBytes: total });
   }
+  options.signal?.throwIfAborted();
   return restored;
 }
 

@@ -16,6 +16,12 @@ const target = new Disk(task.to.root, task.to.options);
 // results go back in batches: a message per key would cost more than some copies
 let batch: ItemResult[] = [];
 let last = performance.now();
+// 'abort' from the parent: no new copy starts, those in flight finish and are reported
+const stop = new AbortController();
+parentPort!.on('message', (message: unknown) => {
+  if (message === 'abort') stop.abort();
+});
+parentPort!.unref();
 await copyItems(source, target, task.items, task.jobs, (result) => {
   batch.push(result);
   if (batch.length >= 64 || performance.now() - last > 100) {
@@ -23,5 +29,7 @@ await copyItems(source, target, task.items, task.jobs, (result) => {
     batch = [];
     last = performance.now();
   }
+}, stop.signal).catch((error: unknown) => {
+  if (!stop.signal.aborted) throw error;
 });
 if (batch.length > 0) parentPort!.postMessage(batch);

@@ -27,6 +27,11 @@ export interface MigrateOptions {
    */
   sync?: boolean;
   onProgress?: ProgressCallback;
+  /**
+   * Stops the run: no new copy starts, those in flight finish (each is whole or absent: a temp
+   * file, then a rename), then the signal's reason is thrown. Run again to resume.
+   */
+  signal?: AbortSignal;
 }
 
 export interface MigrateReport {
@@ -58,7 +63,14 @@ export interface ItemResult {
 }
 
 /** Copies `items` from `source` to `target`, `jobs` at a time, reporting each outcome. */
-export async function copyItems(source: Location, target: Location, items: readonly Item[], jobs: number, onResult: (result: ItemResult) => void): Promise<void> {
+export async function copyItems(
+  source: Location,
+  target: Location,
+  items: readonly Item[],
+  jobs: number,
+  onResult: (result: ItemResult) => void,
+  signal?: AbortSignal,
+): Promise<void> {
   await eachLimit(items, jobs, async (item) => {
     try {
       if (await holds(target, item.key, item.size)) {
@@ -68,13 +80,16 @@ export async function copyItems(source: Location, target: Location, items: reado
     } catch (error) {
       onResult({ key: item.key, size: item.size, skipped: false, error: (error as Error).message });
     }
-  });
+  }, signal);
 }
 
 /** Runs copyItems in a worker thread that opens the same two lakes with the same options. */
-function inWorker(source: Disk, target: Disk, items: Item[], jobs: number, onResult: (result: ItemResult) => void): Promise<void> {
+function inWorker(source: Disk, target: Disk, items: Item[], jobs: number, onResult: (result: ItemResult) => void, signal?: AbortSignal): Promise<void> {
   const workerData = { from: { root: source.root, options: source.options }, to: { root: target.root, options: target.options }, items, jobs };
   const worker = startWorker(import.meta.url, './migrate-worker', workerData);
+  const abort = () => worker.postMessage('abort');
+  signal?.addEventListener('abort', abort, { once: true });
+  worker.once('exit', () => signal?.removeEventListener('abort', abort));
   return new Promise((resolve, reject) => {
     worker.on('message', (results: ItemResult[]) => results.forEach(onResult));
     worker.on('error', reject);
@@ -99,6 +114,7 @@ export async function migrate(from: Target, to: Target, options: MigrateOptions 
   const target = locationOf(to);
   const jobs = options.jobs ?? 8;
   const report: MigrateReport = { copied: 0, copiedBytes: 0, skipped: 0, skippedBytes: 0, failed: [] };
+  options.signal?.throwIfAborted();
   const work = await list(source);
   const totalBytes = work.reduce((sum, item) => sum + item.size, 0);
   let files = 0;
@@ -124,9 +140,10 @@ export async function migrate(from: Target, to: Target, options: MigrateOptions 
   if (threads > 1 && source instanceof Disk && target instanceof Disk) {
     // one share of the keys per thread, dealt round-robin so that each gets small and large alike
     const shares = Array.from({ length: threads }, (_, thread) => work.filter((_, index) => index % threads === thread));
-    await Promise.all(shares.map((share) => inWorker(source, target, share, Math.ceil(jobs / threads), onResult)));
+    await Promise.all(shares.map((share) => inWorker(source, target, share, Math.ceil(jobs / threads), onResult, options.signal)));
+    options.signal?.throwIfAborted();
   } else {
-    await copyItems(source, target, work, jobs, onResult);
+    await copyItems(source, target, work, jobs, onResult, options.signal);
   }
   if (options.sync !== false) await Promise.all(disks(to).map((disk) => syncFilesystem(disk.root)));
   return report;

@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { LevelStats } from '../../locations/levels.js';
 import { disks, levelsOf, type Target } from './leaves.js';
+import { onTermination } from '../on-termination.js';
 
 /** Hits and misses of one cached function (what a smartCache function's `stats` holds). */
 export interface FunctionStats {
@@ -66,7 +67,8 @@ export function saveStats(target: Target, functions: Record<string, FunctionLike
 }
 
 /**
- * Counters live in a process; this saves them every `intervalMs` and when the process exits, so
+ * Counters live in a process; this saves them every `intervalMs` and when the process exits or is
+ * interrupted (SIGINT, SIGTERM), so
  * that `cairn stats` (another process) can read them. Returns a function that stops it (and saves once more).
  */
 export function keepStats(target: Target, options: KeepStatsOptions = {}): () => void {
@@ -79,10 +81,11 @@ export function keepStats(target: Target, options: KeepStatsOptions = {}): () =>
   };
   const timer = setInterval(save, options.intervalMs ?? 60_000);
   timer.unref();
-  process.on('exit', save);
+  // at exit, and on Ctrl-C / SIGTERM too: those end a plain node process without an exit event
+  const cancel = onTermination(save);
   return () => {
     clearInterval(timer);
-    process.off('exit', save);
+    cancel();
     save();
   };
 }

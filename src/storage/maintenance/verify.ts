@@ -13,6 +13,8 @@ export interface VerifyOptions {
   /** Move bad blobs of a Disk into its `.quarantine/` (other locations: only listed). @default true */
   quarantine?: boolean;
   onProgress?: ProgressCallback;
+  /** Stops the run: no new blob is checked, those in flight finish, then the signal's reason is thrown (quarantined blobs stay moved). */
+  signal?: AbortSignal;
 }
 
 export interface BadBlob {
@@ -42,6 +44,7 @@ export async function verify(target: Target, options: VerifyOptions = {}): Promi
   const locations = leaves(target);
   const work: { location: Location; key: Key; size: number }[] = [];
   for (const location of locations) {
+    options.signal?.throwIfAborted();
     for await (const entry of location.contents()) work.push({ location, key: entry.key, size: entry.meta.size ?? 0 });
   }
   const totalBytes = work.reduce((sum, item) => sum + item.size, 0);
@@ -61,7 +64,7 @@ export async function verify(target: Target, options: VerifyOptions = {}): Promi
     report.checked++;
     report.bytes += size;
     tell();
-  });
+  }, options.signal);
   return report;
 }
 
