@@ -10,14 +10,29 @@ import { GcRun } from '../../src/locations/disk-gc-run.js';
 import type { Progress } from '../../src/storage/maintenance/progress.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';
 
-afterAll(cleanup);
+/** Every Disk and storage a test opens, closed before the folders go (their marks are written in the background). */
+const opened: { close(): Promise<void> }[] = [];
+function openDisk(root: string): Disk {
+  const disk = new Disk(root);
+  opened.push(disk);
+  return disk;
+}
+function openStorage(root: string): HashKeyStorage {
+  const storage = new HashKeyStorage(root);
+  opened.push(storage);
+  return storage;
+}
+afterAll(async () => {
+  await Promise.all(opened.splice(0).map((item) => item.close()));
+  cleanup();
+});
 
 const DAY = 86_400_000;
 
 /** A lake of `count` values of `size` bytes, value i last used `count - i` days ago. */
 async function agedLake(count: number, size = 1000): Promise<{ root: string; storage: HashKeyStorage; keys: string[] }> {
   const root = tempDir();
-  const storage = new HashKeyStorage(root);
+  const storage = openStorage(root);
   const keys: string[] = [];
   for (let i = 0; i < count; i++) keys.push((await storage.write(Buffer.alloc(size, i + 1)))!);
   keys.forEach((key, i) => {
@@ -58,7 +73,7 @@ describe('gc', () => {
 
   it('removes temp files not modified for a long while, and keeps fresh ones (a live writer)', async () => {
     const root = tempDir();
-    const disk = new Disk(root);
+    const disk = openDisk(root);
     const stale = join(disk.tmpDir, 'crashed.0001');
     const live = join(disk.tmpDir, 'writing.0002');
     writeFileSync(stale, 'left by a crash');
@@ -81,7 +96,7 @@ describe('gc', () => {
     const old: string[] = [];
     for (let n = 0; n < 150; n++) old.push((await storage.write(Buffer.from(`old-${n}`.padEnd(2000, '.'))))!);
     for (const key of old) utimesSync(join(root, 'tools', 'usage', key.slice(0, 2), key.slice(2)), new Date(0), new Date(0));
-    for (const key of old) utimesSync(new Disk(root).pathOf(key), new Date(0), new Date(0));
+    for (const key of old) utimesSync(openDisk(root).pathOf(key), new Date(0), new Date(0));
 
     const writer = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../fixtures/gc-writer.ts', import.meta.url)), root, '150'], {
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -104,7 +119,7 @@ describe('gc', () => {
     expect(await ended).toBe(0);
     const acknowledged = new Set(output.trim().split('\n'));
     expect(acknowledged.size).toBe(300);
-    const check = new HashKeyStorage(root);
+    const check = openStorage(root);
     for (const key of acknowledged) expect(await check.has(key), key).toBe(true);
     // gc did evict old values while the writer ran
     expect(removed).toBeGreaterThan(0);
@@ -115,8 +130,8 @@ describe('gc', () => {
 describe('gc and writers: the pin protocol', () => {
   it('a large value rewritten (checked in place) while gc evicts it is still there once the write resolves', async () => {
     const root = tempDir();
-    const storage = new HashKeyStorage(root);
-    const disk = new Disk(root);
+    const storage = openStorage(root);
+    const disk = openDisk(root);
     const value = Buffer.alloc(48 * 1024 * 1024, 7);
     const key = (await storage.write(value, { labels: ['first'] }))!;
     utimesSync(join(root, 'tools', 'usage', key.slice(0, 2), key.slice(2)), new Date(0), new Date(0));
@@ -134,7 +149,7 @@ describe('gc and writers: the pin protocol', () => {
 
   it('a key pinned by a writer is put back, with its mark and labels; unpinned ones go with theirs', async () => {
     const { root, storage, keys } = await agedLake(2);
-    const disk = new Disk(root);
+    const disk = openDisk(root);
     await disk.addLabels(keys[0]!, ['kept']);
     await disk.addLabels(keys[1]!, ['dropped']);
     const run = await GcRun.start(disk);
@@ -160,7 +175,7 @@ describe('gc and writers: the pin protocol', () => {
 
   it('the next open puts back what a killed gc had moved aside; the next gc removes marks and labels without a blob', async () => {
     const { root, storage, keys } = await agedLake(3);
-    const disk = new Disk(root);
+    const disk = openDisk(root);
     await disk.addLabels(keys[0]!, ['a']);
     // a gc process killed after moving keys[0] aside (its pid no longer exists)
     const dead = spawn(process.execPath, ['-e', '']);
@@ -174,7 +189,7 @@ describe('gc and writers: the pin protocol', () => {
     await disk.addLabels(keys[1]!, ['orphan']);
     expect(await storage.has(keys[0]!)).toBe(false);
     // the next open puts it back (a read that misses meanwhile waits for that)
-    const reopened = new Disk(root);
+    const reopened = openDisk(root);
     expect((await reopened.readBytes(keys[0]!))?.length).toBe(1000);
     await reopened.close();
     await gc(root, {});
@@ -188,14 +203,14 @@ describe('gc and writers: the pin protocol', () => {
 
   it('temp files of a killed process are removed by the next open, a live writer\'s are kept', async () => {
     const root = tempDir();
-    const disk = new Disk(root);
+    const disk = openDisk(root);
     const dead = spawn(process.execPath, ['-e', '']);
     const pid = await new Promise<number>((resolve) => dead.on('exit', () => resolve(dead.pid!)));
     const left = join(disk.tmpDir, `0123456789abcdef.${pid.toString(36)}-${HOST_TAG}-abcdef.7`);
     const live = join(disk.tmpDir, `0123456789abcdef.${process.pid.toString(36)}-${HOST_TAG}-abcdef.8`);
     writeFileSync(left, 'partial');
     writeFileSync(live, 'being written');
-    new Disk(root);
+    openDisk(root);
     expect(existsSync(left)).toBe(false);
     expect(existsSync(live)).toBe(true);
   });
@@ -205,7 +220,7 @@ describe('gc and tarn 0.14', () => {
   it('after gc evicts (and with a killed writer\'s label lock), tarn\'s listing of the lake still finds only blobs', async () => {
     const { root, storage, keys } = await agedLake(4);
     const labelled = (await storage.write(Buffer.from('labelled'), { labels: ['x'] }))!;
-    const disk = new Disk(root);
+    const disk = openDisk(root);
     writeFileSync(`${disk.sidecars(labelled).labels}.lock`, 'left by a killed writer');
     await gc(root, { maxCount: 2 });
     // tarn's DiskDict.contents: glob '*/*' from the root (dot-names included), skipping config.yml,
