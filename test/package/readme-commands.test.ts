@@ -3,13 +3,16 @@
  * folders) in a clean clone of this repository, which must leave `git status` clean; the second
  * (the whole suite) is what CI runs, word for word (running it here would run this test again).
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanup, tempDir } from '../helpers/tmp.js';
 
 afterAll(cleanup);
+// long commands run without blocking the worker (vitest's own messages must get through)
+const run = promisify(execFile);
 
 const root = join(import.meta.dirname, '..', '..');
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
@@ -19,10 +22,10 @@ const [demoCommand, testCommand] = [...readme.matchAll(/```sh\n([^\n]+)\n```/g)]
 describe("the README's two commands", () => {
   const clone = join(tempDir('cairn-readme-'), 'cairn');
   let demo = '';
-  beforeAll(() => {
+  beforeAll(async () => {
     // the committed tree, as a fresh clone has it (work in progress in this checkout does not count)
-    execFileSync('git', ['clone', '--quiet', '--no-hardlinks', root, clone]);
-    demo = execFileSync('bash', ['-c', demoCommand!], { cwd: clone, encoding: 'utf8', env: { ...process.env, npm_config_loglevel: 'error' } });
+    await run('git', ['clone', '--quiet', '--no-hardlinks', root, clone]);
+    demo = (await run('bash', ['-c', demoCommand!], { cwd: clone, encoding: 'utf8', env: { ...process.env, npm_config_loglevel: 'error' }, maxBuffer: 64 * 1024 * 1024 })).stdout;
   }, 600_000);
 
   it('are the install-and-demo command and the test command', () => {
