@@ -4,13 +4,16 @@
  * the store still open. Lost on `kill -9` or a crash, as the seed's are.
  */
 
+import { onTermination } from '../on-termination.js';
+
 /** A tier that can save what it holds in memory, synchronously (exit handlers cannot wait). */
 export interface SavesAtExit {
   saveNow(): void;
 }
 
 const open = new Set<SavesAtExit>();
-const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+/** Cancels the one termination hook (on-termination.ts) that saves every open tier. */
+let cancel: (() => void) | null = null;
 
 function saveAll(): void {
   for (const tier of open) {
@@ -22,31 +25,16 @@ function saveAll(): void {
   }
 }
 
-function onSignal(signal: NodeJS.Signals): void {
-  saveAll();
-  unhook();
-  // our listener replaced Node's default action: with no other listener, end as the signal would
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-}
-
-function hook(): void {
-  process.on('exit', saveAll);
-  for (const signal of SIGNALS) process.on(signal, onSignal);
-}
-
-function unhook(): void {
-  process.off('exit', saveAll);
-  for (const signal of SIGNALS) process.off(signal, onSignal);
-}
-
 /** Saves `tier` at process exit and on SIGINT/SIGTERM until `forgetAtExit`. */
 export function savedAtExit(tier: SavesAtExit): void {
-  if (open.size === 0) hook();
   open.add(tier);
+  // shared with cairn's other clean-ups: one listener per signal decides how the process ends
+  cancel ??= onTermination(saveAll);
 }
 
 /** The tier was closed (and saved). */
 export function forgetAtExit(tier: SavesAtExit): void {
-  if (!open.delete(tier)) return;
-  if (open.size === 0) unhook();
+  if (!open.delete(tier) || open.size > 0) return;
+  cancel?.();
+  cancel = null;
 }
