@@ -1,6 +1,7 @@
 /** The token a lock holds, and what a waiter can tell from it. */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { processAlive } from '../process-alive.js';
 
 /** A new token for a lock held by this process. */
 export function lockToken(): string {
@@ -15,14 +16,7 @@ export function holderIsGone(token: string): boolean {
   const match = /^(.*):(\d+):[0-9a-f]+$/.exec(token);
   if (match === null || match[1] !== hostname()) return false;
   const pid = Number(match[2]);
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (error) {
-    // EPERM: it exists, as another user's process
-    return (error as NodeJS.ErrnoException).code === 'ESRCH';
-  }
+  return pid !== process.pid && !processAlive(pid);
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

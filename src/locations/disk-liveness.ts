@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { processAlive } from '../process-alive.js';
 
 /**
  * Who left a file in a lake: temp files, staged copies and gc runs carry the process id and a
@@ -44,15 +45,4 @@ export function parseTag(name: string): { pid: number; host: string } | null {
 export function leftByDeadProcess(name: string): boolean {
   const tag = parseTag(name);
   return tag !== null && tag.host === HOST_TAG && !processAlive(tag.pid);
-}
-
-/** True unless no process has this pid (a process of another user still counts as alive). */
-export function processAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
 }

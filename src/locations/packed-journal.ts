@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import { digestBytes, type Key } from '../key.js';
+import { processAlive } from '../process-alive.js';
 
 /** A put kept in a journal until the database holds it. */
 export interface JournalPut {
@@ -79,15 +80,6 @@ export class PackedJournal {
   }
 }
 
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Journal files in `dir` whose writer no longer runs. */
 export function deadJournals(dir: string): string[] {
   let names: string[];
@@ -101,7 +93,7 @@ export function deadJournals(dir: string): string[] {
       const match = NAME.exec(name);
       if (match === null || OPEN.has(join(dir, name))) return false;
       const pid = parseInt(match[1]!, 36);
-      return pid === process.pid || !running(pid);
+      return pid === process.pid || !processAlive(pid);
     })
     .map((name) => join(dir, name));
 }

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Key } from '../../key.js';
-import { running } from './orphans.js';
 import type { ValueKind } from './value-kinds.js';
+import { processAlive } from '../../process-alive.js';
 
 /** A put as the journal keeps it until SQLite holds it. */
 export interface JournalRecord {
@@ -96,7 +96,7 @@ export function deadJournals(dir: string): string[] {
     const match = NAME.exec(name);
     if (match === null || OPEN.has(join(dir, name))) return false;
     const pid = parseInt(match[1]!, 36);
-    return pid === process.pid || !running(pid);
+    return pid === process.pid || !processAlive(pid);
   }).map((name) => join(dir, name));
 }
 

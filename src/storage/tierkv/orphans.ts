@@ -1,5 +1,6 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { processAlive } from '../../process-alive.js';
 
 /** A file left behind by a writer that was killed: a blob no entry names, or a temp file. */
 export interface Orphan {
@@ -14,17 +15,6 @@ const DISK_TEMP = /^[0-9a-f]+\.([0-9a-z]+)[0-9a-f]{6}\.[0-9a-z]+$/;
 /** A filesystem tier's own temp files beside a blob: `<blob file>.<pid>.tmp`. */
 const TIER_TEMP = /\.(\d+)\.tmp$/;
 
-/** True while a process with this id runs (a temp file of a live process may be a write in progress). */
-export function running(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * The orphans in a tier's blob folder (a cairn Disk): blob files whose key is not in `named`, and
  * temp files whose writer no longer runs. Marks, labels and the config (`tools/`, `config.yml`)
@@ -34,7 +24,7 @@ export function* orphanFiles(root: string, named: ReadonlySet<string>): Generato
   const tmp = join(root, '.tmp');
   for (const name of safeList(tmp)) {
     const match = DISK_TEMP.exec(name);
-    if (match && !running(parseInt(match[1]!, 36))) yield { path: join(tmp, name), size: sizeOf(join(tmp, name)), temp: true };
+    if (match && !processAlive(parseInt(match[1]!, 36))) yield { path: join(tmp, name), size: sizeOf(join(tmp, name)), temp: true };
   }
   yield* walk(root, '', named);
 }
@@ -50,7 +40,7 @@ function* walk(dir: string, prefix: string, named: ReadonlySet<string>): Generat
     }
     const temp = TIER_TEMP.exec(name);
     if (temp) {
-      if (!running(Number(temp[1]))) yield { path, size: sizeOf(path), temp: true };
+      if (!processAlive(Number(temp[1]))) yield { path, size: sizeOf(path), temp: true };
       continue;
     }
     const key = prefix + name;
