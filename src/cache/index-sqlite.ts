@@ -221,6 +221,15 @@ export class SqliteIndex implements EntryIndex {
       db.pragma('incremental_vacuum');
       // PASSIVE: never waits for other processes (this runs on the caller's thread)
       db.pragma('wal_checkpoint(PASSIVE)');
+      // then cut the log back now, not at some later write, unless another process is reading it
+      // (no busy wait: a log that cannot be cut now is cut by a later checkpoint)
+      const timeout = Number(db.pragma('busy_timeout', { simple: true }));
+      db.pragma('busy_timeout = 0');
+      try {
+        db.pragma('wal_checkpoint(TRUNCATE)');
+      } finally {
+        db.pragma(`busy_timeout = ${timeout}`);
+      }
     } catch (error) {
       throw this.fail('Cannot compact', error);
     }
