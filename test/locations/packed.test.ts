@@ -89,7 +89,8 @@ describe('Packed durability and sharing', () => {
       // the killed writers' journals were replayed and removed; no temp file is left
       expect(readdirSync(dir).filter((name) => !name.startsWith('packed.db')).sort()).toEqual(fsync ? [] : ['journal']);
       if (!fsync) expect(readdirSync(join(dir, 'journal'))).toEqual([]);
-    });
+      // two writer processes and a reopen: minutes, not seconds, when two suites share the machine
+    }, 180_000);
   }
 
   it('lets several processes write into one store at once, and each sees the others', async () => {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HashKeyStorage, Memory } from '../../src/index.js';
@@ -7,6 +7,19 @@ import { S3 } from '../../src/locations/s3.js';
 import { migrate, verify } from '../../src/storage/maintenance/index.js';
 import { bytesSource, sha256, streamSource } from '../conformance.js';
 import { S3_CREDENTIALS, type S3Server, startS3 } from '../servers/s3.js';
+
+/**
+ * The object's file as s3rver keeps it, once the server has written it whole (it may answer a PUT
+ * before its file write lands): read again until it has the value's size, for at most 5 s.
+ */
+async function objectBytes(file: string, size: number): Promise<Buffer> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const bytes = existsSync(file) ? readFileSync(file) : Buffer.alloc(0);
+    if (bytes.length === size || Date.now() > deadline) return bytes;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
 
 let server: S3Server;
 let lakes = 0;
@@ -64,7 +77,7 @@ describe('S3 with a client of the user', () => {
         const key = sha256(bytes);
         expect(await location.write(key, source(bytes))).toBe(true);
         // on the server, the object is the value itself (not an aws-chunked body with a trailer)
-        expect(sha256(readFileSync(server.objectFile(location.objectKey(key))))).toBe(key);
+        expect(sha256(await objectBytes(server.objectFile(location.objectKey(key)), bytes.length))).toBe(key);
         expect(sha256((await location.readBytes(key))!)).toBe(key);
         expect(sha256(await (await location.read(key))!.bytes())).toBe(key);
       }
