@@ -110,6 +110,35 @@ export async function readUpTo(blob: Blob, limit: number): Promise<Buffer | null
  * they give and fail with StorageCorruption on a mismatch. `open` and `fetch` give the raw bytes;
  * `fetch` resolving to null means the value vanished after it was found.
  */
+/**
+ * A Value whose bytes are already in memory (a Redis reply, a SQLite row): checked against the key
+ * once, on first use; a stream of a corrupted value fails with the StorageCorruption.
+ */
+export function inMemoryValue(key: Key, data: Buffer, where: string, labels: () => Promise<string[] | null>): Value {
+  let checked = false;
+  const verified = (): Buffer => {
+    if (!checked) verifyBytes(key, data, where);
+    checked = true;
+    return data;
+  };
+  return {
+    key,
+    size: data.length,
+    path: null,
+    stream: () => {
+      try {
+        return Readable.from([verified()], { objectMode: false });
+      } catch (error) {
+        const failed = new Readable({ read() {} });
+        process.nextTick(() => failed.destroy(error as Error));
+        return failed;
+      }
+    },
+    bytes: async () => verified(),
+    labels,
+  };
+}
+
 export function verifiedValue(
   key: Key,
   where: string,

@@ -1,7 +1,6 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
-import { readUpTo, type Source, type Value, verifyBytes } from '../blob.js';
+import { inMemoryValue, readUpTo, type Source, type Value, verifyBytes } from '../blob.js';
 import { ConfigError, LocationError, StorageCorruption, storageErrorCode } from '../errors.js';
 import { assertKey, type Key } from '../key.js';
 import { parseSize, type Size } from '../size.js';
@@ -129,28 +128,7 @@ export class Packed implements Location {
     const row = this.lookup(key);
     if (row === undefined) return null;
     const [data, , labels] = row;
-    let checked = false;
-    const verified = (): Buffer => {
-      if (!checked) verifyBytes(key, data, this.name);
-      checked = true;
-      return data;
-    };
-    return {
-      key,
-      size: data.length,
-      path: null,
-      stream: () => {
-        try {
-          return Readable.from([verified()], { objectMode: false });
-        } catch (error) {
-          const failed = new Readable({ read() {} });
-          process.nextTick(() => failed.destroy(error as Error));
-          return failed;
-        }
-      },
-      bytes: async () => verified(),
-      labels: async () => parseLabels(labels),
-    };
+    return inMemoryValue(key, data, this.name, async () => parseLabels(labels));
   }
 
   async readBytes(key: Key): Promise<Buffer | null> {

@@ -1,6 +1,5 @@
-import { Readable } from 'node:stream';
 import type { Cluster, ClusterNode, ClusterOptions, Redis as RedisClient, RedisOptions } from 'ioredis';
-import { readUpTo, type Source, type Value, verifyBytes } from '../blob.js';
+import { inMemoryValue, readUpTo, type Source, type Value, verifyBytes } from '../blob.js';
 import { AuthenticationError, CairnError, ConfigError, ConnectionError, LocationError, TimeoutError } from '../errors.js';
 import { assertKey, isKey, type Key } from '../key.js';
 import { type RetryOptions, withRetry } from '../retry.js';
@@ -479,29 +478,8 @@ export class RedisLocation implements Location {
     const labels = Object.keys(fields)
       .filter((field) => field.startsWith(LABEL))
       .map((field) => field.slice(LABEL.length));
-    let verified = false;
-    const checked = (): Buffer => {
-      // sha256 of a Redis-sized value is cheap: check once, on first use
-      if (!verified) verifyBytes(key, data, this.name);
-      verified = true;
-      return data;
-    };
-    return {
-      key,
-      size: data.length,
-      path: null,
-      stream: () => {
-        try {
-          return Readable.from([checked()]);
-        } catch (error) {
-          const failed = new Readable({ read() {} });
-          failed.destroy(error as Error);
-          return failed;
-        }
-      },
-      bytes: async () => checked(),
-      labels: async () => (this.keepLabels ? labels : null),
-    };
+    // sha256 of a Redis-sized value is cheap: checked once, on first use
+    return inMemoryValue(key, data, this.name, async () => (this.keepLabels ? labels : null));
   }
 
   private client(): Promise<RedisClient & Scripted> {
