@@ -28,11 +28,11 @@ import { indexFor } from './index-for.js';
 import { MemoryIndex } from './index-memory.js';
 import { joinValue, type Split, splitValue } from './serialize.js';
 
-/** Where a smartCache lives: a folder, a HashKeyStorage, or an index and a storage. */
+/** Where a smartCache lives: a folder, a HashKeyStorage (of either `error` mode), or an index and a storage. */
 export type CacheWhere =
   | string
-  | HashKeyStorage
-  | { index: EntryIndex | LocationLike; storage: HashKeyStorage | LocationLike | readonly LocationLike[] };
+  | HashKeyStorage<boolean>
+  | { index: EntryIndex | LocationLike; storage: HashKeyStorage<boolean> | LocationLike | readonly LocationLike[] };
 
 const MAGIC = Buffer.from('cairn.sc');
 /**
@@ -111,7 +111,7 @@ function isEntryIndex(value: unknown): value is EntryIndex {
 }
 
 /** The index for a HashKeyStorage: in its first local Disk, in memory beside a Memory, else none. */
-function indexBeside(storage: HashKeyStorage, fsync: boolean): EntryIndex {
+function indexBeside(storage: HashKeyStorage<boolean>, fsync: boolean): EntryIndex {
   const local = leaves(storage.local);
   const disk = local.find((location): location is Disk => location instanceof Disk);
   if (disk) return indexFor(disk, { fsync });
@@ -122,7 +122,7 @@ function indexBeside(storage: HashKeyStorage, fsync: boolean): EntryIndex {
 }
 
 const folders = new Map<string, Store>();
-const beside = new WeakMap<HashKeyStorage, Store>();
+const beside = new WeakMap<HashKeyStorage<boolean>, Store>();
 
 export class Store {
   /** One in-flight computation per key in this process. */
@@ -134,13 +134,13 @@ export class Store {
   /** When limits were last applied (ms since the epoch). */
   lastReduce = 0;
 
-  private current: HashKeyStorage | null;
-  private readonly make: (() => HashKeyStorage) | null;
+  private current: HashKeyStorage<boolean> | null;
+  private readonly make: (() => HashKeyStorage<boolean>) | null;
 
   constructor(
     readonly index: EntryIndex,
     /** The storage, or how to make it at its first use (a hit of a small result needs none). */
-    storage: HashKeyStorage | (() => HashKeyStorage),
+    storage: HashKeyStorage<boolean> | (() => HashKeyStorage<boolean>),
     readonly folder: string | null,
     /** The storage was made for this cache (a folder's): close() closes it. */
     readonly ownsStorage = false,
@@ -150,7 +150,7 @@ export class Store {
     this.make = storage instanceof HashKeyStorage ? null : storage;
   }
 
-  get storage(): HashKeyStorage {
+  get storage(): HashKeyStorage<boolean> {
     this.current ??= this.make!();
     return this.current;
   }
@@ -159,7 +159,7 @@ export class Store {
    * The storage to write parts into. A cache folder removed under this process (rm -rf) took its
    * storage folder along: a Disk made again recreates it (the index notices on its own).
    */
-  private writable(): HashKeyStorage {
+  private writable(): HashKeyStorage<boolean> {
     const local = this.storage.local;
     if (this.ownsStorage && local instanceof Disk && !existsSync(local.root)) {
       const old = this.storage;

@@ -60,7 +60,7 @@ export function str(values: Values, name: string): string | undefined {
 const log = debugLog('cli');
 
 /** The lake a command works on: `--lake DIR`, else `--config FILE`, else the nearest config file, else $CAIRN_LAKE. */
-export async function openStorage(values: Values): Promise<HashKeyStorage> {
+export async function openStorage(values: Values): Promise<HashKeyStorage<boolean>> {
   const lake = str(values, 'lake');
   if (lake) {
     log(`lake from --lake: ${lake}`);

@@ -99,7 +99,7 @@ export async function gc(args: string[]): Promise<number> {
 }
 
 /** A lake given on the command line: a config file (.yaml/.yml/.json) or a Disk folder. */
-async function lakeArg(value: string, values: Values, target: boolean): Promise<HashKeyStorage> {
+async function lakeArg(value: string, values: Values, target: boolean): Promise<HashKeyStorage<boolean>> {
   if (/\.(ya?ml|json)$/.test(value)) {
     const { storageFromConfig } = await import('../../config/load.js');
     return storageFromConfig(value);

@@ -7,10 +7,10 @@ import { Small } from '../../locations/small.js';
 import { HashKeyStorage } from '../hash-key-storage.js';
 
 /** A location (a folder is a Disk there), or a HashKeyStorage (its local and remote locations). */
-export type Target = LocationLike | HashKeyStorage;
+export type Target = LocationLike | HashKeyStorage<boolean>;
 
 /** A folder is a Disk at that folder. */
-function rootOf(target: Target): Location | HashKeyStorage {
+function rootOf(target: Target): Location | HashKeyStorage<boolean> {
   return typeof target === 'string' ? resolveLocation(target) : target;
 }
 
