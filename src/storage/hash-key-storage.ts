@@ -113,7 +113,7 @@ export class HashKeyStorage<Throws extends boolean = true> {
     const input = options.onProgress || options.signal ? await watched(value, options) : value;
     const staged = await stage(input, this.local.stagingDir?.() ?? null);
     try {
-      if (await this.local.write(staged.key, staged.source, labels)) return staged.key as OrNull<Key, T>;
+      if ((await this.local.write(staged.key, staged.source, labels)) !== null) return staged.key as OrNull<Key, T>;
     } finally {
       await staged.dispose();
     }
