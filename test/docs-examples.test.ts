@@ -31,6 +31,10 @@ function run(code: string): { status: number | null; stdout: string; stderr: str
 /** What some examples print, where the comment next to the code says so. */
 const expected: Record<string, (RegExp | string)[]> = {
   'getting-started.md#0': [/^[0-9a-f]{64} 2097152 2097152$/m],
+  'getting-started.md#1': [/ of 8388608 bytes$/m, /^AbortError$/m],
+  'getting-started.md#2': [/^1 1$/m],
+  'smart-cache.md#1': [/^true 1$/m],
+  'smart-cache.md#2': [/^stored [0-9a-f]{8} after \d+\.\d ms$/m, '{ hit: 1, miss: 1 }'],
   'locations.md#0': ['[ 1, -1 ]'],
   'locations.md#3': [/^true$/m],
   'locations.md#5': [/^true false$/m],
