@@ -160,7 +160,7 @@ export interface SmartCacheDecorator {
 
 const EVENT_NAMES: readonly CacheEventName[] = ['hit', 'miss', 'store', 'unstored', 'error'];
 
-type Listeners = { [K in CacheEventName]?: ((event: CacheEvents[K]) => void)[] };
+type Listeners = { [K in CacheEventName]: ((event: CacheEvents[K]) => void)[] | undefined };
 
 /** Bump when the key derivation changes: old entries are then simply not found. */
 const KEY_FORMAT = 'cairn.smartCache.key/3';
@@ -199,8 +199,11 @@ class Runner {
   private recordWritten: string | null = null;
   private warned = false;
   private readonly lock: ResolvedLock | null;
-  /** Per event, its listeners; an event nobody listens to has no entry, so that it costs one property check. */
-  readonly listeners: Listeners = {};
+  /**
+   * Per event, its listeners, or undefined while nobody listens: an event then costs one property
+   * check. Every name is there from the start, so that the object keeps one shape.
+   */
+  readonly listeners: Listeners = { hit: undefined, miss: undefined, store: undefined, unstored: undefined, error: undefined };
 
   constructor(
     private readonly store: Store,
@@ -353,8 +356,8 @@ class Runner {
     const index = list?.lastIndexOf(listener) ?? -1;
     if (index < 0) return;
     list!.splice(index, 1);
-    // no entry again once the last one is gone: the calls are back to one property check
-    if (list!.length === 0) delete this.listeners[event];
+    // undefined again once the last one is gone: the calls are back to one property check
+    if (list!.length === 0) (this.listeners as Record<string, unknown>)[event] = undefined;
   }
 
   /** Calls the listeners of `kind`; a listener that throws is a warning, not a failure of the call. */
