@@ -362,6 +362,8 @@ export class Disk implements Location {
         const stream = createReadStream(file, { highWaterMark: 1024 * 1024 });
         const check = verify ? verifyingStream(key, this.name) : new PassThrough();
         stream.on('error', (error) => check.destroy(this.readFailure(key, error)));
+        // a reader that stops early (an abort, a break) closes the file too, not only the check
+        check.on('close', () => stream.destroy());
         return stream.pipe(check);
       },
       bytes: async () => {

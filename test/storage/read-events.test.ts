@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, createWriteStream, existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, createWriteStream, existsSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -88,6 +88,39 @@ describe('HashKeyStorage.read with onProgress and signal', () => {
     expect(readdirSync(join(root, '.tmp'))).toEqual([]);
     // the stored value is untouched
     expect(sha(await storage.readBytes(key))).toBe(key);
+  });
+
+  it('aborted reads, and readers that stop early, leave no file of the lake open', async () => {
+    const root = tempDir();
+    const storage = new HashKeyStorage(new Disk(root));
+    const key = await storage.write(randomBytes(4 * MB));
+    const blob = new Disk(root).pathOf(key);
+    // the descriptors of this process that are open on the blob's file (Linux: /proc/self/fd)
+    const openOnBlob = () =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(join('/proc/self/fd', fd)) === blob;
+        } catch {
+          return false; // closed while listed
+        }
+      }).length;
+    for (let i = 0; i < 5; i++) {
+      const stop = new AbortController();
+      const read = storage.read(
+        key,
+        async (value) => {
+          for await (const _chunk of value.stream()) stop.abort();
+        },
+        { signal: stop.signal },
+      );
+      await expect(read).rejects.toMatchObject({ name: 'AbortError' });
+      await storage.read(key, async (value) => {
+        for await (const _chunk of value.stream()) break;
+      });
+    }
+    // a destroyed stream closes its file on a later turn of the event loop
+    for (let wait = 0; wait < 50 && openOnBlob() > 0; wait++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(openOnBlob()).toBe(0);
   });
 
   it('an abort during a read through a remote leaves no temp file in local, and what was copied there is whole', async () => {
