@@ -1,6 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { debugLog } from '../debug.js';
-import { CairnError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONFIG_NAME } from '../locations/disk-config.js';
@@ -10,12 +10,7 @@ import { nearest } from './help.js';
 import { clearBars, ProgressView } from './progress.js';
 import { optionsOf, specOf, type CommandSpec } from './spec.js';
 
-/** A mistake in how the command was called: exit code 2. */
-export class UsageError extends CairnError {
-  constructor(message: string) {
-    super(message, 'ERR_USAGE');
-  }
-}
+export { UsageError } from '../errors.js';
 
 /** The parser's view of a command's table: the options and short flags its help lists, no others. */
 function parserOptions(spec: CommandSpec): NonNullable<ParseArgsConfig['options']> {

@@ -27,12 +27,13 @@ const options: ts.CompilerOptions = {
 
 /** Emits the declarations of src/ into `out` (as the build does); fails on any error. */
 function emitDeclarations(out: string): void {
-  const program = ts.createProgram([join(root, 'src', 'index.ts')], { ...options, declaration: true, emitDeclarationOnly: true, rootDir: join(root, 'src'), outDir: out });
+  const program = ts.createProgram([join(root, 'src', 'index.ts'), join(root, 'src', 'entries', 'cache.ts')], { ...options, declaration: true, emitDeclarationOnly: true, rootDir: join(root, 'src'), outDir: out });
   const result = program.emit();
   expect(result.diagnostics.map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'))).toEqual([]);
 }
 
-const USER_FILE = `import { HashKeyStorage, smartCache, type Explanation, type Key, type CacheStats } from './dist/index.js';
+const USER_FILE = `import { HashKeyStorage, type Key } from './dist/index.js';
+import { smartCache, type Explanation, type CacheStats } from './dist/entries/cache.js';
 
 const strict = new HashKeyStorage('lake');
 const key: Key = await strict.write(Buffer.from('x'));
