@@ -101,7 +101,7 @@ registerLocationKind(
   ['maxSize'],
 );
 
-const LEVEL_FIELDS: Record<string, FieldType> = { write: 'boolean', replicate: 'boolean', touch: 'boolean', name: 'string' };
+const LEVEL_FIELDS: Record<string, FieldType> = { write: 'boolean', replicate: 'boolean', touch: 'boolean', writeThrough: 'boolean', name: 'string' };
 
 registerLocationKind(
   'levels',

@@ -63,6 +63,15 @@ export interface Location {
 /** A location, or a string, which is a Disk location at that folder. */
 export type LocationLike = Location | string;
 
+/**
+ * Whether `location` holds `key` without marking it as used: its `has` when it has one, else a read
+ * that is not a use (`use: false`; a location that does not know the option marks it anyway).
+ */
+export async function hasKey(location: Location, key: Key): Promise<boolean> {
+  if (location.has) return location.has(key);
+  return (await location.read(key, { use: false })) !== null;
+}
+
 /** Default `readBatch`: one read after another. */
 export async function* readEach(location: Location, keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
   for (const key of keys) yield [key, await location.read(key)];
