@@ -32,8 +32,9 @@ export class Fanout implements Location {
     return null;
   }
 
+  /** Every key once: the first location's hits, then the next one's among the keys still missing, and so on. */
   async *readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
-    let remaining = [...keys];
+    let remaining = [...new Set(keys)];
     for (const location of this.locations) {
       if (remaining.length === 0) return;
       const missing: Key[] = [];

@@ -72,9 +72,14 @@ export async function hasKey(location: Location, key: Key): Promise<boolean> {
   return (await location.read(key, { use: false })) !== null;
 }
 
-/** Default `readBatch`: one read after another. */
+/** Default `readBatch`: one read after another, in the order asked, a key asked twice answered once. */
 export async function* readEach(location: Location, keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
-  for (const key of keys) yield [key, await location.read(key)];
+  const seen = new Set<Key>();
+  for (const key of keys) {
+    if (seen.has(key)) continue;
+    seen.add(key);
+    yield [key, await location.read(key)];
+  }
 }
 
 /** The entries of several locations, each key once (the first location that lists it wins). */

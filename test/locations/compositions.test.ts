@@ -64,6 +64,21 @@ describe('Fanout', () => {
     expect(await fanout.write(sha256(bytes), bytesSource(bytes))).toBeNull();
   });
 
+  it('answers readBatch with every key once, asking each location for the keys still missing', async () => {
+    const first = recorded(new Memory(), 'first');
+    const second = recorded(new Disk(tempDir()), 'second');
+    const a = await stored(first.location, 'in the first');
+    const b = await stored(second.location, 'in the second');
+    const missing = sha256(Buffer.from('in neither'));
+    const answers = await batch(new Fanout(first.location, second.location), [b, a, b, missing, a]);
+    expect(new Map(answers)).toEqual(new Map([[a, 'in the first'], [b, 'in the second'], [missing, null]]));
+    expect(answers.length).toBe(3);
+    expect(first.calls.readBatch).toEqual([[b, a, missing]]);
+    expect(second.calls.readBatch).toEqual([[b, missing]]);
+    // the default readBatch (one read after another) answers a key asked twice once too
+    expect((await batch(first.location, [a, a])).length).toBe(1);
+  });
+
   it('reports touch true when any location holds the key, not only the last one', async () => {
     const first = new Memory();
     const fanout = new Fanout(first, new Memory());
