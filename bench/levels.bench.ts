@@ -9,8 +9,11 @@
  *   key is asked of the level below;
  * - the same Levels read one key after another (what Levels.readBatch did before it batched per level).
  *
+ * One batch at a time, as a caller iterating a readBatch reads (BENCH_CONCURRENCY=4: four at once).
  * The machine is shared, so every round runs each variant once, in alternating order, and a ratio
  * is the median of the ratios of each round (a variant against Redis alone in the same round).
+ * The CPU time this process spends per read is printed too: on a loaded machine the rates depend
+ * on when redis-server gets a core (a 1 MiB pipeline reply takes several turns), the CPU time less.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -26,7 +29,7 @@ const ROUNDS = 11;
 const VALUES = 2048;
 const BATCH = 256;
 const BATCHES = 24;
-const CONCURRENCY = 4;
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 1);
 const SIZE = 4096;
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
@@ -45,10 +48,13 @@ try {
   const below = new Levels(new Level(new Memory(), { write: false, replicate: false }), redis);
 
   let check = 0;
+  /** This process's CPU time per read, per variant and round: on a busy machine it moves less than the rates. */
+  const cpu = new Map<() => Promise<number>, number>();
   /** Values read per second: BATCHES batches of BATCH keys, CONCURRENCY batches in flight. */
-  const batches = (read: (keys: string[]) => AsyncIterable<[string, unknown]>) => async (): Promise<number> => {
+  const batches = (read: (keys: string[]) => AsyncIterable<[string, unknown]>) => async function run(): Promise<number> {
     let next = 0;
     const start = performance.now();
+    const startCpu = process.cpuUsage();
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
         while (next < BATCHES) {
@@ -58,6 +64,8 @@ try {
         }
       }),
     );
+    const used = process.cpuUsage(startCpu);
+    cpu.set(run, (used.user + used.system) / (BATCHES * BATCH));
     return (BATCHES * BATCH) / ((performance.now() - start) / 1000);
   };
   const oneByOne = (location: Location) => (slice: string[]) => readEach(location, slice);
@@ -74,8 +82,12 @@ try {
   // one untimed round: connections, JIT, and the first usage mark of each key (once a minute per key)
   for (const name of names) await variants[name]();
   const rates = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<Name, number[]>;
+  const cpuPerRead = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<Name, number[]>;
   for (let round = 0; round < ROUNDS; round++) {
-    for (const name of round % 2 === 0 ? names : [...names].reverse()) rates[name].push(await variants[name]());
+    for (const name of round % 2 === 0 ? names : [...names].reverse()) {
+      rates[name].push(await variants[name]());
+      cpuPerRead[name].push(cpu.get(variants[name])!);
+    }
   }
   if (check === 0) throw new Error('nothing read');
 
@@ -87,13 +99,13 @@ try {
     ['the second Levels, one read after another', 'belowOneByOne'],
   ];
   console.log(`Levels over Redis, 4 KiB values, ${BATCHES * BATCH} reads per variant and round, ${ROUNDS} rounds; load average ${loadavg().map((load) => load.toFixed(2)).join(' ')}`);
-  console.log('| what | reads/s (median) | vs Redis readBatch alone (median of rounds) | middle half of rounds |');
-  console.log('| --- | ---: | ---: | ---: |');
+  console.log('| what | reads/s (median) | vs Redis readBatch alone (median of rounds) | middle half of rounds | CPU µs per read, this process (median) |');
+  console.log('| --- | ---: | ---: | ---: | ---: |');
   for (const [what, name] of rows) {
     const ratios = rates[name].map((perSecond, round) => perSecond / rates.redis[round]!).sort((a, b) => a - b);
     const quarter = Math.floor(ROUNDS / 4);
     const spread = `${ratios[quarter]!.toFixed(2)}–${ratios[ROUNDS - 1 - quarter]!.toFixed(2)}x`;
-    console.log(`| ${what} | ${Math.round(median(rates[name])).toLocaleString('en-US')} | ${median(ratios).toFixed(2)}x | ${spread} |`);
+    console.log(`| ${what} | ${Math.round(median(rates[name])).toLocaleString('en-US')} | ${median(ratios).toFixed(2)}x | ${spread} | ${median(cpuPerRead[name]).toFixed(1)} |`);
   }
   await onTop.close();
   await below.close();
