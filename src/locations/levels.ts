@@ -154,6 +154,8 @@ export class Levels extends EventEmitter implements Location {
   private readonly counters: LevelStats[];
   /** Per level: whether some level above it replicates (else a value found there is not copied anywhere). */
   private readonly copiedUpFrom: boolean[];
+  /** Per level: whether a value found there is served as it is (nothing to copy it into, check or touch). */
+  private readonly servedAsFound: boolean[];
 
   constructor(...items: (Level | LocationLike | LevelsOptions)[]) {
     super();
@@ -166,6 +168,12 @@ export class Levels extends EventEmitter implements Location {
     this.name = `Levels(${this.levels.map((level) => level.name).join(', ')})`;
     this.counters = this.levels.map((level) => ({ name: level.name, hits: 0, misses: 0, bytes: 0, errors: 0 }));
     this.copiedUpFrom = this.levels.map((_, index) => this.levels.slice(0, index).some((level) => level.replicate));
+    this.servedAsFound = this.levels.map(
+      (_, index) =>
+        !this.copiedUpFrom[index] &&
+        !(this.skipFailing && index < this.levels.length - 1) &&
+        !this.levels.slice(index + 1).some((level) => level.touch),
+    );
   }
 
   /** Per level hits, misses, bytes served and errors (a copy). */
@@ -329,10 +337,13 @@ export class Levels extends EventEmitter implements Location {
         // the level failed part way: what it answered is kept, the rest is asked of the levels below
         this.skipOrThrow(level, 'read', null, error);
       }
-      await eachLimited(hits, this.copiedUpFrom[index] ? COPIES_IN_FLIGHT : 1, async (value) => {
-        const served = await this.serve(value, index);
-        if (served !== null) found.set(value.key, served);
-      });
+      if (this.servedAsFound[index]) for (const value of hits) found.set(value.key, value);
+      else {
+        await eachLimited(hits, this.copiedUpFrom[index] ? COPIES_IN_FLIGHT : 1, async (value) => {
+          const served = await this.serve(value, index);
+          if (served !== null) found.set(value.key, served);
+        });
+      }
       remaining = remaining.filter((key) => !found.has(key));
     }
     return keys.map((key): [Key, Value | null] => [key, found.get(key) ?? null]);
