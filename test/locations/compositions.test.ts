@@ -37,6 +37,10 @@ locationConformance({
   name: 'Levels(Level(Disk, {write: false}), Disk)',
   create: () => new Levels(new Level(new Disk(tempDir()), { write: false }), tempDir()),
 });
+locationConformance({
+  name: 'Levels(Disk, Level(Disk, {writeThrough: true}))',
+  create: () => new Levels(new Disk(tempDir()), new Level(new Disk(tempDir()), { writeThrough: true })),
+});
 
 function corrupt(disk: Disk, key: string): void {
   const file = disk.pathOf(key);
