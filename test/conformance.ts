@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Location, Source, Value } from '../src/index.js';
 import { InvalidKeyError, StorageCorruption } from '../src/index.js';
+import { hasKey } from '../src/locations/interface.js';
 
 export interface ConformanceOptions {
   name: string;
@@ -135,6 +136,18 @@ export function locationConformance(options: ConformanceOptions): void {
         await expect(location.write(key, bytesSource(Buffer.from('x')))).rejects.toBeInstanceOf(InvalidKeyError);
         await expect(location.delete(key)).rejects.toBeInstanceOf(InvalidKeyError);
       }
+    });
+
+    it('answers has() true for a stored key and false for a missing one (wrappers pass it through)', async () => {
+      const key = await put(randomBytes(64));
+      const missing = sha256(randomBytes(8));
+      if (location.has) {
+        expect(await location.has(key)).toBe(true);
+        expect(await location.has(missing)).toBe(false);
+      }
+      // what a wrapper asks of it, with has() or without
+      expect(await hasKey(location, key)).toBe(true);
+      expect(await hasKey(location, missing)).toBe(false);
     });
 
     it('answers readBatch with every key once, null for a miss', async () => {

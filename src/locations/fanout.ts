@@ -1,6 +1,6 @@
 import type { Source, Value } from '../blob.js';
 import type { Key } from '../key.js';
-import { type Entry, type Location, type LocationLike, uniqueEntries } from './interface.js';
+import { type Entry, hasKey, type Location, type LocationLike, uniqueEntries } from './interface.js';
 import { resolveLocation } from './resolve.js';
 
 /**
@@ -32,8 +32,9 @@ export class Fanout implements Location {
     return null;
   }
 
+  /** Every key once: the first location's hits, then the next one's among the keys still missing, and so on. */
   async *readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
-    let remaining = [...keys];
+    let remaining = [...new Set(keys)];
     for (const location of this.locations) {
       if (remaining.length === 0) return;
       const missing: Key[] = [];
@@ -44,6 +45,12 @@ export class Fanout implements Location {
       remaining = missing;
     }
     for (const key of remaining) yield [key, null];
+  }
+
+  /** True when some location holds the key (nothing is read or marked as used). */
+  async has(key: Key): Promise<boolean> {
+    for (const location of this.locations) if (await hasKey(location, key)) return true;
+    return false;
   }
 
   /** The value stored by the first location that accepts it, or null when all decline. */

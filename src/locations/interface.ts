@@ -63,9 +63,23 @@ export interface Location {
 /** A location, or a string, which is a Disk location at that folder. */
 export type LocationLike = Location | string;
 
-/** Default `readBatch`: one read after another. */
+/**
+ * Whether `location` holds `key` without marking it as used: its `has` when it has one, else a read
+ * that is not a use (`use: false`; a location that does not know the option marks it anyway).
+ */
+export async function hasKey(location: Location, key: Key): Promise<boolean> {
+  if (location.has) return location.has(key);
+  return (await location.read(key, { use: false })) !== null;
+}
+
+/** Default `readBatch`: one read after another, in the order asked, a key asked twice answered once. */
 export async function* readEach(location: Location, keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
-  for (const key of keys) yield [key, await location.read(key)];
+  const seen = new Set<Key>();
+  for (const key of keys) {
+    if (seen.has(key)) continue;
+    seen.add(key);
+    yield [key, await location.read(key)];
+  }
 }
 
 /** The entries of several locations, each key once (the first location that lists it wins). */

@@ -3,8 +3,8 @@ import { fieldValue, type OptionTable, readOptions } from '../config/values.js';
 import { Level, type LevelOptions, Levels, type LevelsOptions } from './levels.js';
 
 /** A level's options, beside its kind: `- { disk: /mnt/ssd, write: false }`. */
-const LEVEL_FIELDS = { write: 'boolean', replicate: 'boolean', touch: 'boolean', name: 'string' } as const satisfies OptionTable<LevelOptions>;
-const LEVELS_FIELDS = { skipFailing: 'boolean' } as const satisfies OptionTable<LevelsOptions>;
+const LEVEL_FIELDS = { write: 'boolean', replicate: 'boolean', touch: 'boolean', writeThrough: 'boolean', name: 'string' } as const satisfies OptionTable<LevelOptions>;
+const LEVELS_FIELDS = { skipFailing: 'boolean', batchSize: 'number' } as const satisfies OptionTable<LevelsOptions>;
 
 /** `levels: [level, …]` with `skipFailing` beside it in a config file. */
 export const levelsKind: LocationKind = {
@@ -22,7 +22,7 @@ export const levelsKind: LocationKind = {
     const options: LevelsOptions = {};
     for (const [key, type] of Object.entries(LEVELS_FIELDS)) {
       const sibling = context.siblings.get(key);
-      if (sibling) options[key as keyof LevelsOptions] = fieldValue(sibling, type, context.env) as boolean;
+      if (sibling) Object.assign(options, { [key]: fieldValue(sibling, type, context.env) });
     }
     return new Levels(...levels, options);
   },

@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { asSource, bufferBlob, type Source, type Value } from '../blob.js';
 import { debugLog } from '../debug.js';
-import { StorageCorruption } from '../errors.js';
+import { ConfigError, StorageCorruption } from '../errors.js';
 import type { Key } from '../key.js';
-import { type Entry, type Location, type LocationLike, readEach, uniqueEntries } from './interface.js';
+import { type Entry, hasKey, type Location, type LocationLike, uniqueEntries } from './interface.js';
 import { isLocation, resolveLocation } from './resolve.js';
 
 export interface LevelOptions {
@@ -14,6 +14,15 @@ export interface LevelOptions {
   replicate?: boolean;
   /** A read served by an upper level still updates this level's last-used time. @default false */
   touch?: boolean;
+  /**
+   * Every write is stored in this level too, even when an upper level took it: for a level shared
+   * by several machines (`Levels(Disk(local), Level(S3(shared), { writeThrough: true }))`), so
+   * that what one machine writes the others find. The write is copied from the upper level's
+   * stored value once that level has it; when this level declines, the write is declined (null),
+   * so that a write the other machines cannot see is never reported as stored. Implies `write`.
+   * @default false: as tarn, a write goes to the first writable level that accepts, and only there
+   */
+  writeThrough?: boolean;
   /** A name for events and errors. @default the location's name */
   name?: string;
 }
@@ -24,10 +33,13 @@ export class Level {
   readonly write: boolean;
   readonly replicate: boolean;
   readonly touch: boolean;
+  readonly writeThrough: boolean;
   readonly name: string;
 
   constructor(location: LocationLike, options: LevelOptions = {}) {
     this.location = resolveLocation(location);
+    this.writeThrough = options.writeThrough ?? false;
+    if (this.writeThrough && options.write === false) throw new ConfigError('Level: writeThrough needs write (a write-through level is written)');
     this.write = options.write ?? true;
     this.replicate = options.replicate ?? true;
     this.touch = options.touch ?? false;
@@ -43,6 +55,12 @@ export interface LevelsOptions {
    * and hashed once before it is returned, when there are levels below it. @default false: failures throw
    */
   skipFailing?: boolean;
+  /**
+   * readBatch asks the levels for this many keys at a time: each level's own readBatch gets the
+   * keys still missing (one pipeline on Redis), and the answers come back in the order asked.
+   * @default 1024
+   */
+  batchSize?: number;
 }
 
 /** Counters of one level, since the Levels was made (or since `resetStats()`). */
@@ -61,7 +79,7 @@ export interface LevelStats {
 /** What the 'skip' event reports. */
 export interface SkipEvent {
   level: string;
-  operation: 'read' | 'write' | 'replicate' | 'touch' | 'delete';
+  operation: 'read' | 'write' | 'replicate' | 'touch' | 'delete' | 'has';
   key: Key | null;
   error: unknown;
 }
@@ -96,9 +114,33 @@ function isOptions(value: unknown): value is LevelsOptions {
 }
 
 /**
+ * Runs `task` on every item, at most `limit` at once. After a failure no new task starts; the
+ * first failure is thrown once every task already started has finished (none is left running).
+ */
+async function eachLimited<T>(items: readonly T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | null = null;
+  const worker = async (): Promise<void> => {
+    while (failure === null && next < items.length) {
+      try {
+        await task(items[next++]!);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure !== null) throw (failure as { error: unknown }).error;
+}
+
+/** Copies up from one level's batch answer run this many at once (Redis sends what one tick queued in one write). */
+const COPIES_IN_FLIGHT = 16;
+
+/**
  * A cache hierarchy with copy-on-read, as tarn's Levels: reads search the levels in order and copy
  * a value found in a lower level into the upper levels that replicate (verifying the bytes as they
- * are copied); writes go to the first writable level that accepts.
+ * are copied); writes go to the first writable level that accepts, and to every `writeThrough`
+ * level below it.
  *
  * Emits 'skip' (SkipEvent) when `skipFailing` lets a failing level be passed over, 'stat:hit' and
  * 'stat:miss' (LevelStatEvent) per level asked on a read, and 'promote' (PromoteEvent) when a
@@ -108,15 +150,30 @@ export class Levels extends EventEmitter implements Location {
   readonly levels: readonly Level[];
   readonly name: string;
   private readonly skipFailing: boolean;
+  private readonly batchSize: number;
   private readonly counters: LevelStats[];
+  /** Per level: whether some level above it replicates (else a value found there is not copied anywhere). */
+  private readonly copiedUpFrom: boolean[];
+  /** Per level: whether a value found there is served as it is (nothing to copy it into, check or touch). */
+  private readonly servedAsFound: boolean[];
 
   constructor(...items: (Level | LocationLike | LevelsOptions)[]) {
     super();
     const options = items.length > 0 && isOptions(items[items.length - 1]) ? (items.pop() as LevelsOptions) : {};
     this.levels = (items as (Level | LocationLike)[]).map((item) => (item instanceof Level ? item : new Level(item)));
     this.skipFailing = options.skipFailing ?? false;
+    const batchSize = options.batchSize ?? 1024;
+    if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new ConfigError(`Levels: batchSize must be a positive integer, not ${batchSize}`);
+    this.batchSize = batchSize;
     this.name = `Levels(${this.levels.map((level) => level.name).join(', ')})`;
     this.counters = this.levels.map((level) => ({ name: level.name, hits: 0, misses: 0, bytes: 0, errors: 0 }));
+    this.copiedUpFrom = this.levels.map((_, index) => this.levels.slice(0, index).some((level) => level.replicate));
+    this.servedAsFound = this.levels.map(
+      (_, index) =>
+        !this.copiedUpFrom[index] &&
+        !(this.skipFailing && index < this.levels.length - 1) &&
+        !this.levels.slice(index + 1).some((level) => level.touch),
+    );
   }
 
   /** Per level hits, misses, bytes served and errors (a copy). */
@@ -154,43 +211,59 @@ export class Levels extends EventEmitter implements Location {
       }
       this.count(index, value === null ? null : value.size ?? 0, key);
       if (value === null) continue;
-      let copy: Value | null;
+      const served = await this.serve(value, index);
+      if (served !== null) return served;
+    }
+    return null;
+  }
+
+  /**
+   * A value found in level `index`: copied into the upper levels, checked when nothing else checks
+   * it, the levels below touched. What the read returns, or null when this level's copy turned out
+   * bad and was skipped (the search goes on below).
+   */
+  private async serve(value: Value, index: number): Promise<Value | null> {
+    const level = this.levels[index]!;
+    const key = value.key;
+    let copy: Value | null = null;
+    if (this.copiedUpFrom[index]) {
       try {
         copy = await this.replicate(key, asSource(value, false), await this.labelsOf(value, level), index);
       } catch (error) {
         // the copy found its bytes corrupted: this level's value is bad, look further down
         this.skipOrThrow(level, 'read', key, error);
-        continue;
+        return null;
       }
-      if (copy === null && this.skipFailing && index < this.levels.length - 1) {
-        // nothing copied it, so nothing checked it: once a stream is handed out, a corruption
-        // found at its end can no longer fall back to the level below, so check it here
-        try {
-          await checkValue(value, level.name);
-        } catch (error) {
-          this.skipOrThrow(level, 'read', key, error);
-          continue;
-        }
-      }
-      await this.touchBelow(key, index);
-      return copy ?? value;
     }
-    return null;
+    if (copy === null && this.skipFailing && index < this.levels.length - 1) {
+      // nothing copied it, so nothing checked it: once a stream is handed out, a corruption
+      // found at its end can no longer fall back to the level below, so check it here
+      try {
+        await checkValue(value, level.name);
+      } catch (error) {
+        this.skipOrThrow(level, 'read', key, error);
+        return null;
+      }
+    }
+    await this.touchBelow(key, index);
+    return copy ?? value;
   }
 
   async readBytes(key: Key): Promise<Buffer | null> {
     for (let index = 0; index < this.levels.length; index++) {
       const level = this.levels[index]!;
+      const copied = this.copiedUpFrom[index]!;
       let bytes: Buffer | null;
       let labels: string[] | null = null;
       try {
-        if (level.location.readBytes) {
+        if (level.location.readBytes && !copied) {
           bytes = await level.location.readBytes(key);
-          if (bytes !== null && index > 0) labels = await this.labelsOfKey(level, key);
         } else {
+          // a value to copy up needs its labels too: one read gives both (one round trip on Redis),
+          // where readBytes and then read would fetch the value twice
           const value = await level.location.read(key);
           bytes = value === null ? null : await value.bytes();
-          if (value !== null && index > 0) labels = await value.labels();
+          if (value !== null && copied) labels = await value.labels();
         }
       } catch (error) {
         this.skipOrThrow(level, 'read', key, error);
@@ -198,7 +271,7 @@ export class Levels extends EventEmitter implements Location {
       }
       this.count(index, bytes === null ? null : bytes.length, key);
       if (bytes === null) continue;
-      if (index > 0) {
+      if (copied) {
         try {
           await this.replicate(key, asSource(bufferBlob(bytes), false), labels, index);
         } catch (error) {
@@ -212,21 +285,115 @@ export class Levels extends EventEmitter implements Location {
     return null;
   }
 
-  readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
-    return readEach(this, keys);
-  }
-
-  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<Value | null> {
+  /** True when some level holds the key; nothing is read, copied or marked as used. */
+  async has(key: Key): Promise<boolean> {
     for (const level of this.levels) {
-      if (!level.write) continue;
       try {
-        const stored = await level.location.write(key, source, labels);
-        if (stored !== null) return stored;
+        if (await hasKey(level.location, key)) return true;
       } catch (error) {
-        this.skipOrThrow(level, 'write', key, error);
+        this.skipOrThrow(level, 'has', key, error);
       }
     }
+    return false;
+  }
+
+  /**
+   * Every key once, in the order asked. `batchSize` keys at a time, each level's own readBatch is
+   * asked for the keys still missing (so a Redis level answers them in one pipeline), and the
+   * values found below are copied up as `read` copies them.
+   */
+  async *readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
+    const seen = new Set<Key>();
+    let chunk: Key[] = [];
+    for (const key of keys) {
+      if (seen.has(key)) continue;
+      seen.add(key);
+      chunk.push(key);
+      if (chunk.length >= this.batchSize) {
+        yield* await this.readChunk(chunk);
+        chunk = [];
+      }
+    }
+    if (chunk.length > 0) yield* await this.readChunk(chunk);
+  }
+
+  /** The values of `keys` (distinct), asking the levels one after another for those still missing. */
+  private async readChunk(keys: readonly Key[]): Promise<[Key, Value | null][]> {
+    const found = new Map<Key, Value>();
+    let remaining = keys;
+    for (let index = 0; index < this.levels.length && remaining.length > 0; index++) {
+      const level = this.levels[index]!;
+      const hits: Value[] = [];
+      let answering = true;
+      try {
+        for await (const [key, value] of level.location.readBatch(remaining)) {
+          answering = false;
+          this.count(index, value === null ? null : value.size ?? 0, key);
+          if (value !== null) hits.push(value);
+          answering = true;
+        }
+      } catch (error) {
+        if (!answering) throw error;
+        // the level failed part way: what it answered is kept, the rest is asked of the levels below
+        this.skipOrThrow(level, 'read', null, error);
+      }
+      if (this.servedAsFound[index]) for (const value of hits) found.set(value.key, value);
+      else {
+        await eachLimited(hits, this.copiedUpFrom[index] ? COPIES_IN_FLIGHT : 1, async (value) => {
+          const served = await this.serve(value, index);
+          if (served !== null) found.set(value.key, served);
+        });
+      }
+      remaining = remaining.filter((key) => !found.has(key));
+    }
+    return keys.map((key): [Key, Value | null] => [key, found.get(key) ?? null]);
+  }
+
+  /**
+   * Stores the value in the first writable level that accepts it, then in every `writeThrough`
+   * level below that one (copied from the stored value). The value stored in the first level, or
+   * null when every level declined or a write-through level did.
+   */
+  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<Value | null> {
+    for (let index = 0; index < this.levels.length; index++) {
+      const level = this.levels[index]!;
+      if (!level.write) continue;
+      let stored: Value | null;
+      try {
+        stored = await level.location.write(key, source, labels);
+      } catch (error) {
+        this.skipOrThrow(level, 'write', key, error);
+        continue;
+      }
+      if (stored === null) {
+        // a write the machines sharing this level could not see is not a stored write
+        if (level.writeThrough) return null;
+        continue;
+      }
+      return (await this.writeThrough(key, stored, labels, index)) ? stored : null;
+    }
     return null;
+  }
+
+  /**
+   * Copies a value just stored in level `index` into every write-through level below it, from the
+   * stored value (the copy just made in that level, verified again as it is copied): the source is
+   * not held past the write that took it. False when one of them declined.
+   */
+  private async writeThrough(key: Key, stored: Value, labels: readonly string[] | null | undefined, index: number): Promise<boolean> {
+    for (let lower = index + 1; lower < this.levels.length; lower++) {
+      const level = this.levels[lower]!;
+      if (!level.writeThrough) continue;
+      let copy: Value | null;
+      try {
+        copy = await level.location.write(key, asSource(stored, false), labels);
+      } catch (error) {
+        this.skipOrThrow(level, 'write', key, error);
+        continue;
+      }
+      if (copy === null) return false;
+    }
+    return true;
   }
 
   async delete(key: Key): Promise<boolean> {
@@ -273,7 +440,7 @@ export class Levels extends EventEmitter implements Location {
   /**
    * Copies a value found at `index` into every upper level that replicates. Each writer verifies
    * the bytes while it copies, so a corrupted value is never promoted. Returns the copy in the
-   * highest level that took it, or null.
+   * highest level that took it (what its write returned: nothing is read back), or null.
    */
   private async replicate(key: Key, source: Source, labels: string[] | null, index: number): Promise<Value | null> {
     let top: Value | null = null;
@@ -282,8 +449,7 @@ export class Levels extends EventEmitter implements Location {
       if (!level.replicate) continue;
       let copy: Value | null;
       try {
-        if ((await level.location.write(key, source, labels)) === null) continue;
-        copy = await level.location.read(key);
+        copy = await level.location.write(key, source, labels);
       } catch (error) {
         // corruption is the source's fault, not this level's: the caller skips the source level
         if (error instanceof StorageCorruption) throw error;
@@ -321,11 +487,6 @@ export class Levels extends EventEmitter implements Location {
       this.skipOrThrow(level, 'read', value.key, error);
       return null;
     }
-  }
-
-  private async labelsOfKey(level: Level, key: Key): Promise<string[] | null> {
-    const value = await level.location.read(key);
-    return value === null ? null : value.labels();
   }
 
   private skipOrThrow(level: Level, operation: SkipEvent['operation'], key: Key | null, error: unknown): void {

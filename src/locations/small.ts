@@ -1,7 +1,7 @@
 import { bufferBlob, readUpTo, type Source, type Value } from '../blob.js';
 import type { Key } from '../key.js';
 import { parseSize, type Size } from '../size.js';
-import type { Entry, Location, LocationLike } from './interface.js';
+import { type Entry, hasKey, type Location, type LocationLike } from './interface.js';
 import { resolveLocation } from './resolve.js';
 
 export interface SmallOptions {
@@ -31,6 +31,10 @@ export class Small implements Location {
 
   readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
     return this.location.readBatch(keys);
+  }
+
+  has(key: Key): Promise<boolean> {
+    return hasKey(this.location, key);
   }
 
   async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<Value | null> {
