@@ -79,6 +79,13 @@ export class InvalidValueError extends CairnError {
   }
 }
 
+/** Labels that are not a list of strings (a single string, a number…): tarn refuses them too. */
+export class InvalidLabelsError extends CairnError {
+  constructor(message: string) {
+    super(message, 'ERR_INVALID_LABELS');
+  }
+}
+
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 80 ? value.slice(0, 77) + '...' : value);
   return Object.prototype.toString.call(value);

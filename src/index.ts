@@ -4,6 +4,7 @@ export {
   ConfigError,
   ConnectionError,
   InvalidKeyError,
+  InvalidLabelsError,
   InvalidValueError,
   LocationError,
   MissingDependencyError,

@@ -1,5 +1,5 @@
 import type { Value } from '../blob.js';
-import { NotFoundError, WriteError } from '../errors.js';
+import { InvalidLabelsError, NotFoundError, WriteError } from '../errors.js';
 import { assertKey, type Key } from '../key.js';
 import type { Entry, Location, LocationLike } from '../locations/interface.js';
 import { Levels } from '../locations/levels.js';
@@ -15,7 +15,7 @@ export interface HashKeyStorageOptions {
   fetch?: boolean;
   /** A missing key on read, or a write nobody accepts, throws (NotFoundError, WriteError); false gives null. @default true */
   error?: boolean;
-  /** Labels added to every write. @default none */
+  /** Labels added to every write, besides the write's own (tarn: a write's labels replace these). @default none */
   labels?: readonly string[];
 }
 
@@ -25,6 +25,7 @@ export interface ReadOptions {
 }
 
 export interface WriteOptions {
+  /** Labels stored with the value: a list of strings (a lone string is an InvalidLabelsError), added to the preset ones. */
   labels?: readonly string[];
   error?: boolean;
   /**
@@ -55,7 +56,7 @@ export class HashKeyStorage {
     this.full = this.remote ? new Levels(this.local, this.remote) : this.local;
     this.fetchDefault = options.fetch ?? true;
     this.errorDefault = options.error ?? true;
-    this.labels = options.labels ?? [];
+    this.labels = checkLabels(options.labels, 'the labels option');
   }
 
   /**
@@ -75,7 +76,7 @@ export class HashKeyStorage {
    * Resolves to null only when `error: false` and no location accepted the value.
    */
   async write(value: WriteInput, options: WriteOptions = {}): Promise<Key | null> {
-    const labels = [...this.labels, ...(options.labels ?? [])];
+    const labels = [...this.labels, ...checkLabels(options.labels, 'the labels of a write')];
     options.signal?.throwIfAborted();
     const input = options.onProgress || options.signal ? await watched(value, options) : value;
     const staged = await stage(input, this.local.stagingDir?.() ?? null);
@@ -149,4 +150,28 @@ export class HashKeyStorage {
     if (options.error ?? this.errorDefault) throw new NotFoundError(key);
     return null;
   }
+}
+
+/**
+ * Labels as given by a caller: undefined or null (none), or a list of strings. A lone string is
+ * refused rather than spread into its characters ('abc' is not ['a', 'b', 'c']), as tarn refuses it.
+ */
+function checkLabels(labels: unknown, what: string): readonly string[] {
+  if (labels === undefined || labels === null) return [];
+  if (typeof labels === 'string') {
+    throw new InvalidLabelsError(`${what} must be a list of strings, not the string ${JSON.stringify(labels)}: write [${JSON.stringify(labels)}]`);
+  }
+  if (typeof labels !== 'object' || typeof (labels as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+    throw new InvalidLabelsError(`${what} must be a list of strings, got ${describeValue(labels)}`);
+  }
+  const list = [...(labels as Iterable<unknown>)];
+  const bad = list.findIndex((label) => typeof label !== 'string');
+  if (bad !== -1) throw new InvalidLabelsError(`${what} must be a list of strings; it holds ${describeValue(list[bad])}`);
+  return list as string[];
+}
+
+function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'object') return Array.isArray(value) ? 'an array' : Object.prototype.toString.call(value);
+  return `${typeof value} ${String(value)}`;
 }
