@@ -124,7 +124,7 @@ registerLocationKind(
 
 registerLocationKind('redis', async (node: ConfigNode, context: BuildContext) => {
   const fields: Record<string, FieldType> = {
-    url: 'string', prefix: 'string', ttl: 'number|null', keepLabels: 'boolean', keepUsage: 'boolean', maxSize: 'size',
+    url: 'string', layout: 'string', prefix: 'string', ttl: 'number|null', keepLabels: 'boolean', keepUsage: 'boolean', maxSize: 'size',
     timeoutMs: 'number', retry: RETRY, redis: 'object', scanCount: 'number', batchSize: 'number', touchInterval: 'number',
   };
   const { arg, options } = argAndOptions(node, 'url', fields, context.env);
@@ -134,7 +134,7 @@ registerLocationKind('redis', async (node: ConfigNode, context: BuildContext) =>
 
 registerLocationKind('s3', async (node: ConfigNode, context: BuildContext) => {
   const fields: Record<string, FieldType> = {
-    endpoint: 'string', bucket: 'string', prefix: 'string', region: 'string',
+    endpoint: 'string', bucket: 'string', layout: 'string', prefix: 'string', region: 'string',
     credentials: { accessKeyId: 'string', secretAccessKey: 'string', sessionToken: 'string' }, forcePathStyle: 'boolean',
     levels: 'numbers', partSize: 'size', queueSize: 'number', multipartThreshold: 'size', timeoutMs: 'number',
     keepLabels: 'boolean', keepUsage: 'boolean', touchInterval: 'number', pageSize: 'number', retry: RETRY, client: 'object',
