@@ -107,8 +107,8 @@ const TEMP_TAG = `${PROCESS_TAG}.`;
 const OWN_TEMP = new RegExp(`^[^.]+\\.${PROCESS_TAG.replace(/-[0-9a-f]{6}$/, '')}-[0-9a-f]{6}\\.[0-9a-z]+$`);
 let tempCount = 0;
 
-/** What a write did: stored a new blob, found the value already stored, or declined it. */
-type WriteOutcome = 'new' | 'present' | 'declined';
+/** What a write did: stored a new blob or found the value already stored (with the blob's size), or declined it. */
+type WriteOutcome = { stored: 'new' | 'present'; size: number } | 'declined';
 
 /** Errors that mean "this lake is read-only for us": usage marks are then not kept. */
 const READ_ONLY_CODES = new Set(['EACCES', 'EPERM', 'EROFS']);
@@ -364,6 +364,11 @@ export class Disk implements Location {
     }
     const backlog = this.noteUse(key);
     if (backlog) await backlog;
+    return this.fileValue(key, file, size);
+  }
+
+  /** The value in the blob `file` of `size` bytes: reads it lazily (verified when `verifyReads`). */
+  private fileValue(key: Key, file: string, size: number): Value {
     const verify = this.verifyReads;
     return {
       key,
@@ -416,27 +421,27 @@ export class Disk implements Location {
   }
 
   /**
-   * A key stored in tarn's oldest layout (a folder holding `data`) that is written again: 'present'
-   * when its data is intact; else the folder is removed, for the new blob to take its place, and
-   * the size it held is returned.
+   * A key stored in tarn's oldest layout (a folder holding `data`) that is written again: intact
+   * when its data is; else the folder is removed, for the new blob to take its place. `size`: the
+   * bytes its data holds.
    */
-  private async settleLegacy(key: Key, folder: string): Promise<'present' | { size: number }> {
+  private async settleLegacy(key: Key, folder: string): Promise<{ intact: boolean; size: number }> {
     const data = join(folder, LEGACY_DATA);
     const stat = await this.statOrNull(data);
-    if (stat !== null && (await this.isIntact(key, data, stat))) return 'present';
+    if (stat !== null && (await this.isIntact(key, data, stat))) return { intact: true, size: stat.size };
     try {
       await fsp.rm(folder, { recursive: true, force: true });
     } catch (error) {
       throw this.failure(`Cannot replace the corrupted ${key} (a folder of tarn's old layout)`, error);
     }
-    return { size: stat?.size ?? 0 };
+    return { intact: false, size: stat?.size ?? 0 };
   }
 
   readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
     return readEach(this, keys);
   }
 
-  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
+  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<Value | null> {
     const file = this.pathOf(key);
     const wanted = labels && labels.length > 0 && this.keepLabels ? labels : null;
     // the gc protocol of disk-gc-runs.ts: pin the key in every running gc, write, then settle
@@ -445,28 +450,33 @@ export class Disk implements Location {
     // which is all the protocol asks of the read it compares with (one read per write, not two)
     let seen = this.runsSeen;
     pinInRuns(this.gcRuns, seen.names, key, pinned);
-    if (!(await this.writeAndMark(key, file, source))) return false;
+    let size = await this.writeAndMark(key, file, source);
+    if (size === null) return null;
     if (wanted) await this.updateLabels(key, wanted);
     for (;;) {
       const now = readRuns(this.gcRuns, seen, this.syncSmallIo);
       this.runsSeen = now;
-      if (now === seen || sameNames(now.names, seen.names)) return true;
+      // the blob now in place, read lazily like any read of it
+      if (now === seen || sameNames(now.names, seen.names)) return this.fileValue(key, file, size);
       seen = now;
       pinInRuns(this.gcRuns, seen.names, key, pinned);
       // a gc that started meanwhile may have moved the blob or its labels aside before our pin
-      if (statOrNullSync(file) === null && !(await this.writeAndMark(key, file, source))) return false;
+      if (statOrNullSync(file) === null) {
+        size = await this.writeAndMark(key, file, source);
+        if (size === null) return null;
+      }
       if (wanted) await this.updateLabels(key, wanted);
     }
   }
 
-  /** Stores the blob (unless it is there) and marks the key as used; false when declined. */
-  private async writeAndMark(key: Key, file: string, source: Source): Promise<boolean> {
+  /** Stores the blob (unless it is there) and marks the key as used; its size, or null when declined. */
+  private async writeAndMark(key: Key, file: string, source: Source): Promise<number | null> {
     const outcome = await this.writes.run(key, () => this.writeOnce(key, file, source));
-    if (outcome === 'declined') return false;
+    if (outcome === 'declined') return null;
     // writing a value already stored is a use of it; a new blob's mtime is its last use
-    if (outcome === 'present' || this.markOnWrite) await this.markNow(key, outcome === 'new');
+    if (outcome.stored === 'present' || this.markOnWrite) await this.markNow(key, outcome.stored === 'new');
     else await this.refreshOldMark(key);
-    return true;
+    return outcome.size;
   }
 
   private async writeOnce(key: Key, file: string, source: Source): Promise<WriteOutcome> {
@@ -476,17 +486,17 @@ export class Disk implements Location {
     let existing: { size: number; isDirectory?(): boolean } | null = await this.statOrNull(file);
     if (existing?.isDirectory?.()) {
       const legacy = await this.settleLegacy(key, file);
-      if (legacy === 'present') return 'present';
+      if (legacy.intact) return { stored: 'present', size: legacy.size };
       existing = legacy;
     } else if (existing !== null) {
-      if (await this.isIntact(key, file, existing)) return 'present';
+      if (await this.isIntact(key, file, existing)) return { stored: 'present', size: existing.size };
       // a blob that does not match its key is replaced below, never kept
     }
     if (!(await this.hasRoom(source.size))) return 'declined';
     const created = await this.owner.ensureDir(dirname(file));
     const size =
       source.movable && source.verified && source.path !== null && (await this.adopt(source.path, file))
-        ? (source.size ?? 0)
+        ? (source.size ?? (await fsp.stat(file)).size)
         : await this.copyIn(key, file, source);
     try {
       await this.syncNames(file, created);
@@ -495,7 +505,7 @@ export class Disk implements Location {
     }
     this.account(size, existing);
     await this.countBytes(size - (existing?.size ?? 0));
-    return 'new';
+    return { stored: 'new', size };
   }
 
   /** Writes the source to a temp file, then renames it to `file`; returns its size. */
@@ -540,11 +550,11 @@ export class Disk implements Location {
       existing = statOrNullSync(file);
       if (existing?.isDirectory?.()) {
         const legacy = await this.settleLegacy(key, file);
-        if (legacy === 'present') return 'present';
+        if (legacy.intact) return { stored: 'present', size: legacy.size };
         existing = legacy;
       }
       // the blob may vanish between the two calls (gc moved it aside): then it is written anew
-      if (existing !== null && existing.size === bytes.length && sameBytes(readSmallSyncOrNull(file), bytes)) return 'present';
+      if (existing !== null && existing.size === bytes.length && sameBytes(readSmallSyncOrNull(file), bytes)) return { stored: 'present', size: bytes.length };
       if (!(await this.hasRoom(bytes.length))) return 'declined';
       const created = this.owner.ensureDirSync(dirname(file));
       fd = openSync(tmp, 'wx', this.fileMode);
@@ -562,7 +572,7 @@ export class Disk implements Location {
     }
     this.account(bytes.length, existing);
     await this.countBytes(bytes.length - (existing?.size ?? 0));
-    return 'new';
+    return { stored: 'new', size: bytes.length };
   }
 
   /** A new temp file name in `.tmp/`: unique without asking for random bytes each time. */

@@ -109,6 +109,12 @@ export class TarnRedisLayout {
     return found.data;
   }
 
+  /** The stored labels of `key` (null when it has none). */
+  async labels(key: Key): Promise<string[] | null> {
+    const raw = await this.host.run('labels', (client) => client.getBuffer(this.names(key).labels));
+    return this.parseLabels(key, raw);
+  }
+
   async has(key: Key): Promise<boolean> {
     return (await this.host.run('has', (client) => client.exists(this.names(key).content))) === 1;
   }

@@ -150,7 +150,7 @@ export class S3 implements Location {
   private readonly ownsClient: boolean;
   private loaded: Promise<{ sdk: Sdk; storage: Storage; client: S3Client }> | null = null;
   private bucketChecked: Promise<void> | null = null;
-  private readonly writing = new Map<Key, Promise<void>>();
+  private readonly writing = new Map<Key, Promise<number | null>>();
   /** tarn's layout: labels and last use are tags of the value's object. */
   private readonly tarn: boolean;
   /** One read-modify-write of a key's tags at a time in this process (S3 has no atomic tag update). */
@@ -288,7 +288,7 @@ export class S3 implements Location {
     return (await this.head(this.objectKey(key), 'has')) !== null;
   }
 
-  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
+  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<Value | null> {
     const objectKey = this.objectKey(key);
     // one upload per key at a time in this process; the others wait for it
     let upload = this.writing.get(key);
@@ -296,19 +296,31 @@ export class S3 implements Location {
       upload = this.uploadIfMissing(key, objectKey, source).finally(() => this.writing.delete(key));
       this.writing.set(key, upload);
     }
-    await upload;
+    const size = await upload;
     if (this.tarn) {
       // tarn's write labels the value and marks it used: one update of its tags
       const wanted = this.keepLabels && labels?.length ? [...new Set(labels)] : [];
       const usedAt = this.keepUsage ? Date.now() : null;
       if (usedAt !== null) this.lastTouch.set(key, usedAt);
       if (wanted.length > 0 || usedAt !== null) await this.updateTags(key, objectKey, wanted, usedAt, 'write');
-      return true;
+      return this.storedValue(key, size ?? source.size);
     }
     if (this.keepLabels && labels?.length) {
       await Promise.all([...new Set(labels)].map((label) => this.putMarker(this.labelPrefix(key) + encodeURIComponent(label), 'write')));
     }
-    return true;
+    return this.storedValue(key, size ?? source.size);
+  }
+
+  /** The object of `key` just stored, read lazily: each stream() or bytes() is a GET of its own, verified against the key. */
+  private storedValue(key: Key, size: number | null): Value {
+    return {
+      key,
+      size,
+      path: null,
+      stream: () => this.reopen(key),
+      bytes: () => collectStream(this.reopen(key)),
+      labels: () => this.labelsOf(key),
+    };
   }
 
   async delete(key: Key): Promise<boolean> {
@@ -524,7 +536,8 @@ export class S3 implements Location {
 
   // --- writing
 
-  private async uploadIfMissing(key: Key, objectKey: string, source: Source): Promise<void> {
+  /** Uploads the value unless an intact object is there; the stored object's size when known. */
+  private async uploadIfMissing(key: Key, objectKey: string, source: Source): Promise<number | null> {
     const existing = await this.head(objectKey, 'write');
     // tarn's layout keeps labels in the object's tags: those of a corrupted object go to its replacement
     let keptTags: Tags | undefined;
@@ -532,13 +545,14 @@ export class S3 implements Location {
       if (await this.isIntact(key, objectKey, existing, source.size)) {
         // (tarn's layout: write() sets the last use along with the labels)
         if (this.keepUsage && !this.tarn) await this.markUsed(key);
-        return;
+        return existing.size;
       }
       // a value that does not match its key is replaced below, as Disk replaces a bad blob
       if (this.tarn) keptTags = await this.tags(objectKey, 'write');
     }
     await this.upload(key, objectKey, source);
     if (keptTags?.size) await this.putTags(objectKey, keptTags, 'write');
+    return source.size;
   }
 
   /**

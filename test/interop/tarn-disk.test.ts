@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Disk, HashKeyStorage, InvalidLabelsError } from '../../src/index.js';
-import { bytesSource } from '../conformance.js';
+import { bytesSource, expectStored } from '../conformance.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';
 import { startRedis, type RedisServer } from '../servers/redis.js';
 import { b64, fromB64, NOBODY, removeTarnRuntime, runTarn, tarn, type TarnEntry, USERS_GID } from './tarn.js';
@@ -130,7 +130,7 @@ describe('tarn writes, cairn reads', () => {
     expect(listed).toEqual([[key, bytes.length]]);
     expect(await disk.usage()).toBe(bytes.length);
     // written again: already there
-    expect(await disk.write(key, bytesSource(bytes))).toBe(true);
+    await expectStored(disk.write(key, bytesSource(bytes)), key, bytes);
     expect(statSync(folder).isDirectory()).toBe(true);
     expect(await disk.delete(key)).toBe(true);
     expect(await disk.readBytes(key)).toBeNull();

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Disk, Level, Levels, StorageCorruption, type Location } from '../../src/index.js';
 import { RedisLocation } from '../../src/locations/redis.js';
 import { S3 } from '../../src/locations/s3.js';
-import { bytesSource, locationConformance } from '../conformance.js';
+import { bytesSource, expectStored, locationConformance } from '../conformance.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';
 import { startRedis, type RedisServer } from '../servers/redis.js';
 import { S3_CREDENTIALS, startS3, type S3Server } from '../servers/s3.js';
@@ -89,7 +89,7 @@ describe('one Redis shared by cairn and tarn (layout: tarn)', () => {
     const prefix = nextPrefix();
     const location = new RedisLocation(redis.url, { layout: 'tarn', prefix });
     const values = [randomBytes(10), randomBytes(100_000)];
-    for (const [i, bytes] of values.entries()) expect(await location.write(sha(bytes), bytesSource(bytes), ['cairn', `n${i}`])).toBe(true);
+    for (const [i, bytes] of values.entries()) await expectStored(location.write(sha(bytes), bytesSource(bytes), ['cairn', `n${i}`]), sha(bytes), bytes);
     const keys = values.map(sha);
     const results = await tarn(tarnRedis(prefix), [...keys.map((key) => ({ op: 'read' as const, key })), ...keys.map((key) => ({ op: 'labels' as const, key })), { op: 'contents' }]);
     keys.forEach((_key, i) => expect(fromB64(results[i]).equals(values[i]!)).toBe(true));
@@ -129,7 +129,7 @@ describe('one S3 bucket shared by cairn and tarn (layout: tarn)', () => {
     const bucket = nextBucket();
     const location = cairnS3(bucket);
     const values = [randomBytes(10), randomBytes(200_000)];
-    for (const [i, bytes] of values.entries()) expect(await location.write(sha(bytes), bytesSource(bytes), ['cairn', `n${i}`])).toBe(true);
+    for (const [i, bytes] of values.entries()) await expectStored(location.write(sha(bytes), bytesSource(bytes), ['cairn', `n${i}`]), sha(bytes), bytes);
     const keys = values.map(sha);
     expect(location.objectKey(keys[0]!)).toBe(`${keys[0]!.slice(0, 4)}/${keys[0]!.slice(4)}`);
     const results = await tarn(tarnS3(bucket), [...keys.map((key) => ({ op: 'read' as const, key })), ...keys.map((key) => ({ op: 'labels' as const, key })), { op: 'contents' }]);
@@ -182,7 +182,7 @@ describe('a corrupted value in Redis or S3 is replaced by the next write and hea
       await location.write(key, bytesSource(bytes), ['first']);
       await corrupt(location, key);
       await expect(location.readBytes!(key)).rejects.toBeInstanceOf(StorageCorruption);
-      expect(await location.write(key, bytesSource(bytes), ['second'])).toBe(true);
+      await expectStored(location.write(key, bytesSource(bytes), ['second']), key, bytes);
       expect((await location.readBytes!(key))!.equals(bytes)).toBe(true);
       expect((await (await location.read(key))!.labels())!.sort()).toEqual(['first', 'second']);
       await location.close?.();
