@@ -108,7 +108,7 @@ const OWN_TEMP = new RegExp(`^[^.]+\\.${PROCESS_TAG.replace(/-[0-9a-f]{6}$/, '')
 let tempCount = 0;
 
 /** What a write did: stored a new blob or found the value already stored (with the blob's size), or declined it. */
-type WriteOutcome = { stored: 'new' | 'present'; size: number } | 'declined';
+type WriteOutcome = { stored: 'new' | 'present'; size: number; legacy?: true } | 'declined';
 
 /** Errors that mean "this lake is read-only for us": usage marks are then not kept. */
 const READ_ONLY_CODES = new Set(['EACCES', 'EPERM', 'EROFS']);
@@ -450,33 +450,34 @@ export class Disk implements Location {
     // which is all the protocol asks of the read it compares with (one read per write, not two)
     let seen = this.runsSeen;
     pinInRuns(this.gcRuns, seen.names, key, pinned);
-    let size = await this.writeAndMark(key, file, source);
-    if (size === null) return null;
+    let stored = await this.writeAndMark(key, file, source);
+    if (stored === null) return null;
     if (wanted) await this.updateLabels(key, wanted);
     for (;;) {
       const now = readRuns(this.gcRuns, seen, this.syncSmallIo);
       this.runsSeen = now;
       // the blob now in place, read lazily like any read of it
-      if (now === seen || sameNames(now.names, seen.names)) return this.fileValue(key, file, size);
+      if (now === seen || sameNames(now.names, seen.names)) return this.fileValue(key, stored.file, stored.size);
       seen = now;
       pinInRuns(this.gcRuns, seen.names, key, pinned);
       // a gc that started meanwhile may have moved the blob or its labels aside before our pin
       if (statOrNullSync(file) === null) {
-        size = await this.writeAndMark(key, file, source);
-        if (size === null) return null;
+        stored = await this.writeAndMark(key, file, source);
+        if (stored === null) return null;
       }
       if (wanted) await this.updateLabels(key, wanted);
     }
   }
 
-  /** Stores the blob (unless it is there) and marks the key as used; its size, or null when declined. */
-  private async writeAndMark(key: Key, file: string, source: Source): Promise<number | null> {
+  /** Stores the blob (unless it is there) and marks the key as used; its file and size, or null when declined. */
+  private async writeAndMark(key: Key, file: string, source: Source): Promise<{ file: string; size: number } | null> {
     const outcome = await this.writes.run(key, () => this.writeOnce(key, file, source));
     if (outcome === 'declined') return null;
     // writing a value already stored is a use of it; a new blob's mtime is its last use
     if (outcome.stored === 'present' || this.markOnWrite) await this.markNow(key, outcome.stored === 'new');
     else await this.refreshOldMark(key);
-    return outcome.size;
+    // an intact blob of tarn's oldest layout stays where it is, in its folder
+    return { file: outcome.legacy ? join(file, LEGACY_DATA) : file, size: outcome.size };
   }
 
   private async writeOnce(key: Key, file: string, source: Source): Promise<WriteOutcome> {
@@ -486,7 +487,7 @@ export class Disk implements Location {
     let existing: { size: number; isDirectory?(): boolean } | null = await this.statOrNull(file);
     if (existing?.isDirectory?.()) {
       const legacy = await this.settleLegacy(key, file);
-      if (legacy.intact) return { stored: 'present', size: legacy.size };
+      if (legacy.intact) return { stored: 'present', size: legacy.size, legacy: true };
       existing = legacy;
     } else if (existing !== null) {
       if (await this.isIntact(key, file, existing)) return { stored: 'present', size: existing.size };
@@ -550,7 +551,7 @@ export class Disk implements Location {
       existing = statOrNullSync(file);
       if (existing?.isDirectory?.()) {
         const legacy = await this.settleLegacy(key, file);
-        if (legacy.intact) return { stored: 'present', size: legacy.size };
+        if (legacy.intact) return { stored: 'present', size: legacy.size, legacy: true };
         existing = legacy;
       }
       // the blob may vanish between the two calls (gc moved it aside): then it is written anew
