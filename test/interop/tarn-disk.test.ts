@@ -8,12 +8,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Disk, HashKeyStorage, InvalidLabelsError } from '../../src/index.js';
 import { bytesSource, expectStored } from '../conformance.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';
 import { startRedis, type RedisServer } from '../servers/redis.js';
 import { b64, fromB64, NOBODY, removeTarnRuntime, runTarn, tarn, type TarnEntry, USERS_GID } from './tarn.js';
+
+// each test starts Python tarn a few times (about a second each, more on a loaded machine)
+vi.setConfig({ testTimeout: 180_000 });
 
 const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const asRoot = process.getuid?.() === 0;

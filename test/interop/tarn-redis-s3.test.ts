@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { S3Client, PutObjectCommand, GetObjectTaggingCommand } from '@aws-sdk/client-s3';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Disk, Level, Levels, StorageCorruption, type Location } from '../../src/index.js';
 import { RedisLocation } from '../../src/locations/redis.js';
 import { S3 } from '../../src/locations/s3.js';
@@ -16,6 +16,9 @@ import { cleanup, tempDir } from '../helpers/tmp.js';
 import { startRedis, type RedisServer } from '../servers/redis.js';
 import { S3_CREDENTIALS, startS3, type S3Server } from '../servers/s3.js';
 import { b64, fromB64, removeTarnRuntime, tarn, type TarnEntry, type TarnLocation } from './tarn.js';
+
+// each test starts Python tarn a few times (about a second each, more on a loaded machine)
+vi.setConfig({ testTimeout: 180_000 });
 
 const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 

@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Disk, HashKeyStorage, type Location } from '../../src/index.js';
 import { Nginx } from '../../src/locations/nginx.js';
 import { SCP } from '../../src/locations/scp.js';
@@ -17,6 +17,9 @@ import { cleanup, tempDir } from '../helpers/tmp.js';
 import { startNginx, type NginxServer } from '../servers/nginx.js';
 import { startSshd, type Sshd } from '../servers/sshd.js';
 import { b64, fromB64, removeTarnRuntime, tarn, type TarnLocation } from './tarn.js';
+
+// each test starts Python tarn a few times (about a second each, more on a loaded machine)
+vi.setConfig({ testTimeout: 180_000 });
 
 const sha = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
