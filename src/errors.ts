@@ -13,6 +13,7 @@
  */
 export const ERROR_CODES = {
   ERR_INVALID_KEY: { classes: ['InvalidKeyError'], meaning: 'A key that is not 64 lowercase hex characters (a sha256 digest).' },
+  ERR_INVALID_LABELS: { classes: ['InvalidLabelsError'], meaning: 'Labels that are not a list of strings (a lone string is refused rather than spread into its characters).' },
   ERR_INVALID_VALUE: { classes: ['InvalidValueError'], meaning: 'A value given to `write` that cairn cannot read bytes from.' },
   ERR_NOT_FOUND: { classes: ['NotFoundError'], meaning: 'The key is in no location that was searched (only when a miss was asked to be an error, the default of `read`; with `{ error: false }` a miss is `null`).' },
   ERR_WRITE_DECLINED: { classes: ['WriteError'], meaning: 'No location accepted the value: all were full, read-only or too small for it.' },
@@ -58,6 +59,7 @@ export const WARNING_CODES = {
   CAIRN_SMARTCACHE_UNTRACKED: 'smartCache: a dependency of the function cannot be tracked, so a change to it will not invalidate the entries.',
   CAIRN_SMARTCACHE_STORE: 'smartCache: a result could not be stored (it is returned all the same).',
   CAIRN_SMARTCACHE_MUTATED: 'smartCache: what the function read changed while it ran; the result is returned but not stored.',
+  CAIRN_SMARTCACHE_LISTENER: 'smartCache: a listener of its events threw; the call it reported on is unaffected.',
 } as const;
 
 export type WarningCode = keyof typeof WARNING_CODES;
@@ -134,6 +136,13 @@ export class ConfigError extends CairnError {
 export class InvalidValueError extends CairnError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, 'ERR_INVALID_VALUE', options);
+  }
+}
+
+/** Labels that are not a list of strings (a single string, a number…): tarn refuses them too. */
+export class InvalidLabelsError extends CairnError {
+  constructor(message: string) {
+    super(message, 'ERR_INVALID_LABELS');
   }
 }
 

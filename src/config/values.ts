@@ -26,6 +26,8 @@ export type FieldType =
   | 'string|number'
   | 'number|null'
   | typeof CODE_ONLY
+  /** One of these strings (an option typed as a union of string literals, e.g. `'cairn' | 'tarn'`). */
+  | readonly string[]
   | { readonly [field: string]: FieldType };
 
 /**
@@ -41,6 +43,7 @@ export const CODE_ONLY = 'code-only';
 type FieldFor<T> =
   | typeof CODE_ONLY
   | (string extends T ? 'string' : never)
+  | ([T] extends [string] ? (string extends T ? never : readonly T[]) : never)
   | (number extends T ? 'number' : never)
   | (boolean extends T ? 'boolean' : never)
   | (string | number extends T ? 'size' | 'string|number' : never)
@@ -56,6 +59,10 @@ type FieldFor<T> =
  * compile error: the API and the config file cannot drift.
  */
 export type OptionTable<Options> = { readonly [K in keyof Required<Options>]: FieldFor<Exclude<Options[K], undefined>> };
+
+function isChoice(type: FieldType): type is readonly string[] {
+  return Array.isArray(type);
+}
 
 /** A string with `${env:NAME}` replaced by the variable's value; a secret field must use one. */
 export function stringValue(node: ConfigNode, env: NodeJS.ProcessEnv): string {
@@ -120,6 +127,11 @@ function decodeURIComponentSafe(text: string): string {
 }
 
 export function fieldValue(node: ConfigNode, type: FieldType, env: NodeJS.ProcessEnv): unknown {
+  if (isChoice(type)) {
+    const value = stringValue(node, env);
+    if (!type.includes(value)) node.fail(`expected one of ${type.map((choice) => JSON.stringify(choice)).join(', ')}, got ${JSON.stringify(value)}`);
+    return value;
+  }
   if (typeof type === 'object') {
     if (!node.isMap) node.fail(`expected a mapping with any of ${Object.keys(type).join(', ')}`);
     return readOptions(node, type, env);

@@ -9,6 +9,7 @@ export {
   ConnectionError,
   ERROR_CODES,
   InvalidKeyError,
+  InvalidLabelsError,
   InvalidValueError,
   LocationError,
   MissingDependencyError,

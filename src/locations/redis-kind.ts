@@ -8,7 +8,7 @@ export const redisKind = leafKind<RedisLocationOptions>({
   args: { url: 'string' },
   scalar: 'url',
   options: {
-    prefix: 'string', ttl: 'number|null', keepLabels: 'boolean', keepUsage: 'boolean', maxSize: 'size', timeoutMs: 'number',
+    layout: ['cairn', 'tarn'], prefix: 'string', ttl: 'number|null', keepLabels: 'boolean', keepUsage: 'boolean', maxSize: 'size', timeoutMs: 'number',
     retry: RETRY_FIELDS, redis: 'object', cluster: 'object', scanCount: 'number', batchSize: 'number', touchInterval: 'number',
   },
   async create({ args, options }) {

@@ -7,7 +7,7 @@ export const s3Kind = leafKind<S3Options>({
   name: 's3',
   args: { endpoint: 'string', bucket: 'string' },
   options: {
-    prefix: 'string', region: 'string', credentials: { accessKeyId: 'string', secretAccessKey: 'string', sessionToken: 'string' },
+    layout: ['cairn', 'tarn'], prefix: 'string', region: 'string', credentials: { accessKeyId: 'string', secretAccessKey: 'string', sessionToken: 'string' },
     forcePathStyle: 'boolean', levels: 'numbers', partSize: 'size', queueSize: 'number', multipartThreshold: 'size', timeoutMs: 'number',
     keepLabels: 'boolean', keepUsage: 'boolean', touchInterval: 'number', pageSize: 'number', readAhead: 'number', retry: RETRY_FIELDS,
     client: 'object',

@@ -1,5 +1,5 @@
 import type { Value } from '../blob.js';
-import { NotFoundError, WriteError } from '../errors.js';
+import { InvalidLabelsError, NotFoundError, WriteError } from '../errors.js';
 import { assertKey, type Key } from '../key.js';
 import type { Entry, Location, LocationLike } from '../locations/interface.js';
 import { Levels } from '../locations/levels.js';
@@ -28,7 +28,7 @@ export interface HashKeyStorageOptions<Throws extends boolean = boolean> {
    * @default true
    */
   error?: Throws;
-  /** Labels added to every write. @default none */
+  /** Labels added to every write, besides the write's own (tarn: a write's labels replace these). @default none */
   labels?: readonly string[];
 }
 
@@ -50,6 +50,7 @@ export interface ReadOptions<Throws extends boolean = boolean> {
 }
 
 export interface WriteOptions<Throws extends boolean = boolean> {
+  /** Labels stored with the value: a list of strings (a lone string is an InvalidLabelsError), added to the preset ones. */
   labels?: readonly string[];
   /** A write no location accepts throws WriteError; false gives null. @default the storage's `error` */
   error?: Throws;
@@ -86,7 +87,7 @@ export class HashKeyStorage<Throws extends boolean = true> {
     this.full = this.remote ? new Levels(this.local, this.remote) : this.local;
     this.fetchDefault = options.fetch ?? true;
     this.errorDefault = options.error ?? (true as Throws);
-    this.labels = options.labels ?? [];
+    this.labels = checkLabels(options.labels, 'the labels option');
   }
 
   /**
@@ -108,7 +109,7 @@ export class HashKeyStorage<Throws extends boolean = true> {
    * when the storage and the call leave `error` at true).
    */
   async write<T extends boolean = Throws>(value: WriteInput, options: WriteOptions<T> = {}): Promise<OrNull<Key, T>> {
-    const labels = [...this.labels, ...(options.labels ?? [])];
+    const labels = [...this.labels, ...checkLabels(options.labels, 'the labels of a write')];
     options.signal?.throwIfAborted();
     const input = options.onProgress || options.signal ? await watched(value, options) : value;
     const staged = await stage(input, this.local.stagingDir?.() ?? null);
@@ -187,4 +188,28 @@ export class HashKeyStorage<Throws extends boolean = true> {
     // only reached with `error: false`, whose type is R | null
     return null as R;
   }
+}
+
+/**
+ * Labels as given by a caller: undefined or null (none), or a list of strings. A lone string is
+ * refused rather than spread into its characters ('abc' is not ['a', 'b', 'c']), as tarn refuses it.
+ */
+function checkLabels(labels: unknown, what: string): readonly string[] {
+  if (labels === undefined || labels === null) return [];
+  if (typeof labels === 'string') {
+    throw new InvalidLabelsError(`${what} must be a list of strings, not the string ${JSON.stringify(labels)}: write [${JSON.stringify(labels)}]`);
+  }
+  if (typeof labels !== 'object' || typeof (labels as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+    throw new InvalidLabelsError(`${what} must be a list of strings, got ${describeValue(labels)}`);
+  }
+  const list = [...(labels as Iterable<unknown>)];
+  const bad = list.findIndex((label) => typeof label !== 'string');
+  if (bad !== -1) throw new InvalidLabelsError(`${what} must be a list of strings; it holds ${describeValue(list[bad])}`);
+  return list as string[];
+}
+
+function describeValue(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'object') return Array.isArray(value) ? 'an array' : Object.prototype.toString.call(value);
+  return `${typeof value} ${String(value)}`;
 }

@@ -26,6 +26,8 @@ const env = { SAMPLE: 'sample text' };
 
 /** A value of each field type as a file holds it, and what the loader makes of it. */
 function sample(type: FieldType): { written: unknown; read: unknown } {
+  // one of a few strings: the last one, so that it is not the default by chance
+  if (Array.isArray(type)) return { written: type.at(-1), read: type.at(-1) };
   if (typeof type === 'object') {
     const fields = Object.entries(type).map(([name, inner]) => [name, sample(inner)] as const);
     return { written: Object.fromEntries(fields.map(([name, value]) => [name, value.written])), read: Object.fromEntries(fields.map(([name, value]) => [name, value.read])) };
@@ -120,9 +122,16 @@ describe('config kinds', () => {
     expect((first!.location as Small).maxSize).toBe(1024);
     expect((levels as unknown as { skipFailing: boolean }).skipFailing).toBe(true);
     const kinds = Object.fromEntries(BUILT_IN_KINDS.map((kind) => [kind.name, kind]));
-    expect(Object.keys(kinds.levels!.itemFields!)).toEqual(['write', 'replicate', 'touch', 'name']);
-    expect(Object.keys(kinds.levels!.siblings!)).toEqual(['skipFailing']);
+    expect(Object.keys(kinds.levels!.itemFields!)).toEqual(['write', 'replicate', 'touch', 'writeThrough', 'name']);
+    expect(Object.keys(kinds.levels!.siblings!)).toEqual(['skipFailing', 'batchSize']);
     expect(Object.keys(kinds.small!.siblings!)).toEqual(['maxSize']);
+  });
+
+  it('an option that takes one of a few words refuses any other, naming the choices', () => {
+    const redis = leaves.find((kind) => kind.name === 'redis')!;
+    expect((redis.read(node({ url: 'redis://localhost', layout: 'tarn' }), env).options as { layout: string }).layout).toBe('tarn');
+    const error = refusal(() => redis.read(node({ url: 'redis://localhost', layout: 'tran' }), env));
+    expect([error.field, error.message]).toEqual(['layout', expect.stringContaining('expected one of "cairn", "tarn", got "tran"')]);
   });
 
   it('a table that misses an option of its interface, or has one it lacks, or the wrong type, does not compile', () => {
