@@ -79,6 +79,14 @@ registerLocationKind('disk', async (node: ConfigNode, context: BuildContext) => 
   return building(node, () => new Disk(localPath(arg, context), options as DiskOptions));
 });
 
+// `packed: DIR` or `packed: { path: DIR, fsync, maxSize, lockTimeout }`: small values in one SQLite file (docs/locations/packed.md)
+registerLocationKind('packed', async (node: ConfigNode, context: BuildContext) => {
+  const { arg, options } = argAndOptions(node, 'path', { path: 'string', fsync: 'boolean', maxSize: 'size', lockTimeout: 'number' }, context.env);
+  if (arg === undefined) node.fail('a Packed store needs a folder: `packed: /path/to/store` or `packed: { path: … }`');
+  const { Packed } = await import('../locations/packed.js');
+  return building(node, () => new Packed(localPath(arg, context), options));
+});
+
 registerLocationKind('memory', async (node: ConfigNode, context: BuildContext) => {
   const options = node.isNull ? {} : readOptions(node, { maxSize: 'size', maxUsage: 'number' }, context.env);
   return building(node, () => new Memory(options as MemoryOptions));

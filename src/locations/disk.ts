@@ -25,6 +25,8 @@ import { ConfigError, LocationError, StorageCorruption, storageErrorCode } from 
 import { assertKey, type Key, keyToParts } from '../key.js';
 import { parseFraction, parseSize, type Size } from '../size.js';
 import { trackTempFolder } from '../storage/temp-cleanup.js';
+import type { Administered, LakeAdmin } from './admin.js';
+import { DiskAdmin, QUARANTINE } from './disk-admin.js';
 import { CONFIG_NAME, createDiskConfig, DEFAULT_LEVELS, readDiskConfig } from './disk-config.js';
 import { deadRunsLeft, undoDeadRuns } from './disk-gc-run.js';
 import { pinInRuns, readRuns, type RunsView, runsFolder, sameNames } from './disk-gc-runs.js';
@@ -129,7 +131,7 @@ function errno(error: unknown): string | undefined {
  * `config.yml` at the root, blobs at `ab/cdef…` (read-only files), temp files under `.tmp/`,
  * last-used marks under `tools/usage/` and labels under `tools/labels/`.
  */
-export class Disk implements Location {
+export class Disk implements Location, Administered {
   readonly root: string;
   readonly name: string;
   readonly levels: readonly number[];
@@ -163,6 +165,7 @@ export class Disk implements Location {
   /** Why `.tmp/` could not be created (a lake this process may only read), or null. */
   private noTmp: unknown = null;
   private space: { at: number; free: number; total: number } | null = null;
+  private adminView: DiskAdmin | null = null;
 
   /** The options this Disk was made with (another thread or process opens the same lake with them). */
   readonly options: Readonly<DiskOptions>;
@@ -305,9 +308,17 @@ export class Disk implements Location {
     }
   }
 
-  /** Moves a blob that does not match its key into `.quarantine/`; returns its new path, or null. */
+  /**
+   * Moves a blob that does not match its key into `tools/quarantine/` (where tarn's walk of the
+   * lake never looks); returns its new path, or null.
+   */
   quarantine(key: Key): Promise<string | null> {
-    return this.moveAside(key, '.quarantine');
+    return this.moveAside(key, QUARANTINE);
+  }
+
+  /** The view maintenance uses (du, verify, gc, migrate): see admin.ts and disk-admin.ts. */
+  admin(): LakeAdmin {
+    return (this.adminView ??= new DiskAdmin(this));
   }
 
   /** The files in `.tmp/`: writes in progress, and leftovers of writers that crashed. */
