@@ -100,6 +100,8 @@ export interface LakeAdmin {
   holds(key: Key, size: number): Promise<boolean>;
   /** A local file holding exactly the stored bytes of `key`, or null (a store without a file per value). */
   filePath(key: Key): string | null;
+  /** The stored bytes of a store that holds its values whole in its own file (Packed), read without marking the key as used; else absent. */
+  readStored?(key: Key): Promise<Buffer | null>;
   /** How a worker thread opens the same store, or null when it cannot be shared with one. */
   threadOpen(): ThreadOpen | null;
   /** Starts a gc run on this store. */

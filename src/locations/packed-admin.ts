@@ -68,6 +68,10 @@ export class PackedAdmin implements LakeAdmin {
     return data === undefined ? null : createHash('sha256').update(data).digest('hex');
   }
 
+  async readStored(key: Key): Promise<Buffer | null> {
+    return (this.data.get(Buffer.from(key, 'hex')) as Buffer | undefined) ?? null;
+  }
+
   /** Writes the stored bytes to `quarantine/<key>.<time>.<random>` in the store's folder, then removes the row if it still holds them. */
   async quarantine(key: Key): Promise<string | null> {
     this.internals.flush();

@@ -273,6 +273,15 @@ async function copy(source: Location, from: LakeAdmin | null, target: Location, 
   if (item.labels === undefined && from !== null) labels = await from.labelsOf(key);
   let path = from?.filePath(key) ?? null;
   let generic: Source | null = null;
+  if (path === null && from?.readStored) {
+    // a value held whole by the source (Packed): hashed from the bytes handed over, no use marked
+    const bytes = await from.readStored(key);
+    if (bytes === null) throw new Error('removed from the source while migrating');
+    const actual = digestBytes(bytes);
+    if (actual !== key) throw new StorageCorruption(key, actual, `the source ${source.name}`);
+    await store(target, key, { ...bufferBlob(bytes), verified: true }, labels);
+    return bytes.length;
+  }
   if (path === null) {
     const value = await source.read(key, { use: false }); // a copy is not a use
     if (value === null) throw new Error('removed from the source while migrating');
