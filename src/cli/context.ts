@@ -135,18 +135,40 @@ export function json(value: unknown): Promise<void> {
  */
 export class JsonLines {
   private count = 0;
+  private readonly output = new BufferedOutput();
 
   /** `prefix` comes before the array (`{"removed":` makes it the first field of an object closed by `end`). */
   constructor(private readonly prefix = '') {}
 
-  async push(value: unknown): Promise<void> {
-    await out(`${this.count++ === 0 ? `${this.prefix}[\n` : ',\n'}${JSON.stringify(value)}`);
+  push(value: unknown): Promise<void> {
+    return this.output.write(`${this.count++ === 0 ? `${this.prefix}[\n` : ',\n'}${JSON.stringify(value)}`);
   }
 
   /** Closes the array; `rest` (an object) adds its fields after it, closing the object `prefix` opened. */
-  end(rest?: Record<string, unknown>): Promise<void> {
+  async end(rest?: Record<string, unknown>): Promise<void> {
     const array = this.count === 0 ? `${this.prefix}[]` : '\n]';
     const tail = rest === undefined ? '' : Object.keys(rest).length === 0 ? '}' : `,${JSON.stringify(rest).slice(1)}`;
-    return out(`${array}${tail}\n`);
+    await this.output.write(`${array}${tail}\n`);
+    await this.output.flush();
+  }
+}
+
+/** Lines gathered into writes of about 64 KiB: a write to stdout per row costs more than the row. */
+export class BufferedOutput {
+  private parts: string[] = [];
+  private length = 0;
+
+  write(text: string): Promise<void> {
+    this.parts.push(text);
+    this.length += text.length;
+    return this.length >= 65_536 ? this.flush() : Promise.resolve();
+  }
+
+  flush(): Promise<void> {
+    if (this.parts.length === 0) return Promise.resolve();
+    const text = this.parts.join('');
+    this.parts = [];
+    this.length = 0;
+    return out(text);
   }
 }

@@ -88,8 +88,8 @@ export interface LakeAdmin {
   items(options?: { lastUsed?: boolean }): AsyncIterable<StoredItem>;
   /** Temp files, quarantined values, the store's own files. */
   usage(): Promise<AdminUsage>;
-  /** The sha256 of the bytes as stored, read without marking the key as used; null when it is gone. */
-  hashStored(key: Key): Promise<string | null>;
+  /** The sha256 of the bytes as stored, read without marking the key as used; null when it is gone. `size`: as listed, when known. */
+  hashStored(key: Key, size?: number): Promise<string | null>;
   /** Sets aside a value whose bytes do not match its key (it is then a miss); returns where, or null when gone. */
   quarantine(key: Key): Promise<string | null>;
   /** The key's labels (null when none), without marking it as used. */

@@ -57,13 +57,14 @@ export class DiskAdmin implements LakeAdmin {
     return { temp, quarantine: { count: quarantine.count + legacy.count, bytes: quarantine.bytes + legacy.bytes } };
   }
 
-  async hashStored(key: Key): Promise<string | null> {
+  async hashStored(key: Key, size?: number): Promise<string | null> {
     const file = this.location.pathOf(key);
     try {
-      const stat = statSync(file, { throwIfNoEntry: false });
-      if (stat === undefined) return null;
+      // the size from the listing saves a stat per file
+      const known = size ?? statSync(file, { throwIfNoEntry: false })?.size;
+      if (known === undefined) return null;
       // one read of the whole file: a stream's buffers cost far more than the hash of a small blob
-      if (stat.size <= READ_WHOLE) return createHash('sha256').update(readFileSync(file)).digest('hex');
+      if (known <= READ_WHOLE) return createHash('sha256').update(readFileSync(file)).digest('hex');
       return await hashFile(file);
     } catch (error) {
       if (errno(error) === 'ENOENT') return null;

@@ -634,6 +634,14 @@ export class Disk implements Location, Administered {
   async *contents(): AsyncIterable<Entry> {
     for await (const key of this.keys()) {
       const file = this.pathOf(key);
+      if (this.syncSmallIo) {
+        // a stat or a labels file is microseconds on a local filesystem: three trips to the thread
+        // pool per key (and an error per key without labels) cost more than the work
+        const stat = statSync(file, { throwIfNoEntry: false });
+        if (stat === undefined) continue; // deleted while we walked
+        yield { key, location: this, meta: this.metaSync(key, stat) };
+        continue;
+      }
       const stat = await this.statOrNull(file);
       if (stat === null) continue; // deleted while we walked
       yield { key, location: this, meta: await this.meta(key, stat) };
@@ -681,6 +689,12 @@ export class Disk implements Location, Administered {
       this.keepUsage ? this.statOrNull(markPath(this.usageRoot, key)) : null,
     ]);
     return { labels, lastUsed: this.keepUsage ? (mark?.mtime ?? blob.mtime) : null, size: blob.size };
+  }
+
+  /** meta() with synchronous calls (syncSmallIo): a stat of the mark, a stat of the labels file and its read when there is one. */
+  private metaSync(key: Key, blob: { size: number; mtime: Date }): Meta {
+    const mark = this.keepUsage ? statSync(markPath(this.usageRoot, key), { throwIfNoEntry: false }) : undefined;
+    return { labels: this.labelsOf(key), lastUsed: this.keepUsage ? (mark?.mtime ?? blob.mtime) : null, size: blob.size };
   }
 
   private labelsPath(key: Key): string {

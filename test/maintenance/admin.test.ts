@@ -279,7 +279,7 @@ describe('the LRU order of gc past what it holds in memory', () => {
     const ranks = keys.map((_, i) => (i * 101) % 300);
     keys.forEach((key, i) => setDiskUse(root, key, Date.now() - (300 - ranks[i]!) * DAY));
     const removed: string[] = [];
-    const report = await gc(storage, { maxCount: 100, onRemove: (entry) => removed.push(entry.key) });
+    const report = await gc(storage, { maxCount: 100, onRemove: (entry) => { removed.push(entry.key); } });
     expect(report.removed).toEqual([]); // given to onRemove instead
     const oldest = keys.filter((_, i) => ranks[i]! < 200);
     expect(removed.sort()).toEqual(oldest.sort());

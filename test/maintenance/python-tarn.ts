@@ -39,7 +39,7 @@ print(json.dumps([key.hex() for key, _, _ in DiskDict(Path(sys.argv[1])).content
 export function tarnContents(root: string): Promise<string[]> {
   return new Promise((resolve, reject) => {
     execFile('python3', ['-c', PROGRAM, root], { env: process.env }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`python tarn failed on ${root}: ${stderr || error.message}`));
+      if (error) reject(new Error(`python tarn failed on ${root} (tarn is found through $CAIRN_TARN_SOURCE, the folder holding its package, or installed): ${stderr || error.message}`));
       else resolve(JSON.parse(stdout) as string[]);
     });
   });

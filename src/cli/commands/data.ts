@@ -8,7 +8,7 @@ import { CONFIG_NAME } from '../../locations/disk-config.js';
 import { Disk } from '../../locations/disk.js';
 import type { Progress } from '../../storage/maintenance/progress.js';
 import { trackTempFile } from '../../storage/temp-cleanup.js';
-import { diskOptions, json, JsonLines, openStorage, out, parse, progress, str, UsageError } from '../context.js';
+import { BufferedOutput, diskOptions, json, JsonLines, openStorage, out, parse, progress, str, UsageError } from '../context.js';
 import type { Values } from '../context.js';
 import { formatBytes, tableRow } from '../format.js';
 
@@ -170,6 +170,7 @@ export async function ls(args: string[]): Promise<number> {
   const wanted = str(values, 'labels')?.split(',').filter(Boolean) ?? [];
   const storage = await openStorage(values);
   const lines = values.json ? new JsonLines() : null;
+  const table = new BufferedOutput();
   let rows = 0;
   try {
     for await (const { key, meta } of storage.contents()) {
@@ -179,8 +180,8 @@ export async function ls(args: string[]): Promise<number> {
       if (lines !== null) await lines.push(row);
       else {
         // fixed widths (a key is 64 characters, a size at most 9, a time 24): no need to see every row first
-        if (rows === 0) await out(tableRow(['KEY', 'SIZE', 'LAST USED', 'LABELS'], LS_WIDTHS) + '\n');
-        await out(tableRow([key, row.size === null ? '?' : formatBytes(row.size), row.lastUsed ?? '-', labels.join(',')], LS_WIDTHS) + '\n');
+        if (rows === 0) await table.write(tableRow(['KEY', 'SIZE', 'LAST USED', 'LABELS'], LS_WIDTHS) + '\n');
+        await table.write(tableRow([key, row.size === null ? '?' : formatBytes(row.size), row.lastUsed ?? '-', labels.join(',')], LS_WIDTHS) + '\n');
       }
       rows++;
     }
@@ -188,6 +189,7 @@ export async function ls(args: string[]): Promise<number> {
     await storage.close();
   }
   await lines?.end();
+  await table.flush();
   return 0;
 }
 

@@ -12,7 +12,7 @@ import { migrate as copyAll } from '../../storage/maintenance/migrate.js';
 import { readStats, sumStats, clearStats } from '../../storage/maintenance/stats.js';
 import { verify as check } from '../../storage/maintenance/verify.js';
 import { cacheDu, cacheFolderOf, cacheGc } from '../cache-folder.js';
-import { diskOptions, json, JsonLines, lakeAt, openStorage, out, parse, progress, str, UsageError, type Values } from '../context.js';
+import { BufferedOutput, diskOptions, json, JsonLines, lakeAt, openStorage, out, parse, progress, str, UsageError, type Values } from '../context.js';
 import { formatBytes, table } from '../format.js';
 
 function int(values: Values, name: string, fallback: number): number {
@@ -95,15 +95,14 @@ export async function gc(args: string[]): Promise<number> {
   const verb = options.dryRun ? 'would remove' : 'removed';
   // each removal is printed (or a JSON line) as gc goes: nothing kept per key
   const lines = values.json ? new JsonLines('{"removed":') : null;
-  let chain = Promise.resolve();
-  const onRemove = (entry: Evicted) => {
-    chain = chain.then(() =>
-      lines ? lines.push({ key: entry.key, size: entry.size, lastUsed: entry.lastUsed.toISOString() })
-        : out(`${verb} ${entry.key} ${formatBytes(entry.size)} last used ${entry.lastUsed.toISOString()}\n`));
-  };
+  const text = new BufferedOutput();
+  // gc waits for each line (a pipe that drains slowly holds gc back, rather than lines piling up)
+  const onRemove = (entry: Evicted) =>
+    lines ? lines.push({ key: entry.key, size: entry.size, lastUsed: entry.lastUsed.toISOString() })
+      : text.write(`${verb} ${entry.key} ${formatBytes(entry.size)} last used ${entry.lastUsed.toISOString()}\n`);
   try {
     const report = await collect(storage, { ...options, plainCache, onRemove, onProgress: view.update });
-    await chain;
+    await text.flush();
     view.finish();
     if (lines) {
       const { removed: _removed, ...rest } = report;
@@ -124,7 +123,6 @@ export async function gc(args: string[]): Promise<number> {
       );
     }
   } finally {
-    await chain.catch(() => undefined);
     await storage.close();
   }
   return 0;

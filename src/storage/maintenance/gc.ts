@@ -43,7 +43,7 @@ export interface GcOptions {
    * Called with each value removed (or that would be, with dryRun), as gc goes. When given,
    * `report.removed` stays empty: memory does not grow with the number removed.
    */
-  onRemove?: (entry: Evicted) => void;
+  onRemove?: (entry: Evicted) => void | Promise<void>;
   onProgress?: ProgressCallback;
   /**
    * Stops the run while it lists or moves blobs aside, then throws the signal's reason. Blobs
@@ -108,7 +108,7 @@ export function parseDuration(value: Duration, what = 'duration'): number {
 }
 
 /** Evictions are settled this many at a time (a Disk waits `graceMs` once per batch): memory stays bounded. */
-const BATCH = 20_000;
+const BATCH = 10_000;
 
 /**
  * Evicts least recently used values (by last use: a Disk's last-used marks, else the blob's
@@ -208,7 +208,7 @@ async function collectOne(admin: LakeAdmin, below: readonly Location[] | null, l
       for (const entry of removed) {
         part.removedCount++;
         part.removedBytes += entry.size;
-        if (options.onRemove) options.onRemove(entry);
+        if (options.onRemove) await options.onRemove(entry);
         else report.removed.push(entry);
       }
       for (const entry of restored) {

@@ -7,7 +7,7 @@
 import type { Eviction } from '../../locations/admin.js';
 import { openSqlite, type SqliteDatabase, type SqliteStatement } from '../../sqlite.js';
 
-const IN_MEMORY = 50_000;
+const IN_MEMORY = 20_000;
 const INSERT_BATCH = 4096;
 const PAGE = 2048;
 

@@ -69,7 +69,7 @@ export async function verify(target: Target, options: VerifyOptions = {}): Promi
   tell();
   await eachLimit(work(), options.jobs ?? 4, async ({ location, admin, key, size }) => {
     try {
-      const actual = admin !== null ? await admin.hashStored(key) : await hashOf(location, key);
+      const actual = admin !== null ? await admin.hashStored(key, size) : await hashOf(location, key);
       if (actual !== null && actual !== key) {
         const movedTo = options.quarantine !== false && admin !== null ? await admin.quarantine(key) : null;
         report.bad.push({ key, location: location.name, actual, movedTo });
