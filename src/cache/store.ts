@@ -22,7 +22,8 @@ import { Disk } from '../locations/disk.js';
 import { Memory } from '../locations/memory.js';
 import { isLocation, resolveLocation } from '../locations/resolve.js';
 import { HashKeyStorage } from '../storage/hash-key-storage.js';
-import { leaves } from '../storage/maintenance/leaves.js';
+import { adminOf } from '../locations/admin.js';
+import { administered, disks, leaves } from '../storage/maintenance/leaves.js';
 import type { EntryIndex, EntryMeta } from './entry-index.js';
 import { indexFor } from './index-for.js';
 import { MemoryIndex } from './index-memory.js';
@@ -110,11 +111,16 @@ function isEntryIndex(value: unknown): value is EntryIndex {
   return typeof index === 'object' && index !== null && ['get', 'put', 'delete', 'entries', 'digestsFor', 'touch', 'close'].every((name) => typeof index[name as keyof EntryIndex] === 'function');
 }
 
-/** The index for a HashKeyStorage: in its first local Disk, in memory beside a Memory, else none. */
+/** The local store a HashKeyStorage's index lives in: its first Disk, else its first other local store (Packed). */
+function indexHome(storage: HashKeyStorage<boolean>) {
+  return adminOf(disks(storage.local)[0] ?? administered(storage.local)[0]?.location ?? storage.local);
+}
+
+/** The index for a HashKeyStorage: in its first local store (a Disk first), in memory beside a Memory, else none. */
 function indexBeside(storage: HashKeyStorage<boolean>, fsync: boolean): EntryIndex {
   const local = leaves(storage.local);
-  const disk = local.find((location): location is Disk => location instanceof Disk);
-  if (disk) return indexFor(disk, { fsync });
+  const home = indexHome(storage);
+  if (home) return indexFor(home.location, { fsync });
   if (local.length > 0 && local.every((location) => location instanceof Memory)) return new MemoryIndex();
   throw new ConfigError(
     `smartCache cannot keep its index in ${storage.local.name} (no local Disk): pass { index, storage } with index a folder (or an EntryIndex) and storage this HashKeyStorage`,
@@ -160,10 +166,10 @@ export class Store {
    * storage folder along: a Disk made again recreates it (the index notices on its own).
    */
   private writable(): HashKeyStorage<boolean> {
-    const local = this.storage.local;
-    if (this.ownsStorage && local instanceof Disk && !existsSync(local.root)) {
+    const folder = adminOf(this.storage.local)?.folder;
+    if (this.ownsStorage && folder !== undefined && !existsSync(folder)) {
       const old = this.storage;
-      this.current = new HashKeyStorage(new Disk(local.root, { fsync: this.fsync }));
+      this.current = new HashKeyStorage(new Disk(folder, { fsync: this.fsync }));
       void old.close().catch(() => undefined);
     }
     return this.storage;
@@ -183,8 +189,7 @@ export class Store {
     if (where instanceof HashKeyStorage) {
       let store = beside.get(where);
       if (!store) {
-        const local = leaves(where.local).find((location): location is Disk => location instanceof Disk);
-        store = new Store(indexBeside(where, fsync), where, local?.root ?? null);
+        store = new Store(indexBeside(where, fsync), where, indexHome(where)?.folder ?? null);
         beside.set(where, store);
       }
       return store;

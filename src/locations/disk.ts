@@ -25,6 +25,8 @@ import { ConfigError, LocationError, StorageCorruption, storageErrorCode } from 
 import { assertKey, type Key, keyToParts } from '../key.js';
 import { parseFraction, parseSize, type Size } from '../size.js';
 import { trackTempFolder } from '../storage/temp-cleanup.js';
+import type { Administered, LakeAdmin } from './admin.js';
+import { DiskAdmin, QUARANTINE } from './disk-admin.js';
 import { CONFIG_NAME, createDiskConfig, DEFAULT_LEVELS, readDiskConfig } from './disk-config.js';
 import { deadRunsLeft, undoDeadRuns } from './disk-gc-run.js';
 import { type SizeCounter, sizeCounterFor } from './disk-size.js';
@@ -132,7 +134,7 @@ function errno(error: unknown): string | undefined {
  * `config.yml` at the root, blobs at `ab/cdef…` (read-only files), temp files under `.tmp/`,
  * last-used marks under `tools/usage/` and labels under `tools/labels/`.
  */
-export class Disk implements Location {
+export class Disk implements Location, Administered {
   readonly root: string;
   readonly name: string;
   readonly levels: readonly number[];
@@ -168,6 +170,7 @@ export class Disk implements Location {
   /** Why `.tmp/` could not be created (a lake this process may only read), or null. */
   private noTmp: unknown = null;
   private space: { at: number; free: number; total: number } | null = null;
+  private adminView: DiskAdmin | null = null;
 
   /** The options this Disk was made with (another thread or process opens the same lake with them). */
   readonly options: Readonly<DiskOptions>;
@@ -315,9 +318,17 @@ export class Disk implements Location {
     }
   }
 
-  /** Moves a blob that does not match its key into `.quarantine/`; returns its new path, or null. */
+  /**
+   * Moves a blob that does not match its key into `tools/quarantine/` (where tarn's walk of the
+   * lake never looks); returns its new path, or null.
+   */
   quarantine(key: Key): Promise<string | null> {
-    return this.moveAside(key, '.quarantine');
+    return this.moveAside(key, QUARANTINE);
+  }
+
+  /** The view maintenance uses (du, verify, gc, migrate): see admin.ts and disk-admin.ts. */
+  admin(): LakeAdmin {
+    return (this.adminView ??= new DiskAdmin(this));
   }
 
   /** The files in `.tmp/`: writes in progress, and leftovers of writers that crashed. */
@@ -690,6 +701,17 @@ export class Disk implements Location {
 
   async *contents(): AsyncIterable<Entry> {
     for await (const key of this.keys()) {
+      const file = this.pathOf(key);
+      if (this.syncSmallIo) {
+        // a stat or a labels file is microseconds on a local filesystem: three trips to the thread
+        // pool per key (and an error per key without labels) cost more than the work
+        let stat = statSync(file, { throwIfNoEntry: false });
+        // tarn's oldest layout: a folder holding the blob as `data`
+        if (stat?.isDirectory()) stat = statSync(join(file, LEGACY_DATA), { throwIfNoEntry: false });
+        if (stat === undefined) continue; // deleted while we walked
+        yield { key, location: this, meta: this.metaSync(key, stat) };
+        continue;
+      }
       const stat = await this.blobStat(key);
       if (stat === null) continue; // deleted while we walked
       yield { key, location: this, meta: await this.meta(key, stat) };
@@ -737,6 +759,12 @@ export class Disk implements Location {
       this.keepUsage ? this.statOrNull(markPath(this.usageRoot, key)) : null,
     ]);
     return { labels, lastUsed: this.keepUsage ? (mark?.mtime ?? blob.mtime) : null, size: blob.size };
+  }
+
+  /** meta() with synchronous calls (syncSmallIo): a stat of the mark, a stat of the labels file and its read when there is one. */
+  private metaSync(key: Key, blob: { size: number; mtime: Date }): Meta {
+    const mark = this.keepUsage ? statSync(markPath(this.usageRoot, key), { throwIfNoEntry: false }) : undefined;
+    return { labels: this.labelsOf(key), lastUsed: this.keepUsage ? (mark?.mtime ?? blob.mtime) : null, size: blob.size };
   }
 
   private labelsPath(key: Key): string {
