@@ -1,7 +1,7 @@
 /**
  * What `cairn verify` sets aside stays out of Python tarn's walk: its `contents()` globs the
  * layout's depth from the root and parses every path as hex, skipping only `tools/` and `.tmp/`.
- * Run against real tarn (see python-tarn.ts for where it is found).
+ * Run against real tarn (test/interop/tarn.ts).
  */
 import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
@@ -12,9 +12,18 @@ import { gc } from '../../src/storage/maintenance/gc.js';
 import { saveStats } from '../../src/storage/maintenance/stats.js';
 import { verify } from '../../src/storage/maintenance/verify.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';
-import { tarnContents } from './python-tarn.js';
+import { removeTarnRuntime, tarn, type TarnEntry } from '../interop/tarn.js';
 
-afterAll(cleanup);
+afterAll(() => {
+  removeTarnRuntime();
+  cleanup();
+});
+
+/** The keys Python tarn's own walk lists in the lake at `root`. */
+async function tarnContents(root: string): Promise<string[]> {
+  const [entries] = await tarn({ kind: 'disk', root }, [{ op: 'contents' }]);
+  return (entries as TarnEntry[]).map((entry) => entry.key);
+}
 
 const sha = (bytes: string) => createHash('sha256').update(bytes).digest('hex');
 
