@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, Disk, HashKeyStorage, Levels, LocationError, type Location, Packed, Small, StorageCorruption } from '../../src/index.js';
 import { networkFilesystemName } from '../../src/locations/packed-filesystem.js';
-import { PackedJournal } from '../../src/locations/packed-journal.js';
+import { packedRecordMeta } from '../../src/locations/packed-journal.js';
+import { ProcessJournal } from '../../src/storage/embedded/journal.js';
 import { openSqlite } from '../../src/sqlite.js';
 import { bytesSource, locationConformance, sha256 } from '../conformance.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';
@@ -135,9 +136,9 @@ describe('Packed journal (fsync: false)', () => {
     const journalDir = join(dir, 'journal');
     const kept = randomBytes(4096);
     const torn = randomBytes(4096);
-    const journal = new PackedJournal(journalDir);
-    journal.append({ key: sha256(kept), labels: ['replayed'], bytes: kept });
-    journal.append({ key: sha256(torn), labels: null, bytes: torn });
+    const journal = new ProcessJournal(journalDir);
+    journal.append(packedRecordMeta({ key: sha256(kept), labels: ['replayed'], bytes: kept }), kept);
+    journal.append(packedRecordMeta({ key: sha256(torn), labels: null, bytes: torn }), torn);
     journal.abandon(); // as a kill leaves it
     const file = readFileSync(journal.path);
     writeFileSync(journal.path, file.subarray(0, file.length - 100)); // the kill cut the last write short
