@@ -8,7 +8,7 @@ import { isCorruptDatabase } from '../storage/embedded/database.js';
 import { EmbeddedStore, type QueuedOp } from '../storage/embedded/store.js';
 import { verifiedValue } from '../storage/embedded/verified.js';
 import { type Entry, type Location } from './interface.js';
-import { createPackedTables, MANY_KEYS, PACKED_FILE, packedDatabaseOptions, type PackedStatements, preparePacked } from './packed-db.js';
+import { createPackedTables, MANY_KEYS, PACKED_CHECKPOINT_BYTES, PACKED_FILE, packedDatabaseOptions, type PackedStatements, preparePacked } from './packed-db.js';
 import { assertLocalFilesystem } from './packed-filesystem.js';
 import { decodePackedRecord, packedRecordMeta, type PackedPut } from './packed-journal.js';
 
@@ -107,6 +107,7 @@ export class Packed implements Location {
         journaled: !this.fsync,
         batchOps: BATCH_OPS,
         batchBytes: BATCH_BYTES,
+        checkpointBytes: PACKED_CHECKPOINT_BYTES,
         createTables: createPackedTables,
       });
     } catch (error) {
@@ -218,7 +219,11 @@ export class Packed implements Location {
     this.markTimer = null;
     this.closed = true;
     if (this.marks.size > 0) this.queueMarks();
-    this.store.close();
+    try {
+      this.store.close();
+    } finally {
+      await this.store.settled();
+    }
   }
 
   /** Acknowledges a put once it is in the journal: in the OS from then on, in SQLite with the next commit. */

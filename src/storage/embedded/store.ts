@@ -1,5 +1,6 @@
 import { existsSync, rmSync } from 'node:fs';
 import type { SqliteDatabase } from '../../sqlite.js';
+import { checkpointInWorker } from './checkpoints.js';
 import { type EmbeddedDatabaseOptions, openEmbeddedDatabase } from './database.js';
 import { deadJournals, type JournalRecordBytes, ProcessJournal, readJournal } from './journal.js';
 
@@ -38,10 +39,18 @@ export interface EmbeddedStoreOptions extends EmbeddedDatabaseOptions {
   /** A transaction takes at most this many operations and (about) this many bytes; acknowledged puts past them are committed at once. */
   batchOps: number;
   batchBytes: number;
+  /**
+   * Bytes committed (values and a page per commit) after which the worker thread checkpoints the
+   * WAL into the file (checkpoints.ts), so that the main thread never waits for that sync; the
+   * connection's own `walAutocheckpoint`, set higher, bounds the WAL if the worker falls behind.
+   */
+  checkpointBytes: number;
   /** Creates (or converts) the tables. */
   createTables(db: SqliteDatabase): void;
 }
 
+/** What a commit writes to the WAL besides its values (a page of its own, at the least), as counted for checkpoints. */
+const PAGE_ESTIMATE = 16 * 1024;
 /** A failed commit of acknowledged puts is tried again after this long. */
 const RETRY_MS = 200;
 
@@ -68,6 +77,11 @@ export class EmbeddedStore<Op extends QueuedOp<R>, R> {
   private readonly journalDir: string;
   private readonly batchOps: number;
   private readonly batchBytes: number;
+  private readonly path: string;
+  private readonly checkpointBytes: number;
+  /** Bytes committed since the last checkpoint was asked for, and the one running. */
+  private uncheckpointed = 0;
+  private checkpointing: Promise<void> | null = null;
   private rows: StoreRows<Op, R> | null = null;
   private queue: Op[] = [];
   private queuedBytes = 0;
@@ -80,6 +94,8 @@ export class EmbeddedStore<Op extends QueuedOp<R>, R> {
     this.journal = options.journaled ? new ProcessJournal(options.journalDir) : null;
     this.batchOps = options.batchOps;
     this.batchBytes = options.batchBytes;
+    this.path = options.path;
+    this.checkpointBytes = options.checkpointBytes;
   }
 
   /** Gives the store its rows (once the owner has prepared its statements on `db`). */
@@ -173,6 +189,21 @@ export class EmbeddedStore<Op extends QueuedOp<R>, R> {
     if (failure !== null) throw failure;
   }
 
+  /** Resolves once no checkpoint of this store runs (a closed store's file is then open nowhere in this process). */
+  async settled(): Promise<void> {
+    while (this.checkpointing !== null) await this.checkpointing;
+  }
+
+  /** Counts what a commit added to the WAL; past `checkpointBytes`, the worker checkpoints it. */
+  private committedBytes(bytes: number): void {
+    this.uncheckpointed += bytes;
+    if (this.uncheckpointed < this.checkpointBytes || this.checkpointing !== null) return;
+    this.uncheckpointed = 0;
+    this.checkpointing = checkpointInWorker(this.path).finally(() => {
+      this.checkpointing = null;
+    });
+  }
+
   /** One transaction for the next batch; false when it failed. */
   private commitBatch(): boolean {
     const rows = this.rows!;
@@ -201,6 +232,7 @@ export class EmbeddedStore<Op extends QueuedOp<R>, R> {
       return false;
     }
     if (ops.some((op) => op.acknowledged)) this.failure = null;
+    this.committedBytes(bytes + PAGE_ESTIMATE);
     rows.committed?.(ops, results);
     for (let i = 0; i < ops.length; i++) ops[i]!.resolve(results[i]!);
     return true;

@@ -188,8 +188,10 @@ export class FilesystemTier implements Location, SavesAtExit {
         fsync: resource.fsync,
         lockTimeout: 30_000,
         cacheKiB: 65_536,
-        // fewer, larger checkpoints (each one syncs the files even with NORMAL): 4,000 pages of WAL
-        walAutocheckpoint: 4000,
+        // checkpoints (each one syncs the files even with NORMAL) in the store's worker thread every
+        // 8 MiB committed; the connection's own at 16,384 pages (64 MiB) only if the worker falls behind
+        walAutocheckpoint: 16_384,
+        checkpointBytes: 8 * 1024 * 1024,
         journalDir: join(this.dir, 'journal'),
         journaled: resource.durability === 'process',
         batchOps: FOLD_OPS,
@@ -439,6 +441,7 @@ export class FilesystemTier implements Location, SavesAtExit {
       this.store.close();
     } finally {
       forgetAtExit(this);
+      await this.store.settled();
     }
   }
 
