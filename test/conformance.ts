@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Location, Source } from '../src/index.js';
+import type { Location, Source, Value } from '../src/index.js';
 import { InvalidKeyError, StorageCorruption } from '../src/index.js';
 
 export interface ConformanceOptions {
@@ -56,6 +56,21 @@ export function streamSource(bytes: Buffer, verified = false, chunk = 64 * 1024)
   };
 }
 
+/**
+ * Checks what a location's write returned: the stored value of `key` (its key, its bytes hashing
+ * to the key, and `bytes` when given), not just "something". Returns it.
+ */
+export async function expectStored(written: Promise<Value | null> | Value | null, key: string, bytes?: Buffer): Promise<Value> {
+  const value = await written;
+  expect(value).not.toBeNull();
+  expect(value!.key).toBe(key);
+  const stored = await value!.bytes();
+  expect(sha256(stored)).toBe(key);
+  if (bytes !== undefined) expect(stored.equals(bytes)).toBe(true);
+  if (value!.size !== null) expect(value!.size).toBe(stored.length);
+  return value!;
+}
+
 async function collect(stream: Readable): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const part of stream) parts.push(part as Buffer);
@@ -82,7 +97,7 @@ export function locationConformance(options: ConformanceOptions): void {
     async function put(bytes: Buffer, labels?: string[]): Promise<string> {
       const key = sha256(bytes);
       if (options.readOnly) await options.seed!(key, bytes, labels);
-      else expect(await location.write(key, bytesSource(bytes), labels)).toBe(true);
+      else await expectStored(location.write(key, bytesSource(bytes), labels), key, bytes);
       return key;
     }
 
@@ -153,7 +168,7 @@ export function locationConformance(options: ConformanceOptions): void {
       it('declines writes and deletes (read-only)', async () => {
         const bytes = randomBytes(64);
         const key = sha256(bytes);
-        expect(await location.write(key, bytesSource(bytes))).toBe(false);
+        expect(await location.write(key, bytesSource(bytes))).toBeNull();
         expect(await location.read(key)).toBeNull();
         const seeded = await put(randomBytes(64));
         expect(await location.delete(seeded)).toBe(false);
@@ -163,8 +178,9 @@ export function locationConformance(options: ConformanceOptions): void {
       it('writes the same key twice: both succeed, one copy', async () => {
         const bytes = randomBytes(3000);
         const key = sha256(bytes);
-        expect(await location.write(key, bytesSource(bytes))).toBe(true);
-        expect(await location.write(key, bytesSource(bytes))).toBe(true);
+        await expectStored(location.write(key, bytesSource(bytes)), key, bytes);
+        // the second write finds the value in place: it still returns it
+        await expectStored(location.write(key, bytesSource(bytes)), key, bytes);
         expect((await (await location.read(key))!.bytes()).equals(bytes)).toBe(true);
         if (lists) {
           let copies = 0;
@@ -177,14 +193,15 @@ export function locationConformance(options: ConformanceOptions): void {
         const bytes = randomBytes(Math.min(200_000, maxValue));
         const key = sha256(bytes);
         const results = await Promise.all(Array.from({ length: 12 }, () => location.write(key, bytesSource(bytes))));
-        expect(results.every(Boolean)).toBe(true);
+        for (const result of results) await expectStored(result, key, bytes);
         expect((await (await location.read(key))!.bytes()).equals(bytes)).toBe(true);
       });
 
       it('copies a stream of unknown size, verifying it against the key', async () => {
         const bytes = randomBytes(Math.min(3 * 1024 * 1024 + 17, maxValue));
         const key = sha256(bytes);
-        expect(await location.write(key, streamSource(bytes, false))).toBe(true);
+        const written = await expectStored(location.write(key, streamSource(bytes, false)), key, bytes);
+        expect(sha256(await collect(written.stream()))).toBe(key);
         const value = await location.read(key);
         expect(sha256(await collect(value!.stream()))).toBe(key);
       });
@@ -209,8 +226,8 @@ export function locationConformance(options: ConformanceOptions): void {
         it('declines a value larger than its limit, of known or unknown size', async () => {
           const bytes = randomBytes(maxValue + 1);
           const key = sha256(bytes);
-          expect(await location.write(key, bytesSource(bytes))).toBe(false);
-          expect(await location.write(key, streamSource(bytes, false, 1000))).toBe(false);
+          expect(await location.write(key, bytesSource(bytes))).toBeNull();
+          expect(await location.write(key, streamSource(bytes, false, 1000))).toBeNull();
           expect(await location.read(key)).toBeNull();
         });
       }
@@ -220,9 +237,13 @@ export function locationConformance(options: ConformanceOptions): void {
       it('keeps labels per key, as the union of every write', async () => {
         const bytes = randomBytes(300);
         const key = await put(bytes, ['raw', 'ct']);
-        if (!options.readOnly) expect(await location.write(key, bytesSource(bytes), ['ct', 'train'])).toBe(true);
-        const labels = await (await location.read(key))!.labels();
         const expected = options.readOnly ? ['ct', 'raw'] : ['ct', 'raw', 'train'];
+        if (!options.readOnly) {
+          // the value a write returns has the stored labels: this write's and the earlier ones'
+          const written = await expectStored(location.write(key, bytesSource(bytes), ['ct', 'train']), key, bytes);
+          expect([...((await written.labels()) ?? [])].sort()).toEqual(expected);
+        }
+        const labels = await (await location.read(key))!.labels();
         expect([...(labels ?? [])].sort()).toEqual(expected);
       });
     }

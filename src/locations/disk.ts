@@ -104,8 +104,8 @@ const TEMP_TAG = `${PROCESS_TAG}.`;
 const OWN_TEMP = new RegExp(`^[^.]+\\.${PROCESS_TAG.replace(/-[0-9a-f]{6}$/, '')}-[0-9a-f]{6}\\.[0-9a-z]+$`);
 let tempCount = 0;
 
-/** What a write did: stored a new blob, found the value already stored, or declined it. */
-type WriteOutcome = 'new' | 'present' | 'declined';
+/** What a write did: stored a new blob or found the value already stored (with the blob's size), or declined it. */
+type WriteOutcome = { stored: 'new' | 'present'; size: number } | 'declined';
 
 /** Errors that mean "this lake is read-only for us": usage marks are then not kept. */
 const READ_ONLY_CODES = new Set(['EACCES', 'EPERM', 'EROFS']);
@@ -348,6 +348,11 @@ export class Disk implements Location {
     }
     const backlog = this.noteUse(key);
     if (backlog) await backlog;
+    return this.fileValue(key, file, size);
+  }
+
+  /** The value in the blob `file` of `size` bytes: reads it lazily (verified when `verifyReads`). */
+  private fileValue(key: Key, file: string, size: number): Value {
     const verify = this.verifyReads;
     return {
       key,
@@ -390,7 +395,7 @@ export class Disk implements Location {
     return readEach(this, keys);
   }
 
-  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
+  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<Value | null> {
     const file = this.pathOf(key);
     const wanted = labels && labels.length > 0 && this.keepLabels ? labels : null;
     // the gc protocol of disk-gc-runs.ts: pin the key in every running gc, write, then settle
@@ -399,28 +404,33 @@ export class Disk implements Location {
     // which is all the protocol asks of the read it compares with (one read per write, not two)
     let seen = this.runsSeen;
     pinInRuns(this.gcRuns, seen.names, key, pinned);
-    if (!(await this.writeAndMark(key, file, source))) return false;
+    let size = await this.writeAndMark(key, file, source);
+    if (size === null) return null;
     if (wanted) await this.updateLabels(key, wanted);
     for (;;) {
       const now = readRuns(this.gcRuns, seen, this.syncSmallIo);
       this.runsSeen = now;
-      if (now === seen || sameNames(now.names, seen.names)) return true;
+      // the blob now in place, read lazily like any read of it
+      if (now === seen || sameNames(now.names, seen.names)) return this.fileValue(key, file, size);
       seen = now;
       pinInRuns(this.gcRuns, seen.names, key, pinned);
       // a gc that started meanwhile may have moved the blob or its labels aside before our pin
-      if (statOrNullSync(file) === null && !(await this.writeAndMark(key, file, source))) return false;
+      if (statOrNullSync(file) === null) {
+        size = await this.writeAndMark(key, file, source);
+        if (size === null) return null;
+      }
       if (wanted) await this.updateLabels(key, wanted);
     }
   }
 
-  /** Stores the blob (unless it is there) and marks the key as used; false when declined. */
-  private async writeAndMark(key: Key, file: string, source: Source): Promise<boolean> {
+  /** Stores the blob (unless it is there) and marks the key as used; its size, or null when declined. */
+  private async writeAndMark(key: Key, file: string, source: Source): Promise<number | null> {
     const outcome = await this.writes.run(key, () => this.writeOnce(key, file, source));
-    if (outcome === 'declined') return false;
+    if (outcome === 'declined') return null;
     // writing a value already stored is a use of it; a new blob's mtime is its last use
-    if (outcome === 'present' || this.markOnWrite) await this.markNow(key, outcome === 'new');
+    if (outcome.stored === 'present' || this.markOnWrite) await this.markNow(key, outcome.stored === 'new');
     else await this.refreshOldMark(key);
-    return true;
+    return outcome.size;
   }
 
   private async writeOnce(key: Key, file: string, source: Source): Promise<WriteOutcome> {
@@ -429,14 +439,14 @@ export class Disk implements Location {
     }
     const existing = await this.statOrNull(file);
     if (existing !== null) {
-      if (await this.isIntact(key, file, existing)) return 'present';
+      if (await this.isIntact(key, file, existing)) return { stored: 'present', size: existing.size };
       // a blob that does not match its key is replaced below, never kept
     }
     if (!(await this.hasRoom(source.size))) return 'declined';
     const created = await this.owner.ensureDir(dirname(file));
     const size =
       source.movable && source.verified && source.path !== null && (await this.adopt(source.path, file))
-        ? (source.size ?? 0)
+        ? (source.size ?? (await fsp.stat(file)).size)
         : await this.copyIn(key, file, source);
     try {
       await this.syncNames(file, created);
@@ -444,7 +454,7 @@ export class Disk implements Location {
       throw this.failure(`Cannot write ${key}`, error);
     }
     this.account(size, existing);
-    return 'new';
+    return { stored: 'new', size };
   }
 
   /** Writes the source to a temp file, then renames it to `file`; returns its size. */
@@ -488,7 +498,7 @@ export class Disk implements Location {
     try {
       existing = statOrNullSync(file);
       // the blob may vanish between the two calls (gc moved it aside): then it is written anew
-      if (existing !== null && existing.size === bytes.length && sameBytes(readSmallSyncOrNull(file), bytes)) return 'present';
+      if (existing !== null && existing.size === bytes.length && sameBytes(readSmallSyncOrNull(file), bytes)) return { stored: 'present', size: bytes.length };
       if (!(await this.hasRoom(bytes.length))) return 'declined';
       const created = this.owner.ensureDirSync(dirname(file));
       fd = openSync(tmp, 'wx', this.fileMode);
@@ -505,7 +515,7 @@ export class Disk implements Location {
       throw this.failure(`Cannot write ${key}`, error);
     }
     this.account(bytes.length, existing);
-    return 'new';
+    return { stored: 'new', size: bytes.length };
   }
 
   /** A new temp file name in `.tmp/`: unique without asking for random bytes each time. */

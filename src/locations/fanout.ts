@@ -46,11 +46,13 @@ export class Fanout implements Location {
     for (const key of remaining) yield [key, null];
   }
 
-  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
+  /** The value stored by the first location that accepts it, or null when all decline. */
+  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<Value | null> {
     for (const location of this.locations) {
-      if (await location.write(key, source, labels)) return true;
+      const stored = await location.write(key, source, labels);
+      if (stored !== null) return stored;
     }
-    return false;
+    return null;
   }
 
   async delete(key: Key): Promise<boolean> {

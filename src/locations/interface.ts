@@ -28,8 +28,9 @@ export interface Entry {
  * locations too, so any composition works.
  *
  * A write has three outcomes:
- * - `true`: stored (or already present, intact);
- * - `false`: declined (full, too large, read-only): a wrapper moves on to its next location;
+ * - the stored value (a Value of the key, holding the key's bytes): stored, or already present and
+ *   intact. A wrapper can hand it on (Levels copies it upward) without reading the key back;
+ * - `null`: declined (full, too large, read-only): a wrapper moves on to its next location;
  * - it throws: a real failure (permissions, I/O, corruption). Wrappers never treat it as a decline.
  *
  * A read of a missing key is `null`; every other failure throws.
@@ -41,7 +42,8 @@ export interface Location {
   read(key: Key, options?: LocationReadOptions): Promise<Value | null>;
   /** Reads several keys; yields every key once, with null for a miss. */
   readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]>;
-  write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean>;
+  /** Stores `source` under `key`: the stored value, or null when declined (see above). */
+  write(key: Key, source: Source, labels?: readonly string[] | null): Promise<Value | null>;
   /** True when the key was present and is now gone. */
   delete(key: Key): Promise<boolean>;
   /** Updates the last-used time; true when the key is present. */

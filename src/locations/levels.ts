@@ -216,16 +216,17 @@ export class Levels extends EventEmitter implements Location {
     return readEach(this, keys);
   }
 
-  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
+  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<Value | null> {
     for (const level of this.levels) {
       if (!level.write) continue;
       try {
-        if (await level.location.write(key, source, labels)) return true;
+        const stored = await level.location.write(key, source, labels);
+        if (stored !== null) return stored;
       } catch (error) {
         this.skipOrThrow(level, 'write', key, error);
       }
     }
-    return false;
+    return null;
   }
 
   async delete(key: Key): Promise<boolean> {
@@ -281,7 +282,7 @@ export class Levels extends EventEmitter implements Location {
       if (!level.replicate) continue;
       let copy: Value | null;
       try {
-        if (!(await level.location.write(key, source, labels))) continue;
+        if ((await level.location.write(key, source, labels)) === null) continue;
         copy = await level.location.read(key);
       } catch (error) {
         // corruption is the source's fault, not this level's: the caller skips the source level

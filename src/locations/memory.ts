@@ -1,4 +1,5 @@
 import { freemem, totalmem } from 'node:os';
+import { Readable } from 'node:stream';
 import { bufferBlob, readUpTo, type Source, type Value, verifyBytes } from '../blob.js';
 import { assertKey, type Key } from '../key.js';
 import { parseFraction, parseSize, type Size } from '../size.js';
@@ -71,27 +72,39 @@ export class Memory implements Location {
     return readEach(this, keys);
   }
 
-  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
+  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<Value | null> {
     assertKey(key);
     const existing = this.entries.get(key);
     if (existing) {
       this.use(key, existing);
       if (labels?.length) existing.labels = [...new Set([...(existing.labels ?? []), ...labels])];
-      return true;
+      return this.storedValue(existing);
     }
-    if (!this.accepts(source.size ?? 0)) return false;
+    if (!this.accepts(source.size ?? 0)) return null;
     const bytes = await readUpTo(source, this.maxSize);
-    if (bytes === null) return false;
+    if (bytes === null) return null;
     if (!source.verified) verifyBytes(key, bytes, `a copy into ${this.name}`);
     // a concurrent write of the key may have stored it while we read: keep its labels too
     const stored = this.entries.get(key);
     if (stored) {
       this.use(key, stored);
       if (labels?.length) stored.labels = [...new Set([...(stored.labels ?? []), ...labels])];
-      return true;
+      return this.storedValue(stored);
     }
-    this.store(key, bytes, labels);
-    return true;
+    return this.storedValue(this.store(key, bytes, labels));
+  }
+
+  /** The value a write stored: its bytes copied on use (a caller writing into them cannot change the stored value). */
+  private storedValue(stored: Stored): Value {
+    const bytes = stored.bytes;
+    return {
+      key: stored.key,
+      size: bytes.length,
+      path: null,
+      stream: () => Readable.from([Buffer.from(bytes)], { objectMode: false }),
+      bytes: async () => Buffer.from(bytes),
+      labels: async () => stored.labels,
+    };
   }
 
   /**
@@ -161,7 +174,7 @@ export class Memory implements Location {
     return Buffer.from(stored.bytes);
   }
 
-  private store(key: Key, bytes: Buffer, labels: readonly string[] | null | undefined): void {
+  private store(key: Key, bytes: Buffer, labels: readonly string[] | null | undefined): Stored {
     this.evictFor(bytes.length);
     // a copy, so that the caller reusing its buffer cannot change a stored value
     const copy = Buffer.from(bytes);
@@ -169,6 +182,7 @@ export class Memory implements Location {
     this.entries.set(key, stored);
     this.link(stored);
     this.used += copy.length;
+    return stored;
   }
 
   private use(_key: Key, stored: Stored): void {

@@ -177,9 +177,9 @@ export class Nginx implements Location {
   }
 
   /** Read-only: always declined. */
-  async write(key: Key, _source: Source, _labels?: readonly string[] | null): Promise<boolean> {
+  async write(key: Key, _source: Source, _labels?: readonly string[] | null): Promise<Value | null> {
     assertKey(key);
-    return false;
+    return null;
   }
 
   /** Read-only: nothing is deleted. */

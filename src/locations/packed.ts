@@ -164,20 +164,35 @@ export class Packed implements Location {
     if (chunk.length > 0) yield* this.readMany(chunk);
   }
 
-  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
+  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<Value | null> {
     assertKey(key);
     this.assertOpen();
-    if (source.size !== null && source.size > this.maxSize) return false;
+    if (source.size !== null && source.size > this.maxSize) return null;
     const bytes = await readUpTo(source, this.maxSize);
-    if (bytes === null) return false;
+    if (bytes === null) return null;
     if (!source.verified) verifiedValue(key, bytes, `a copy into ${this.name}`);
     const put: PackedPut = { key, bytes, labels: labels?.length ? [...labels] : null };
     if (this.store.journal === null) {
       // a copy: the caller may reuse its buffer before the commit
-      return this.enqueue({ kind: 'put', ...put, bytes: Buffer.from(bytes) });
+      if (!(await this.enqueue({ kind: 'put', ...put, bytes: Buffer.from(bytes) }))) return null;
+    } else this.journaled(put);
+    // the bytes in hand hash to the key, so they are the stored ones (checked again on first use);
+    // the labels are looked up when asked for: with earlier writes' they may be more than ours
+    return inMemoryValue(key, bytes, this.name, async () => this.storedLabels(key));
+  }
+
+  /** The labels stored with `key` now: the database's and those of its journaled puts. */
+  private storedLabels(key: Key): string[] | null {
+    this.assertOpen();
+    let stored: string[] | null;
+    try {
+      stored = parseLabels(this.statements.labelsOf.get(Buffer.from(key, 'hex')) as string | null | undefined);
+    } catch (error) {
+      throw this.failure(error, key, 'cannot read');
     }
-    this.journaled(put);
-    return true;
+    const pending = this.pending.get(key);
+    if (pending === undefined || pending.labels.size === 0) return stored;
+    return [...new Set([...(stored ?? []), ...pending.labels])];
   }
 
   async delete(key: Key): Promise<boolean> {

@@ -319,15 +319,30 @@ export class RedisLocation implements Location {
     return (await this.run('has', (client) => client.hexists(this.prefix + key, DATA))) === 1;
   }
 
-  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
+  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<Value | null> {
     assertKey(key);
-    if (source.size !== null && source.size > this.maxSize) return false;
+    if (source.size !== null && source.size > this.maxSize) return null;
     const bytes = await readUpTo(source, this.maxSize);
-    if (bytes === null) return false;
+    if (bytes === null) return null;
     if (!source.verified) verifyBytes(key, bytes, `a copy into ${this.name}`);
     const fields = this.keepLabels && labels ? [...new Set(labels)].map((label) => LABEL + label) : [];
     await this.run('write', (client) => client.cairnWrite(this.prefix + key, bytes, String(this.ttlMs), this.usageMark(), ...fields));
-    return true;
+    // the bytes in hand hash to the key (checked above, or by the caller), so they are the stored ones;
+    // the stored labels (the union with earlier writes') are fetched once, if asked for
+    let stored: Promise<string[] | null> | null = null;
+    const labelsOnce = (): Promise<string[] | null> =>
+      (stored ??= this.storedLabels(key).catch((error: unknown) => {
+        stored = null; // a failure is not kept: the next call asks again
+        throw error;
+      }));
+    return inMemoryValue(key, bytes, this.name, labelsOnce);
+  }
+
+  /** The labels stored with `key` (HKEYS), or null when this location keeps none. */
+  private async storedLabels(key: Key): Promise<string[] | null> {
+    if (!this.keepLabels) return null;
+    const fields = await this.run('labels', (client) => client.hkeys(this.prefix + key));
+    return fields.filter((field) => field.startsWith(LABEL)).map((field) => field.slice(LABEL.length));
   }
 
   async delete(key: Key): Promise<boolean> {

@@ -139,7 +139,7 @@ export class S3 implements Location {
   private readonly ownsClient: boolean;
   private loaded: Promise<{ sdk: Sdk; storage: Storage; client: S3Client }> | null = null;
   private bucketChecked: Promise<void> | null = null;
-  private readonly writing = new Map<Key, Promise<void>>();
+  private readonly writing = new Map<Key, Promise<number | null>>();
   private readonly lastTouch = new Map<Key, number>();
 
   /**
@@ -267,7 +267,7 @@ export class S3 implements Location {
     return (await this.head(this.objectKey(key), 'has')) !== null;
   }
 
-  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
+  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<Value | null> {
     const objectKey = this.objectKey(key);
     // one upload per key at a time in this process; the others wait for it
     let upload = this.writing.get(key);
@@ -275,11 +275,23 @@ export class S3 implements Location {
       upload = this.uploadIfMissing(key, objectKey, source).finally(() => this.writing.delete(key));
       this.writing.set(key, upload);
     }
-    await upload;
+    const size = await upload;
     if (this.keepLabels && labels?.length) {
       await Promise.all([...new Set(labels)].map((label) => this.putMarker(this.labelPrefix(key) + encodeURIComponent(label), 'write')));
     }
-    return true;
+    return this.storedValue(key, size ?? source.size);
+  }
+
+  /** The object of `key` just stored, read lazily: each stream() or bytes() is a GET of its own, verified against the key. */
+  private storedValue(key: Key, size: number | null): Value {
+    return {
+      key,
+      size,
+      path: null,
+      stream: () => this.reopen(key),
+      bytes: () => collectStream(this.reopen(key)),
+      labels: () => this.labelsOf(key),
+    };
   }
 
   async delete(key: Key): Promise<boolean> {
@@ -462,10 +474,12 @@ export class S3 implements Location {
 
   // --- writing
 
-  private async uploadIfMissing(key: Key, objectKey: string, source: Source): Promise<void> {
-    if ((await this.head(objectKey, 'write')) !== null) {
+  /** Uploads the value unless the object is there; the stored object's size when known. */
+  private async uploadIfMissing(key: Key, objectKey: string, source: Source): Promise<number | null> {
+    const present = await this.head(objectKey, 'write');
+    if (present !== null) {
       if (this.keepUsage) await this.markUsed(key);
-      return;
+      return present.size;
     }
     const { sdk, storage, client } = await this.load();
     await withRetry(
@@ -506,6 +520,7 @@ export class S3 implements Location {
       (error) => this.isTransient(error),
       { attempts: 3, ...this.retry },
     );
+    return source.size;
   }
 
   private async putMarker(objectKey: string, operation: string): Promise<void> {

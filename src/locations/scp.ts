@@ -107,13 +107,20 @@ export class SCP implements Location {
     return readEach(this, keys);
   }
 
-  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
+  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<Value | null> {
     assertKey(key);
     const layout = await this.layout();
     await this.writes.run(key, () => this.writeOnce(key, layout, source));
     this.lastTouch.set(key, Date.now()); // the publish command touched the mark
     if (labels && labels.length > 0) await this.updateLabels(key, labels);
-    return true;
+    // the remote file now in place, downloaded (and verified) only when used
+    const file = layout.paths.blob(key);
+    return verifiedValue(key, this.name, {
+      size: source.size,
+      open: () => this.download(file, true),
+      fetch: () => this.downloadBytes(file),
+      labels: () => this.readLabels(key),
+    });
   }
 
   async delete(key: Key): Promise<boolean> {

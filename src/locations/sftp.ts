@@ -141,13 +141,23 @@ export class SFTP implements Location {
     return readEach(this, keys);
   }
 
-  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
+  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<Value | null> {
     assertKey(key);
     const layout = await this.layout();
-    await this.writes.run(key, () => this.writeOnce(key, layout.paths.blob(key), source));
+    const file = layout.paths.blob(key);
+    await this.writes.run(key, () => this.writeOnce(key, file, source));
     await this.touchMark(key, true);
     if (labels && labels.length > 0) await this.updateLabels(key, labels);
-    return true;
+    // the remote file now in place, downloaded (and verified) only when used; a source of unknown
+    // size costs a stat (the download is paced by the size)
+    const size = source.size ?? (await this.sftpOp(`stat ${key}`, (sftp) => statOrNull(sftp, file)))?.size;
+    if (size === undefined) throw new LocationError(`${this.name}: ${key} vanished right after it was written`, this.name, { code: 'ERR_VANISHED' });
+    return verifiedValue(key, this.name, {
+      size,
+      open: () => this.downloadStream(file, size),
+      fetch: () => this.download(file),
+      labels: () => this.readLabels(key),
+    });
   }
 
   async delete(key: Key): Promise<boolean> {

@@ -33,14 +33,14 @@ export class Small implements Location {
     return this.location.readBatch(keys);
   }
 
-  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
+  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<Value | null> {
     if (source.size !== null) {
-      if (source.size > this.maxSize) return false;
+      if (source.size > this.maxSize) return null;
       return this.location.write(key, source, labels);
     }
     // unknown size: read just enough to tell, then hand over the bytes
     const bytes = await readUpTo(source, this.maxSize);
-    if (bytes === null) return false;
+    if (bytes === null) return null;
     return this.location.write(key, { ...bufferBlob(bytes), verified: source.verified }, labels);
   }
 

@@ -80,7 +80,7 @@ export class HashKeyStorage {
     const input = options.onProgress || options.signal ? await watched(value, options) : value;
     const staged = await stage(input, this.local.stagingDir?.() ?? null);
     try {
-      if (await this.local.write(staged.key, staged.source, labels)) return staged.key;
+      if ((await this.local.write(staged.key, staged.source, labels)) !== null) return staged.key;
     } finally {
       await staged.dispose();
     }

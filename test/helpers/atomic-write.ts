@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { expect } from 'vitest';
 import { type Location, type Source, StorageCorruption } from '../../src/index.js';
-import { bytesSource, sha256 } from '../conformance.js';
+import { bytesSource, sha256, expectStored } from '../conformance.js';
 
 /**
  * Checks that a remote location whose lake lives in `root` (a folder the test can look into)
@@ -36,7 +36,7 @@ export async function expectAtomicWrite(location: Location, root: string, size: 
         })(),
       ),
   };
-  expect(await location.write(key, source)).toBe(true);
+  await expectStored(location.write(key, source), key);
   expect(seenAtFinal.length).toBe(Math.ceil(size / 100_000));
   expect(seenAtFinal.every((present) => !present)).toBe(true);
   expect(tmpSeen).toBe(true);

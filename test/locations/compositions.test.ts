@@ -2,7 +2,7 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Disk, Fanout, Level, Levels, type Location, Memory, Small, type SkipEvent, StorageCorruption } from '../../src/index.js';
-import { bytesSource, locationConformance, sha256, streamSource } from '../conformance.js';
+import { bytesSource, locationConformance, sha256, streamSource, expectStored } from '../conformance.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';
 
 afterAll(cleanup);
@@ -29,7 +29,7 @@ describe('Fanout', () => {
     const second = new Disk(tempDir());
     const fanout = new Fanout(first, second);
     const values = [randomBytes(1000), randomBytes(1000), randomBytes(1000)];
-    for (const value of values) expect(await fanout.write(sha256(value), bytesSource(value))).toBe(true);
+    for (const value of values) await expectStored(fanout.write(sha256(value), bytesSource(value)), sha256(value));
     expect(await first.read(sha256(values[2]!))).toBeNull();
     expect(await second.read(sha256(values[2]!))).not.toBeNull();
     for (const value of values) expect((await fanout.readBytes(sha256(value)))!.equals(value)).toBe(true);
@@ -38,7 +38,7 @@ describe('Fanout', () => {
   it('declines when every location declines', async () => {
     const fanout = new Fanout(new Disk(tempDir(), { maxSize: 10 }), new Small(new Memory(), { maxSize: 10 }));
     const bytes = randomBytes(100);
-    expect(await fanout.write(sha256(bytes), bytesSource(bytes))).toBe(false);
+    expect(await fanout.write(sha256(bytes), bytesSource(bytes))).toBeNull();
   });
 
   it('reports touch true when any location holds the key, not only the last one', async () => {
@@ -72,7 +72,7 @@ describe('Levels', () => {
     const levels = new Levels(new Level(cache, { replicate: false, write: false }), store);
     const bytes = randomBytes(100);
     const key = sha256(bytes);
-    expect(await levels.write(key, bytesSource(bytes))).toBe(true);
+    await expectStored(levels.write(key, bytesSource(bytes)), key);
     expect(await cache.read(key)).toBeNull();
     await levels.read(key);
     expect(await cache.read(key)).toBeNull();
@@ -173,7 +173,7 @@ describe('Levels', () => {
     const levels = new Levels(small, disk);
     const bytes = randomBytes(1_000_000);
     const key = sha256(bytes);
-    expect(await levels.write(key, streamSource(bytes, false, 10_000))).toBe(true);
+    await expectStored(levels.write(key, streamSource(bytes, false, 10_000)), key);
     expect(await small.read(key)).toBeNull();
     expect((await disk.readBytes(key))!.equals(bytes)).toBe(true);
   });

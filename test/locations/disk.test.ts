@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, Disk, type Location } from '../../src/index.js';
-import { bytesSource, locationConformance, sha256, streamSource } from '../conformance.js';
+import { bytesSource, locationConformance, sha256, streamSource, expectStored } from '../conformance.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';
 
 afterAll(cleanup);
@@ -33,7 +33,7 @@ describe('Disk layout', () => {
     expect(config).toMatch(/levels:\s*\n\s*- 1\s*\n\s*- -1/);
     const bytes = randomBytes(1000);
     const key = sha256(bytes);
-    expect(await disk.write(key, bytesSource(bytes))).toBe(true);
+    await expectStored(disk.write(key, bytesSource(bytes)), key);
     const file = join(root, key.slice(0, 2), key.slice(2));
     expect(readFileSync(file).equals(bytes)).toBe(true);
     expect(statSync(file).mode & 0o222).toBe(0);
@@ -67,7 +67,7 @@ describe('Disk layout', () => {
     const disk = new Disk(root);
     const bytes = randomBytes(2 * 1024 * 1024 + 5);
     const key = sha256(bytes);
-    expect(await disk.write(key, streamSource(bytes, false))).toBe(true);
+    await expectStored(disk.write(key, streamSource(bytes, false)), key);
     expect(readFileSync(disk.pathOf(key)).equals(bytes)).toBe(true);
     expect(readdirSync(join(root, '.tmp'))).toEqual([]);
   });
@@ -79,7 +79,7 @@ describe('Disk layout', () => {
       const key = sha256(bytes);
       await disk.write(key, bytesSource(bytes));
       await corruptBlob(disk, key);
-      expect(await disk.write(key, bytesSource(bytes))).toBe(true);
+      await expectStored(disk.write(key, bytesSource(bytes)), key);
       expect(readFileSync(disk.pathOf(key)).equals(bytes)).toBe(true);
     }
   });
@@ -90,27 +90,27 @@ describe('Disk limits', () => {
     const root = tempDir();
     const first = new Disk(root, { maxSize: 10_000 });
     const a = randomBytes(6000);
-    expect(await first.write(sha256(a), bytesSource(a))).toBe(true);
+    await expectStored(first.write(sha256(a), bytesSource(a)), sha256(a));
     // a new instance finds the 6000 bytes already there
     const second = new Disk(root, { maxSize: '10KB' });
     const b = randomBytes(6000);
-    expect(await second.write(sha256(b), bytesSource(b))).toBe(false);
+    expect(await second.write(sha256(b), bytesSource(b))).toBeNull();
     const c = randomBytes(3000);
-    expect(await second.write(sha256(c), bytesSource(c))).toBe(true);
+    await expectStored(second.write(sha256(c), bytesSource(c)), sha256(c));
     expect(await second.usage()).toBe(9000);
     await second.delete(sha256(a));
     expect(await second.usage()).toBe(3000);
-    expect(await second.write(sha256(b), bytesSource(b))).toBe(true);
+    await expectStored(second.write(sha256(b), bytesSource(b)), sha256(b));
   });
 
   it('declines writes when the filesystem is fuller than maxUsage or freer than minFree allows', async () => {
     const bytes = randomBytes(100);
     const full = new Disk(tempDir(), { maxUsage: 0 });
-    expect(await full.write(sha256(bytes), bytesSource(bytes))).toBe(false);
+    expect(await full.write(sha256(bytes), bytesSource(bytes))).toBeNull();
     const needsPetabyte = new Disk(tempDir(), { minFree: '1PB' });
-    expect(await needsPetabyte.write(sha256(bytes), bytesSource(bytes))).toBe(false);
+    expect(await needsPetabyte.write(sha256(bytes), bytesSource(bytes))).toBeNull();
     const roomy = new Disk(tempDir(), { maxUsage: 1, minFree: '1MB' });
-    expect(await roomy.write(sha256(bytes), bytesSource(bytes))).toBe(true);
+    await expectStored(roomy.write(sha256(bytes), bytesSource(bytes)), sha256(bytes));
   });
 
   it('reports bad limits as ConfigError', () => {
@@ -180,7 +180,7 @@ describe('Disk last use', () => {
     const key = sha256(bytes);
     await disk.write(key, bytesSource(bytes));
     utimesSync(disk.pathOf(key), old, old);
-    expect(await disk.write(key, bytesSource(bytes))).toBe(true);
+    await expectStored(disk.write(key, bytesSource(bytes)), key);
     expect((await disk.lastUsed(key))!.getTime()).toBeGreaterThan(Date.now() - 60_000);
     for await (const { meta } of disk.contents()) expect(meta.lastUsed!.getTime()).toBeGreaterThan(Date.now() - 60_000);
     // the blob moved aside (gc, verify) leaves its old mark: a new blob of the key refreshes it

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, Memory } from '../../src/index.js';
-import { bytesSource, locationConformance, sha256 } from '../conformance.js';
+import { bytesSource, locationConformance, sha256, expectStored } from '../conformance.js';
 
 locationConformance({ name: 'Memory', create: () => new Memory() });
 
@@ -10,10 +10,10 @@ describe('Memory', () => {
     const memory = new Memory({ maxSize: 3000 });
     const values = [randomBytes(1000), randomBytes(1000), randomBytes(1000)];
     const keys = values.map((value) => sha256(value));
-    for (let i = 0; i < 3; i++) expect(await memory.write(keys[i]!, bytesSource(values[i]!))).toBe(true);
+    for (let i = 0; i < 3; i++) await expectStored(memory.write(keys[i]!, bytesSource(values[i]!)), keys[i]!);
     await memory.read(keys[0]!); // now keys[1] is the least recently used
     const extra = randomBytes(1000);
-    expect(await memory.write(sha256(extra), bytesSource(extra))).toBe(true);
+    await expectStored(memory.write(sha256(extra), bytesSource(extra)), sha256(extra));
     expect(await memory.read(keys[1]!)).toBeNull();
     expect(await memory.read(keys[0]!)).not.toBeNull();
     expect(memory.size).toBe(3000);
@@ -24,14 +24,14 @@ describe('Memory', () => {
     const small = randomBytes(500);
     await memory.write(sha256(small), bytesSource(small));
     const big = randomBytes(1025);
-    expect(await memory.write(sha256(big), bytesSource(big))).toBe(false);
+    expect(await memory.write(sha256(big), bytesSource(big))).toBeNull();
     expect(await memory.read(sha256(small))).not.toBeNull();
   });
 
   it('declines writes while the machine uses more memory than maxUsage', async () => {
     const memory = new Memory({ maxUsage: 0 });
     const bytes = randomBytes(10);
-    expect(await memory.write(sha256(bytes), bytesSource(bytes))).toBe(false);
+    expect(await memory.write(sha256(bytes), bytesSource(bytes))).toBeNull();
   });
 
   it('keeps its own copy: changing the caller buffer or a read buffer changes nothing stored', async () => {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Disk, type Location } from '../../src/index.js';
 import { ConfigError } from '../../src/errors.js';
 import { Nginx } from '../../src/locations/nginx.js';
-import { bytesSource, locationConformance, sha256 } from '../conformance.js';
+import { bytesSource, locationConformance, sha256, expectStored } from '../conformance.js';
 import { startNginx, type NginxServer } from '../servers/nginx.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';
 
@@ -36,7 +36,7 @@ locationConformance({
   destroy: (location) => (location as Nginx).close(),
   readOnly: true,
   seed: async (key, bytes, labels) => {
-    expect(await lake.write(key, bytesSource(bytes), labels)).toBe(true);
+    await expectStored(lake.write(key, bytesSource(bytes), labels), key);
   },
   corrupt: corruptServed,
 });
@@ -71,7 +71,7 @@ describe('Nginx', () => {
     const nginx = new Nginx(server.url);
     const bytes = randomBytes(50);
     const key = sha256(bytes);
-    expect(await nginx.write(key, bytesSource(bytes))).toBe(false);
+    expect(await nginx.write(key, bytesSource(bytes))).toBeNull();
     expect(await lake.read(key)).toBeNull();
     await nginx.close();
   });

@@ -9,7 +9,7 @@ import { PACKED_CHECKPOINT_BYTES } from '../../src/locations/packed-db.js';
 import { packedRecordMeta } from '../../src/locations/packed-journal.js';
 import { ProcessJournal } from '../../src/storage/embedded/journal.js';
 import { openSqlite } from '../../src/sqlite.js';
-import { bytesSource, locationConformance, sha256 } from '../conformance.js';
+import { bytesSource, locationConformance, sha256, expectStored } from '../conformance.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';
 
 const opened: Packed[] = [];
@@ -156,8 +156,8 @@ describe('Packed journal (fsync: false)', () => {
     const bytes = randomBytes(1000);
     const key = sha256(bytes);
     const original = Buffer.from(bytes);
-    expect(await packed.write(key, bytesSource(bytes), ['a'])).toBe(true);
-    expect(await packed.write(key, bytesSource(bytes), ['b'])).toBe(true);
+    await expectStored(packed.write(key, bytesSource(bytes), ['a']), key);
+    await expectStored(packed.write(key, bytesSource(bytes), ['b']), key);
     bytes.fill(0); // the caller reuses its buffer: nothing stored changes
     const other = openSqlite(join(dir, 'packed.db'));
     try {
@@ -227,11 +227,11 @@ describe('Packed operations in order', () => {
       const bytes = randomBytes(700);
       const key = sha256(bytes);
       // (the order of calls that wait for nothing: a write first reads its source)
-      expect(await packed.write(key, bytesSource(bytes))).toBe(true);
+      await expectStored(packed.write(key, bytesSource(bytes)), key);
       const [touchedBefore, deleted, touchedAfter, deletedAgain] = await Promise.all([packed.touch(key), packed.delete(key), packed.touch(key), packed.delete(key)]);
       expect([touchedBefore, deleted, touchedAfter, deletedAgain]).toEqual([true, true, false, false]);
       expect(await packed.readBytes(key)).toBeNull();
-      expect(await packed.write(key, bytesSource(bytes), ['back'])).toBe(true);
+      await expectStored(packed.write(key, bytesSource(bytes), ['back']), key);
       expect(await packed.touch(key)).toBe(true);
       expect((await packed.readBytes(key))!.equals(bytes)).toBe(true);
       expect(await (await packed.read(key))!.labels()).toEqual(['back']);
@@ -245,7 +245,7 @@ describe('Packed reads are verified', () => {
     let packed = new Packed(dir);
     const bytes = randomBytes(3000);
     const key = sha256(bytes);
-    expect(await packed.write(key, bytesSource(bytes))).toBe(true);
+    await expectStored(packed.write(key, bytesSource(bytes)), key);
     await packed.close(); // the last connection folds the WAL into the file
     const file = join(dir, 'packed.db');
     const raw = readFileSync(file);
@@ -265,7 +265,7 @@ describe('Packed reads are verified', () => {
     await packed.write(key, bytesSource(bytes), ['kept']);
     await corruptRow(packed, key);
     await expect(packed.readBytes(key)).rejects.toBeInstanceOf(StorageCorruption);
-    expect(await packed.write(key, bytesSource(bytes))).toBe(true);
+    await expectStored(packed.write(key, bytesSource(bytes)), key);
     expect((await packed.readBytes(key))!.equals(bytes)).toBe(true);
     expect(await (await packed.read(key))!.labels()).toEqual(['kept']);
   });

@@ -5,7 +5,7 @@ import { ConfigError } from '../../src/errors.js';
 import { HashKeyStorage } from '../../src/index.js';
 import { RedisLocation } from '../../src/locations/redis.js';
 import { keySlot } from '../../src/locations/redis-slot.js';
-import { bytesSource, locationConformance, sha256 } from '../conformance.js';
+import { bytesSource, locationConformance, sha256, expectStored } from '../conformance.js';
 import { type RedisClusterServer, startRedisCluster } from '../servers/redis-cluster.js';
 import { type RedisSentinelGroup, startRedisSentinel } from '../servers/redis-sentinel.js';
 
@@ -42,7 +42,7 @@ async function corruptIn(location: RedisLocation, key: string): Promise<void> {
 async function written(location: RedisLocation, count: number, size = 64): Promise<string[]> {
   const values = Array.from({ length: count }, () => randomBytes(size));
   const results = await Promise.all(values.map((bytes) => location.write(sha256(bytes), bytesSource(bytes), ['x'])));
-  expect(results.every(Boolean)).toBe(true);
+  for (const [index, result] of results.entries()) await expectStored(result, sha256(values[index]!), values[index]);
   return values.map((bytes) => sha256(bytes));
 }
 

@@ -14,7 +14,7 @@ import { ConnectionError, StorageCorruption, TimeoutError } from '../../src/erro
 import { Disk, Levels, type Location, type SkipEvent } from '../../src/index.js';
 import { RedisLocation } from '../../src/locations/redis.js';
 import { S3 } from '../../src/locations/s3.js';
-import { bytesSource, sha256 } from '../conformance.js';
+import { bytesSource, sha256, expectStored } from '../conformance.js';
 import { freePort } from '../servers/ports.js';
 import { type RedisServer, startRedis } from '../servers/redis.js';
 import { S3_CREDENTIALS, type S3Server, startS3 } from '../servers/s3.js';
@@ -48,7 +48,7 @@ function sharedFaults(kind: string, setup: () => { remote: () => Location; stop:
     const location = remote();
     const bytes = randomBytes(20_000);
     const key = sha256(bytes);
-    expect(await location.write(key, bytesSource(bytes))).toBe(true);
+    await expectStored(location.write(key, bytesSource(bytes)), key);
     await corrupt(key);
     const local = disk();
     const levels = new Levels(local, location);
@@ -76,7 +76,7 @@ function sharedFaults(kind: string, setup: () => { remote: () => Location; stop:
     const location = remote();
     const bytes = randomBytes(1000);
     const key = sha256(bytes);
-    expect(await location.write(key, bytesSource(bytes))).toBe(true);
+    await expectStored(location.write(key, bytesSource(bytes)), key);
     expect(await location.read(key)).not.toBeNull();
     const below = disk();
     await below.write(key, bytesSource(bytes));

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocationError } from '../../src/errors.js';
 import { Disk, Levels, type Location, Small } from '../../src/index.js';
 import { RedisLocation } from '../../src/locations/redis.js';
-import { bytesSource, locationConformance, sha256, streamSource } from '../conformance.js';
+import { bytesSource, locationConformance, sha256, streamSource, expectStored } from '../conformance.js';
 import { type RedisServer, startRedis } from '../servers/redis.js';
 
 let server: RedisServer;
@@ -87,7 +87,7 @@ describe('RedisLocation', () => {
     const b = fresh();
     const bytes = randomBytes(100);
     const key = sha256(bytes);
-    expect(await a.write(key, bytesSource(bytes), ['x'])).toBe(true);
+    await expectStored(a.write(key, bytesSource(bytes), ['x']), key);
     expect(await b.read(key)).toBeNull();
     expect(await admin.type(a.prefix + key)).toBe('hash');
     expect(await admin.exists(b.prefix + key)).toBe(0);
@@ -126,11 +126,11 @@ describe('RedisLocation', () => {
   it('declines values above maxSize, of known or unknown size, and takes one at the limit', async () => {
     const location = fresh({ maxSize: 1000 });
     const big = randomBytes(1001);
-    expect(await location.write(sha256(big), bytesSource(big))).toBe(false);
-    expect(await location.write(sha256(big), streamSource(big, false, 100))).toBe(false);
+    expect(await location.write(sha256(big), bytesSource(big))).toBeNull();
+    expect(await location.write(sha256(big), streamSource(big, false, 100))).toBeNull();
     expect(await location.read(sha256(big))).toBeNull();
     const fits = randomBytes(1000);
-    expect(await location.write(sha256(fits), streamSource(fits, false, 100))).toBe(true);
+    await expectStored(location.write(sha256(fits), streamSource(fits, false, 100)), sha256(fits));
     await location.close();
   });
 
@@ -235,7 +235,7 @@ describe('RedisLocation', () => {
     const client = new Redis(server.url);
     const location = new RedisLocation(client, { prefix: `t${++prefixes}:` });
     const bytes = randomBytes(64);
-    expect(await location.write(sha256(bytes), bytesSource(bytes))).toBe(true);
+    await expectStored(location.write(sha256(bytes), bytesSource(bytes)), sha256(bytes));
     await location.close();
     expect(await client.ping()).toBe('PONG');
     client.disconnect();

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HashKeyStorage, Memory } from '../../src/index.js';
 import { S3 } from '../../src/locations/s3.js';
 import { migrate, verify } from '../../src/storage/maintenance/index.js';
-import { bytesSource, sha256, streamSource } from '../conformance.js';
+import { bytesSource, sha256, streamSource, expectStored } from '../conformance.js';
 import { S3_CREDENTIALS, type S3Server, startS3 } from '../servers/s3.js';
 
 /**
@@ -75,7 +75,7 @@ describe('S3 with a client of the user', () => {
       ];
       for (const { bytes, source } of cases) {
         const key = sha256(bytes);
-        expect(await location.write(key, source(bytes))).toBe(true);
+        await expectStored(location.write(key, source(bytes)), key);
         // on the server, the object is the value itself (not an aws-chunked body with a trailer)
         expect(sha256(await objectBytes(server.objectFile(location.objectKey(key)), bytes.length))).toBe(key);
         expect(sha256((await location.readBytes(key))!)).toBe(key);

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthenticationError, LocationError } from '../../src/errors.js';
 import type { Location } from '../../src/index.js';
 import { S3 } from '../../src/locations/s3.js';
-import { bytesSource, locationConformance, sha256, streamSource } from '../conformance.js';
+import { bytesSource, locationConformance, sha256, streamSource, expectStored } from '../conformance.js';
 import { S3_CREDENTIALS, type S3Server, startS3 } from '../servers/s3.js';
 
 let server: S3Server;
@@ -88,7 +88,7 @@ describe('S3', () => {
     const location = new S3(client, server.bucket, { prefix: `lake${++lakes}`, multipartThreshold: 5 * 1024 * 1024, partSize: 5 * 1024 * 1024, queueSize: 2 });
     const bytes = randomBytes(12 * 1024 * 1024 + 5);
     const key = sha256(bytes);
-    expect(await location.write(key, bytesSource(bytes, true))).toBe(true);
+    await expectStored(location.write(key, bytesSource(bytes, true)), key);
     expect(commands.filter((name) => name === 'UploadPartCommand').length).toBe(3);
     expect(commands).toContain('CompleteMultipartUploadCommand');
     const value = await location.read(key);
@@ -101,7 +101,7 @@ describe('S3', () => {
     // below the threshold: one PUT
     commands.length = 0;
     const small = randomBytes(1024 * 1024);
-    expect(await location.write(sha256(small), bytesSource(small, true))).toBe(true);
+    await expectStored(location.write(sha256(small), bytesSource(small, true)), sha256(small));
     expect(commands.filter((name) => name.includes('Upload') || name === 'PutObjectCommand')).toEqual(['PutObjectCommand']);
     await location.close();
     client.destroy();
@@ -155,7 +155,7 @@ describe('S3', () => {
     const client = rawClient();
     const location = new S3(client, server.bucket, { prefix: `lake${++lakes}` });
     const bytes = randomBytes(10);
-    expect(await location.write(sha256(bytes), bytesSource(bytes))).toBe(true);
+    await expectStored(location.write(sha256(bytes), bytesSource(bytes)), sha256(bytes));
     await location.close();
     const listed = await client.send(new ListObjectsV2Command({ Bucket: server.bucket, Prefix: location.prefix }));
     expect(listed.KeyCount).toBe(1);

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Disk, type Location } from '../../src/index.js';
 import { AuthenticationError } from '../../src/errors.js';
 import { SCP } from '../../src/locations/scp.js';
-import { locationConformance, sha256, streamSource } from '../conformance.js';
+import { locationConformance, sha256, streamSource, expectStored } from '../conformance.js';
 import { expectAtomicWrite } from '../helpers/atomic-write.js';
 import { startSshd, type Sshd } from '../servers/sshd.js';
 
@@ -75,7 +75,7 @@ describe('SCP', () => {
     const scp = connect(root);
     const bytes = randomBytes(70_000);
     const key = sha256(bytes);
-    expect(await scp.write(key, streamSource(bytes), ['x'])).toBe(true);
+    await expectStored(scp.write(key, streamSource(bytes), ['x']), key);
     expect(readFileSync(join(root, key.slice(0, 4), key.slice(4))).equals(bytes)).toBe(true);
     expect(await (await new Disk(root).read(key))!.labels()).toEqual(['x']);
     const listed: string[] = [];

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Disk, type Location, StorageCorruption } from '../../src/index.js';
 import { AuthenticationError } from '../../src/errors.js';
 import { requestSize, SFTP } from '../../src/locations/sftp.js';
-import { bytesSource, locationConformance, sha256 } from '../conformance.js';
+import { bytesSource, locationConformance, sha256, expectStored } from '../conformance.js';
 import { expectAtomicWrite } from '../helpers/atomic-write.js';
 import { startSshd, type Sshd } from '../servers/sshd.js';
 
@@ -80,7 +80,7 @@ describe('SFTP host keys and credentials', () => {
     const root = remoteRoot();
     const good = connect(root, { knownHosts: join(server.dir, 'missing'), hostKeyFingerprint: server.fingerprint });
     const bytes = randomBytes(100);
-    expect(await good.write(sha256(bytes), bytesSource(bytes))).toBe(true);
+    await expectStored(good.write(sha256(bytes), bytesSource(bytes)), sha256(bytes));
     await good.close();
     const bad = connect(root, { hostKeyFingerprint: 'SHA256:' + randomBytes(32).toString('base64').replace(/=+$/, '') });
     await expect(bad.read(sha256(bytes))).rejects.toMatchObject({ code: 'ERR_HOST_KEY' });
@@ -112,7 +112,7 @@ describe('SFTP remote lake', () => {
     const sftp = connect(root);
     const bytes = randomBytes(5000);
     const key = sha256(bytes);
-    expect(await sftp.write(key, bytesSource(bytes), ['scan'])).toBe(true);
+    await expectStored(sftp.write(key, bytesSource(bytes), ['scan']), key);
     expect(readFileSync(join(root, key.slice(0, 4), key.slice(4))).equals(bytes)).toBe(true);
     const disk = new Disk(root);
     expect((await disk.readBytes(key))!.equals(bytes)).toBe(true);
@@ -128,7 +128,7 @@ describe('SFTP remote lake', () => {
     const sftp = connect(root, { levels: [1, 1, -1] });
     const bytes = randomBytes(10);
     const key = sha256(bytes);
-    expect(await sftp.write(key, bytesSource(bytes))).toBe(true);
+    await expectStored(sftp.write(key, bytesSource(bytes)), key);
     expect(readFileSync(join(root, 'config.yml'), 'utf8')).toMatch(/levels:\s*\n\s*- 1\s*\n\s*- 1\s*\n\s*- -1/);
     expect(existsSync(join(root, key.slice(0, 2), key.slice(2, 4), key.slice(4)))).toBe(true);
     await sftp.close();
@@ -152,12 +152,12 @@ describe('SFTP remote lake', () => {
     const key = sha256(small);
     await sftp.write(key, bytesSource(small));
     await corruptRemote(sftp, key);
-    expect(await sftp.write(key, bytesSource(small))).toBe(true);
+    await expectStored(sftp.write(key, bytesSource(small)), key);
     expect((await sftp.readBytes(key))!.equals(small)).toBe(true);
 
     const large = randomBytes(5 * 1024 * 1024 + 3);
     const largeKey = sha256(large);
-    expect(await sftp.write(largeKey, bytesSource(large, false))).toBe(true);
+    await expectStored(sftp.write(largeKey, bytesSource(large, false)), largeKey);
     const parts: Buffer[] = [];
     for await (const part of (await sftp.read(largeKey))!.stream()) parts.push(part as Buffer);
     expect(Buffer.concat(parts).equals(large)).toBe(true);
@@ -200,7 +200,7 @@ describe('SFTP request size and depth', () => {
       const root = remoteRoot();
       mkdirSync(root, { recursive: true });
       const sftp = connect(root, options);
-      expect(await sftp.write(key, bytesSource(value, false))).toBe(true);
+      await expectStored(sftp.write(key, bytesSource(value, false)), key);
       expect(readFileSync(await sftp.pathOf(key)).equals(value)).toBe(true);
       expect((await sftp.readBytes(key))!.equals(value)).toBe(true);
       const parts: Buffer[] = [];
@@ -226,7 +226,7 @@ describe('SFTP request size and depth', () => {
     mkdirSync(root, { recursive: true });
     const sftp = connect(root, { chunkSize: 100_000, concurrency: 4 });
     const source = { size: null, path: null, verified: false, stream: () => Readable.from(pieces), bytes: async () => value };
-    expect(await sftp.write(key, source)).toBe(true);
+    await expectStored(sftp.write(key, source), key);
     expect(readFileSync(await sftp.pathOf(key)).equals(value)).toBe(true);
     await sftp.close();
   });

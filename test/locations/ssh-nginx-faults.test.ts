@@ -13,7 +13,7 @@ import { ConnectionError, TimeoutError } from '../../src/errors.js';
 import { Nginx } from '../../src/locations/nginx.js';
 import { SCP } from '../../src/locations/scp.js';
 import { SFTP } from '../../src/locations/sftp.js';
-import { bytesSource, sha256 } from '../conformance.js';
+import { bytesSource, sha256, expectStored } from '../conformance.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';
 import { startNginx, type NginxServer } from '../servers/nginx.js';
 import { freePort } from '../servers/ports.js';
@@ -64,7 +64,7 @@ describe('SSH faults', () => {
       });
       const bytes = randomBytes(2000);
       const key = sha256(bytes);
-      expect(await remote.write(key, bytesSource(bytes))).toBe(true);
+      await expectStored(remote.write(key, bytesSource(bytes)), key);
       expect((await remote.readBytes!(key))!.equals(bytes)).toBe(true);
 
       await server.stop();

@@ -233,7 +233,7 @@ async function copy(source: Location, target: Location, item: Item): Promise<num
 }
 
 async function store(target: Location, key: Key, source: Source, labels: string[] | null): Promise<void> {
-  if (!(await target.write(key, source, labels))) throw new Error(`declined by ${target.name} (full or read-only)`);
+  if ((await target.write(key, source, labels)) === null) throw new Error(`declined by ${target.name} (full or read-only)`);
 }
 
 /** Flushes the filesystem holding `dir` (syncfs through coreutils' `sync -f`; Node has no syncfs). */

@@ -48,12 +48,14 @@ export class EncodedMemory implements Location {
     for (const key of keys) yield [key, await this.read(key)];
   }
 
-  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<boolean> {
+  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<Value | null> {
     if (this.codec.name === 'none') return this.memory.write(key, source, labels);
     const plain = await source.bytes();
     // verify the plain bytes before they are encoded: the Memory below cannot
     if (!source.verified) verifyBytes(key, plain, `a copy into ${this.name}`);
-    return this.memory.write(key, { ...bufferBlob(this.codec.encode(plain)), verified: true }, labels);
+    const stored = await this.memory.write(key, { ...bufferBlob(this.codec.encode(plain)), verified: true }, labels);
+    // the Memory holds the encoded bytes: the value written is the plain ones
+    return stored === null ? null : { key, ...bufferBlob(plain), labels: () => stored.labels() };
   }
 
   delete(key: Key): Promise<boolean> {

@@ -480,14 +480,19 @@ export class FilesystemTier implements Location, SavesAtExit {
   }
 
   /** Stores a value that no entry names yet (HashKeyStorage writing through Levels). */
-  async write(key: Key, source: Source): Promise<boolean> {
+  async write(key: Key, source: Source): Promise<Value | null> {
     assertKey(key);
-    if (this.pendingWithKey(key) || this.stmt.byKey.get(keyHead(key), key)) return true;
+    if (this.pendingWithKey(key) || this.stmt.byKey.get(keyHead(key), key)) {
+      // already stored: that value (unless another process removed it meanwhile: then stored below)
+      const present = await this.read(key);
+      if (present !== null) return present;
+    }
     const bytes = await source.bytes();
-    if (!source.verified && hash('sha256', bytes) !== key) return false;
+    if (!source.verified && hash('sha256', bytes) !== key) return null;
     const { encoded, codec } = this.encode(bytes);
-    if (!this.hasRoom(encoded.length)) return false;
-    return (await this.putEntry(LOOSE + key, key, bytes.length, encoded, codec)) !== null;
+    if (!this.hasRoom(encoded.length)) return null;
+    if ((await this.putEntry(LOOSE + key, key, bytes.length, encoded, codec)) === null) return null;
+    return { key, ...bufferBlob(bytes), labels: async () => null };
   }
 
   /** Removes a value written through `write`; values that entries hold are removed with the entries. */
