@@ -1,16 +1,18 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { inMemoryValue, readUpTo, type Source, type Value, verifyBytes } from '../blob.js';
+import { inMemoryValue, readUpTo, type Source, type Value } from '../blob.js';
 import { ConfigError, LocationError, StorageCorruption, storageErrorCode } from '../errors.js';
 import { assertKey, type Key } from '../key.js';
 import { parseSize, type Size } from '../size.js';
-import type { SqliteDatabase, SqliteTransaction } from '../sqlite.js';
+import { isCorruptDatabase } from '../storage/embedded/database.js';
+import { EmbeddedStore, type QueuedOp } from '../storage/embedded/store.js';
+import { verifiedValue } from '../storage/embedded/verified.js';
 import type { Administered, LakeAdmin } from './admin.js';
-import { type Entry, type Location, readEach } from './interface.js';
+import { type Entry, type Location } from './interface.js';
 import { PackedAdmin } from './packed-admin.js';
-import { openPackedDatabase, PACKED_FILE, type PackedStatements, preparePacked } from './packed-db.js';
+import { createPackedTables, MANY_KEYS, PACKED_CHECKPOINT_BYTES, PACKED_FILE, packedDatabaseOptions, type PackedStatements, preparePacked } from './packed-db.js';
 import { assertLocalFilesystem } from './packed-filesystem.js';
-import { deadJournals, PackedJournal, readJournal } from './packed-journal.js';
+import { decodePackedRecord, packedRecordMeta, type PackedPut } from './packed-journal.js';
 
 export interface PackedOptions {
   /**
@@ -35,15 +37,11 @@ const MARK_DELAY_MS = 1000;
 const MARKS_MAX = 4096;
 const CONTENTS_PAGE = 512;
 
-interface Settle {
-  resolve: (done: boolean) => void;
-  reject: (error: unknown) => void;
-}
-
-type Request = { kind: 'put'; key: Key; bytes: Buffer; labels: readonly string[] | null } | { kind: 'touch' | 'delete'; key: Key };
-type Op = Request & Settle;
+type Request = ({ kind: 'put' } & PackedPut) | { kind: 'touch' | 'delete'; key: Key } | { kind: 'marks'; key: null };
+type Op = Request & QueuedOp<boolean>;
 
 type Row = [data: Buffer, used: number, labels: string | null];
+type KeyedRow = [key: Buffer, data: Buffer, used: number, labels: string | null];
 
 /** A journaled put not yet in the database, as reads see it (several puts of one key merged). */
 interface Pending {
@@ -61,6 +59,8 @@ const noop = () => {};
  * key: one file instead of a file per value, for the small values of a lake (put it under
  * `Small` in `Levels`, with a Disk for the rest).
  *
+ * Built on the embedded store (storage/embedded: one SQLite file, a journal per process, group
+ * commit), which TierKV's filesystem tiers use too; the rows, labels and last use are Packed's.
  * Writes, touches and deletes of concurrent callers are committed together in one transaction at
  * the next turn of the event loop (group commit), or at once when 1,024 are waiting. With fsync
  * (the default) each promise resolves after that commit (`synchronous=FULL`). Without, a write
@@ -77,21 +77,15 @@ export class Packed implements Location, Administered {
   readonly maxSize: number;
   readonly fsync: boolean;
 
-  private readonly db: SqliteDatabase;
+  private readonly store: EmbeddedStore<Op, boolean>;
   private readonly statements: PackedStatements;
-  private readonly commitBatch: SqliteTransaction<(ops: Op[], marks: [Key, number][]) => boolean[]>;
-  private queue: Op[] = [];
-  private commitScheduled: NodeJS.Immediate | null = null;
-  /** Last uses seen by reads, not yet committed. */
+  /** Last uses seen by reads, not yet committed (they go with the next commit). */
   private marks = new Map<Key, number>();
   private markTimer: NodeJS.Timeout | null = null;
+  private marksQueued = false;
   private closed = false;
-  /** fsync off: this process's journal, and the puts it holds that are not in the database yet. */
-  private readonly journal: PackedJournal | null;
+  /** fsync off: the puts in this process's journal that are not in the database yet. */
   private readonly pending = new Map<Key, Pending>();
-  private queuedBytes = 0;
-  /** A commit of journaled puts failed: they stay in the journal (replayed at the next open), and writes stop. */
-  private commitFailure: Error | null = null;
   private adminView: PackedAdmin | null = null;
 
   constructor(dir: string, options: PackedOptions = {}) {
@@ -109,20 +103,36 @@ export class Packed implements Location, Administered {
     }
     assertLocalFilesystem(this.dir, this.name);
     try {
-      this.db = openPackedDatabase(join(this.dir, PACKED_FILE), this.fsync, lockTimeout);
+      this.store = new EmbeddedStore({
+        ...packedDatabaseOptions(this.fsync, lockTimeout),
+        path: join(this.dir, PACKED_FILE),
+        journalDir: join(this.dir, JOURNALS),
+        journaled: !this.fsync,
+        batchOps: BATCH_OPS,
+        batchBytes: BATCH_BYTES,
+        checkpointBytes: PACKED_CHECKPOINT_BYTES,
+        createTables: createPackedTables,
+      });
     } catch (error) {
       throw this.failure(error, null, 'cannot open its database');
     }
-    this.statements = preparePacked(this.db);
-    this.commitBatch = this.db.transaction((ops: Op[], marks: [Key, number][]) => {
-      for (const [key, at] of marks) this.statements.mark.run(at, Buffer.from(key, 'hex'));
-      return ops.map((op) => this.apply(op));
+    this.statements = preparePacked(this.store.db);
+    this.store.attach({
+      apply: (ops) => {
+        this.applyMarks();
+        return ops.map((op) => this.apply(op));
+      },
+      failure: (error, op) =>
+        op === null
+          ? this.failure(error, null, 'cannot commit its journaled writes (they are kept in its journal, replayed when it is opened again)')
+          : this.failure(error, op.key, op.kind === 'put' ? 'cannot store' : `cannot ${op.kind}`),
     });
-    this.journal = this.fsync ? null : new PackedJournal(join(this.dir, JOURNALS));
     try {
-      this.replayDeadJournals();
+      this.store.replayDeadJournals(decodePackedRecord, (puts) => {
+        for (const put of puts) this.apply({ kind: 'put', ...put, weight: 0, acknowledged: true, resolve: noop, reject: noop });
+      });
     } catch (error) {
-      this.db.close();
+      this.store.db.close();
       throw this.failure(error, null, 'cannot replay the journal of a process that was killed');
     }
   }
@@ -137,12 +147,24 @@ export class Packed implements Location, Administered {
   async readBytes(key: Key): Promise<Buffer | null> {
     const row = this.lookup(key, false);
     if (row === undefined) return null;
-    verifyBytes(key, row[0], this.name);
-    return row[0];
+    return verifiedValue(key, row[0], this.name);
   }
 
-  readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
-    return readEach(this, keys);
+  /**
+   * The values of many keys, in the order given: one query per 64 keys, each value checked
+   * against its key when its bytes are first used (as `read`).
+   */
+  async *readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
+    let chunk: Key[] = [];
+    for (const key of keys) {
+      assertKey(key);
+      chunk.push(key);
+      if (chunk.length === MANY_KEYS) {
+        yield* this.readMany(chunk);
+        chunk = [];
+      }
+    }
+    if (chunk.length > 0) yield* this.readMany(chunk);
   }
 
   async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<Value | null> {
@@ -151,11 +173,11 @@ export class Packed implements Location, Administered {
     if (source.size !== null && source.size > this.maxSize) return null;
     const bytes = await readUpTo(source, this.maxSize);
     if (bytes === null) return null;
-    if (!source.verified) verifyBytes(key, bytes, `a copy into ${this.name}`);
-    // a copy: the caller may reuse its buffer before the commit
-    const put = { kind: 'put', key, bytes: Buffer.from(bytes), labels: labels?.length ? [...labels] : null } as const;
-    if (this.journal === null) {
-      if (!(await this.enqueue(put))) return null;
+    if (!source.verified) verifiedValue(key, bytes, `a copy into ${this.name}`);
+    const put: PackedPut = { key, bytes, labels: labels?.length ? [...labels] : null };
+    if (this.store.journal === null) {
+      // a copy: the caller may reuse its buffer before the commit
+      if (!(await this.enqueue({ kind: 'put', ...put, bytes: Buffer.from(bytes) }))) return null;
     } else this.journaled(put);
     // the bytes in hand hash to the key, so they are the stored ones (checked again on first use);
     // the labels are looked up when asked for: with earlier writes' they may be more than ours
@@ -190,7 +212,7 @@ export class Packed implements Location, Administered {
   async *contents(): AsyncIterable<Entry> {
     this.assertOpen();
     // journaled puts are listed too: commit them first
-    if (this.queue.length > 0 && this.commitFailure === null) this.commitAll();
+    if (this.store.waiting > 0 && this.store.failure === null) this.store.commitAll();
     let after = 0;
     for (;;) {
       this.assertOpen();
@@ -211,64 +233,47 @@ export class Packed implements Location, Administered {
   /** The view maintenance uses (du, verify, gc, migrate): see admin.ts and packed-admin.ts. */
   admin(): LakeAdmin {
     this.assertOpen();
+    // what maintenance reads must include this process's waiting writes and read marks
     const flush = () => {
-      if (this.commitFailure === null) this.commitAll();
+      this.queueMarks();
+      if (this.store.waiting > 0 && this.store.failure === null) this.store.commitAll();
     };
-    return (this.adminView ??= new PackedAdmin(this, { db: this.db, flush }));
+    return (this.adminView ??= new PackedAdmin(this, { db: this.store.db, flush }));
   }
 
   /** Commits what is waiting (writes and read marks), then closes the database. */
   async close(): Promise<void> {
     if (this.closed) return;
     if (this.markTimer !== null) clearTimeout(this.markTimer);
-    if (this.commitScheduled !== null) clearImmediate(this.commitScheduled);
-    this.markTimer = this.commitScheduled = null;
-    if (this.commitFailure === null) this.commitAll();
+    this.markTimer = null;
     this.closed = true;
-    if (this.commitFailure === null) this.journal?.close();
-    else this.journal?.abandon();
-    this.db.close();
-    if (this.commitFailure !== null) throw this.commitFailure;
+    if (this.marks.size > 0) this.queueMarks();
+    try {
+      this.store.close();
+    } finally {
+      await this.store.settled();
+    }
   }
 
   /** Acknowledges a put once it is in the journal: in the OS from then on, in SQLite with the next commit. */
-  private journaled(put: Request & { kind: 'put' }): void {
-    if (this.commitFailure !== null) throw this.commitFailure;
+  private journaled(put: PackedPut): void {
+    if (this.store.failure !== null) throw this.store.failure;
+    let bytes: Buffer;
     try {
-      this.journal!.append(put);
+      // the journal's copy of the bytes is the one kept until the commit
+      bytes = this.store.journal!.append(packedRecordMeta(put), put.bytes);
     } catch (error) {
       throw this.failure(error, put.key, 'cannot journal');
     }
     const pending = this.pending.get(put.key);
-    if (pending === undefined) this.pending.set(put.key, { bytes: put.bytes, labels: new Set(put.labels), queued: 1 });
+    if (pending === undefined) this.pending.set(put.key, { bytes, labels: new Set(put.labels), queued: 1 });
     else {
-      pending.bytes = put.bytes;
+      pending.bytes = bytes;
       for (const label of put.labels ?? []) pending.labels.add(label);
       pending.queued++;
     }
-    this.queue.push({ ...put, resolve: noop, reject: noop });
-    this.queuedBytes += put.bytes.length;
-    // a caller awaiting one write after another never lets the event loop turn: commit here
-    if (this.queue.length >= BATCH_OPS || this.queuedBytes >= BATCH_BYTES) this.commitAll();
-    else this.scheduleCommit();
-  }
-
-  /** Puts of processes that were killed, from their journals into the database. */
-  private replayDeadJournals(): void {
-    for (const path of deadJournals(join(this.dir, JOURNALS))) {
-      const puts = readJournal(path);
-      for (let at = 0; at < puts.length; at += BATCH_OPS) {
-        const ops = puts.slice(at, at + BATCH_OPS).map((put): Op => ({ kind: 'put', ...put, resolve: noop, reject: noop }));
-        this.commitBatch.immediate(ops, []);
-      }
-      rmSync(path, { force: true });
-    }
-  }
-
-  /** Commits everything waiting, batch after batch, then empties the journal. */
-  private commitAll(): void {
-    while (this.commitFailure === null && (this.queue.length > 0 || this.marks.size > 0)) this.commitWaiting();
-    if (this.commitFailure === null && this.queue.length === 0) this.journal?.clear();
+    const committed = () => this.committed(put.key);
+    this.store.acknowledged({ kind: 'put', key: put.key, bytes, labels: put.labels, weight: bytes.length, acknowledged: true, resolve: committed, reject: noop });
   }
 
   private assertOpen(): void {
@@ -291,6 +296,34 @@ export class Packed implements Location, Administered {
     return row;
   }
 
+  /** Up to MANY_KEYS keys in one query (journaled puts from memory), in the order given. */
+  private readMany(keys: Key[]): [Key, Value | null][] {
+    this.assertOpen();
+    const rows = new Map<Key, Row>();
+    try {
+      const lookedUp: (Buffer | null)[] = [];
+      for (const key of keys) {
+        const pending = this.pending.get(key);
+        if (pending !== undefined) rows.set(key, this.pendingRow(key, pending));
+        else lookedUp.push(Buffer.from(key, 'hex'));
+      }
+      if (lookedUp.length > 0) {
+        while (lookedUp.length < MANY_KEYS) lookedUp.push(null);
+        for (const [key, data, used, labels] of this.statements.many.all(...lookedUp) as KeyedRow[]) {
+          const hex = key.toString('hex');
+          rows.set(hex, [data, used, labels]);
+          this.markUsed(hex, used);
+        }
+      }
+    } catch (error) {
+      throw this.failure(error, null, 'cannot read');
+    }
+    return keys.map((key) => {
+      const row = rows.get(key);
+      return [key, row === undefined ? null : inMemoryValue(key, row[0], this.name, async () => parseLabels(row[2]))];
+    });
+  }
+
   /** A journaled value as a row: a copy of its bytes, its labels with those already stored. */
   private pendingRow(key: Key, pending: Pending): Row {
     const stored = parseLabels(this.statements.labelsOf.get(Buffer.from(key, 'hex')) as string | null | undefined);
@@ -302,65 +335,38 @@ export class Packed implements Location, Administered {
     const now = Date.now();
     if (now - used < MARK_RESOLUTION_MS) return;
     this.marks.set(key, now);
-    if (this.marks.size >= MARKS_MAX) this.scheduleCommit();
+    if (this.marks.size >= MARKS_MAX) this.queueMarks();
     else if (this.markTimer === null) {
       this.markTimer = setTimeout(() => {
         this.markTimer = null;
-        this.scheduleCommit();
+        this.queueMarks();
       }, MARK_DELAY_MS);
       this.markTimer.unref();
     }
   }
 
-  private enqueue(request: Request): Promise<boolean> {
-    this.assertOpen();
-    return new Promise<boolean>((resolve, reject) => {
-      this.queue.push({ ...request, resolve, reject });
-      this.scheduleCommit();
-    });
+  /** Makes sure a commit comes for the read marks (any commit takes them along). */
+  private queueMarks(): void {
+    if (this.marksQueued || this.marks.size === 0) return;
+    this.marksQueued = true;
+    this.store.wait({ kind: 'marks', key: null, weight: 0, acknowledged: false, resolve: noop, reject: noop });
   }
 
-  /** At the next turn of the event loop: every caller that queued before then shares the commit. */
-  private scheduleCommit(): void {
-    if (this.commitScheduled !== null || this.closed) return;
-    this.commitScheduled = setImmediate(() => {
-      this.commitScheduled = null;
-      this.commitAll();
-    });
-  }
-
-  /** Commits one batch of waiting operations (and every waiting read mark) in one transaction. */
-  private commitWaiting(): void {
-    let bytes = 0;
-    let count = 0;
-    while (count < this.queue.length && count < BATCH_OPS && bytes < BATCH_BYTES) {
-      const op = this.queue[count++]!;
-      if (op.kind === 'put') bytes += op.bytes.length;
-    }
-    const ops = this.queue.splice(0, count);
-    this.queuedBytes = Math.max(0, this.queuedBytes - bytes);
-    const marks = [...this.marks];
-    this.marks.clear();
+  /** Inside a commit: the read marks waiting, moved into the database (only hints: lost if the commit fails). */
+  private applyMarks(): void {
     if (this.markTimer !== null) clearTimeout(this.markTimer);
     this.markTimer = null;
-    let results: boolean[];
-    try {
-      results = this.commitBatch.immediate(ops, marks);
-    } catch (error) {
-      // nothing of the batch is stored (the transaction was rolled back); marks are only hints
-      for (const op of ops) op.reject(this.failure(error, op.key, op.kind === 'put' ? 'cannot store' : `cannot ${op.kind}`));
-      if (this.journal !== null && ops.some((op) => op.kind === 'put')) {
-        // acknowledged puts: still in the journal and readable here; the next open replays them
-        this.queue.unshift(...ops.filter((op) => op.kind === 'put'));
-        this.commitFailure = this.failure(error, null, 'cannot commit its journaled writes (they are kept in its journal, replayed when it is opened again)');
-      }
-      return;
-    }
-    for (let i = 0; i < ops.length; i++) {
-      const op = ops[i]!;
-      if (op.kind === 'put' && this.journal !== null) this.committed(op.key);
-      op.resolve(results[i]!);
-    }
+    this.marksQueued = false;
+    const marks = [...this.marks];
+    this.marks.clear();
+    for (const [key, at] of marks) this.statements.mark.run(at, Buffer.from(key, 'hex'));
+  }
+
+  private enqueue(request: Request & { kind: 'put' | 'touch' | 'delete' }): Promise<boolean> {
+    this.assertOpen();
+    return new Promise<boolean>((resolve, reject) => {
+      this.store.wait({ ...request, weight: request.kind === 'put' ? request.bytes.length : 0, acknowledged: false, resolve, reject });
+    });
   }
 
   private committed(key: Key): void {
@@ -370,6 +376,7 @@ export class Packed implements Location, Administered {
 
   private apply(op: Op): boolean {
     const { statements } = this;
+    if (op.kind === 'marks') return true;
     const key = Buffer.from(op.key, 'hex');
     const now = Date.now();
     switch (op.kind) {
@@ -400,14 +407,6 @@ export class Packed implements Location, Administered {
     const detail = error instanceof Error ? error.message : String(error);
     return new LocationError(`${this.name} ${doing}${key === null ? '' : ` ${key}`}: ${detail}`, this.name, { cause: error, code: storageErrorCode(error) });
   }
-}
-
-/** SQLITE_CORRUPT (11) or SQLITE_NOTADB (26), from either binding. */
-function isCorruptDatabase(error: unknown): boolean {
-  const { code, errcode } = (error ?? {}) as { code?: unknown; errcode?: unknown };
-  if (code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB') return true;
-  if (typeof errcode === 'number') return (errcode & 0xff) === 11 || (errcode & 0xff) === 26;
-  return false;
 }
 
 function parseLabels(text: string | null | undefined): string[] | null {

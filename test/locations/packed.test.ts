@@ -1,11 +1,13 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, Disk, HashKeyStorage, Levels, LocationError, type Location, Packed, Small, StorageCorruption } from '../../src/index.js';
 import { networkFilesystemName } from '../../src/locations/packed-filesystem.js';
-import { PackedJournal } from '../../src/locations/packed-journal.js';
+import { PACKED_CHECKPOINT_BYTES } from '../../src/locations/packed-db.js';
+import { packedRecordMeta } from '../../src/locations/packed-journal.js';
+import { ProcessJournal } from '../../src/storage/embedded/journal.js';
 import { openSqlite } from '../../src/sqlite.js';
 import { bytesSource, locationConformance, sha256, expectStored } from '../conformance.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';
@@ -135,9 +137,9 @@ describe('Packed journal (fsync: false)', () => {
     const journalDir = join(dir, 'journal');
     const kept = randomBytes(4096);
     const torn = randomBytes(4096);
-    const journal = new PackedJournal(journalDir);
-    journal.append({ key: sha256(kept), labels: ['replayed'], bytes: kept });
-    journal.append({ key: sha256(torn), labels: null, bytes: torn });
+    const journal = new ProcessJournal(journalDir);
+    journal.append(packedRecordMeta({ key: sha256(kept), labels: ['replayed'], bytes: kept }), kept);
+    journal.append(packedRecordMeta({ key: sha256(torn), labels: null, bytes: torn }), torn);
     journal.abandon(); // as a kill leaves it
     const file = readFileSync(journal.path);
     writeFileSync(journal.path, file.subarray(0, file.length - 100)); // the kill cut the last write short
@@ -169,6 +171,52 @@ describe('Packed journal (fsync: false)', () => {
     } finally {
       other.close();
     }
+  });
+});
+
+describe('Packed checkpoints and batch reads', () => {
+  it('copies its WAL into the database file from a worker thread once enough is committed, and keeps every value', async () => {
+    const dir = tempDir();
+    const packed = new Packed(dir, { fsync: false });
+    const values = Array.from({ length: Math.ceil((PACKED_CHECKPOINT_BYTES * 1.5) / 4096) }, () => randomBytes(4096));
+    for (const bytes of values) await packed.write(sha256(bytes), bytesSource(bytes));
+    await new Promise((resolve) => setImmediate(resolve));
+    // the connection's own checkpoint waits for 128 MiB of WAL: pages in the file are the worker's copy
+    const fileSize = () => statSync(join(dir, 'packed.db')).size;
+    const deadline = Date.now() + 60_000;
+    while (fileSize() < PACKED_CHECKPOINT_BYTES && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(fileSize()).toBeGreaterThanOrEqual(PACKED_CHECKPOINT_BYTES);
+    for (const bytes of values.slice(0, 200)) expect((await packed.readBytes(sha256(bytes)))!.equals(bytes)).toBe(true);
+    await packed.close();
+    const again = open(dir);
+    for (const bytes of values) expect((await again.readBytes(sha256(bytes)))!.equals(bytes)).toBe(true);
+  }, 120_000);
+
+  it('readBatch: the values of many keys in the order given, journaled ones included, misses as null, damage as StorageCorruption', async () => {
+    const dir = tempDir();
+    const packed = open(dir, { fsync: false });
+    const values = Array.from({ length: 150 }, (_, i) => randomBytes(100 + i));
+    await Promise.all(values.slice(0, 100).map((bytes, i) => packed.write(sha256(bytes), bytesSource(bytes), [`v${i}`])));
+    await new Promise((resolve) => setImmediate(resolve)); // committed
+    await corruptRow(packed, sha256(values[5]!));
+    // written after the commit: still only in the journal when read
+    for (const bytes of values.slice(100, 140)) await packed.write(sha256(bytes), bytesSource(bytes));
+    const keys = [...values.map(sha256).reverse(), sha256(values[0]!)]; // 10 misses first, a key twice
+    const answers: [string, Buffer | null | 'corrupt'][] = [];
+    for await (const [key, value] of packed.readBatch(keys)) {
+      answers.push([key, value === null ? null : await value.bytes().catch((error: unknown) => (error instanceof StorageCorruption ? 'corrupt' : Promise.reject(error)))]);
+    }
+    expect(answers.map(([key]) => key)).toEqual(keys);
+    const byKey = new Map(values.map((bytes, i) => [sha256(bytes), i]));
+    for (const [key, got] of answers) {
+      const i = byKey.get(key)!;
+      if (i >= 140) expect(got).toBeNull();
+      else if (i === 5) expect(got).toBe('corrupt');
+      else expect((got as Buffer).equals(values[i]!)).toBe(true);
+    }
+    const labels: (string[] | null)[] = [];
+    for await (const [, labelled] of packed.readBatch([sha256(values[7]!)])) labels.push(await labelled!.labels());
+    expect(labels).toEqual([['v7']]);
   });
 });
 

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import { ResourceFilesystem, ResourceMemory, TierKV } from '../../src/storage/tierkv/index.js';
-import { Journal } from '../../src/storage/tierkv/journal.js';
+import { ProcessJournal } from '../../src/storage/embedded/journal.js';
+import { type JournalRecord, tierRecordMeta } from '../../src/storage/tierkv/journal.js';
 import { openSqlite } from '../../src/sqlite.js';
 import { valueFor } from './values.js';
 
@@ -179,7 +180,8 @@ it("replays a killed process's journal on open: its sets, never over a newer com
     await store.set('X', 'newer, committed');
   });
   const journalDir = join(dir, 'j', 'journal');
-  const journal = new Journal(journalDir);
+  const processJournal = new ProcessJournal(journalDir);
+    const journal = { append: (record: JournalRecord) => processJournal.append(tierRecordMeta(record), record.encoded), abandon: () => processJournal.abandon() };
   const record = (id: string, text: string, ver: number) => {
     const bytes = Buffer.from(text);
     return { id, key: createHash('sha256').update(bytes).digest('hex'), size: bytes.length, codec: 'none', kind: 0, ver, encoded: bytes };

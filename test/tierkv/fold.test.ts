@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors.js';
 import { ResourceFilesystem, ResourceMemory, TierKV } from '../../src/storage/tierkv/index.js';
-import { Journal } from '../../src/storage/tierkv/journal.js';
+import { ProcessJournal } from '../../src/storage/embedded/journal.js';
+import { type JournalRecord, tierRecordMeta } from '../../src/storage/tierkv/journal.js';
 import { openSqlite } from '../../src/sqlite.js';
 import { valueFor } from './values.js';
 
@@ -72,7 +73,8 @@ describe("durability 'process': the journal is the store of record", () => {
     const options = () => ({ name: 'r', resources: [new ResourceFilesystem({ path: dir, compression: true })] });
     await TierKV.with(options(), async () => {});
     const journalDir = join(dir, 'r', 'journal');
-    const journal = new Journal(journalDir);
+    const processJournal = new ProcessJournal(journalDir);
+    const journal = { append: (record: JournalRecord) => processJournal.append(tierRecordMeta(record), record.encoded), abandon: () => processJournal.abandon() };
     const plain = compressible(5);
     const key = createHash('sha256').update(plain).digest('hex');
     journal.append({ id: '["P"]', key, size: plain.length, codec: 'none', kind: 0, ver: Date.now() * 1000, encoded: plain });

@@ -8,9 +8,11 @@ import { Disk } from '../../locations/disk.js';
 import type { Entry, Location } from '../../locations/interface.js';
 import { codecNamed, type Codec } from './codec.js';
 import type { ResourceFilesystem } from './resources.js';
-import { openSqlite, type SqliteDatabase, type SqliteStatement } from '../../sqlite.js';
+import type { SqliteDatabase, SqliteStatement } from '../../sqlite.js';
+import { EmbeddedStore, type QueuedOp } from '../embedded/store.js';
+import { type StoredEncoding, verifiedValue } from '../embedded/verified.js';
 import { forgetAtExit, savedAtExit, type SavesAtExit } from './exit-save.js';
-import { deadJournals, Journal, readJournal } from './journal.js';
+import { decodeTierRecord, type JournalRecord, tierRecordMeta } from './journal.js';
 import { orphanFiles } from './orphans.js';
 import { ValueKind } from './value-kinds.js';
 
@@ -24,7 +26,6 @@ const SPACE_CHECK_MS = 500;
  */
 const FOLD_OPS = 65_536;
 const FOLD_BYTES = 64 * 1024 * 1024;
-const noop = () => {};
 /** Rows whose id starts with this hold values written through the Location interface, not entries. */
 const LOOSE = '#';
 
@@ -81,7 +82,7 @@ export interface ReadValue {
   kind: ValueKind;
 }
 
-interface PutOp {
+interface PutOp extends QueuedOp<number> {
   kind: 'put';
   id: string;
   key: Key;
@@ -93,17 +94,15 @@ interface PutOp {
   /** Acknowledged before it was encoded: `encoded` holds the plain bytes (codec 'none'), encoded for this tier at the fold. */
   deferred: boolean;
   blob: Key | null;
-  resolve: (seq: number) => void;
-  reject: (error: unknown) => void;
+  /** What the commit stores: set before the transaction (a deferred put is encoded then). */
+  stored?: { encoded: Buffer; codec: string; blob: Key | null };
 }
 
-interface RemoveOp {
+interface RemoveOp extends QueuedOp<number> {
   kind: 'remove';
   id: string;
   /** Leave a tombstone so that other processes drop the entry from their index. */
   tombstone: boolean;
-  resolve: (seq: number) => void;
-  reject: (error: unknown) => void;
 }
 
 type Op = PutOp | RemoveOp;
@@ -112,14 +111,18 @@ type Op = PutOp | RemoveOp;
  * One filesystem tier of a TierKV store, and a cairn Location in its own right: a SQLite file
  * (WAL) holding the tag index and values up to INLINE_LIMIT, and a Disk lake for larger values.
  *
+ * Built on the embedded store (storage/embedded: the SQLite file, a journal per process, group
+ * commit) that Packed uses too; the rows (entries, tombstones, sequence numbers), tags, codecs,
+ * blobs and limits are TierKV's.
+ *
  * Durability 'process' (the default): a put is appended to this process's journal (journal.ts,
  * one write(), no fsync) and acknowledged: the journal is the store of record. The puts are
  * folded into SQLite (WAL, `synchronous=NORMAL`) together when the event loop is idle (the next
  * turn), at close, or at once past FOLD_OPS / FOLD_BYTES; a killed process's journal is replayed
  * by the next open. Durability 'exit': the same without the journal (saved at close, at process
  * exit and on SIGINT/SIGTERM: exit-save.ts; lost on `kill -9`).
- * Durability 'power' (`fsync`): no journal; puts are queued and committed together once the
- * current task is done (a microtask: sets issued together share it), with `synchronous=FULL`,
+ * Durability 'power' (`fsync`): no journal; puts are queued and committed together at the next
+ * turn of the event loop (sets issued together share it), with `synchronous=FULL`,
  * and a caller's promise resolves only after that commit. Removals always wait for their commit.
  *
  * Every value read is verified: its plain bytes must hash to its content key (StorageCorruption).
@@ -134,24 +137,21 @@ export class FilesystemTier implements Location, SavesAtExit {
   /** Bytes this store's values take here (compressed), kept up to date by this process. */
   storedBytes = 0;
 
+  /** The embedded store (SQLite file, journal, group commit) shared with Packed; the rows here are TierKV's. */
+  private readonly store: EmbeddedStore<Op, number>;
   private readonly db: SqliteDatabase;
   private readonly resource: ResourceFilesystem;
-  private queue: Op[] = [];
-  private queuedBytes = 0;
-  private flushing: Promise<void> | null = null;
-  /** Durability 'process': the journal. */
-  private readonly journal: Journal | null;
   /** Durability 'process' or 'exit': puts are acknowledged before they are in SQLite. */
   private readonly acknowledgesEarly: boolean;
   /** The puts acknowledged but not yet in SQLite, by entry id. */
   private readonly pending = new Map<string, PutOp>();
   /** The same by content key, built when a read by key first needs it (not on the set's path), dropped when a put leaves `pending`. */
   private pendingByKey: Map<Key, PutOp> | null = null;
-  private commitTimer: NodeJS.Immediate | null = null;
   /** The last acknowledgement time given (µs, on the commit sequence scale): strictly increasing. */
   private lastVer = 0;
-  private commitFailure: unknown = null;
   private seenVersion = -1;
+  /** Of the commit being made: the sequence numbers given, blobs its rows no longer name, and whether nobody else committed since our last look. */
+  private committing: { seqs: number[]; freed: string[]; advance: boolean } = { seqs: [], freed: [], advance: false };
   /** Some row here names a Disk blob (only then does a replaced row need a look for its old blob). */
   private hasBlobs: boolean;
   private space: { at: number; used: number; total: number } | null = null;
@@ -182,14 +182,23 @@ export class FilesystemTier implements Location, SavesAtExit {
     this.name = `TierKV(${this.dir})`;
     try {
       mkdirSync(this.dir, { recursive: true });
-      this.db = openSqlite(join(this.dir, 'tierkv.db'), { timeout: 30_000 });
-      this.db.pragma('journal_mode = WAL');
-      // FULL: the WAL is fsynced at each commit; NORMAL still survives a killed process
-      this.db.pragma(`synchronous = ${resource.fsync ? 'FULL' : 'NORMAL'}`);
-      // fewer, larger checkpoints (each one syncs the files even with NORMAL): 4,000 pages of WAL
-      this.db.pragma('wal_autocheckpoint = 4000');
-      this.db.pragma('cache_size = -65536');
-      createSchema(this.db);
+      this.store = new EmbeddedStore({
+        path: join(this.dir, 'tierkv.db'),
+        // FULL: the WAL is fsynced at each commit; NORMAL still survives a killed process
+        fsync: resource.fsync,
+        lockTimeout: 30_000,
+        cacheKiB: 65_536,
+        // checkpoints (each one syncs the files even with NORMAL) in the store's worker thread every
+        // 8 MiB committed; the connection's own at 16,384 pages (64 MiB) only if the worker falls behind
+        walAutocheckpoint: 16_384,
+        checkpointBytes: 8 * 1024 * 1024,
+        journalDir: join(this.dir, 'journal'),
+        journaled: resource.durability === 'process',
+        batchOps: FOLD_OPS,
+        batchBytes: FOLD_BYTES,
+        createTables: createSchema,
+      });
+      this.db = this.store.db;
     } catch (error) {
       throw new LocationError(`${this.name}: cannot open its database: ${(error as Error).message}`, this.name, { cause: error, code: storageErrorCode(error) });
     }
@@ -218,8 +227,13 @@ export class FilesystemTier implements Location, SavesAtExit {
     };
     this.storedBytes = (db.prepare('SELECT total(stored) FROM entries').pluck().get() as number) ?? 0;
     this.hasBlobs = db.prepare('SELECT 1 FROM entries WHERE blob IS NOT NULL LIMIT 1').pluck().get() !== undefined;
-    this.journal = resource.durability === 'process' ? new Journal(this.journalDir) : null;
     this.acknowledgesEarly = resource.durability !== 'power';
+    this.store.attach({
+      prepare: (ops) => this.prepareCommit(ops),
+      apply: (ops) => this.applyCommit(ops),
+      committed: (ops) => this.afterCommit(ops),
+      failure: (error) => new LocationError(`${this.name}: cannot commit: ${(error as Error).message}`, this.name, { cause: error, code: storageErrorCode(error) }),
+    });
     this.recover();
     if (resource.durability === 'exit') savedAtExit(this);
   }
@@ -229,10 +243,6 @@ export class FilesystemTier implements Location, SavesAtExit {
     return this.acknowledgesEarly;
   }
 
-  private get journalDir(): string {
-    return join(this.dir, 'journal');
-  }
-
   /**
    * Replays into SQLite the journals of processes that were killed (their acknowledged puts that
    * never reached SQLite), then removes them. Under the write lock, so that two processes opening
@@ -240,47 +250,34 @@ export class FilesystemTier implements Location, SavesAtExit {
    * set or a removal committed since) is left out. Returns the number of puts replayed.
    */
   recover(): number {
-    const files = deadJournals(this.journalDir);
-    if (files.length === 0) return 0;
-    let replayed = 0;
-    this.db
-      .transaction(() => {
-        // the last put of each entry, over every dead journal
-        const latest = new Map<string, ReturnType<typeof readJournal>[number]>();
-        const present: string[] = [];
-        for (const file of files) {
-          if (!existsSync(file)) continue; // replayed by another process meanwhile
-          present.push(file);
-          for (const record of readJournal(file)) {
-            const seen = latest.get(record.id);
-            if (!seen || seen.ver < record.ver) latest.set(record.id, record);
-          }
+    const replayed = this.store.replayDeadJournals(decodeTierRecord, (records) => {
+      // the last put of each entry, over every dead journal
+      const latest = new Map<string, JournalRecord>();
+      for (const record of records) {
+        const seen = latest.get(record.id);
+        if (!seen || seen.ver < record.ver) latest.set(record.id, record);
+      }
+      let seq = Math.max((this.stmt.maxSeq.get() as number) + 1, Date.now() * 1000);
+      for (const record of latest.values()) {
+        const committed = (this.stmt.seqOf.get(record.id) as number | undefined) ?? 0;
+        const removed = (this.stmt.removedSeq.get(record.id) as number | undefined) ?? 0;
+        if (committed > record.ver || removed > record.ver) continue;
+        let plain: Buffer;
+        try {
+          plain = verifiedValue(record.key, record.encoded, this.name, storedEncoding(record.codec));
+        } catch {
+          continue; // damaged after it was written: never return it
         }
-        let seq = Math.max((this.stmt.maxSeq.get() as number) + 1, Date.now() * 1000);
-        for (const record of latest.values()) {
-          const committed = (this.stmt.seqOf.get(record.id) as number | undefined) ?? 0;
-          const removed = (this.stmt.removedSeq.get(record.id) as number | undefined) ?? 0;
-          if (committed > record.ver || removed > record.ver) continue;
-          let plain: Buffer;
-          try {
-            plain = codecNamed(record.codec).decode(record.encoded);
-          } catch {
-            continue;
-          }
-          if (hash('sha256', plain) !== record.key) continue; // damaged after it was written: never return it
-          // journaled as plain bytes (the set was acknowledged before it was encoded): encoded now
-          const { encoded, codec } = record.codec === 'none' ? this.encode(plain) : { encoded: record.encoded, codec: record.codec };
-          const blob = encoded.length > INLINE_LIMIT ? hash('sha256', encoded) : null;
-          if (blob !== null) {
-            this.ensureBlob(blob, encoded);
-            this.hasBlobs = true;
-          }
-          this.stmt.put.run(seq++, record.id, record.key, keyHead(record.key), record.size, encoded.length, codec, blob ? null : encoded, blob, record.kind);
-          replayed++;
+        // journaled as plain bytes (the set was acknowledged before it was encoded): encoded now
+        const { encoded, codec } = record.codec === 'none' ? this.encode(plain) : { encoded: record.encoded, codec: record.codec };
+        const blob = encoded.length > INLINE_LIMIT ? hash('sha256', encoded) : null;
+        if (blob !== null) {
+          this.ensureBlob(blob, encoded);
+          this.hasBlobs = true;
         }
-        for (const file of present) rmSync(file, { force: true });
-      })
-      .immediate();
+        this.stmt.put.run(seq++, record.id, record.key, keyHead(record.key), record.size, encoded.length, codec, blob ? null : encoded, blob, record.kind);
+      }
+    });
     if (replayed > 0) this.storedBytes = (this.db.prepare('SELECT total(stored) FROM entries').pluck().get() as number) ?? 0;
     return replayed;
   }
@@ -331,13 +328,13 @@ export class FilesystemTier implements Location, SavesAtExit {
     if (encoded.length > INLINE_LIMIT) return this.putBlobEntry(id, key, size, encoded, codec, kind);
     this.storedBytes += encoded.length; // given back if the commit fails
     return new Promise<number>((resolve, reject) => {
-      this.enqueue({ kind: 'put', id, key, size, codec, encoded, deferred: false, blob: null, resolve, reject, valueKind: kind });
+      this.store.wait({ kind: 'put', id, key, size, codec, encoded, deferred: false, blob: null, valueKind: kind, ...this.waiting(encoded.length, resolve, reject) });
     });
   }
 
   /**
    * Durability 'process' (a journal) or 'exit': the put is acknowledged now and folded into
-   * SQLite later (foldSoon). 'process' appends it to the journal first, with one write(): from
+   * SQLite later (the store's group commit). 'process' appends it to the journal first, with one write(): from
    * then on it survives `kill -9`. Plain bytes (codec 'none') are encoded for this tier at the
    * fold, off the set's path. Returns the acknowledgement time (the entry's sequence number
    * until the fold gives it its own).
@@ -346,14 +343,15 @@ export class FilesystemTier implements Location, SavesAtExit {
     // above every sequence number this process has seen here: the index takes this set over any row it loaded
     const ver = (this.lastVer = Math.max(this.lastVer + 1, this.lastSeq + 1, Date.now() * 1000));
     // the pending put keeps its own copy: the caller may reuse its buffer once the set resolves
-    const own = this.journal ? this.journal.append({ id, key, size, codec, kind, ver, encoded }) : Buffer.from(encoded);
+    const journal = this.store.journal;
+    const own = journal ? journal.append(tierRecordMeta({ id, key, size, codec, kind, ver }), encoded) : Buffer.from(encoded);
     const deferred = codec === 'none';
     const blob = !deferred && encoded.length > INLINE_LIMIT ? hash('sha256', encoded) : null;
     if (encoded.length > INLINE_LIMIT) this.hasBlobs = true; // the blob file is written at the fold (ensureBlob)
     this.storedBytes += encoded.length; // plain bytes until the next open counts what the fold stored
-    const op: PutOp = { kind: 'put', id, key, size, valueKind: kind, codec, encoded: own, deferred, blob, resolve: noop, reject: noop };
+    const op: PutOp = { kind: 'put', id, key, size, valueKind: kind, codec, encoded: own, deferred, blob, weight: own.length, acknowledged: true, resolve: () => {}, reject: () => {} };
     this.setPending(op);
-    this.enqueue(op);
+    this.store.acknowledged(op);
     return ver;
   }
 
@@ -378,14 +376,14 @@ export class FilesystemTier implements Location, SavesAtExit {
     this.hasBlobs = true;
     this.storedBytes += encoded.length;
     return new Promise<number>((resolve, reject) => {
-      this.enqueue({ kind: 'put', id, key, size, codec, encoded, deferred: false, blob, resolve, reject, valueKind: kind });
+      this.store.wait({ kind: 'put', id, key, size, codec, encoded, deferred: false, blob, valueKind: kind, ...this.waiting(encoded.length, resolve, reject) });
     });
   }
 
   /** Removes an entry (in the same group commit as queued puts); resolves once committed. */
   removeEntry(id: string, stored: number, tombstone = true): Promise<number> {
     this.dropPending(id);
-    return new Promise<number>((resolve, reject) => this.enqueue({ kind: 'remove', id, tombstone, resolve, reject })).then((seq) => {
+    return new Promise<number>((resolve, reject) => this.store.wait({ kind: 'remove', id, tombstone, weight: 0, acknowledged: false, resolve, reject })).then((seq) => {
       this.storedBytes = Math.max(0, this.storedBytes - stored);
       return seq;
     });
@@ -437,23 +435,19 @@ export class FilesystemTier implements Location, SavesAtExit {
    * committed, the journal is kept (the next open replays it) and the failure is thrown.
    */
   async closeTier(): Promise<void> {
-    while (this.flushing) await this.flushing;
     if (!this.db.open) return;
     await this.disk.close(); // last-use marks that blob reads queued: nothing writes here after close
-    if (this.commitTimer) clearImmediate(this.commitTimer);
-    this.commitTimer = null;
-    if (this.queue.length > 0) this.commitQueued();
-    const failure = this.queue.length > 0 ? this.commitFailure : null;
-    if (failure) this.journal?.abandon();
-    else this.journal?.close();
-    forgetAtExit(this);
-    this.db.close();
-    if (failure) throw failure;
+    try {
+      this.store.close();
+    } finally {
+      forgetAtExit(this);
+      await this.store.settled();
+    }
   }
 
   /** Durability 'exit': the process is ending with the store open: fold what waits in memory now. */
   saveNow(): void {
-    if (this.db.open && this.queue.length > 0) this.commitQueued();
+    if (this.db.open && this.store.waiting > 0) this.store.commitAll();
   }
 
   // --- Location ------------------------------------------------------------------------------
@@ -527,7 +521,7 @@ export class FilesystemTier implements Location, SavesAtExit {
   }
 
   async *contents(): AsyncIterable<Entry> {
-    if (this.acknowledgesEarly && this.queue.length > 0) this.commitQueued(); // this process's acknowledged puts too
+    if (this.acknowledgesEarly && this.store.waiting > 0) this.store.commitAll(); // this process's acknowledged puts too
     for (const [key, size] of this.stmt.loose.all() as [Key, number][]) {
       yield { key, location: this, meta: { labels: null, lastUsed: null, size } };
     }
@@ -547,124 +541,69 @@ export class FilesystemTier implements Location, SavesAtExit {
       throw error;
     });
     if (encoded === null) throw new MissingBlob(blob!);
-    let plain: Buffer;
-    try {
-      plain = codecNamed(codec).decode(encoded);
-    } catch (error) {
-      throw new StorageCorruption(key, null, `${this.name} (it does not decode as ${codec})`, { cause: error });
-    }
-    const actual = hash('sha256', plain);
-    if (actual !== key) throw new StorageCorruption(key, actual, this.name);
-    return plain;
+    return verifiedValue(key, encoded, this.name, storedEncoding(codec));
   }
 
-  private enqueue(op: Op): void {
-    this.queue.push(op);
-    if (!this.acknowledgesEarly) {
-      if (!this.flushing) this.flushing = this.flushSoon();
-      return;
-    }
-    // acknowledged early: the loop that awaits each set goes on at once; SQLite gets the puts
-    // when the event loop is idle (the next turn), or here past the bounds
-    if (op.kind === 'put') this.queuedBytes += op.encoded.length;
-    if (this.queue.length >= FOLD_OPS || this.queuedBytes >= FOLD_BYTES) this.commitQueued();
-    else this.commitTimer ??= setImmediate(() => this.commitQueued());
+  /** The store's fields of a put or removal whose caller waits for its commit (a put that fails gives its bytes back). */
+  private waiting(weight: number, resolve: (seq: number) => void, reject: (error: unknown) => void): QueuedOp<number> {
+    return {
+      weight,
+      acknowledged: false,
+      resolve,
+      reject: (error) => {
+        this.storedBytes -= weight;
+        reject(error);
+      },
+    };
   }
 
-  /** Durability 'process' or 'exit': folds everything queued into SQLite now; puts whose commit failed stay queued (and journaled) for the next try. */
-  private commitQueued(): void {
-    if (this.commitTimer) clearImmediate(this.commitTimer);
-    this.commitTimer = null;
-    const ops = this.queue;
-    this.queue = [];
-    this.queuedBytes = 0;
-    if (ops.length === 0 || !this.db.open) return;
-    const kept = this.commit(ops);
-    if (kept.length > 0) {
-      this.queue = [...kept, ...this.queue];
-      for (const op of kept) this.queuedBytes += op.encoded.length;
-      // try again a little later; close() tries once more and keeps the journal if that fails
-      setTimeout(() => this.commitQueued(), 200).unref();
-      return;
-    }
-    if (this.queue.length === 0) this.journal?.clear();
-  }
-
-  /**
-   * Commits what was queued by the current task (sets issued together, as by Promise.all, are all
-   * queued before a microtask runs), then anything queued meanwhile.
-   */
-  private async flushSoon(): Promise<void> {
-    try {
-      while (this.queue.length > 0) {
-        await null;
-        const ops = this.queue;
-        this.queue = [];
-        this.commit(ops);
+  /** Before the write lock is taken: puts acknowledged as plain bytes are encoded for this tier. */
+  private prepareCommit(ops: Op[]): void {
+    for (const op of ops) {
+      if (op.kind !== 'put') continue;
+      if (!op.deferred) op.stored = { encoded: op.encoded, codec: op.codec, blob: op.blob };
+      else {
+        const { encoded, codec } = this.encode(op.encoded);
+        op.stored = { encoded, codec, blob: encoded.length > INLINE_LIMIT ? hash('sha256', encoded) : null };
       }
-    } finally {
-      this.flushing = null;
     }
   }
 
-  /** One transaction for `ops`; returns the journaled puts that could not be committed (kept for a retry). */
-  private commit(ops: Op[]): PutOp[] {
+  /** Inside the write transaction: the rows of a batch, each with its sequence number. */
+  private applyCommit(ops: Op[]): number[] {
     const seqs: number[] = [];
     const freed: string[] = [];
-    let advance = false;
-    // puts acknowledged as plain bytes are encoded for this tier here, before the write lock is taken
-    const stored = ops.map((op) => {
-      if (op.kind !== 'put' || !op.deferred) return op.kind === 'put' ? { encoded: op.encoded, codec: op.codec, blob: op.blob } : null;
-      const { encoded, codec } = this.encode(op.encoded);
-      return { encoded, codec, blob: encoded.length > INLINE_LIMIT ? hash('sha256', encoded) : null };
-    });
-    try {
-      this.db
-        .transaction(() => {
-          // nobody else committed since our last look: our own sequence numbers can be skipped later
-          advance = (this.stmt.dataVersion.get() as number) === this.seenVersion;
-          // unique and increasing within this file (we hold its write lock), close to time order across
-          // tiers, and above every acknowledgement time given here (a replay skips what was committed)
-          let seq = Math.max((this.stmt.maxSeq.get() as number) + 1, Date.now() * 1000, this.lastVer + 1);
-          ops.forEach((op, at) => {
-            const old = this.hasBlobs ? (this.stmt.blobOf.get(op.id) as string | null | undefined) : null;
-            const put = stored[at];
-            if (op.kind === 'put' && put) {
-              if (put.blob !== null) this.ensureBlob(put.blob, put.encoded);
-              const inline = put.blob === null ? put.encoded : null;
-              this.stmt.put.run(seq, op.id, op.key, keyHead(op.key), op.size, put.encoded.length, put.codec, inline, put.blob, op.valueKind);
-            } else {
-              this.stmt.remove.run(op.id);
-              if (op.kind === 'remove' && op.tombstone) this.stmt.tombstone.run(op.id, seq);
-            }
-            if (old && old !== (put ? put.blob : null)) freed.push(old);
-            seqs.push(seq++);
-          });
-        })
-        .immediate();
-    } catch (error) {
-      const failure = new LocationError(`${this.name}: cannot commit: ${(error as Error).message}`, this.name, { cause: error, code: storageErrorCode(error) });
-      this.commitFailure = failure;
-      const kept: PutOp[] = [];
-      for (const op of ops) {
-        // a journaled put was acknowledged: it is committed later, or replayed from the journal
-        if (op.kind === 'put' && this.acknowledgesEarly) kept.push(op);
-        else {
-          if (op.kind === 'put') this.storedBytes -= op.encoded.length;
-          op.reject(failure);
-        }
+    // nobody else committed since our last look: our own sequence numbers can be skipped later
+    const advance = (this.stmt.dataVersion.get() as number) === this.seenVersion;
+    // unique and increasing within this file (we hold its write lock), close to time order across
+    // tiers, and above every acknowledgement time given here (a replay skips what was committed)
+    let seq = Math.max((this.stmt.maxSeq.get() as number) + 1, Date.now() * 1000, this.lastVer + 1);
+    for (const op of ops) {
+      const old = this.hasBlobs ? (this.stmt.blobOf.get(op.id) as string | null | undefined) : null;
+      const put = op.kind === 'put' ? op.stored! : null;
+      if (op.kind === 'put' && put) {
+        if (put.blob !== null) this.ensureBlob(put.blob, put.encoded);
+        const inline = put.blob === null ? put.encoded : null;
+        this.stmt.put.run(seq, op.id, op.key, keyHead(op.key), op.size, put.encoded.length, put.codec, inline, put.blob, op.valueKind);
+      } else {
+        this.stmt.remove.run(op.id);
+        if (op.kind === 'remove' && op.tombstone) this.stmt.tombstone.run(op.id, seq);
       }
-      return kept;
+      if (old && old !== (put ? put.blob : null)) freed.push(old);
+      seqs.push(seq++);
     }
-    this.commitFailure = null;
-    if (advance) this.lastSeq = Math.max(this.lastSeq, seqs[seqs.length - 1] ?? 0);
-    this.lastVer = Math.max(this.lastVer, seqs[seqs.length - 1] ?? 0);
-    ops.forEach((op, index) => {
-      if (op.kind === 'put') this.dropPending(op.id, op);
-      op.resolve(seqs[index]!);
-    });
+    this.committing = { seqs, freed, advance };
+    return seqs;
+  }
+
+  /** After a commit: sequence numbers seen, committed puts out of `pending`, blobs no row names removed. */
+  private afterCommit(ops: Op[]): void {
+    const { seqs, freed, advance } = this.committing;
+    const last = seqs[seqs.length - 1] ?? 0;
+    if (advance) this.lastSeq = Math.max(this.lastSeq, last);
+    this.lastVer = Math.max(this.lastVer, last);
+    for (const op of ops) if (op.kind === 'put') this.dropPending(op.id, op);
     if (freed.length > 0) this.freeBlobs(freed);
-    return [];
   }
 
   /**
@@ -709,7 +648,7 @@ export class FilesystemTier implements Location, SavesAtExit {
 
   /** Entries and bytes this tier holds for the store (every process's, as committed; this process's acknowledged puts are committed first). */
   stats(): { entries: number; bytes: number } {
-    if (this.acknowledgesEarly && this.queue.length > 0) this.commitQueued();
+    if (this.acknowledgesEarly && this.store.waiting > 0) this.store.commitAll();
     const [entries, bytes] = this.db.prepare(`SELECT count(*), total(stored) FROM entries WHERE substr(id, 1, 1) != '${LOOSE}'`).raw().get() as [number, number];
     return { entries, bytes };
   }
@@ -729,6 +668,11 @@ export class FilesystemTier implements Location, SavesAtExit {
     }
     renameSync(tmp, file);
   }
+}
+
+/** How bytes stored with `codec` decode (none for values stored as they are). */
+function storedEncoding(codec: string): StoredEncoding | undefined {
+  return codec === 'none' ? undefined : { name: codec, decode: (bytes) => codecNamed(codec).decode(bytes) };
 }
 
 /** A row of `one` and `many`: id, key, codec, data, blob, kind. */
