@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite and benchmarks start as real servers and references:
-# redis-server, nginx, OpenSSH's sshd and scp, and the notebook seed's Python dependencies.
+# redis-server, nginx, OpenSSH's sshd and scp, the notebook seed's Python dependencies, and what
+# Python tarn 0.14 imports, for the interop tests (test/interop): Debian has all of it but s3fs,
+# which those tests stand in for with boto3.
 set -euo pipefail
-packages=(redis-server nginx openssh-server openssh-client python3 python3-blosc python3-psutil procps)
+packages=(redis-server nginx openssh-server openssh-client python3 python3-blosc python3-psutil procps
+  python3-yaml python3-pydantic python3-humanfriendly python3-numpy python3-cloudpickle python3-tqdm
+  python3-requests python3-redis python3-boto3 python3-paramiko python3-scp)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || missing+=("$package")

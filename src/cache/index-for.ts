@@ -7,7 +7,7 @@
  */
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
-import { Disk } from '../locations/disk.js';
+import { adminOf } from '../locations/admin.js';
 import type { Location } from '../locations/interface.js';
 import { Memory } from '../locations/memory.js';
 import { RedisLocation } from '../locations/redis.js';
@@ -23,10 +23,10 @@ export const FOLDER_INDEX = 'index.sqlite';
 
 export function indexFor(location: Location | string, options: { fsync?: boolean } = {}): EntryIndex {
   if (typeof location === 'string') return new SqliteIndex(join(resolve(location), FOLDER_INDEX), options.fsync);
+  const admin = adminOf(location);
+  // a local store's side folder (a Disk's tools/), where its own walk (keys, gc, verify) never looks
+  if (admin !== null) return new SqliteIndex(join(admin.sideFolder, 'smart-cache-index.sqlite'), options.fsync);
   switch (true) {
-    // in tools/, where the Disk's own walk (keys, gc, verify) never looks
-    case location instanceof Disk:
-      return new SqliteIndex(join(location.root, 'tools', 'smart-cache-index.sqlite'), options.fsync);
     case location instanceof Memory:
       return new MemoryIndex();
     case location instanceof RedisLocation:
@@ -35,7 +35,7 @@ export function indexFor(location: Location | string, options: { fsync?: boolean
       return new S3Index(location);
     default:
       throw new ConfigError(
-        `smartCache cannot keep its index in ${location.name}: pass { index, storage } with index a folder, a Disk, a Memory, a RedisLocation, an S3 location or an EntryIndex object`,
+        `smartCache cannot keep its index in ${location.name}: pass { index, storage } with index a folder, a Disk, a Packed store, a Memory, a RedisLocation, an S3 location or an EntryIndex object`,
       );
   }
 }

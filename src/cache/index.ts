@@ -1,4 +1,4 @@
-export { smartCache, type Cached, type CachedMethods, type CacheStats, type Explanation, type SmartCacheDecorator, type SmartCacheOptions } from './smart-cache.js';
+export { smartCache, type Cached, type CachedMethods, type CacheEventName, type CacheEvents, type CacheStats, type Explanation, type SmartCacheDecorator, type SmartCacheOptions } from './smart-cache.js';
 export { markStable, markUnstable } from './mark.js';
 export { cacheKey, hashValue } from './hash-args.js';
 export { functionDigest, type FunctionDigest } from './function-digest.js';

@@ -78,6 +78,52 @@ export interface Explanation {
   message: string;
 }
 
+/**
+ * What a cached function reports to listeners added with `on` (see docs/smart-cache.md, Events).
+ * Each event matches a counter of `stats`.
+ */
+export interface CacheEvents {
+  /** A call answered without running the function (`stats.hits`). */
+  hit: {
+    name: string;
+    key: Key;
+    /** `entry`: read from the cache; `running`: joined a call in flight with the same key; `lock`: stored by another process while this one waited for the lock. */
+    from: 'entry' | 'running' | 'lock';
+  };
+  /** A call that runs the function (`stats.misses`). */
+  miss: {
+    name: string;
+    key: Key;
+    /** A corrupted or outdated entry is there: the result will replace it. */
+    replaces: boolean;
+  };
+  /** The result of a miss, stored. */
+  store: {
+    name: string;
+    key: Key;
+    /** It replaced a corrupted or outdated entry (`stats.repaired`). */
+    repaired: boolean;
+    /** How long the function ran, in milliseconds. */
+    ms: number;
+  };
+  /** The result of a miss, returned but not stored: what the function read changed while it ran (`stats.unstored`). */
+  unstored: {
+    name: string;
+    key: Key;
+    /** What changed: `arguments` (or `this`) or `captured values` (data the function reads from outside). */
+    changed: 'arguments' | 'captured values';
+  };
+  /** A failure to read or store an entry, or to take a lock (`stats.errors`); also given to onError. */
+  error: {
+    name: string;
+    /** The call's key; null for a failure of background eviction. */
+    key: Key | null;
+    error: unknown;
+  };
+}
+
+export type CacheEventName = keyof CacheEvents;
+
 export interface CachedMethods<A extends unknown[]> {
   /** Says whether this call would hit and, if not, why. Runs nothing. */
   explain(...args: A): Promise<Explanation>;
@@ -86,6 +132,14 @@ export interface CachedMethods<A extends unknown[]> {
   /** Removes every stored entry of this function (by its name), whatever code stored it. */
   clear(): Promise<ReduceReport>;
   readonly stats: CacheStats;
+  /**
+   * Calls `listener` on every `event` of this function (a method: of every instance). Listeners
+   * run synchronously in the call; one that throws is reported as a process warning, never fails
+   * the call. With no listener, an event costs one property check.
+   */
+  on<K extends CacheEventName>(event: K, listener: (event: CacheEvents[K]) => void): this;
+  /** Removes a listener added with `on`. */
+  off<K extends CacheEventName>(event: K, listener: (event: CacheEvents[K]) => void): this;
 }
 
 /** A cached function: same arguments, always a Promise. */
@@ -94,12 +148,19 @@ export type Cached<F extends AnyFn> = ((...args: Parameters<F>) => Promise<Await
 export interface SmartCacheDecorator {
   /** Wraps a function. */
   <F extends AnyFn>(fn: F): Cached<F>;
-  /** A standard (TC39) method decorator: the method must return a Promise (be async). */
+  /**
+   * A standard (TC39) method decorator: the method must return a Promise (be async). It keeps its
+   * declared type: reach `explain`, `stats` and the rest with `smartCache.of(instance.method)`.
+   */
   <This, A extends unknown[], R>(
     method: (this: This, ...args: A) => R,
     context: ClassMethodDecoratorContext<This, (this: This, ...args: A) => R>,
   ): (this: This, ...args: A) => Promise<Awaited<R>>;
 }
+
+const EVENT_NAMES: readonly CacheEventName[] = ['hit', 'miss', 'store', 'unstored', 'error'];
+
+type Listeners = { [K in CacheEventName]: ((event: CacheEvents[K]) => void)[] | undefined };
 
 /** Bump when the key derivation changes: old entries are then simply not found. */
 const KEY_FORMAT = 'cairn.smartCache.key/3';
@@ -138,6 +199,11 @@ class Runner {
   private recordWritten: string | null = null;
   private warned = false;
   private readonly lock: ResolvedLock | null;
+  /**
+   * Per event, its listeners, or undefined while nobody listens: an event then costs one property
+   * check. Every name is there from the start, so that the object keeps one shape.
+   */
+  readonly listeners: Listeners = { hit: undefined, miss: undefined, store: undefined, unstored: undefined, error: undefined };
 
   constructor(
     private readonly store: Store,
@@ -257,6 +323,7 @@ class Runner {
     if (running) {
       this.stats.hits++;
       if (log.enabled) log(`hit ${this.name} ${key} (running)`);
+      if (this.listeners.hit !== undefined) this.emit('hit', { name: this.name, key, from: 'running' });
       return running;
     }
     // a small result in the folder's log is read without a trip through promises; anything else
@@ -265,6 +332,7 @@ class Runner {
     if (typeof quick === 'object') {
       this.stats.hits++;
       if (log.enabled) log(`hit ${this.name} ${key}`);
+      if (this.listeners.hit !== undefined) this.emit('hit', { name: this.name, key, from: 'entry' });
       return Promise.resolve(quick.value);
     }
     const promise = this.run(self, args, call, quick === 'missing');
@@ -276,8 +344,38 @@ class Runner {
     return promise;
   }
 
-  private report(error: unknown): void {
+  /** Adds a listener (see CachedMethods.on). */
+  on(event: CacheEventName, listener: (event: never) => void): void {
+    if (!EVENT_NAMES.includes(event)) throw new TypeError(`smartCache(${this.name}): no event named ${String(event)} (the events: ${EVENT_NAMES.join(', ')})`);
+    if (typeof listener !== 'function') throw new TypeError(`smartCache(${this.name}): the listener of '${event}' must be a function`);
+    ((this.listeners as Record<string, unknown[]>)[event] ??= []).push(listener);
+  }
+
+  off(event: CacheEventName, listener: (event: never) => void): void {
+    const list = (this.listeners as Record<string, unknown[] | undefined>)[event];
+    const index = list?.lastIndexOf(listener) ?? -1;
+    if (index < 0) return;
+    list!.splice(index, 1);
+    // undefined again once the last one is gone: the calls are back to one property check
+    if (list!.length === 0) (this.listeners as Record<string, unknown>)[event] = undefined;
+  }
+
+  /** Calls the listeners of `kind`; a listener that throws is a warning, not a failure of the call. */
+  private emit<K extends CacheEventName>(kind: K, event: CacheEvents[K]): void {
+    const list = this.listeners[kind];
+    if (list === undefined) return;
+    for (const listener of [...list]) {
+      try {
+        listener(event);
+      } catch (error) {
+        process.emitWarning(`smartCache(${this.name}): a '${kind}' listener threw: ${(error as Error)?.message ?? String(error)}`, { code: 'CAIRN_SMARTCACHE_LISTENER' });
+      }
+    }
+  }
+
+  private report(error: unknown, key: Key | null): void {
     this.stats.errors++;
+    if (this.listeners.error !== undefined) this.emit('error', { name: this.name, key, error });
     if (this.options.strict) throw error;
     if (this.options.onError) this.options.onError(error);
     else process.emitWarning(`smartCache(${this.name}): ${(error as Error).message}`, { code: 'CAIRN_SMARTCACHE_STORE' });
@@ -288,7 +386,7 @@ class Runner {
     try {
       read = await this.store.read(key);
     } catch (error) {
-      this.report(error);
+      this.report(error, key);
       return { hit: false, replace: false };
     }
     if (read.status === 'hit') return { hit: true, value: read.value };
@@ -301,6 +399,7 @@ class Runner {
     if (found.hit) {
       this.stats.hits++;
       if (log.enabled) log(`hit ${this.name} ${key}`);
+      if (this.listeners.hit !== undefined) this.emit('hit', { name: this.name, key, from: 'entry' });
       return found.value;
     }
     let release: (() => Promise<void>) | null = null;
@@ -309,7 +408,7 @@ class Runner {
         release = await acquireLock(this.lock, key, async () => (await this.store.read(key).catch(() => null))?.status === 'hit');
       } catch (error) {
         // a lock that cannot be taken (its server is down) is reported; the call computes without it
-        this.report(error);
+        this.report(error, key);
       }
       // whoever held the lock may have stored the result meanwhile
       found = await this.lookup(key);
@@ -317,13 +416,17 @@ class Runner {
         await release?.();
         this.stats.hits++;
         if (log.enabled) log(`hit ${this.name} ${key} (stored while waiting for the lock)`);
+        if (this.listeners.hit !== undefined) this.emit('hit', { name: this.name, key, from: 'lock' });
         return found.value;
       }
     }
     try {
       this.stats.misses++;
       if (log.enabled) log(`miss ${this.name} ${key}`);
+      if (this.listeners.miss !== undefined) this.emit('miss', { name: this.name, key, replaces: found.replace });
+      const started = performance.now();
       const value: unknown = await this.fn.apply(self, args);
+      const ms = performance.now() - started;
       // the key must describe what the function saw: an argument or a captured value changed
       // while it ran (by the caller or by the function itself) leaves the result unstored
       const after = this.callKey(call.digests, self, args);
@@ -331,20 +434,22 @@ class Runner {
         this.stats.unstored++;
         if (log.enabled) log(`skip ${this.name} ${key}: not stored, the inputs changed while it ran`);
         const what = after.args !== call.args ? 'its arguments' : 'values it reads';
+        if (this.listeners.unstored !== undefined) this.emit('unstored', { name: this.name, key, changed: after.args !== call.args ? 'arguments' : 'captured values' });
         process.emitWarning(`smartCache(${this.name}): ${what} changed while it ran; the result is returned but not stored`, { code: 'CAIRN_SMARTCACHE_MUTATED' });
         return value;
       }
       try {
         const quick = this.store.writeQuick(key, value, this.options.minPart ?? 4096, call.owner);
         if (quick !== true && !(await this.store.write(key, value, this.options.minPart ?? 4096, call.owner, quick))) {
-          this.report(new UnhashableError(`the result of ${this.name} was not stored: no location accepted it`, 'result'));
+          this.report(new UnhashableError(`the result of ${this.name} was not stored: no location accepted it`, 'result'), key);
         } else {
           if (found.replace) this.stats.repaired++;
+          if (this.listeners.store !== undefined) this.emit('store', { name: this.name, key, repaired: found.replace, ms });
           this.applyLimits();
         }
         if (this.recordWritten !== call.fn) await this.remember(call);
       } catch (error) {
-        this.report(error);
+        this.report(error, key);
       }
       return value;
     } finally {
@@ -362,7 +467,7 @@ class Runner {
       () => undefined,
       (error: unknown) => {
         try {
-          this.report(error);
+          this.report(error, null);
         } catch {
           // strict: there is no call to fail here, the error went to stats.errors
         }
@@ -423,13 +528,42 @@ class Runner {
   }
 }
 
+/** The runner behind every function smartCache made (wrapped functions, methods and their per-instance copies), for smartCache.of. */
+const runners = new WeakMap<AnyFn, Runner>();
+
 function attach<F extends AnyFn>(call: F, runner: Runner, self: () => unknown): F & CachedMethods<Parameters<F>> {
-  return Object.assign(call, {
+  const cached: F & CachedMethods<Parameters<F>> = Object.assign(call, {
     explain: (...args: unknown[]) => runner.explain(self(), args),
     key: (...args: unknown[]) => runner.key(self(), args),
     clear: () => runner.clear(),
     stats: runner.stats,
+    on: (event: CacheEventName, listener: (event: never) => void) => {
+      runner.on(event, listener);
+      return cached;
+    },
+    off: (event: CacheEventName, listener: (event: never) => void) => {
+      runner.off(event, listener);
+      return cached;
+    },
   }) as F & CachedMethods<Parameters<F>>;
+  runners.set(call, runner);
+  return cached;
+}
+
+/**
+ * `method` as the cached function it is, typed: a decorated method keeps its declared type (a
+ * TC39 decorator cannot change it), so `explain`, `key`, `clear`, `stats`, `on` and `off` are
+ * reached through this. `method` is `instance.method` (each instance has its own copy, which knows
+ * its `this`); a private method, which has no such copy, is given with its instance:
+ * `smartCache.of(this.#load, this)`. A plain wrapped function is returned as it is.
+ */
+function of<F extends AnyFn>(method: F, self?: object): Cached<F> {
+  const runner = typeof method === 'function' ? runners.get(method) : undefined;
+  if (runner === undefined) {
+    throw new TypeError(`smartCache.of: ${typeof method === 'function' ? `${method.name || 'this function'} is not a function or method cached by smartCache` : 'expected a cached function or method'} (for a method, pass instance.method itself, not a bound or wrapped copy)`);
+  }
+  if (self === undefined) return method as unknown as Cached<F>;
+  return attach((...args: unknown[]) => runner.call(self, args), runner, () => self) as unknown as Cached<F>;
 }
 
 /**
@@ -466,3 +600,4 @@ export function smartCache(where: CacheWhere, options: SmartCacheOptions = {}): 
 
 /** The symbol of the method an object can define to choose its own key: `[smartCache.key]() { return this.id }`. */
 smartCache.key = cacheKey;
+smartCache.of = of;

@@ -22,17 +22,18 @@ import { Disk } from '../locations/disk.js';
 import { Memory } from '../locations/memory.js';
 import { isLocation, resolveLocation } from '../locations/resolve.js';
 import { HashKeyStorage } from '../storage/hash-key-storage.js';
-import { leaves } from '../storage/maintenance/leaves.js';
+import { adminOf } from '../locations/admin.js';
+import { administered, disks, leaves } from '../storage/maintenance/leaves.js';
 import type { EntryIndex, EntryMeta } from './entry-index.js';
 import { indexFor } from './index-for.js';
 import { MemoryIndex } from './index-memory.js';
 import { joinValue, type Split, splitValue } from './serialize.js';
 
-/** Where a smartCache lives: a folder, a HashKeyStorage, or an index and a storage. */
+/** Where a smartCache lives: a folder, a HashKeyStorage (of either `error` mode), or an index and a storage. */
 export type CacheWhere =
   | string
-  | HashKeyStorage
-  | { index: EntryIndex | LocationLike; storage: HashKeyStorage | LocationLike | readonly LocationLike[] };
+  | HashKeyStorage<boolean>
+  | { index: EntryIndex | LocationLike; storage: HashKeyStorage<boolean> | LocationLike | readonly LocationLike[] };
 
 const MAGIC = Buffer.from('cairn.sc');
 /**
@@ -110,11 +111,16 @@ function isEntryIndex(value: unknown): value is EntryIndex {
   return typeof index === 'object' && index !== null && ['get', 'put', 'delete', 'entries', 'digestsFor', 'touch', 'close'].every((name) => typeof index[name as keyof EntryIndex] === 'function');
 }
 
-/** The index for a HashKeyStorage: in its first local Disk, in memory beside a Memory, else none. */
-function indexBeside(storage: HashKeyStorage, fsync: boolean): EntryIndex {
+/** The local store a HashKeyStorage's index lives in: its first Disk, else its first other local store (Packed). */
+function indexHome(storage: HashKeyStorage<boolean>) {
+  return adminOf(disks(storage.local)[0] ?? administered(storage.local)[0]?.location ?? storage.local);
+}
+
+/** The index for a HashKeyStorage: in its first local store (a Disk first), in memory beside a Memory, else none. */
+function indexBeside(storage: HashKeyStorage<boolean>, fsync: boolean): EntryIndex {
   const local = leaves(storage.local);
-  const disk = local.find((location): location is Disk => location instanceof Disk);
-  if (disk) return indexFor(disk, { fsync });
+  const home = indexHome(storage);
+  if (home) return indexFor(home.location, { fsync });
   if (local.length > 0 && local.every((location) => location instanceof Memory)) return new MemoryIndex();
   throw new ConfigError(
     `smartCache cannot keep its index in ${storage.local.name} (no local Disk): pass { index, storage } with index a folder (or an EntryIndex) and storage this HashKeyStorage`,
@@ -122,7 +128,7 @@ function indexBeside(storage: HashKeyStorage, fsync: boolean): EntryIndex {
 }
 
 const folders = new Map<string, Store>();
-const beside = new WeakMap<HashKeyStorage, Store>();
+const beside = new WeakMap<HashKeyStorage<boolean>, Store>();
 
 export class Store {
   /** One in-flight computation per key in this process. */
@@ -134,13 +140,13 @@ export class Store {
   /** When limits were last applied (ms since the epoch). */
   lastReduce = 0;
 
-  private current: HashKeyStorage | null;
-  private readonly make: (() => HashKeyStorage) | null;
+  private current: HashKeyStorage<boolean> | null;
+  private readonly make: (() => HashKeyStorage<boolean>) | null;
 
   constructor(
     readonly index: EntryIndex,
     /** The storage, or how to make it at its first use (a hit of a small result needs none). */
-    storage: HashKeyStorage | (() => HashKeyStorage),
+    storage: HashKeyStorage<boolean> | (() => HashKeyStorage<boolean>),
     readonly folder: string | null,
     /** The storage was made for this cache (a folder's): close() closes it. */
     readonly ownsStorage = false,
@@ -150,7 +156,7 @@ export class Store {
     this.make = storage instanceof HashKeyStorage ? null : storage;
   }
 
-  get storage(): HashKeyStorage {
+  get storage(): HashKeyStorage<boolean> {
     this.current ??= this.make!();
     return this.current;
   }
@@ -159,11 +165,11 @@ export class Store {
    * The storage to write parts into. A cache folder removed under this process (rm -rf) took its
    * storage folder along: a Disk made again recreates it (the index notices on its own).
    */
-  private writable(): HashKeyStorage {
-    const local = this.storage.local;
-    if (this.ownsStorage && local instanceof Disk && !existsSync(local.root)) {
+  private writable(): HashKeyStorage<boolean> {
+    const folder = adminOf(this.storage.local)?.folder;
+    if (this.ownsStorage && folder !== undefined && !existsSync(folder)) {
       const old = this.storage;
-      this.current = new HashKeyStorage(new Disk(local.root, { fsync: this.fsync }));
+      this.current = new HashKeyStorage(new Disk(folder, { fsync: this.fsync }));
       void old.close().catch(() => undefined);
     }
     return this.storage;
@@ -183,8 +189,7 @@ export class Store {
     if (where instanceof HashKeyStorage) {
       let store = beside.get(where);
       if (!store) {
-        const local = leaves(where.local).find((location): location is Disk => location instanceof Disk);
-        store = new Store(indexBeside(where, fsync), where, local?.root ?? null);
+        store = new Store(indexBeside(where, fsync), where, indexHome(where)?.folder ?? null);
         beside.set(where, store);
       }
       return store;

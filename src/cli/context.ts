@@ -1,21 +1,18 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { debugLog } from '../debug.js';
-import { CairnError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CONFIG_NAME } from '../locations/disk-config.js';
 import { Disk, type DiskOptions } from '../locations/disk.js';
+import type { Location } from '../locations/interface.js';
+import { PACKED_FILE } from '../locations/packed-db.js';
 import { HashKeyStorage } from '../storage/hash-key-storage.js';
 import { nearest } from './help.js';
 import { clearBars, ProgressView } from './progress.js';
 import { optionsOf, specOf, type CommandSpec } from './spec.js';
 
-/** A mistake in how the command was called: exit code 2. */
-export class UsageError extends CairnError {
-  constructor(message: string) {
-    super(message, 'ERR_USAGE');
-  }
-}
+export { UsageError } from '../errors.js';
 
 /** The parser's view of a command's table: the options and short flags its help lists, no others. */
 function parserOptions(spec: CommandSpec): NonNullable<ParseArgsConfig['options']> {
@@ -59,12 +56,25 @@ export function str(values: Values, name: string): string | undefined {
 
 const log = debugLog('cli');
 
+/**
+ * The store in a lake folder: a Packed store when it holds `packed.db` (made by `cairn init
+ * --packed`), else a Disk (tarn's layout, with its config.yml).
+ */
+export async function lakeAt(dir: string, given: string, values: Values, options: DiskOptions = {}): Promise<Location> {
+  existingLake(dir, given);
+  if (existsSync(join(dir, PACKED_FILE))) {
+    const { Packed } = await import('../locations/packed.js');
+    return new Packed(dir);
+  }
+  return new Disk(dir, { ...diskOptions(values), ...options });
+}
+
 /** The lake a command works on: `--lake DIR`, else `--config FILE`, else the nearest config file, else $CAIRN_LAKE. */
-export async function openStorage(values: Values): Promise<HashKeyStorage> {
+export async function openStorage(values: Values): Promise<HashKeyStorage<boolean>> {
   const lake = str(values, 'lake');
   if (lake) {
     log(`lake from --lake: ${lake}`);
-    return new HashKeyStorage(new Disk(existingLake(lake, '--lake'), diskOptions(values)));
+    return new HashKeyStorage(await lakeAt(lake, '--lake', values));
   }
   const config = str(values, 'config');
   const { findConfig, storageFromConfig } = await import('../config/load.js');
@@ -74,19 +84,20 @@ export async function openStorage(values: Values): Promise<HashKeyStorage> {
     return storageFromConfig(config);
   }
   log(`lake from $CAIRN_LAKE: ${process.env.CAIRN_LAKE || '(not set)'}`);
-  if (process.env.CAIRN_LAKE) return new HashKeyStorage(new Disk(existingLake(process.env.CAIRN_LAKE, '$CAIRN_LAKE'), diskOptions(values)));
+  if (process.env.CAIRN_LAKE) return new HashKeyStorage(await lakeAt(process.env.CAIRN_LAKE, '$CAIRN_LAKE', values));
   throw new UsageError(
     'No lake: give --lake DIR (a lake made by `cairn init DIR`), --config FILE, set $CAIRN_LAKE, or put a cairn.config.yaml in this folder or above',
   );
 }
 
 /**
- * `dir` when it is a lake (a folder with tarn's config.yml); else a usage error. Only `init`
- * makes lakes: a mistyped --lake must not become a new empty lake that `ls` or `gc` report on.
+ * `dir` when it is a lake (a folder with tarn's config.yml, or a Packed store's packed.db); else a
+ * usage error. Only `init` makes lakes: a mistyped --lake must not become a new empty lake that
+ * `ls` or `gc` report on.
  */
 export function existingLake(dir: string, given: string): string {
-  if (existsSync(join(dir, CONFIG_NAME))) return dir;
-  const what = existsSync(dir) ? 'is not a lake (it has no config.yml)' : 'does not exist';
+  if (existsSync(join(dir, CONFIG_NAME)) || existsSync(join(dir, PACKED_FILE))) return dir;
+  const what = existsSync(dir) ? 'is not a lake (it has no config.yml, nor a packed.db)' : 'does not exist';
   throw new UsageError(`${given} ${dir} ${what}; make one with \`cairn init ${dir}\``);
 }
 
@@ -111,4 +122,48 @@ export function out(text: string | Buffer): Promise<void> {
 
 export function json(value: unknown): Promise<void> {
   return out(JSON.stringify(value, null, 2) + '\n');
+}
+
+/**
+ * A JSON array written as it is made, one element per line (`[`, the elements, `]`): the output
+ * is one JSON document, memory does not grow with its length, and `wc -l` counts the rows (+ 2).
+ */
+export class JsonLines {
+  private count = 0;
+  private readonly output = new BufferedOutput();
+
+  /** `prefix` comes before the array (`{"removed":` makes it the first field of an object closed by `end`). */
+  constructor(private readonly prefix = '') {}
+
+  push(value: unknown): Promise<void> {
+    return this.output.write(`${this.count++ === 0 ? `${this.prefix}[\n` : ',\n'}${JSON.stringify(value)}`);
+  }
+
+  /** Closes the array; `rest` (an object) adds its fields after it, closing the object `prefix` opened. */
+  async end(rest?: Record<string, unknown>): Promise<void> {
+    const array = this.count === 0 ? `${this.prefix}[]` : '\n]';
+    const tail = rest === undefined ? '' : Object.keys(rest).length === 0 ? '}' : `,${JSON.stringify(rest).slice(1)}`;
+    await this.output.write(`${array}${tail}\n`);
+    await this.output.flush();
+  }
+}
+
+/** Lines gathered into writes of about 64 KiB: a write to stdout per row costs more than the row. */
+export class BufferedOutput {
+  private parts: string[] = [];
+  private length = 0;
+
+  write(text: string): Promise<void> {
+    this.parts.push(text);
+    this.length += text.length;
+    return this.length >= 65_536 ? this.flush() : Promise.resolve();
+  }
+
+  flush(): Promise<void> {
+    if (this.parts.length === 0) return Promise.resolve();
+    const text = this.parts.join('');
+    this.parts = [];
+    this.length = 0;
+    return out(text);
+  }
 }

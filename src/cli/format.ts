@@ -26,3 +26,8 @@ export function table(rows: string[][]): string {
   const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
   return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ')).join('\n');
 }
+
+/** One row of a table whose column widths are known in advance (streamed output); the last cell is not padded. */
+export function tableRow(cells: string[], widths: readonly number[]): string {
+  return cells.map((cell, column) => (column === cells.length - 1 ? cell : cell.padEnd(widths[column] ?? 0))).join('  ');
+}

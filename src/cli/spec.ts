@@ -23,7 +23,7 @@ export interface CommandSpec {
 
 /** Options every command takes. */
 export const COMMON_OPTIONS: OptionSpec[] = [
-  { name: 'lake', short: 'l', arg: 'DIR', description: 'the Disk lake to work on (made by `cairn init`)' },
+  { name: 'lake', short: 'l', arg: 'DIR', description: 'the lake to work on: a Disk lake or a Packed store (made by `cairn init`)' },
   { name: 'config', short: 'c', arg: 'FILE', description: 'the storage a config file describes' },
   { name: 'group', arg: 'G', description: 'give new files and folders this group' },
   { name: 'json', description: 'one JSON document on stdout, no progress' },
@@ -40,7 +40,10 @@ export const COMMAND_SPECS: CommandSpec[] = [
     args: '<dir>',
     positionals: true,
     summary: 'make a Disk lake (tarn\'s layout), or check an existing one',
-    options: [{ name: 'levels', arg: 'LIST', description: 'folder levels of the layout, e.g. 1,-1 (the default)' }],
+    options: [
+      { name: 'levels', arg: 'LIST', description: 'folder levels of the layout, e.g. 1,-1 (the default)' },
+      { name: 'packed', description: 'make a Packed store instead (small values in one SQLite file)' },
+    ],
   },
   {
     name: 'write',
@@ -77,12 +80,13 @@ export const COMMAND_SPECS: CommandSpec[] = [
     positionals: false,
     summary: 'evict least recently used blobs; remove stale temp files',
     options: [
-      { name: 'max-size', arg: 'SIZE', description: 'evict until each Disk holds at most SIZE (500GB, 2GiB)' },
-      { name: 'max-count', arg: 'N', description: 'evict until each Disk holds at most N blobs' },
+      { name: 'max-size', arg: 'SIZE', description: 'evict until each local store holds at most SIZE (500GB, 2GiB)' },
+      { name: 'max-count', arg: 'N', description: 'evict until each local store holds at most N values' },
       { name: 'older-than', arg: 'AGE', description: 'evict every blob not used for AGE (30d, 12h)' },
       { name: 'keep-recent', arg: 'AGE', description: 'never evict blobs used within AGE (default 1m)' },
       { name: 'tmp-age', arg: 'AGE', description: 'remove temp files untouched for AGE (default 1d)' },
       { name: 'dry-run', short: 'n', description: 'list what would go, remove nothing' },
+      { name: 'plain-cache', arg: 'LIST', description: 'levels to evict from even when no lower level holds the value: `all`, or names/folders, comma-separated' },
       CACHE,
     ],
   },

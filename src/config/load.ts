@@ -102,7 +102,7 @@ export async function buildLocation(
 }
 
 /** The storage a config file describes (`HashKeyStorage.fromConfig`). */
-export async function storageFromConfig(path?: string, options: LoadOptions = {}): Promise<HashKeyStorage> {
+export async function storageFromConfig(path?: string, options: LoadOptions = {}): Promise<HashKeyStorage<boolean>> {
   const config = await loadConfig(path, options);
   const { HashKeyStorage } = await import('../storage/hash-key-storage.js');
   return new HashKeyStorage(config.local, config.options);

@@ -1,18 +1,7 @@
 import { isMap, isScalar, isSeq, LineCounter, type Node as YamlNode, parseDocument } from 'yaml';
-import { ConfigError } from '../errors.js';
+import { ConfigFileError } from '../errors.js';
 
-/** A bad config file: names the file, the line and the field. */
-export class ConfigFileError extends ConfigError {
-  readonly file: string;
-  readonly line: number;
-  readonly field: string;
-  constructor(file: string, line: number, field: string, message: string, options?: { cause?: unknown }) {
-    super(`${file}:${line}: ${field || '(top)'}: ${message}`, options);
-    this.file = file;
-    this.line = line;
-    this.field = field;
-  }
-}
+export { ConfigFileError };
 
 /**
  * One node of a parsed config file, with where it is (line) and what it is (a field path such as

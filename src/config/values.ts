@@ -25,7 +25,44 @@ export type FieldType =
   | 'object'
   | 'string|number'
   | 'number|null'
+  | typeof CODE_ONLY
+  /** One of these strings (an option typed as a union of string literals, e.g. `'cairn' | 'tarn'`). */
+  | readonly string[]
   | { readonly [field: string]: FieldType };
+
+/**
+ * An option a program gives and a file cannot: an object made in code (an HTTP dispatcher, say).
+ * Listed so that the kind still names every option; in a file it is an error that says why.
+ */
+export const CODE_ONLY = 'code-only';
+
+/**
+ * The field types a config file may use for an option whose API type is `T`: those whose value is
+ * one `T` accepts. `T` excludes `undefined` (every option is optional in a file).
+ */
+type FieldFor<T> =
+  | typeof CODE_ONLY
+  | (string extends T ? 'string' : never)
+  | ([T] extends [string] ? (string extends T ? never : readonly T[]) : never)
+  | (number extends T ? 'number' : never)
+  | (boolean extends T ? 'boolean' : never)
+  | (string | number extends T ? 'size' | 'string|number' : never)
+  | (number | null extends T ? 'number|null' : never)
+  | (number[] extends T ? 'numbers' : never)
+  | (string[] extends T ? 'strings' : never)
+  | ([T] extends [readonly unknown[]] ? never : [T] extends [object] ? 'object' | OptionTable<T> : never);
+
+/**
+ * The config-file table of an options interface: every key of `Options`, each with a field type
+ * whose value the option accepts. Written as `{ … } satisfies OptionTable<DiskOptions>`, a key the
+ * interface gains and the table lacks, or a key the table has and the interface does not, is a
+ * compile error: the API and the config file cannot drift.
+ */
+export type OptionTable<Options> = { readonly [K in keyof Required<Options>]: FieldFor<Exclude<Options[K], undefined>> };
+
+function isChoice(type: FieldType): type is readonly string[] {
+  return Array.isArray(type);
+}
 
 /** A string with `${env:NAME}` replaced by the variable's value; a secret field must use one. */
 export function stringValue(node: ConfigNode, env: NodeJS.ProcessEnv): string {
@@ -90,11 +127,18 @@ function decodeURIComponentSafe(text: string): string {
 }
 
 export function fieldValue(node: ConfigNode, type: FieldType, env: NodeJS.ProcessEnv): unknown {
+  if (isChoice(type)) {
+    const value = stringValue(node, env);
+    if (!type.includes(value)) node.fail(`expected one of ${type.map((choice) => JSON.stringify(choice)).join(', ')}, got ${JSON.stringify(value)}`);
+    return value;
+  }
   if (typeof type === 'object') {
     if (!node.isMap) node.fail(`expected a mapping with any of ${Object.keys(type).join(', ')}`);
     return readOptions(node, type, env);
   }
   switch (type) {
+    case CODE_ONLY:
+      return node.fail('this option is an object made by a program: it can be given in code, not in a config file');
     case 'string':
       return stringValue(node, env);
     case 'number': {

@@ -16,9 +16,20 @@ export interface DiskConfig {
   labels: string | null;
   maxSize: number | null;
   freeDiskSize: number;
+  /** tarn's size tracker (`size:`), e.g. RedisSize: a byte count of the lake kept outside it; null for none. */
+  size: ToolConfig | null;
+}
+
+/** A tool of tarn's config: its class name, and what its constructor is called with. */
+export interface ToolConfig {
+  name: string;
+  args: unknown[];
+  kwargs: Record<string, unknown>;
 }
 
 export const DEFAULT_LEVELS = [1, -1];
+/** tarn's levels for a config that names its hash but no levels: one byte, then the rest of a sha256 digest. */
+const HASH_DEFAULT_LEVELS = [1, 31];
 
 function checkLevels(levels: unknown, file: string): number[] {
   const ok =
@@ -40,6 +51,20 @@ function toolName(value: unknown, field: string, file: string): string | null {
   if (typeof value === 'string') return value;
   if (typeof value === 'object' && typeof (value as { name?: unknown }).name === 'string') return (value as { name: string }).name;
   throw new ConfigError(`${file}: "${field}" must be a tool name, got ${JSON.stringify(value)}`);
+}
+
+/** A tool given as a mapping (`{name, args, kwargs}`), as tarn's ToolConfig reads it; `size` takes no bare name in tarn. */
+function toolConfig(value: unknown, field: string, file: string): ToolConfig | null {
+  if (value === undefined || value === null) return null;
+  const raw = value as { name?: unknown; args?: unknown; kwargs?: unknown };
+  const ok =
+    typeof value === 'object' &&
+    !Array.isArray(value) &&
+    typeof raw.name === 'string' &&
+    (raw.args === undefined || raw.args === null || Array.isArray(raw.args)) &&
+    (raw.kwargs === undefined || raw.kwargs === null || (typeof raw.kwargs === 'object' && !Array.isArray(raw.kwargs)));
+  if (!ok) throw new ConfigError(`${file}: "${field}" must be a mapping with a name, and optionally args (a list) and kwargs (a mapping), got ${JSON.stringify(value)}`);
+  return { name: raw.name as string, args: (raw.args as unknown[] | null) ?? [], kwargs: (raw.kwargs as Record<string, unknown> | null) ?? {} };
 }
 
 export function readDiskConfig(root: string): DiskConfig | null {
@@ -67,12 +92,14 @@ export function parseDiskConfig(text: string, file: string): DiskConfig {
     const name = toolName(raw.hash, 'hash', file);
     if (name !== 'sha256') throw new ConfigError(`${file}: the lake uses the hash "${name}"; cairn supports sha256 only`);
   }
+  const hashed = raw.hash !== undefined && raw.hash !== null;
   return {
-    levels: raw.levels === undefined || raw.levels === null ? DEFAULT_LEVELS : checkLevels(raw.levels, file),
+    levels: raw.levels === undefined || raw.levels === null ? (hashed ? HASH_DEFAULT_LEVELS : DEFAULT_LEVELS) : checkLevels(raw.levels, file),
     usage: toolName(raw.usage, 'usage', file),
     labels: toolName(raw.labels, 'labels', file),
     maxSize: raw.max_size === undefined || raw.max_size === null ? null : parseSize(raw.max_size as number, `${file}: max_size`),
     freeDiskSize: raw.free_disk_size === undefined ? 0 : parseSize(raw.free_disk_size as number, `${file}: free_disk_size`),
+    size: toolConfig(raw.size, 'size', file),
   };
 }
 

@@ -1,4 +1,4 @@
-import { closeSync, openSync, utimesSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, openSync, statSync, utimesSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import type { Key } from '../key.js';
@@ -11,6 +11,13 @@ import { Owner, type Ownership } from './disk-owner.js';
  * at a time: the main thread only pushes a key into an array (a refresh in libuv's thread pool cost
  * it more than doing the syscall itself, and creating a mark costs a file creation).
  */
+
+/**
+ * tarn's mode for what its tools create (StatUsage's marks, JsonLabels' files, and the per-prefix
+ * folders that hold them): every user may touch a mark or relabel a key. tarn touches the mark on
+ * every read, so a mark another user cannot update makes tarn's reads fail with PermissionError.
+ */
+export const TOOL_MODE = 0o777;
 
 /** Keys queued beyond this make reads wait for the marks. */
 const MAX_BACKLOG = 100_000;
@@ -36,7 +43,7 @@ export function markSync(owner: Owner, mark: string, time: Date, likelyNew: bool
 /** Creates the mark (its time is now); false when it exists. */
 function createMark(owner: Owner, mark: string, retry = true): boolean {
   try {
-    owner.ensureDirSync(dirname(mark));
+    ensureToolDir(owner, dirname(mark));
     // 'wx': only a mark this process created gets our group and mode
     closeSync(openSync(mark, 'wx', 0o666));
   } catch (error) {
@@ -49,8 +56,53 @@ function createMark(owner: Owner, mark: string, retry = true): boolean {
     }
     throw error;
   }
-  owner.own(mark, owner.markMode);
+  ownToolFile(owner, mark);
   return true;
+}
+
+/** The group tarn gives the files of a tools folder (the folder's own), per folder; null when new files get it anyway. */
+const toolGroups = new Map<string, number | null>();
+
+/**
+ * Creates a per-prefix folder of a tool (`tools/usage/ab`, `tools/labels/ab`) as tarn does: mode
+ * 0777 and the group of the tool's folder. Its parents get the lake's folder mode.
+ */
+export function ensureToolDir(owner: Owner, dir: string): void {
+  if (owner.ensureDirSync(dir) === undefined) return; // it was there
+  // a shared lake's folders stay setgid, so that new marks get the lake's group without a chown
+  chmodSync(dir, TOOL_MODE | (owner.ownership.shared ? 0o2000 : 0));
+  owner.own(dir, null);
+  if (owner.ownership.gid === null) chownIfMember(dir, statSync(dirname(dir)).gid);
+}
+
+/**
+ * Gives a tool's file this process just created tarn's mode (0777) and the group of its folder
+ * (`dir`: where it is, or where it is about to be renamed to).
+ */
+export function ownToolFile(owner: Owner, file: string, dir = dirname(file)): void {
+  chmodSync(file, TOOL_MODE);
+  if (owner.ownership.gid !== null) {
+    owner.own(file, null);
+    return;
+  }
+  let gid = toolGroups.get(dir);
+  if (gid === undefined) {
+    const stat = statSync(dir);
+    // in a setgid folder (a shared lake) new files have its group already
+    gid = (stat.mode & 0o2000) !== 0 || stat.gid === process.getegid?.() ? null : stat.gid;
+    if (toolGroups.size > 10_000) toolGroups.clear();
+    toolGroups.set(dir, gid);
+  }
+  if (gid !== null) chownIfMember(file, gid);
+}
+
+/** chown to `gid`, when this process may (a member of the group, or root); the mode already lets everyone in. */
+function chownIfMember(path: string, gid: number): void {
+  try {
+    chownSync(path, -1, gid);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') throw error;
+  }
 }
 
 /** Sets the mark's time; false when there is no mark. */

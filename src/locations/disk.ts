@@ -25,13 +25,16 @@ import { ConfigError, LocationError, StorageCorruption, storageErrorCode } from 
 import { assertKey, type Key, keyToParts } from '../key.js';
 import { parseFraction, parseSize, type Size } from '../size.js';
 import { trackTempFolder } from '../storage/temp-cleanup.js';
+import type { Administered, LakeAdmin } from './admin.js';
+import { DiskAdmin, QUARANTINE } from './disk-admin.js';
 import { CONFIG_NAME, createDiskConfig, DEFAULT_LEVELS, readDiskConfig } from './disk-config.js';
 import { deadRunsLeft, undoDeadRuns } from './disk-gc-run.js';
+import { type SizeCounter, sizeCounterFor } from './disk-size.js';
 import { pinInRuns, readRuns, type RunsView, runsFolder, sameNames } from './disk-gc-runs.js';
 import { hashFile, syncDir, writeStreamTo } from './disk-io.js';
 import { mergeLabelsFile } from './disk-labels.js';
 import { leftByDeadProcess, PROCESS_TAG } from './disk-liveness.js';
-import { MarkQueue, markPath, markSync } from './disk-marks.js';
+import { ensureToolDir, MarkQueue, markPath, markSync, ownToolFile, TOOL_MODE } from './disk-marks.js';
 import { Owner } from './disk-owner.js';
 import { promisify } from 'node:util';
 import { type Entry, type Location, type Meta, readEach } from './interface.js';
@@ -93,6 +96,8 @@ const SYNC_LIMIT = 64 * 1024;
 const fdatasyncFd = promisify(fdatasyncCallback);
 /** Values up to this size are written and compared from memory. */
 const SMALL_VALUE = 1024 * 1024;
+/** tarn's oldest layout kept each blob as `data` inside a folder named by its key; tarn 0.14 still reads it. */
+const LEGACY_DATA = 'data';
 
 /**
  * Temp files are named `<key prefix>.<this tag><counter>`: unique per process and thread without
@@ -105,7 +110,7 @@ const OWN_TEMP = new RegExp(`^[^.]+\\.${PROCESS_TAG.replace(/-[0-9a-f]{6}$/, '')
 let tempCount = 0;
 
 /** What a write did: stored a new blob or found the value already stored (with the blob's size), or declined it. */
-type WriteOutcome = { stored: 'new' | 'present'; size: number } | 'declined';
+type WriteOutcome = { stored: 'new' | 'present'; size: number; legacy?: true } | 'declined';
 
 /** Errors that mean "this lake is read-only for us": usage marks are then not kept. */
 const READ_ONLY_CODES = new Set(['EACCES', 'EPERM', 'EROFS']);
@@ -129,7 +134,7 @@ function errno(error: unknown): string | undefined {
  * `config.yml` at the root, blobs at `ab/cdef…` (read-only files), temp files under `.tmp/`,
  * last-used marks under `tools/usage/` and labels under `tools/labels/`.
  */
-export class Disk implements Location {
+export class Disk implements Location, Administered {
   readonly root: string;
   readonly name: string;
   readonly levels: readonly number[];
@@ -160,9 +165,12 @@ export class Disk implements Location {
   /** Putting back what a killed gc had moved aside (started by the constructor when one is found). */
   private recovery: Promise<void> | null = null;
   private usedBytes: Promise<number> | null = null;
+  /** tarn's size tool of config.yml (RedisSize), kept up to date by every write and delete; null for none. */
+  private readonly sizeCounter: SizeCounter | null;
   /** Why `.tmp/` could not be created (a lake this process may only read), or null. */
   private noTmp: unknown = null;
   private space: { at: number; free: number; total: number } | null = null;
+  private adminView: DiskAdmin | null = null;
 
   /** The options this Disk was made with (another thread or process opens the same lake with them). */
   readonly options: Readonly<DiskOptions>;
@@ -190,6 +198,7 @@ export class Disk implements Location {
       );
     }
     this.levels = config.levels;
+    this.sizeCounter = sizeCounterFor(config.size, join(this.root, CONFIG_NAME), this.name);
     this.keepUsage = config.usage === 'StatUsage';
     this.keepLabels = config.labels === 'JsonLabels';
     this.maxSize = options.maxSize !== undefined ? parseSize(options.maxSize, 'maxSize') : config.maxSize;
@@ -222,13 +231,14 @@ export class Disk implements Location {
       if (!existsSync(this.root)) throw this.failure(`Cannot open the lake`, error);
       this.noTmp = writeProblem(this.root) ?? error;
     }
+    this.usageRoot = join(this.root, 'tools', 'usage');
+    this.makeToolFolders();
     removeLeftTempFiles(this.tmpDir);
     this.gcRuns = runsFolder(this.root);
     this.runsSeen = readRuns(this.gcRuns, null, false);
     // a gc killed midway holds blobs in its folder: put them back now, not at the next gc
     // (on a lake this process may not write, recover() warns and leaves it to the next gc)
     if (deadRunsLeft(this.root)) this.recovery = this.recover();
-    this.usageRoot = join(this.root, 'tools', 'usage');
     this.marks = new MarkQueue(this.usageRoot, this.owner.ownership, (error) => this.backgroundUsageFailed(error));
   }
 
@@ -253,6 +263,7 @@ export class Disk implements Location {
       throw this.failure(`Cannot move ${key} aside`, error);
     }
     if (this.usedBytes) this.usedBytes = this.usedBytes.then((used) => used - size);
+    await this.countBytes(-size);
     return target;
   }
 
@@ -267,7 +278,9 @@ export class Disk implements Location {
       return false;
     }
     await fsp.rm(movedTo, { force: true });
-    this.account((await fsp.stat(file)).size, null);
+    const size = (await fsp.stat(file)).size;
+    this.account(size, null);
+    await this.countBytes(size);
     return true;
   }
 
@@ -305,9 +318,17 @@ export class Disk implements Location {
     }
   }
 
-  /** Moves a blob that does not match its key into `.quarantine/`; returns its new path, or null. */
+  /**
+   * Moves a blob that does not match its key into `tools/quarantine/` (where tarn's walk of the
+   * lake never looks); returns its new path, or null.
+   */
   quarantine(key: Key): Promise<string | null> {
-    return this.moveAside(key, '.quarantine');
+    return this.moveAside(key, QUARANTINE);
+  }
+
+  /** The view maintenance uses (du, verify, gc, migrate): see admin.ts and disk-admin.ts. */
+  admin(): LakeAdmin {
+    return (this.adminView ??= new DiskAdmin(this));
   }
 
   /** The files in `.tmp/`: writes in progress, and leftovers of writers that crashed. */
@@ -337,10 +358,16 @@ export class Disk implements Location {
   }
 
   async read(key: Key): Promise<Value | null> {
-    const file = this.pathOf(key);
+    let file = this.pathOf(key);
     let size: number;
     try {
-      size = (await fsp.stat(file)).size;
+      let stat = await fsp.stat(file);
+      if (stat.isDirectory()) {
+        // tarn's oldest layout: the blob is `data` in a folder named by the key
+        file = join(file, LEGACY_DATA);
+        stat = await fsp.stat(file);
+      }
+      size = stat.size;
     } catch (error) {
       // a miss while a killed gc's blobs are put back may be one of them: look again after
       if (errno(error) === 'ENOENT') return this.recovery ? this.recovery.then(() => this.read(key)) : null;
@@ -362,6 +389,8 @@ export class Disk implements Location {
         const stream = createReadStream(file, { highWaterMark: 1024 * 1024 });
         const check = verify ? verifyingStream(key, this.name) : new PassThrough();
         stream.on('error', (error) => check.destroy(this.readFailure(key, error)));
+        // a reader that stops early (an abort, a break) closes the file too, not only the check
+        check.on('close', () => stream.destroy());
         return stream.pipe(check);
       },
       bytes: async () => {
@@ -379,8 +408,11 @@ export class Disk implements Location {
     const file = this.pathOf(key);
     let bytes: Buffer | null;
     try {
-      bytes = this.syncSmallIo ? readSmallSync(file) : null;
-      if (bytes === null) bytes = await fsp.readFile(file);
+      bytes = await this.readBlob(file).catch((error: unknown) => {
+        // tarn's oldest layout: the blob is `data` in a folder named by the key
+        if (errno(error) === 'EISDIR') return this.readBlob(join(file, LEGACY_DATA));
+        throw error;
+      });
     } catch (error) {
       if (errno(error) === 'ENOENT') return this.recovery ? this.recovery.then(() => this.readBytes(key)) : null;
       throw this.failure(`Cannot read ${key}`, error);
@@ -389,6 +421,33 @@ export class Disk implements Location {
     const backlog = this.noteUse(key);
     if (backlog) await backlog;
     return bytes;
+  }
+
+  private async readBlob(file: string): Promise<Buffer> {
+    return (this.syncSmallIo ? readSmallSync(file) : null) ?? (await fsp.readFile(file));
+  }
+
+  /** The stat of the blob of `key`: its file, or the `data` file of tarn's oldest layout; null when it is not stored. */
+  private async blobStat(key: Key): Promise<{ size: number; mtime: Date } | null> {
+    const stat = await this.statOrNull(this.pathOf(key));
+    return stat?.isDirectory() ? this.statOrNull(join(this.pathOf(key), LEGACY_DATA)) : stat;
+  }
+
+  /**
+   * A key stored in tarn's oldest layout (a folder holding `data`) that is written again: intact
+   * when its data is; else the folder is removed, for the new blob to take its place. `size`: the
+   * bytes its data holds.
+   */
+  private async settleLegacy(key: Key, folder: string): Promise<{ intact: boolean; size: number }> {
+    const data = join(folder, LEGACY_DATA);
+    const stat = await this.statOrNull(data);
+    if (stat !== null && (await this.isIntact(key, data, stat))) return { intact: true, size: stat.size };
+    try {
+      await fsp.rm(folder, { recursive: true, force: true });
+    } catch (error) {
+      throw this.failure(`Cannot replace the corrupted ${key} (a folder of tarn's old layout)`, error);
+    }
+    return { intact: false, size: stat?.size ?? 0 };
   }
 
   readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
@@ -404,41 +463,46 @@ export class Disk implements Location {
     // which is all the protocol asks of the read it compares with (one read per write, not two)
     let seen = this.runsSeen;
     pinInRuns(this.gcRuns, seen.names, key, pinned);
-    let size = await this.writeAndMark(key, file, source);
-    if (size === null) return null;
+    let stored = await this.writeAndMark(key, file, source);
+    if (stored === null) return null;
     if (wanted) await this.updateLabels(key, wanted);
     for (;;) {
       const now = readRuns(this.gcRuns, seen, this.syncSmallIo);
       this.runsSeen = now;
       // the blob now in place, read lazily like any read of it
-      if (now === seen || sameNames(now.names, seen.names)) return this.fileValue(key, file, size);
+      if (now === seen || sameNames(now.names, seen.names)) return this.fileValue(key, stored.file, stored.size);
       seen = now;
       pinInRuns(this.gcRuns, seen.names, key, pinned);
       // a gc that started meanwhile may have moved the blob or its labels aside before our pin
       if (statOrNullSync(file) === null) {
-        size = await this.writeAndMark(key, file, source);
-        if (size === null) return null;
+        stored = await this.writeAndMark(key, file, source);
+        if (stored === null) return null;
       }
       if (wanted) await this.updateLabels(key, wanted);
     }
   }
 
-  /** Stores the blob (unless it is there) and marks the key as used; its size, or null when declined. */
-  private async writeAndMark(key: Key, file: string, source: Source): Promise<number | null> {
+  /** Stores the blob (unless it is there) and marks the key as used; its file and size, or null when declined. */
+  private async writeAndMark(key: Key, file: string, source: Source): Promise<{ file: string; size: number } | null> {
     const outcome = await this.writes.run(key, () => this.writeOnce(key, file, source));
     if (outcome === 'declined') return null;
     // writing a value already stored is a use of it; a new blob's mtime is its last use
     if (outcome.stored === 'present' || this.markOnWrite) await this.markNow(key, outcome.stored === 'new');
     else await this.refreshOldMark(key);
-    return outcome.size;
+    // an intact blob of tarn's oldest layout stays where it is, in its folder
+    return { file: outcome.legacy ? join(file, LEGACY_DATA) : file, size: outcome.size };
   }
 
   private async writeOnce(key: Key, file: string, source: Source): Promise<WriteOutcome> {
     if (this.syncSmallIo && source.size !== null && source.size <= SYNC_LIMIT && !source.movable) {
       return this.writeSmall(key, file, await source.bytes(), source.verified);
     }
-    const existing = await this.statOrNull(file);
-    if (existing !== null) {
+    let existing: { size: number; isDirectory?(): boolean } | null = await this.statOrNull(file);
+    if (existing?.isDirectory?.()) {
+      const legacy = await this.settleLegacy(key, file);
+      if (legacy.intact) return { stored: 'present', size: legacy.size, legacy: true };
+      existing = legacy;
+    } else if (existing !== null) {
       if (await this.isIntact(key, file, existing)) return { stored: 'present', size: existing.size };
       // a blob that does not match its key is replaced below, never kept
     }
@@ -454,6 +518,7 @@ export class Disk implements Location {
       throw this.failure(`Cannot write ${key}`, error);
     }
     this.account(size, existing);
+    await this.countBytes(size - (existing?.size ?? 0));
     return { stored: 'new', size };
   }
 
@@ -492,11 +557,16 @@ export class Disk implements Location {
    */
   private async writeSmall(key: Key, file: string, bytes: Buffer, verified: boolean): Promise<WriteOutcome> {
     if (!verified) verifyBytes(key, bytes, `a copy into ${this.name}`);
-    let existing: { size: number } | null = null;
+    let existing: { size: number; isDirectory?(): boolean } | null = null;
     const tmp = this.tempPath(key.slice(0, 16));
     let fd = -1;
     try {
       existing = statOrNullSync(file);
+      if (existing?.isDirectory?.()) {
+        const legacy = await this.settleLegacy(key, file);
+        if (legacy.intact) return { stored: 'present', size: legacy.size, legacy: true };
+        existing = legacy;
+      }
       // the blob may vanish between the two calls (gc moved it aside): then it is written anew
       if (existing !== null && existing.size === bytes.length && sameBytes(readSmallSyncOrNull(file), bytes)) return { stored: 'present', size: bytes.length };
       if (!(await this.hasRoom(bytes.length))) return 'declined';
@@ -515,6 +585,7 @@ export class Disk implements Location {
       throw this.failure(`Cannot write ${key}`, error);
     }
     this.account(bytes.length, existing);
+    await this.countBytes(bytes.length - (existing?.size ?? 0));
     return { stored: 'new', size: bytes.length };
   }
 
@@ -602,13 +673,21 @@ export class Disk implements Location {
     const file = this.pathOf(key);
     let size: number;
     try {
-      size = (await fsp.stat(file)).size;
-      await fsp.unlink(file);
+      const stat = await fsp.stat(file);
+      if (stat.isDirectory()) {
+        // tarn's oldest layout: a folder holding `data`
+        size = (await this.statOrNull(join(file, LEGACY_DATA)))?.size ?? 0;
+        await fsp.rm(file, { recursive: true });
+      } else {
+        size = stat.size;
+        await fsp.unlink(file);
+      }
     } catch (error) {
       if (errno(error) === 'ENOENT') return false;
       throw this.failure(`Cannot delete ${key}`, error);
     }
     if (this.usedBytes) this.usedBytes = this.usedBytes.then((used) => used - size);
+    await this.countBytes(-size);
     this.lastTouch.delete(key);
     await Promise.all([fsp.rm(markPath(this.usageRoot, key), { force: true }), fsp.rm(this.labelsPath(key), { force: true })]);
     return true;
@@ -623,7 +702,17 @@ export class Disk implements Location {
   async *contents(): AsyncIterable<Entry> {
     for await (const key of this.keys()) {
       const file = this.pathOf(key);
-      const stat = await this.statOrNull(file);
+      if (this.syncSmallIo) {
+        // a stat or a labels file is microseconds on a local filesystem: three trips to the thread
+        // pool per key (and an error per key without labels) cost more than the work
+        let stat = statSync(file, { throwIfNoEntry: false });
+        // tarn's oldest layout: a folder holding the blob as `data`
+        if (stat?.isDirectory()) stat = statSync(join(file, LEGACY_DATA), { throwIfNoEntry: false });
+        if (stat === undefined) continue; // deleted while we walked
+        yield { key, location: this, meta: this.metaSync(key, stat) };
+        continue;
+      }
+      const stat = await this.blobStat(key);
       if (stat === null) continue; // deleted while we walked
       yield { key, location: this, meta: await this.meta(key, stat) };
     }
@@ -656,7 +745,7 @@ export class Disk implements Location {
     if (this.usedBytes === null) {
       this.usedBytes = (async () => {
         let total = 0;
-        for await (const key of this.keys()) total += (await this.statOrNull(this.pathOf(key)))?.size ?? 0;
+        for await (const key of this.keys()) total += (await this.blobStat(key))?.size ?? 0;
         return total;
       })();
     }
@@ -670,6 +759,12 @@ export class Disk implements Location {
       this.keepUsage ? this.statOrNull(markPath(this.usageRoot, key)) : null,
     ]);
     return { labels, lastUsed: this.keepUsage ? (mark?.mtime ?? blob.mtime) : null, size: blob.size };
+  }
+
+  /** meta() with synchronous calls (syncSmallIo): a stat of the mark, a stat of the labels file and its read when there is one. */
+  private metaSync(key: Key, blob: { size: number; mtime: Date }): Meta {
+    const mark = this.keepUsage ? statSync(markPath(this.usageRoot, key), { throwIfNoEntry: false }) : undefined;
+    return { labels: this.labelsOf(key), lastUsed: this.keepUsage ? (mark?.mtime ?? blob.mtime) : null, size: blob.size };
   }
 
   private labelsPath(key: Key): string {
@@ -722,6 +817,7 @@ export class Disk implements Location {
   async close(): Promise<void> {
     await this.marks.idle();
     await this.recovered();
+    await this.sizeCounter?.close();
   }
 
   /** Resolves once what a killed gc left (found when this Disk was opened) is put back. */
@@ -808,8 +904,8 @@ export class Disk implements Location {
     const writeAtomically = async (text: string) => {
       const tmp = this.tempPath('labels');
       try {
-        await fsp.writeFile(tmp, text, { mode: this.owner.markMode });
-        this.owner.own(tmp, this.owner.markMode);
+        await fsp.writeFile(tmp, text, { mode: TOOL_MODE });
+        ownToolFile(this.owner, tmp, dirname(file));
         await fsp.rename(tmp, file);
       } finally {
         await fsp.rm(tmp, { force: true });
@@ -817,7 +913,7 @@ export class Disk implements Location {
     };
     const ensureDir = async () => {
       this.owner.forget(dirname(file));
-      await this.owner.ensureDir(dirname(file));
+      ensureToolDir(this.owner, dirname(file));
     };
     try {
       const tempPath = () => this.tempPath('lock');
@@ -829,7 +925,11 @@ export class Disk implements Location {
 
   private async hasRoom(size: number | null): Promise<boolean> {
     const incoming = size ?? 0;
-    if (this.maxSize !== null && (await this.usage()) + incoming > this.maxSize) return false;
+    if (this.maxSize !== null) {
+      // with tarn's size tool, the count every writer of the lake shares (tarn checks max_size against it)
+      const used = this.sizeCounter ? await this.countedBytes() : await this.usage();
+      if (used + incoming > this.maxSize) return false;
+    }
     if (this.minFree > 0 || this.maxUsage < 1) {
       const now = Date.now();
       if (this.space === null || now - this.space.at > SPACE_CHECK_MS) {
@@ -844,11 +944,36 @@ export class Disk implements Location {
     return true;
   }
 
+  /** Adds `delta` bytes to tarn's size counter (config.yml's `size:` tool), when the lake has one. */
+  private async countBytes(delta: number): Promise<void> {
+    if (this.sizeCounter === null || delta === 0) return;
+    await this.sizeCounter.add(delta);
+  }
+
+  private countedBytes(): Promise<number> {
+    return this.sizeCounter!.get();
+  }
+
+  /**
+   * Creates `tools/usage` and `tools/labels` as tarn does when it opens a lake: tarn (as another
+   * user, say) fails to open a lake where it must make them and may not. Skipped where this process
+   * may only read.
+   */
+  private makeToolFolders(): void {
+    for (const tool of ['usage', 'labels']) {
+      try {
+        this.owner.ensureDirSync(join(this.root, 'tools', tool));
+      } catch (error) {
+        if (!READ_ONLY_CODES.has(errno(error) ?? '') && errno(error) !== 'ENOENT') throw this.failure(`Cannot create tools/${tool}`, error);
+      }
+    }
+  }
+
   private account(size: number, replaced: { size: number } | null): void {
     if (this.usedBytes) this.usedBytes = this.usedBytes.then((used) => used + size - (replaced?.size ?? 0));
   }
 
-  private async statOrNull(file: string): Promise<{ size: number; mtime: Date } | null> {
+  private async statOrNull(file: string): Promise<{ size: number; mtime: Date; isDirectory(): boolean } | null> {
     try {
       return await fsp.stat(file);
     } catch (error) {
@@ -919,7 +1044,7 @@ function removeLeftTempFiles(tmpDir: string): void {
   }
 }
 
-function statOrNullSync(file: string): { size: number } | null {
+function statOrNullSync(file: string): { size: number; isDirectory(): boolean } | null {
   // no exception for a missing file: most writes are of new keys, and an Error costs microseconds
   return statSync(file, { throwIfNoEntry: false }) ?? null;
 }

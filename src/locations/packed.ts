@@ -5,7 +5,9 @@ import { ConfigError, LocationError, StorageCorruption, storageErrorCode } from 
 import { assertKey, type Key } from '../key.js';
 import { parseSize, type Size } from '../size.js';
 import type { SqliteDatabase, SqliteTransaction } from '../sqlite.js';
+import type { Administered, LakeAdmin } from './admin.js';
 import { type Entry, type Location, readEach } from './interface.js';
+import { PackedAdmin } from './packed-admin.js';
 import { openPackedDatabase, PACKED_FILE, type PackedStatements, preparePacked } from './packed-db.js';
 import { assertLocalFilesystem } from './packed-filesystem.js';
 import { deadJournals, PackedJournal, readJournal } from './packed-journal.js';
@@ -69,7 +71,7 @@ const noop = () => {};
  * another's). Every read is verified against its key (sha256): damaged bytes are a
  * StorageCorruption, never a wrong value.
  */
-export class Packed implements Location {
+export class Packed implements Location, Administered {
   readonly name: string;
   readonly dir: string;
   readonly maxSize: number;
@@ -90,6 +92,7 @@ export class Packed implements Location {
   private queuedBytes = 0;
   /** A commit of journaled puts failed: they stay in the journal (replayed at the next open), and writes stop. */
   private commitFailure: Error | null = null;
+  private adminView: PackedAdmin | null = null;
 
   constructor(dir: string, options: PackedOptions = {}) {
     if (typeof dir !== 'string' || dir === '') throw new ConfigError('Packed: a folder is required');
@@ -203,6 +206,15 @@ export class Packed implements Location {
       }
       if (rows.length < CONTENTS_PAGE) return;
     }
+  }
+
+  /** The view maintenance uses (du, verify, gc, migrate): see admin.ts and packed-admin.ts. */
+  admin(): LakeAdmin {
+    this.assertOpen();
+    const flush = () => {
+      if (this.commitFailure === null) this.commitAll();
+    };
+    return (this.adminView ??= new PackedAdmin(this, { db: this.db, flush }));
   }
 
   /** Commits what is waiting (writes and read marks), then closes the database. */

@@ -8,6 +8,7 @@ import type { Entry, Location, LocationReadOptions } from './interface.js';
 import { importOptional } from '../optional.js';
 import { redactUrl } from './redact.js';
 import { keySlot } from './redis-slot.js';
+import { TARN_COMMANDS, type TarnClient, TarnRedisLayout } from './redis-tarn.js';
 
 /**
  * Where the values are: a `redis://` URL or ioredis options (a single server, a Sentinel group
@@ -17,6 +18,13 @@ import { keySlot } from './redis-slot.js';
 export type RedisTarget = string | RedisOptions | RedisClient | Cluster | readonly ClusterNode[];
 
 export interface RedisLocationOptions {
+  /**
+   * How values are kept. 'cairn': one hash per key (bytes, labels and last use read in one round
+   * trip). 'tarn': tarn's own keys (`<prefix><digest bytes>` holding the bytes, `labels<prefix>…`
+   * and `usage_date<prefix>…`), so that tarn's RedisLocation (with the same prefix) and cairn share
+   * one Redis. @default 'cairn'
+   */
+  layout?: 'cairn' | 'tarn';
   /** Prepended to every Redis key this location uses, e.g. 'lake:'. @default '' */
   prefix?: string;
   /** Seconds a value lives after it was last written or read (reads refresh it); null keeps values until deleted. @default null */
@@ -49,13 +57,15 @@ const USED = 'u';
 const LABEL = 'l:';
 
 /*
+ * A write stores the bytes unless the same bytes are there: a value that no longer matches its key
+ * (corrupted) is replaced, as Disk replaces a bad blob, so Levels heals it on the way up.
  * A read is one HGET (readBytes) or HGETALL (read, bytes and labels together), followed in the same
  * write by the touch script when the key's usage mark is due, else by PEXPIRE with a ttl: one round
  * trip, and cheaper for Redis than a script on every read. Writes and touches are scripts, so that
  * they never create a hash for a key that is not there and no reader sees a half-written value.
  */
 const WRITE_SCRIPT = `
-if redis.call('HEXISTS', KEYS[1], '${DATA}') == 0 then redis.call('HSET', KEYS[1], '${DATA}', ARGV[1]) end
+if redis.call('HGET', KEYS[1], '${DATA}') ~= ARGV[1] then redis.call('HSET', KEYS[1], '${DATA}', ARGV[1]) end
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], '${USED}', ARGV[3]) end
 for i = 4, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], '') end
 if ARGV[2] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
@@ -76,6 +86,7 @@ const COMMANDS = {
   cairnWrite: WRITE_SCRIPT,
   cairnTouch: TOUCH_SCRIPT,
   cairnMeta: META_SCRIPT,
+  ...TARN_COMMANDS,
 } as const;
 
 type ScriptFn = (key: string, ...args: (string | Buffer)[]) => Promise<unknown>;
@@ -158,9 +169,11 @@ function clusterReady(cluster: Cluster, timeoutMs: number): Promise<void> {
  */
 export class RedisLocation implements Location {
   readonly prefix: string;
-  private readonly ttlMs: number;
-  private readonly keepLabels: boolean;
-  private readonly keepUsage: boolean;
+  readonly ttlMs: number;
+  readonly keepLabels: boolean;
+  readonly keepUsage: boolean;
+  /** tarn's key layout, when `layout: 'tarn'`; null for cairn's hashes. */
+  private readonly tarn: TarnRedisLayout | null;
   private readonly maxSize: number;
   private readonly timeoutMs: number;
   private readonly retry: RetryOptions;
@@ -209,6 +222,19 @@ export class RedisLocation implements Location {
     this.clusterOptions = options.cluster ?? {};
     this.touchInterval = options.touchInterval ?? 60_000;
     this.label = this.describe();
+    const layout = options.layout ?? 'cairn';
+    if (layout !== 'cairn' && layout !== 'tarn') throw new ConfigError(`RedisLocation: unknown layout ${JSON.stringify(layout)} (expected 'cairn' or 'tarn')`);
+    this.tarn =
+      layout === 'tarn'
+        ? new TarnRedisLayout({
+            name: () => this.name, // it changes once the server turns out to be a cluster node
+            prefix: this.prefix,
+            ttlMs: this.ttlMs,
+            keepLabels: this.keepLabels,
+            keepUsage: this.keepUsage,
+            run: (operation, action) => this.run(operation, (client) => action(client as unknown as TarnClient)),
+          })
+        : null;
   }
 
   /** `Redis(url)`, `RedisCluster(nodes)` (also once a URL turned out to be a cluster node) or `RedisSentinel(name via sentinels)`, and the prefix. */
@@ -224,6 +250,11 @@ export class RedisLocation implements Location {
   async read(key: Key, options: LocationReadOptions = {}): Promise<Value | null> {
     assertKey(key);
     const mark = (options.use ?? true) ? this.touchDue(key) : 0;
+    if (this.tarn) {
+      const value = await this.tarn.value(key, mark);
+      this.touched(key, value === null ? 0 : mark);
+      return value;
+    }
     const fields = await this.run('read', (client) => this.refreshed(client, key, mark, client.hgetallBuffer(this.prefix + key)));
     this.touched(key, mark);
     return this.toValue(key, fields);
@@ -233,6 +264,11 @@ export class RedisLocation implements Location {
   async readBytes(key: Key): Promise<Buffer | null> {
     assertKey(key);
     const mark = this.touchDue(key);
+    if (this.tarn) {
+      const bytes = await this.tarn.readBytes(key, mark);
+      this.touched(key, bytes === null ? 0 : mark);
+      return bytes;
+    }
     const data = await this.run('read', (client) => this.refreshed(client, key, mark, client.hgetBuffer(this.prefix + key, DATA)));
     this.touched(key, mark);
     if (data === null) return null;
@@ -241,6 +277,10 @@ export class RedisLocation implements Location {
   }
 
   async *readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
+    if (this.tarn) {
+      yield* this.readBatchTarn(keys);
+      return;
+    }
     let chunk: Key[] = [];
     const flush = async (): Promise<[Key, Value | null][]> => {
       const batch = chunk;
@@ -262,6 +302,26 @@ export class RedisLocation implements Location {
         yield* await flush();
         limit = this.batchSize * this.masterCount; // known once connected
       }
+    }
+    if (chunk.length > 0) yield* await flush();
+  }
+
+  /** tarn's layout: `batchSize` reads at once (their commands share writes to the socket), each key once. */
+  private async *readBatchTarn(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
+    const seen = new Set<Key>();
+    let chunk: Key[] = [];
+    const flush = async (): Promise<[Key, Value | null][]> => {
+      const batch = chunk;
+      chunk = [];
+      const values = await Promise.all(batch.map((key) => this.read(key)));
+      return batch.map((key, index) => [key, values[index]!]);
+    };
+    for (const key of keys) {
+      assertKey(key);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      chunk.push(key);
+      if (chunk.length >= this.batchSize) yield* await flush();
     }
     if (chunk.length > 0) yield* await flush();
   }
@@ -316,6 +376,7 @@ export class RedisLocation implements Location {
   /** True when `key` is there (HEXISTS): the value is not read, nor marked as used. */
   async has(key: Key): Promise<boolean> {
     assertKey(key);
+    if (this.tarn) return this.tarn.has(key);
     return (await this.run('has', (client) => client.hexists(this.prefix + key, DATA))) === 1;
   }
 
@@ -325,8 +386,14 @@ export class RedisLocation implements Location {
     const bytes = await readUpTo(source, this.maxSize);
     if (bytes === null) return null;
     if (!source.verified) verifyBytes(key, bytes, `a copy into ${this.name}`);
-    const fields = this.keepLabels && labels ? [...new Set(labels)].map((label) => LABEL + label) : [];
-    await this.run('write', (client) => client.cairnWrite(this.prefix + key, bytes, String(this.ttlMs), this.usageMark(), ...fields));
+    if (this.tarn) {
+      const mark = this.keepUsage ? Date.now() : 0;
+      await this.tarn.write(key, bytes, labels, mark);
+      this.touched(key, mark);
+    } else {
+      const fields = this.keepLabels && labels ? [...new Set(labels)].map((label) => LABEL + label) : [];
+      await this.run('write', (client) => client.cairnWrite(this.prefix + key, bytes, String(this.ttlMs), this.usageMark(), ...fields));
+    }
     // the bytes in hand hash to the key (checked above, or by the caller), so they are the stored ones;
     // the stored labels (the union with earlier writes') are fetched once, if asked for
     let stored: Promise<string[] | null> | null = null;
@@ -341,18 +408,21 @@ export class RedisLocation implements Location {
   /** The labels stored with `key` (HKEYS), or null when this location keeps none. */
   private async storedLabels(key: Key): Promise<string[] | null> {
     if (!this.keepLabels) return null;
+    if (this.tarn) return (await this.tarn.labels(key)) ?? [];
     const fields = await this.run('labels', (client) => client.hkeys(this.prefix + key));
     return fields.filter((field) => field.startsWith(LABEL)).map((field) => field.slice(LABEL.length));
   }
 
   async delete(key: Key): Promise<boolean> {
     assertKey(key);
+    if (this.tarn) return this.tarn.delete(key);
     const removed = await this.run('delete', (client) => client.del(this.prefix + key));
     return removed > 0;
   }
 
   async touch(key: Key): Promise<boolean> {
     assertKey(key);
+    if (this.tarn) return this.tarn.touch(key, this.keepUsage ? Date.now() : 0);
     const touched = await this.run('touch', (client) => client.cairnTouch(this.prefix + key, String(this.ttlMs), this.usageMark()));
     return touched === 1;
   }
@@ -365,6 +435,20 @@ export class RedisLocation implements Location {
   async *contents(): AsyncIterable<Entry> {
     await this.run('contents', async () => undefined); // connects: whether this is a cluster is known from here on
     const cluster = this.cluster;
+    const tarn = this.tarn;
+    if (tarn) {
+      const scanOn = (node: RedisClient) => (cursor: string, pattern: string) =>
+        this.run('contents', () => node.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', this.scanCount, 'TYPE', 'string'));
+      const nodes: RedisClient[] =
+        cluster === null
+          ? [await this.run('contents', async (client) => client)]
+          : await this.run('contents', async () => {
+              await clusterReady(cluster, this.timeoutMs);
+              return cluster.nodes('master');
+            });
+      for (const node of nodes) yield* tarn.scanned(this, scanOn(node));
+      return;
+    }
     if (cluster === null) {
       yield* this.scanned((cursor, pattern) => this.run('contents', (client) => client.scan(cursor, 'MATCH', pattern, 'COUNT', this.scanCount, 'TYPE', 'hash')));
       return;

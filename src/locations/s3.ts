@@ -5,6 +5,7 @@ import { type Source, type Value, verifyBytes, verifyingStream } from '../blob.j
 import {
   AuthenticationError,
   CairnError,
+  ConfigError,
   ConnectionError,
   LocationError,
   StorageCorruption,
@@ -15,8 +16,17 @@ import { type RetryOptions, withRetry } from '../retry.js';
 import { parseSize, type Size } from '../size.js';
 import type { Entry, Location, LocationReadOptions } from './interface.js';
 import { importOptional } from '../optional.js';
+import { KeyQueue } from './key-queue.js';
+import { addToTags, labelsOfTags, lastUsedOfTags, TARN_LEVELS, type Tags, tagSet, tagsFrom } from './s3-tarn.js';
 
 export interface S3Options {
+  /**
+   * How values, labels and last uses are kept. 'cairn': values at `ab/cdef…`, labels and last use
+   * as small marker objects under `tools/`. 'tarn': tarn's own layout, so that tarn's S3 location
+   * and cairn share one bucket: values at `abcd/ef…` (levels [2, -1]), labels and the last use as
+   * tags of the value's object (`_<label>`, `usage_date`). @default 'cairn'
+   */
+  layout?: 'cairn' | 'tarn';
   /** A folder inside the bucket that holds the lake; a '/' is added when missing. @default '' (the bucket's root) */
   prefix?: string;
   /** The region, for a client made from an endpoint. @default 'us-east-1' */
@@ -68,6 +78,7 @@ interface Reply {
   LastModified?: Date;
   Errors?: { Key?: string; Code?: string; Message?: string }[];
   Contents?: Listed[];
+  TagSet?: { Key?: string; Value?: string }[];
   IsTruncated?: boolean;
   NextContinuationToken?: string;
 }
@@ -140,6 +151,10 @@ export class S3 implements Location {
   private loaded: Promise<{ sdk: Sdk; storage: Storage; client: S3Client }> | null = null;
   private bucketChecked: Promise<void> | null = null;
   private readonly writing = new Map<Key, Promise<number | null>>();
+  /** tarn's layout: labels and last use are tags of the value's object. */
+  private readonly tarn: boolean;
+  /** One read-modify-write of a key's tags at a time in this process (S3 has no atomic tag update). */
+  private readonly tagging = new KeyQueue();
   private readonly lastTouch = new Map<Key, number>();
 
   /**
@@ -152,7 +167,13 @@ export class S3 implements Location {
     this.options = options;
     const prefix = options.prefix ?? '';
     this.prefix = prefix === '' || prefix.endsWith('/') ? prefix : prefix + '/';
-    this.levels = options.levels ?? [1, -1];
+    const layout = options.layout ?? 'cairn';
+    if (layout !== 'cairn' && layout !== 'tarn') throw new ConfigError(`S3: unknown layout ${JSON.stringify(layout)} (expected 'cairn' or 'tarn')`);
+    this.tarn = layout === 'tarn';
+    if (this.tarn && options.levels && JSON.stringify(options.levels) !== JSON.stringify(TARN_LEVELS)) {
+      throw new ConfigError(`S3: the tarn layout has tarn's levels [2, -1], not ${JSON.stringify(options.levels)}`);
+    }
+    this.levels = this.tarn ? TARN_LEVELS : (options.levels ?? [1, -1]);
     this.partSize = Math.max(5 * 1024 * 1024, parseSize(options.partSize ?? 8 * 1024 * 1024, 'partSize'));
     this.queueSize = Math.max(1, options.queueSize ?? 4);
     this.multipartThreshold = parseSize(options.multipartThreshold ?? 16 * 1024 * 1024, 'multipartThreshold');
@@ -276,6 +297,14 @@ export class S3 implements Location {
       this.writing.set(key, upload);
     }
     const size = await upload;
+    if (this.tarn) {
+      // tarn's write labels the value and marks it used: one update of its tags
+      const wanted = this.keepLabels && labels?.length ? [...new Set(labels)] : [];
+      const usedAt = this.keepUsage ? Date.now() : null;
+      if (usedAt !== null) this.lastTouch.set(key, usedAt);
+      if (wanted.length > 0 || usedAt !== null) await this.updateTags(key, objectKey, wanted, usedAt, 'write');
+      return this.storedValue(key, size ?? source.size);
+    }
     if (this.keepLabels && labels?.length) {
       await Promise.all([...new Set(labels)].map((label) => this.putMarker(this.labelPrefix(key) + encodeURIComponent(label), 'write')));
     }
@@ -298,6 +327,10 @@ export class S3 implements Location {
     const objectKey = this.objectKey(key);
     if ((await this.head(objectKey, 'delete')) === null) return false;
     const { sdk } = await this.load();
+    if (this.tarn) {
+      await this.send('delete', () => new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+      return true;
+    }
     const sidecars: string[] = [];
     if (this.keepUsage) sidecars.push(this.usageKey(key));
     if (this.keepLabels) for await (const item of this.list(this.labelPrefix(key), 'delete')) sidecars.push(item.Key!);
@@ -320,6 +353,10 @@ export class S3 implements Location {
    * markers (all three come in the same order), so no request is made per value.
    */
   async *contents(): AsyncIterable<Entry> {
+    if (this.tarn) {
+      yield* this.tarnContents();
+      return;
+    }
     const pathLength = keyToParts('0'.repeat(64), this.levels).join('/').length;
     const usage = this.keepUsage ? new Peekable(this.list(this.prefix + TOOLS + 'usage/', 'contents')) : null;
     const labels = this.keepLabels ? new Peekable(this.list(this.prefix + TOOLS + 'labels/', 'contents')) : null;
@@ -352,6 +389,27 @@ export class S3 implements Location {
         }
       }
       yield { key, location: this, meta: { size: item.Size ?? null, labels: found, lastUsed } };
+    }
+  }
+
+  /** tarn's layout: the values, with their labels and last use read from each one's tags. */
+  private async *tarnContents(): AsyncIterable<Entry> {
+    const pathLength = keyToParts('0'.repeat(64), this.levels).join('/').length;
+    for await (const item of this.list(this.prefix, 'contents')) {
+      const path = item.Key!.slice(this.prefix.length);
+      const key = path.replaceAll('/', '');
+      if (path.length !== pathLength || !isKey(key) || this.objectKey(key) !== item.Key) continue;
+      const tags = this.keepLabels || this.keepUsage ? await this.tags(item.Key!, 'contents') : null;
+      if (tags === undefined) continue; // deleted since it was listed
+      yield {
+        key,
+        location: this,
+        meta: {
+          size: item.Size ?? null,
+          labels: this.keepLabels ? labelsOfTags(tags!) : null,
+          lastUsed: this.keepUsage ? (lastUsedOfTags(tags!) ?? item.LastModified ?? null) : null,
+        },
+      };
     }
   }
 
@@ -466,6 +524,10 @@ export class S3 implements Location {
 
   private async labelsOf(key: Key): Promise<string[] | null> {
     if (!this.keepLabels) return null;
+    if (this.tarn) {
+      const tags = await this.tags(this.objectKey(key), 'labels');
+      return tags === undefined ? null : labelsOfTags(tags);
+    }
     const root = this.labelPrefix(key);
     const labels: string[] = [];
     for await (const item of this.list(root, 'labels')) labels.push(decodeURIComponent(item.Key!.slice(root.length)));
@@ -474,13 +536,43 @@ export class S3 implements Location {
 
   // --- writing
 
-  /** Uploads the value unless the object is there; the stored object's size when known. */
+  /** Uploads the value unless an intact object is there; the stored object's size when known. */
   private async uploadIfMissing(key: Key, objectKey: string, source: Source): Promise<number | null> {
-    const present = await this.head(objectKey, 'write');
-    if (present !== null) {
-      if (this.keepUsage) await this.markUsed(key);
-      return present.size;
+    const existing = await this.head(objectKey, 'write');
+    // tarn's layout keeps labels in the object's tags: those of a corrupted object go to its replacement
+    let keptTags: Tags | undefined;
+    if (existing !== null) {
+      if (await this.isIntact(key, objectKey, existing, source.size)) {
+        // (tarn's layout: write() sets the last use along with the labels)
+        if (this.keepUsage && !this.tarn) await this.markUsed(key);
+        return existing.size;
+      }
+      // a value that does not match its key is replaced below, as Disk replaces a bad blob
+      if (this.tarn) keptTags = await this.tags(objectKey, 'write');
     }
+    await this.upload(key, objectKey, source);
+    if (keptTags?.size) await this.putTags(objectKey, keptTags, 'write');
+    return source.size;
+  }
+
+  /**
+   * True when the object stored for `key` holds its value: a size that differs says no at once,
+   * else its bytes are read and hashed (as Disk checks a blob it finds when writing).
+   */
+  private async isIntact(key: Key, objectKey: string, existing: { size: number | null }, size: number | null): Promise<boolean> {
+    if (size !== null && existing.size !== null && existing.size !== size) return false;
+    const response = await this.get(key, 'write');
+    if (response === null) return false; // deleted meanwhile: write it
+    const hash = createHash('sha256');
+    try {
+      for await (const chunk of response.body) hash.update(chunk as Buffer);
+    } catch (error) {
+      throw this.failure('write', error);
+    }
+    return hash.digest('hex') === key;
+  }
+
+  private async upload(key: Key, objectKey: string, source: Source): Promise<void> {
     const { sdk, storage, client } = await this.load();
     await withRetry(
       async () => {
@@ -520,7 +612,6 @@ export class S3 implements Location {
       (error) => this.isTransient(error),
       { attempts: 3, ...this.retry },
     );
-    return source.size;
   }
 
   private async putMarker(objectKey: string, operation: string): Promise<void> {
@@ -530,7 +621,38 @@ export class S3 implements Location {
 
   private async markUsed(key: Key): Promise<void> {
     this.lastTouch.set(key, Date.now());
-    await this.putMarker(this.usageKey(key), 'touch');
+    if (this.tarn) await this.updateTags(key, this.objectKey(key), [], Date.now(), 'touch');
+    else await this.putMarker(this.usageKey(key), 'touch');
+  }
+
+  /** The tags of an object; undefined when there is no such object. */
+  private async tags(objectKey: string, operation: string): Promise<Tags | undefined> {
+    const { sdk } = await this.load();
+    await this.checkBucket();
+    try {
+      const reply = await this.send(operation, () => new sdk.GetObjectTaggingCommand({ Bucket: this.bucket, Key: objectKey }));
+      return tagsFrom(reply.TagSet);
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  private async putTags(objectKey: string, tags: Tags, operation: string): Promise<void> {
+    const { sdk } = await this.load();
+    await this.send(operation, () => new sdk.PutObjectTaggingCommand({ Bucket: this.bucket, Key: objectKey, Tagging: { TagSet: tagSet(tags) } }));
+  }
+
+  /**
+   * tarn's layout: adds labels and a last use to the object's tags (read, merge, write: S3 has no
+   * atomic update; in this process one at a time per key, across processes as racy as tarn's).
+   */
+  private updateTags(key: Key, objectKey: string, labels: readonly string[], usedAt: number | null, operation: string): Promise<void> {
+    return this.tagging.run(key, async () => {
+      const tags = await this.tags(objectKey, operation);
+      if (tags === undefined) return; // deleted meanwhile
+      if (addToTags(tags, labels, usedAt)) await this.putTags(objectKey, tags, operation);
+    });
   }
 
   private touchDue(key: Key): boolean {

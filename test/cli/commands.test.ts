@@ -93,7 +93,7 @@ describe('cairn init, write, read, ls, du', () => {
     mkdirSync(join(dir, 'plain'));
     const plain = await cairn(['ls', '--lake', 'plain'], { cwd: dir });
     expect(plain.code).toBe(2);
-    expect(plain.stderr).toContain('--lake plain is not a lake (it has no config.yml)');
+    expect(plain.stderr).toContain('--lake plain is not a lake (it has no config.yml, nor a packed.db)');
     const fromEnv = await cairn(['du'], { cwd: dir, env: { CAIRN_LAKE: join(dir, 'lakee') } });
     expect(fromEnv.code).toBe(2);
     expect(fromEnv.stderr).toContain('$CAIRN_LAKE');
@@ -106,7 +106,7 @@ describe('cairn init, write, read, ls, du', () => {
 });
 
 describe('cairn verify, gc, stats', () => {
-  it('verify moves a corrupted blob into .quarantine, lists it and exits 1', async () => {
+  it('verify moves a corrupted blob into tools/quarantine, lists it and exits 1', async () => {
     const lake = tempDir();
     const storage = new HashKeyStorage(lake);
     const good = await storage.write(Buffer.from('good value'));
@@ -122,9 +122,9 @@ describe('cairn verify, gc, stats', () => {
     expect(run.stdout).toContain(`CORRUPTED ${bad}`);
     expect(run.stdout).toContain('2 blobs checked');
     expect(existsSync(file)).toBe(false);
-    const quarantined = readdirSync(join(lake, '.quarantine'));
+    const quarantined = readdirSync(join(lake, 'tools', 'quarantine'));
     expect(quarantined).toHaveLength(1);
-    expect(readFileSync(join(lake, '.quarantine', quarantined[0]!)).equals(bytes)).toBe(true);
+    expect(readFileSync(join(lake, 'tools', 'quarantine', quarantined[0]!)).equals(bytes)).toBe(true);
     expect(await storage.readBytes(good!)).toEqual(Buffer.from('good value'));
 
     const again = JSON.parse((await cairn(['verify', '--json', '--lake', lake])).stdout) as { checked: number; bad: unknown[] };

@@ -78,9 +78,9 @@ describe('keepStats under plain node', () => {
       child.kill(signal);
       const [, ended] = (await closed) as [number | null, NodeJS.Signals | null];
       expect(ended).toBe(signal);
-      const saved = readdirSync(join(lake, '.stats'));
+      const saved = readdirSync(join(lake, 'tools', 'stats'));
       expect(saved).toEqual([expect.stringMatching(new RegExp(`-${child.pid}\\.json$`))]);
-      const snapshot = JSON.parse(readFileSync(join(lake, '.stats', saved[0]!), 'utf8')) as { functions: Record<string, { hits: number; misses: number }> };
+      const snapshot = JSON.parse(readFileSync(join(lake, 'tools', 'stats', saved[0]!), 'utf8')) as { functions: Record<string, { hits: number; misses: number }> };
       expect(snapshot.functions.counted).toMatchObject({ hits: 5, misses: 2 });
     }
   });

@@ -14,14 +14,14 @@ import {
   Levels,
   type Location,
   Memory,
-  RedisLocation,
-  S3,
   Small,
   type SkipEvent,
   StorageCorruption,
   type Value,
   WriteError,
 } from '../../src/index.js';
+import { RedisLocation } from '../../src/entries/redis.js';
+import { S3 } from '../../src/entries/s3.js';
 import { hasKey } from '../../src/locations/interface.js';
 import { bytesSource, locationConformance, sha256, streamSource, expectStored } from '../conformance.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';

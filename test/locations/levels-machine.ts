@@ -7,7 +7,8 @@
  * `{"exit": true}` closes the locations and exits.
  */
 import { createInterface } from 'node:readline';
-import { Disk, HashKeyStorage, Level, Levels, S3 } from '../../src/index.js';
+import { Disk, HashKeyStorage, Level, Levels } from '../../src/index.js';
+import { S3 } from '../../src/entries/s3.js';
 import { S3_CREDENTIALS } from '../servers/s3.js';
 
 const [localDir, endpoint, bucket, prefix, writeThrough] = process.argv.slice(2) as [string, string, string, string, string];

@@ -152,6 +152,41 @@ labels: [from-config]
     expect((config.local as Levels).levels.map((l) => l.write)).toEqual([false, true]);
   });
 
+  it('the three typos docs/configuration.md promises to catch are errors wherever they sit', async () => {
+    // 1. a mistyped `write: false` beside a level (a cache level would take the writes), nested too
+    for (const [text, line, field] of [
+      ['storage:\n  levels:\n    - memory: {}\n      wirte: false\n    - disk: lake\n', 4, 'storage.levels[0].wirte'],
+      ['storage:\n  levels:\n    - levels:\n        - memory: {}\n          writes: false\n        - disk: a\n    - disk: b\n', 5, 'storage.levels[0].levels[0].writes'],
+      ['remote:\n  levels:\n    - small: { memory: {} }\n      maxSize: 1KiB\n      Write: false\n    - disk: b\nstorage: a\n', 5, 'remote.levels[0].Write'],
+    ] as const) {
+      const error = await configError(text);
+      expect([error.line, error.field], text).toEqual([line, field]);
+      expect(error.message).toMatch(/unknown field ".*" beside `(memory|small)` \(known here: .*write/);
+    }
+    // 2. `skipFaling` beside levels: at the top, as a level of other levels, under remote
+    for (const [text, line, field] of [
+      ['storage:\n  levels: [lake]\n  skipFaling: true\n', 3, 'storage.skipFaling'],
+      ['storage:\n  levels:\n    - levels: [a, b]\n      skipFaling: true\n    - disk: c\n', 4, 'storage.levels[0].skipFaling'],
+      ['storage: a\nremote:\n  levels: [b]\n  skipFaling: true\n', 4, 'remote.skipFaling'],
+    ] as const) {
+      const error = await configError(text);
+      expect([error.line, error.field], text).toEqual([line, field]);
+      expect(error.message).toContain('skipFailing');
+    }
+    // 3. any unknown key beside a location: a level's field where there is no level, a stray key
+    for (const [text, line, field] of [
+      ['storage:\n  fanout:\n    - disk: a\n      write: false\n', 4, 'storage.fanout[0].write'],
+      ['storage:\n  small: { memory: {}, maxSize: 1KiB }\n  maxSize: 1KiB\n', 2, 'storage.small.maxSize'],
+      ['storage:\n  memory: {}\n  maxSize: 1GB\n', 3, 'storage.maxSize'],
+      ['storage:\n  redis: redis://127.0.0.1:9\n  prefix: "x:"\n', 3, 'storage.prefix'],
+      ['storage: lake\nlabel: [x]\n', 2, 'label'],
+    ] as const) {
+      const error = await configError(text);
+      expect([error.line, error.field], text).toEqual([line, field]);
+      expect(error.message).toContain('unknown field');
+    }
+  });
+
   it('literal secret headers and URL tokens are refused; the same from ${env:NAME} are read', async () => {
     for (const header of ['x-api-key', 'Cookie', 'authorization', 'X-Auth-Token', 'proxy-authorization']) {
       const error = await configError(`storage:\n  nginx:\n    url: http://127.0.0.1:9/lake/\n    headers:\n      ${header}: abc123\n`);

@@ -37,7 +37,7 @@ describe('verify', () => {
     expect(report.bad).toHaveLength(1);
     expect(report.bad[0]).toMatchObject({ key, location: upper.name });
     expect(readFileSync(report.bad[0]!.movedTo!).equals(broken)).toBe(true); // moved, never deleted
-    expect(readdirSync(join(upper.root, '.quarantine'))).toHaveLength(1);
+    expect(readdirSync(join(upper.root, 'tools', 'quarantine'))).toHaveLength(1);
     expect(seen.at(-1)).toMatchObject({ operation: 'verify', files: 2, totalFiles: 2, bytes: 2 * big.length, totalBytes: 2 * big.length });
 
     // the good lower copy is promoted again on the next read

@@ -1,21 +1,24 @@
 import { randomBytes } from 'node:crypto';
-import { constants, createReadStream, promises as fsp } from 'node:fs';
-import { resolve } from 'node:path';
+import { constants, createReadStream, existsSync, promises as fsp } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { assertKey } from '../../key.js';
+import { CONFIG_NAME } from '../../locations/disk-config.js';
 import { Disk } from '../../locations/disk.js';
 import type { Progress } from '../../storage/maintenance/progress.js';
 import { trackTempFile } from '../../storage/temp-cleanup.js';
-import { diskOptions, json, openStorage, out, parse, progress, str, UsageError } from '../context.js';
-import { formatBytes, table } from '../format.js';
+import { BufferedOutput, diskOptions, json, JsonLines, openStorage, out, parse, progress, str, UsageError } from '../context.js';
+import type { Values } from '../context.js';
+import { formatBytes, tableRow } from '../format.js';
 
 /** Files at least this large are written through a counting stream, so the bar moves within the file. */
 const STREAM_FROM = 8 * 1024 * 1024;
 
 export async function init(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, 'init');
-  if (positionals.length !== 1) throw new UsageError('usage: cairn init <dir> [--group GROUP] [--levels 1,-1]');
+  if (positionals.length !== 1) throw new UsageError('usage: cairn init <dir> [--group GROUP] [--levels 1,-1] [--packed]');
+  if (values.packed) return initPacked(positionals[0]!, values);
   const levels = str(values, 'levels')?.split(',').map(Number);
   const disk = new Disk(positionals[0]!, { ...diskOptions(values), ...(levels ? { levels } : {}) });
   if (values.json) await json({ root: disk.root, levels: disk.levels });
@@ -27,6 +30,18 @@ export async function init(args: string[]): Promise<number> {
         `Next: cairn write FILE --lake ${quote(positionals[0]!)}   (or export CAIRN_LAKE=${quote(disk.root)} to leave out --lake)\n`,
     );
   }
+  return 0;
+}
+
+/** `cairn init --packed DIR`: a Packed store (small values in one SQLite file), which `--lake DIR` then opens. */
+async function initPacked(dir: string, values: Values): Promise<number> {
+  if (str(values, 'levels') !== undefined) throw new UsageError('--levels is the folder layout of a Disk lake: a Packed store has none');
+  if (existsSync(join(dir, CONFIG_NAME))) throw new UsageError(`${dir} is a Disk lake already (it has a config.yml)`);
+  const { Packed } = await import('../../locations/packed.js');
+  const store = new Packed(dir);
+  await store.close();
+  if (values.json) await json({ root: store.dir, packed: true });
+  else if (!values.quiet) await out(`Packed store ready at ${store.dir}\nNext: cairn write FILE --lake ${dir}\n`);
   return 0;
 }
 
@@ -149,24 +164,33 @@ async function createExclusive(output: string): Promise<{ path: string; file: fs
   }
 }
 
+/** `cairn ls`: rows are printed as the listing goes (memory does not grow with the number of keys). */
 export async function ls(args: string[]): Promise<number> {
   const { values } = parse(args, 'ls');
   const wanted = str(values, 'labels')?.split(',').filter(Boolean) ?? [];
   const storage = await openStorage(values);
-  const rows: { key: string; size: number | null; labels: string[]; lastUsed: string | null }[] = [];
+  const lines = values.json ? new JsonLines() : null;
+  const table = new BufferedOutput();
+  let rows = 0;
   try {
     for await (const { key, meta } of storage.contents()) {
       const labels = meta.labels ?? [];
       if (!wanted.every((label) => labels.includes(label))) continue;
-      rows.push({ key, size: meta.size, labels, lastUsed: meta.lastUsed?.toISOString() ?? null });
+      const row = { key, size: meta.size, labels, lastUsed: meta.lastUsed?.toISOString() ?? null };
+      if (lines !== null) await lines.push(row);
+      else {
+        // fixed widths (a key is 64 characters, a size at most 9, a time 24): no need to see every row first
+        if (rows === 0) await table.write(tableRow(['KEY', 'SIZE', 'LAST USED', 'LABELS'], LS_WIDTHS) + '\n');
+        await table.write(tableRow([key, row.size === null ? '?' : formatBytes(row.size), row.lastUsed ?? '-', labels.join(',')], LS_WIDTHS) + '\n');
+      }
+      rows++;
     }
   } finally {
     await storage.close();
   }
-  if (values.json) await json(rows);
-  else if (rows.length > 0) {
-    const lines = rows.map((row) => [row.key, row.size === null ? '?' : formatBytes(row.size), row.lastUsed ?? '-', row.labels.join(',')]);
-    await out(table([['KEY', 'SIZE', 'LAST USED', 'LABELS'], ...lines]) + '\n');
-  }
+  await lines?.end();
+  await table.flush();
   return 0;
 }
+
+const LS_WIDTHS = [64, 9, 24];

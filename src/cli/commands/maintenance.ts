@@ -1,14 +1,18 @@
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { CONFIG_NAME } from '../../locations/disk-config.js';
+import { PACKED_FILE } from '../../locations/packed-db.js';
 import { Disk } from '../../locations/disk.js';
 import { HashKeyStorage } from '../../storage/hash-key-storage.js';
 import { du as diskUsage } from '../../storage/maintenance/du.js';
-import { gc as collect, parseDuration } from '../../storage/maintenance/gc.js';
+import { gc as collect, type Evicted, parseDuration } from '../../storage/maintenance/gc.js';
 import { parseSize } from '../../size.js';
 import { migrate as copyAll } from '../../storage/maintenance/migrate.js';
 import { readStats, sumStats, clearStats } from '../../storage/maintenance/stats.js';
 import { verify as check } from '../../storage/maintenance/verify.js';
 import { cacheDu, cacheFolderOf, cacheGc } from '../cache-folder.js';
-import { diskOptions, existingLake, json, openStorage, out, parse, progress, str, UsageError, type Values } from '../context.js';
+import { BufferedOutput, diskOptions, json, JsonLines, lakeAt, openStorage, out, parse, progress, str, UsageError, type Values } from '../context.js';
 import { formatBytes, table } from '../format.js';
 
 function int(values: Values, name: string, fallback: number): number {
@@ -28,8 +32,15 @@ export async function du(args: string[]): Promise<number> {
     const usage = await diskUsage(storage);
     if (values.json) await json(usage);
     else {
-      const rows = usage.map((u) => [u.location, String(u.count), formatBytes(u.bytes), u.temp ? `${u.temp.count} (${formatBytes(u.temp.bytes)})` : '-', u.quarantine ? String(u.quarantine.count) : '-']);
-      await out(table([['LOCATION', 'BLOBS', 'BYTES', 'TEMP FILES', 'QUARANTINED'], ...rows]) + '\n');
+      const rows = usage.map((u) => [
+        u.location,
+        String(u.count),
+        formatBytes(u.bytes),
+        u.fileBytes === undefined ? '-' : formatBytes(u.fileBytes),
+        u.temp ? `${u.temp.count} (${formatBytes(u.temp.bytes)})` : '-',
+        u.quarantine ? String(u.quarantine.count) : '-',
+      ]);
+      await out(table([['LOCATION', 'BLOBS', 'BYTES', 'ON DISK', 'TEMP FILES', 'QUARANTINED'], ...rows]) + '\n');
     }
   } finally {
     await storage.close();
@@ -77,19 +88,38 @@ export async function gc(args: string[]): Promise<number> {
   }
   const cache = cacheFolderOf(values);
   if (cache !== null) return cacheGc(cache, options, values);
+  const plain = str(values, 'plain-cache');
+  const plainCache = plain === undefined ? false : plain === 'all' ? true : plain.split(',').filter(Boolean);
   const storage = await openStorage(values);
   const view = progress(values, options.dryRun ? 'gc (dry run)' : 'gc');
+  const verb = options.dryRun ? 'would remove' : 'removed';
+  // each removal is printed (or a JSON line) as gc goes: nothing kept per key
+  const lines = values.json ? new JsonLines('{"removed":') : null;
+  const text = new BufferedOutput();
+  // gc waits for each line (a pipe that drains slowly holds gc back, rather than lines piling up)
+  const onRemove = (entry: Evicted) =>
+    lines ? lines.push({ key: entry.key, size: entry.size, lastUsed: entry.lastUsed.toISOString() })
+      : text.write(`${verb} ${entry.key} ${formatBytes(entry.size)} last used ${entry.lastUsed.toISOString()}\n`);
   try {
-    const report = await collect(storage, { ...options, onProgress: view.update });
+    const report = await collect(storage, { ...options, plainCache, onRemove, onProgress: view.update });
+    await text.flush();
     view.finish();
-    if (values.json) await json(report);
-    else {
-      const verb = options.dryRun ? 'would remove' : 'removed';
-      for (const entry of report.removed) await out(`${verb} ${entry.key} ${formatBytes(entry.size)} last used ${entry.lastUsed.toISOString()}\n`);
+    if (lines) {
+      const { removed: _removed, ...rest } = report;
+      await lines.end(rest);
+    } else {
       for (const file of report.tempFiles) await out(`${verb} temp file ${file.path}\n`);
+      for (const part of report.locations) {
+        const reclaimed = part.reclaimedBytes > 0 ? `, ${formatBytes(part.reclaimedBytes)} given back to the filesystem` : '';
+        const summary = part.collected
+          ? `${part.location}: ${verb} ${part.removedCount} (${formatBytes(part.removedBytes)}), kept ${part.keptCount} (${formatBytes(part.keptBytes)})${reclaimed}`
+          : `${part.location}: kept ${part.keptCount} (${formatBytes(part.keptBytes)})`;
+        await out(`${summary}${part.note ? `: ${part.note}` : ''}\n`);
+      }
       await out(
-        `${options.dryRun ? 'Would remove' : 'Removed'} ${report.removed.length} blobs (${formatBytes(report.removedBytes)}) and ${report.tempFiles.length} stale temp files; ` +
-          `kept ${report.keptCount} blobs (${formatBytes(report.keptBytes)})${report.restored ? `, ${report.restored} put back because they were used meanwhile` : ''}\n`,
+        `${options.dryRun ? 'Would remove' : 'Removed'} ${report.removedCount} blobs (${formatBytes(report.removedBytes)}) and ${report.tempFiles.length} stale temp files; ` +
+          `kept ${report.keptCount} blobs (${formatBytes(report.keptBytes)})${report.restored ? `, ${report.restored} put back because they were used meanwhile` : ''}` +
+          `${report.onlyCopies ? `, ${report.onlyCopies} kept as the only copy` : ''}\n`,
       );
     }
   } finally {
@@ -99,16 +129,19 @@ export async function gc(args: string[]): Promise<number> {
 }
 
 /** A lake given on the command line: a config file (.yaml/.yml/.json) or a Disk folder. */
-async function lakeArg(value: string, values: Values, target: boolean): Promise<HashKeyStorage> {
+async function lakeArg(value: string, values: Values, target: boolean): Promise<HashKeyStorage<boolean>> {
   if (/\.(ya?ml|json)$/.test(value)) {
     const { storageFromConfig } = await import('../../config/load.js');
     return storageFromConfig(value);
   }
-  // the source must be a lake already; the target is made when new (a copy to a new drive)
-  if (!target) existingLake(value, '--from');
   // copies into a Disk are flushed once at the end (sync -f) rather than fsynced one by one, and
   // get no last-used mark (their mtime stands for it): one file created per blob, as cp does
   const bulk = target && !values.fsync ? { fsync: false, markOnWrite: false } : {};
+  // the source must be a lake already; the target is made when new (a copy to a new drive: a
+  // Disk lake; a Packed target is made first with `cairn init --packed`)
+  if (!target || existsSync(join(value, PACKED_FILE)) || existsSync(join(value, CONFIG_NAME))) {
+    return new HashKeyStorage(await lakeAt(value, target ? '--to' : '--from', values, bulk));
+  }
   return new HashKeyStorage(new Disk(value, { ...diskOptions(values), ...bulk }));
 }
 

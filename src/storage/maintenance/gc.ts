@@ -1,15 +1,12 @@
-import { promises as fsp } from 'node:fs';
-import { basename, join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { resolve } from 'node:path';
 import { ConfigError } from '../../errors.js';
 import type { Key } from '../../key.js';
-import { GcRun, mayBeAside } from '../../locations/disk-gc-run.js';
-import { breakGuardIfStale, breakIfStale } from '../../locations/disk-labels.js';
-import { leftByDeadProcess } from '../../locations/disk-liveness.js';
-import type { Disk } from '../../locations/disk.js';
+import { adminOf, type Eviction, type LakeAdmin } from '../../locations/admin.js';
+import type { Location } from '../../locations/interface.js';
 import { parseSize, type Size } from '../../size.js';
-import { disks, type Target } from './leaves.js';
+import { layers, type Target } from './leaves.js';
 import type { ProgressCallback } from './progress.js';
+import { UsageOrder } from './usage-order.js';
 
 /** A duration in ms, or a string such as '30d', '12h', '15m', '90s'. */
 export type Duration = number | string;
@@ -36,6 +33,17 @@ export interface GcOptions {
    * its key in every running gc (see disk-gc-runs.ts). @default 500
    */
   graceMs?: number;
+  /**
+   * Locations of a composition that are plain caches: gc evicts from them by the limits alone,
+   * even values no lower level holds. `true`: every level. Otherwise names (as `du` prints them)
+   * or folders. @default none: from a level with levels below it, gc evicts only what a lower level also holds
+   */
+  plainCache?: boolean | readonly string[];
+  /**
+   * Called with each value removed (or that would be, with dryRun), as gc goes. When given,
+   * `report.removed` stays empty: memory does not grow with the number removed.
+   */
+  onRemove?: (entry: Evicted) => void | Promise<void>;
   onProgress?: ProgressCallback;
   /**
    * Stops the run while it lists or moves blobs aside, then throws the signal's reason. Blobs
@@ -45,23 +53,43 @@ export interface GcOptions {
   signal?: AbortSignal;
 }
 
-export interface Evicted {
-  key: Key;
-  size: number;
-  lastUsed: Date;
+export type Evicted = Eviction;
+
+/** What gc did in one location of the target. */
+export interface GcLocationReport {
+  location: string;
+  /** False for a location gc does not evict from (a remote or in-memory store): see `note`. */
+  collected: boolean;
+  removedCount: number;
+  removedBytes: number;
+  keptCount: number;
+  keptBytes: number;
+  /** Values the limits chose but no lower level holds: kept, since they are the only copy (see `plainCache`). */
+  onlyCopies: number;
+  /** Values put back because they were used or written while gc ran. */
+  restored: number;
+  /** Bytes the store's files gave back (a Packed store compacted). */
+  reclaimedBytes: number;
+  /** Why a location was left as it is, or what gc could not do there. */
+  note: string | null;
 }
 
 export interface GcReport {
-  /** Blobs removed (or that would be, with dryRun). */
+  /** Values removed (or that would be, with dryRun); empty when `onRemove` is given. */
   removed: Evicted[];
+  removedCount: number;
   removedBytes: number;
-  /** Blobs chosen but put back because they were used while gc ran. */
+  /** Values chosen but put back because they were used while gc ran. */
   restored: number;
-  /** What is left. */
+  /** What is left, in every location (those gc does not evict from included). */
   keptCount: number;
   keptBytes: number;
+  /** Values kept because no lower level holds them (see `plainCache`). */
+  onlyCopies: number;
   /** Stale temp files removed (or that would be). */
   tempFiles: { path: string; size: number }[];
+  /** Per location of the target, in order. */
+  locations: GcLocationReport[];
 }
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
@@ -79,155 +107,169 @@ export function parseDuration(value: Duration, what = 'duration'): number {
   return total;
 }
 
+/** Evictions are settled this many at a time (a Disk waits `graceMs` once per batch): memory stays bounded. */
+const BATCH = 10_000;
+
 /**
- * Evicts least recently used blobs (by tarn's last-used marks, else the blob's mtime) from every
- * Disk of `target` until each is under the limits, and removes stale temp files, the temp files of
- * killed processes, marks and labels without a blob, and undoes what a killed gc left. Limits
- * apply per Disk. Racing a writer is safe: no write acknowledged after gc started is removed by it
- * (writers pin their key in every running gc: see disk-gc-runs.ts); the chosen blobs are first
- * moved aside, and one that was pinned, or read during `graceMs`, is put back.
+ * Evicts least recently used values (by last use: a Disk's last-used marks, else the blob's
+ * mtime; a Packed store's rows) from every local store of `target` (Disk, Packed) until each is
+ * under the limits, and removes stale temp files and what killed writers and gc runs left. Limits
+ * apply per store. In a composition, a level with levels below it gives up only values a lower
+ * level also holds (the only copy of a value is kept) unless it is named in `plainCache`.
+ * Remote and in-memory stores (Redis, S3, SFTP, Memory…) are not evicted from: they are counted
+ * and reported with a note. Racing a writer is safe: no write acknowledged after gc started is
+ * removed by it. Memory does not grow with the number of keys (see usage-order.ts).
  */
 export async function gc(target: Target, options: GcOptions = {}): Promise<GcReport> {
-  const report: GcReport = { removed: [], removedBytes: 0, restored: 0, keptCount: 0, keptBytes: 0, tempFiles: [] };
-  for (const disk of disks(target)) {
+  const limits = limitsOf(options);
+  const report: GcReport = { removed: [], removedCount: 0, removedBytes: 0, restored: 0, keptCount: 0, keptBytes: 0, onlyCopies: 0, tempFiles: [], locations: [] };
+  const plain = plainCaches(options.plainCache);
+  for (const { location, below } of layers(target)) {
     options.signal?.throwIfAborted();
-    await gcDisk(disk, options, report);
+    const admin = adminOf(location);
+    const part = admin === null ? await leaveAsIs(location) : await collectOne(admin, below.length === 0 || plain(location, admin) ? null : below, limits, options, report);
+    report.locations.push(part);
+    report.keptCount += part.keptCount;
+    report.keptBytes += part.keptBytes;
+    report.onlyCopies += part.onlyCopies;
   }
   return report;
 }
 
-async function gcDisk(disk: Disk, options: GcOptions, report: GcReport): Promise<void> {
-  const now = Date.now();
-  const maxSize = options.maxSize === undefined ? Infinity : parseSize(options.maxSize, 'maxSize');
-  const maxCount = options.maxCount ?? Infinity;
-  const cutoff = options.olderThan === undefined ? -Infinity : now - parseDuration(options.olderThan, 'olderThan');
-  const recent = now - parseDuration(options.keepRecent ?? '1m', 'keepRecent');
-  const tmpCutoff = now - parseDuration(options.tmpAge ?? '1d', 'tmpAge');
+interface Limits {
+  now: number;
+  maxSize: number;
+  maxCount: number;
+  cutoff: number;
+  recent: number;
+  tmpCutoff: number;
+}
 
-  // registered before listing: a writer acknowledging after this point has pinned its key (gc-run.ts)
-  const run = options.dryRun ? null : await GcRun.start(disk);
-  try {
-    const entries: Evicted[] = [];
-    for await (const key of disk.keys()) {
-      options.signal?.throwIfAborted();
-      const [stat, lastUsed] = await Promise.all([fsp.stat(disk.pathOf(key)).catch(() => null), disk.lastUsed(key)]);
-      if (stat !== null && lastUsed !== null) entries.push({ key, size: stat.size, lastUsed });
-      options.onProgress?.({ operation: 'gc', files: entries.length, totalFiles: null, bytes: 0, totalBytes: null });
+function limitsOf(options: GcOptions): Limits {
+  const now = Date.now();
+  const maxCount = options.maxCount ?? Infinity;
+  if (!(maxCount === Infinity || (Number.isInteger(maxCount) && maxCount >= 0))) throw new ConfigError(`Invalid maxCount: ${maxCount} (expected a whole number)`);
+  return {
+    now,
+    maxSize: options.maxSize === undefined ? Infinity : parseSize(options.maxSize, 'maxSize'),
+    maxCount,
+    cutoff: options.olderThan === undefined ? -Infinity : now - parseDuration(options.olderThan, 'olderThan'),
+    recent: now - parseDuration(options.keepRecent ?? '1m', 'keepRecent'),
+    tmpCutoff: now - parseDuration(options.tmpAge ?? '1d', 'tmpAge'),
+  };
+}
+
+/** Whether a location is a plain cache by the option: true for all, or named (its name, or its folder). */
+function plainCaches(option: GcOptions['plainCache']): (location: Location, admin: LakeAdmin) => boolean {
+  if (option === true) return () => true;
+  if (!option) return () => false;
+  const names = new Set(option.flatMap((name) => [name, resolve(name)]));
+  return (location, admin) => names.has(location.name) || names.has(admin.folder);
+}
+
+/** True when some location below holds `key` (a failure to ask counts as no: the value is kept). */
+async function heldBelow(below: readonly Location[], key: Key): Promise<boolean> {
+  for (const location of below) {
+    try {
+      const held = location.has ? await location.has(key) : (await location.read(key, { use: false })) !== null;
+      if (held) return true;
+    } catch {
+      // a level that cannot answer (server down): not evidence of a copy
     }
-    entries.sort((a, b) => a.lastUsed.getTime() - b.lastUsed.getTime());
-    let count = entries.length;
-    let bytes = entries.reduce((sum, entry) => sum + entry.size, 0);
-    const chosen: Evicted[] = [];
-    for (const entry of entries) {
+  }
+  return false;
+}
+
+async function collectOne(admin: LakeAdmin, below: readonly Location[] | null, limits: Limits, options: GcOptions, report: GcReport): Promise<GcLocationReport> {
+  const part: GcLocationReport = {
+    location: admin.location.name, collected: true, removedCount: 0, removedBytes: 0, keptCount: 0, keptBytes: 0,
+    onlyCopies: 0, restored: 0, reclaimedBytes: 0, note: null,
+  };
+  const dryRun = options.dryRun ?? false;
+  // registered before listing: a writer acknowledging after this point is never removed
+  const collection = await admin.collect({ dryRun, graceMs: options.graceMs ?? 500, tmpCutoff: limits.tmpCutoff, now: limits.now });
+  const order = new UsageOrder();
+  try {
+    let listed = 0;
+    for await (const item of admin.items({ lastUsed: true })) {
+      options.signal?.throwIfAborted();
+      if (item.lastUsed !== null) order.add({ key: item.key, size: item.size, lastUsed: item.lastUsed });
+      options.onProgress?.({ operation: 'gc', files: ++listed, totalFiles: null, bytes: 0, totalBytes: null });
+    }
+    let { count, bytes } = order;
+    let done = 0;
+    let doneBytes = 0;
+    let chosenBytes = 0;
+    let chosenCount = 0;
+    let batch: Evicted[] = [];
+    const settle = async () => {
+      const { removed, restored } = await collection.evict(batch);
+      batch = [];
+      for (const entry of removed) {
+        part.removedCount++;
+        part.removedBytes += entry.size;
+        if (options.onRemove) await options.onRemove(entry);
+        else report.removed.push(entry);
+      }
+      for (const entry of restored) {
+        part.restored++;
+        count++;
+        bytes += entry.size;
+      }
+      done += removed.length + restored.length;
+      doneBytes += [...removed, ...restored].reduce((sum, entry) => sum + entry.size, 0);
+      options.onProgress?.({ operation: 'gc', files: done, totalFiles: chosenCount, bytes: doneBytes, totalBytes: chosenBytes });
+    };
+    for await (const entry of order.oldestFirst()) {
       const time = entry.lastUsed.getTime();
-      if (time >= recent) break; // sorted: every later entry is recent too
-      if (time >= cutoff && bytes <= maxSize && count <= maxCount) break;
-      chosen.push(entry);
+      if (time >= limits.recent) break; // oldest first: every later entry is recent too
+      if (time >= limits.cutoff && bytes <= limits.maxSize && count <= limits.maxCount) break;
+      if (options.signal?.aborted) break;
+      if (below !== null && !(await heldBelow(below, entry.key))) {
+        part.onlyCopies++;
+        continue;
+      }
+      batch.push(entry);
+      chosenCount++;
+      chosenBytes += entry.size;
       count--;
       bytes -= entry.size;
+      if (batch.length >= BATCH) await settle();
     }
-
-    if (run === null) {
-      report.removed.push(...chosen);
-      report.removedBytes += chosen.reduce((sum, entry) => sum + entry.size, 0);
-    } else {
-      const restored = await evict(disk, run, chosen, options, report);
-      count += restored.count;
-      bytes += restored.bytes;
-      await removeOrphans(disk, run, new Set(entries.map((entry) => entry.key)));
-      await undoLegacyTrash(disk, now);
-    }
-    report.keptCount += count;
-    report.keptBytes += bytes;
-
-    for (const file of await disk.tempFiles()) {
-      // a live writer keeps modifying its temp file: only long-untouched ones, or a killed process's, are removed
-      if (file.mtime.getTime() >= tmpCutoff && !leftByDeadProcess(basename(file.path))) continue;
-      if (!options.dryRun) await fsp.rm(file.path, { force: true, recursive: true });
-      report.tempFiles.push({ path: file.path, size: file.size });
+    // what is chosen is always settled, even on an abort: nothing stays set aside
+    if (batch.length > 0) await settle();
+    options.signal?.throwIfAborted();
+    const tidy = await collection.tidy();
+    report.tempFiles.push(...tidy.tempFiles);
+    part.reclaimedBytes = tidy.reclaimedBytes;
+    part.keptCount = count;
+    part.keptBytes = bytes;
+    if (part.onlyCopies > 0) {
+      part.note = `${part.onlyCopies} values the limits chose were kept: no lower level holds them (say the level is a plain cache to evict them anyway)`;
     }
   } finally {
-    await run?.finish();
+    order.close();
+    await collection.finish();
   }
+  report.removedCount += part.removedCount;
+  report.removedBytes += part.removedBytes;
+  report.restored += part.restored;
+  return part;
 }
 
-/**
- * Moves the chosen blobs into the run's folder, waits, then removes those nobody pinned (a writer)
- * or used (a reader: its last-used mark moved) meanwhile; returns what was put back.
- */
-async function evict(disk: Disk, run: GcRun, chosen: Evicted[], options: GcOptions, report: GcReport): Promise<{ count: number; bytes: number }> {
-  const restored = { count: 0, bytes: 0 };
-  const moved: Evicted[] = [];
-  let done = 0;
-  const total = chosen.reduce((sum, entry) => sum + entry.size, 0);
-  let doneBytes = 0;
-  for (const entry of chosen) {
-    if (options.signal?.aborted) break;
-    if (await run.takeBlob(entry.key)) moved.push(entry);
+/** A location gc does not evict from: counted, with why. */
+async function leaveAsIs(location: Location): Promise<GcLocationReport> {
+  let count = 0;
+  let bytes = 0;
+  for await (const entry of location.contents()) {
+    count++;
+    bytes += entry.meta.size ?? 0;
   }
-  // a reader that found the blob just before it was moved touches its mark right after
-  if (moved.length > 0) await sleep(options.graceMs ?? 500);
-  for (const entry of moved) {
-    const lastUsed = await disk.lastUsed(entry.key);
-    const used = lastUsed !== null && lastUsed.getTime() > entry.lastUsed.getTime();
-    const keep = used || (await run.pinned(entry.key));
-    if (keep) await run.putBack(entry.key);
-    if (!keep && (await run.discard(entry.key))) {
-      report.removed.push(entry);
-      report.removedBytes += entry.size;
-    } else {
-      report.restored++;
-      restored.count++;
-      restored.bytes += entry.size;
-    }
-    done++;
-    doneBytes += entry.size;
-    options.onProgress?.({ operation: 'gc', files: done, totalFiles: moved.length, bytes: doneBytes, totalBytes: total });
-  }
-  options.signal?.throwIfAborted();
-  return restored;
-}
-
-/**
- * Removes last-used marks and labels whose blob is gone (a delete or an older gc killed midway),
- * through the run's folder, so that a writer storing the key right now keeps them (it pins it).
- */
-async function removeOrphans(disk: Disk, run: GcRun, listed: Set<Key>): Promise<void> {
-  const orphans = new Set<Key>();
-  const { marks, labels: labelsRoot } = disk.sidecarRoots();
-  for (const root of [marks, labelsRoot]) {
-    for (const prefix of await fsp.readdir(root).catch(() => [] as string[])) {
-      for (const name of await fsp.readdir(join(root, prefix)).catch(() => [] as string[])) {
-        const key = prefix + name.replace(/\.json$/, '');
-        if (/^[0-9a-f]{64}$/.test(key) && !listed.has(key)) orphans.add(key);
-      }
-    }
-  }
-  for (const key of orphans) {
-    if ((await fsp.stat(disk.pathOf(key)).catch(() => null)) !== null) continue; // written since the listing
-    if (mayBeAside(disk.root, key, run.path)) continue; // another gc holds the blob, and may put it back
-    await run.discard(key);
-  }
-  // label locks of killed writers
-  for (const prefix of await fsp.readdir(labelsRoot).catch(() => [] as string[])) {
-    for (const name of await fsp.readdir(join(labelsRoot, prefix)).catch(() => [] as string[])) {
-      if (name.endsWith('.lock')) await breakIfStale(join(labelsRoot, prefix, name));
-      else if (name.endsWith('.lock.break')) await breakGuardIfStale(join(labelsRoot, prefix, name));
-    }
-  }
-}
-
-/**
- * Blobs an older cairn's gc left in `.trash/` when it was killed (moved there over an hour ago:
- * a rename sets ctime): put back unless the key was written again, so nothing is lost.
- */
-async function undoLegacyTrash(disk: Disk, now: number): Promise<void> {
-  const trash = join(disk.root, '.trash');
-  for (const name of await fsp.readdir(trash).catch(() => [] as string[])) {
-    const stat = await fsp.stat(join(trash, name)).catch(() => null);
-    const key = name.slice(0, 64);
-    if (stat === null || stat.ctimeMs >= now - 3_600_000) continue;
-    if (/^[0-9a-f]{64}$/.test(key)) await disk.restore(key, join(trash, name));
-    else await fsp.rm(join(trash, name), { force: true });
-  }
+  return {
+    location: location.name, collected: false, removedCount: 0, removedBytes: 0, keptCount: count, keptBytes: bytes,
+    onlyCopies: 0, restored: 0, reclaimedBytes: 0,
+    note:
+      'not evicted from: gc evicts from local stores (Disk, Packed) only, where it can hold back a value a writer is storing; ' +
+      'a remote store is shared by other machines. Expire values there with its own rules (a Redis ttl or maxmemory-policy, an S3 lifecycle rule)',
+  };
 }

@@ -1,4 +1,5 @@
-import { Disk } from '../../locations/disk.js';
+import { adminOf, type LakeAdmin } from '../../locations/admin.js';
+import type { Disk } from '../../locations/disk.js';
 import { Fanout } from '../../locations/fanout.js';
 import type { Location, LocationLike } from '../../locations/interface.js';
 import { Levels } from '../../locations/levels.js';
@@ -7,10 +8,10 @@ import { Small } from '../../locations/small.js';
 import { HashKeyStorage } from '../hash-key-storage.js';
 
 /** A location (a folder is a Disk there), or a HashKeyStorage (its local and remote locations). */
-export type Target = LocationLike | HashKeyStorage;
+export type Target = LocationLike | HashKeyStorage<boolean>;
 
 /** A folder is a Disk at that folder. */
-function rootOf(target: Target): Location | HashKeyStorage {
+function rootOf(target: Target): Location | HashKeyStorage<boolean> {
   return typeof target === 'string' ? resolveLocation(target) : target;
 }
 
@@ -49,8 +50,39 @@ export function levelsOf(target: Target): Levels[] {
   return found;
 }
 
+/** The locations of `target` that can be administered on this machine (Disk, Packed), with their admin view. */
+export function administered(target: Target): LakeAdmin[] {
+  return leaves(target).flatMap((location) => adminOf(location) ?? []);
+}
+
+/** The Disks of `target` (stores with a file per value, in tarn's layout). */
 export function disks(target: Target): Disk[] {
-  return leaves(target).filter((location): location is Disk => location instanceof Disk);
+  return administered(target).flatMap((admin) => (admin.threadOpen()?.kind === 'disk' ? [admin.location as Disk] : []));
+}
+
+/** A leaf of a composition and the locations below it: those a Levels reads after it (a HashKeyStorage's remote too). */
+export interface Layer {
+  location: Location;
+  below: Location[];
+}
+
+/** Every leaf of `target` once, with what is below it (see Layer). */
+export function layers(target: Target): Layer[] {
+  const found: Layer[] = [];
+  const descend = (location: Location, below: Location[]): void => {
+    if (location instanceof Levels) {
+      const levels = location.levels.map((level) => level.location);
+      levels.forEach((level, index) => descend(level, [...levels.slice(index + 1), ...below]));
+    } else if (location instanceof Fanout) location.locations.forEach((inner) => descend(inner, below));
+    else if (location instanceof Small) descend(location.location, below);
+    else if (!found.some((layer) => layer.location === location)) found.push({ location, below });
+  };
+  const root = rootOf(target);
+  if (root instanceof HashKeyStorage) {
+    descend(root.local, root.remote ? [root.remote] : []);
+    if (root.remote) descend(root.remote, []);
+  } else descend(root, []);
+  return found;
 }
 
 /** The location a target reads from (a HashKeyStorage: its local locations). */

@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants, promises as fsp, readFileSync, statSync } from 'node:fs';
+import { constants as fsConstants, promises as fsp, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { asSource, bufferBlob, fileBlob, type Source } from '../../blob.js';
 import { StorageCorruption } from '../../errors.js';
 import { digestBytes, type Key } from '../../key.js';
-import { Disk } from '../../locations/disk.js';
+import { adminOf, type LakeAdmin, type ThreadOpen } from '../../locations/admin.js';
 import { hashFile } from '../../locations/disk-io.js';
 import { PROCESS_TAG } from '../../locations/disk-liveness.js';
 import type { Location } from '../../locations/interface.js';
@@ -62,39 +62,115 @@ export interface ItemResult {
   error?: string;
 }
 
-/** Copies `items` from `source` to `target`, `jobs` at a time, reporting each outcome. */
+/** Copies `items` (an array or a stream) from `source` to `target`, `jobs` at a time, reporting each outcome. */
 export async function copyItems(
   source: Location,
   target: Location,
-  items: readonly Item[],
+  items: Iterable<Item> | AsyncIterable<Item>,
   jobs: number,
   onResult: (result: ItemResult) => void,
   signal?: AbortSignal,
 ): Promise<void> {
+  const from = adminOf(source);
+  const to = adminOf(target);
   await eachLimit(items, jobs, async (item) => {
     try {
-      if (await holds(target, item.key, item.size)) {
-        await completeLabels(source, target, item);
+      if (await holds(target, to, item.key, item.size)) {
+        await completeLabels(from, to, item);
         onResult({ key: item.key, size: item.size, skipped: true });
-      } else onResult({ key: item.key, size: await copy(source, target, item), skipped: false });
+      } else onResult({ key: item.key, size: await copy(source, from, target, item), skipped: false });
     } catch (error) {
       onResult({ key: item.key, size: item.size, skipped: false, error: (error as Error).message });
     }
   }, signal);
 }
 
-/** Runs copyItems in a worker thread that opens the same two lakes with the same options. */
-function inWorker(source: Disk, target: Disk, items: Item[], jobs: number, onResult: (result: ItemResult) => void, signal?: AbortSignal): Promise<void> {
-  const workerData = { from: { root: source.root, options: source.options }, to: { root: target.root, options: target.options }, items, jobs };
-  const worker = startWorker(import.meta.url, './migrate-worker', workerData);
-  const abort = () => worker.postMessage('abort');
+/** Items handed to a worker thread at a time, and how many a thread may have waiting. */
+const CHUNK = 256;
+const CHUNKS_AHEAD = 2;
+
+/**
+ * Shares a stream of items between worker threads that open the same two lakes with the same
+ * options: chunks go to the thread with the fewest waiting, at most CHUNKS_AHEAD each (memory
+ * stays bounded); a thread is started for every 64 items listed, up to `threads`.
+ */
+async function inWorkers(
+  from: ThreadOpen,
+  to: ThreadOpen,
+  items: AsyncIterable<Item>,
+  threads: number,
+  jobs: number,
+  onResult: (result: ItemResult) => void,
+  signal?: AbortSignal,
+): Promise<void> {
+  interface Thread {
+    worker: ReturnType<typeof startWorker>;
+    waiting: number;
+    exited: Promise<void>;
+  }
+  const pool: Thread[] = [];
+  let wake: (() => void) | null = null;
+  let crashed: { error: unknown } | null = null;
+  const start = (): Thread => {
+    const worker = startWorker(import.meta.url, './migrate-worker', { from, to, jobs });
+    const thread: Thread = {
+      worker,
+      waiting: 0,
+      exited: new Promise((resolve, reject) => {
+        worker.on('error', reject);
+        worker.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`a migrate worker stopped with code ${code}`))));
+      }),
+    };
+    worker.on('message', (message: { results?: ItemResult[]; chunkDone?: boolean }) => {
+      message.results?.forEach(onResult);
+      if (message.chunkDone) {
+        thread.waiting--;
+        wake?.();
+      }
+    });
+    thread.exited.then(() => wake?.(), (error: unknown) => {
+      crashed ??= { error };
+      wake?.();
+    });
+    pool.push(thread);
+    return thread;
+  };
+  const abort = () => {
+    pool.forEach((thread) => thread.worker.postMessage('abort'));
+    wake?.();
+  };
   signal?.addEventListener('abort', abort, { once: true });
-  worker.once('exit', () => signal?.removeEventListener('abort', abort));
-  return new Promise((resolve, reject) => {
-    worker.on('message', (results: ItemResult[]) => results.forEach(onResult));
-    worker.on('error', reject);
-    worker.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`a migrate worker stopped with code ${code}`))));
-  });
+  try {
+    let listed = 0;
+    let chunk: Item[] = [];
+    const send = async () => {
+      if (pool.length < threads && (pool.length === 0 || listed >= 64 * (pool.length + 1))) start();
+      for (;;) {
+        if (signal?.aborted) return;
+        if (crashed !== null) throw crashed.error;
+        const free = pool.reduce((best, thread) => (thread.waiting < best.waiting ? thread : best));
+        if (free.waiting < CHUNKS_AHEAD) {
+          free.waiting++;
+          free.worker.postMessage({ items: chunk });
+          chunk = [];
+          return;
+        }
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = null;
+      }
+    };
+    for await (const item of items) {
+      if (signal?.aborted) break;
+      listed++;
+      chunk.push(item);
+      if (chunk.length >= CHUNK) await send();
+    }
+    if (chunk.length > 0 && !signal?.aborted) await send();
+  } finally {
+    pool.forEach((thread) => thread.worker.postMessage('end'));
+    await Promise.all(pool.map((thread) => thread.exited));
+    signal?.removeEventListener('abort', abort);
+  }
 }
 
 /**
@@ -102,11 +178,13 @@ function inWorker(source: Disk, target: Disk, items: Item[], jobs: number, onRes
  * against its key: a value the migration reads whole is hashed from the very bytes it hands to the
  * target; a large file of a source Disk is copied by the kernel into the target's staging folder
  * while the same file is hashed, then moved into place; any other value is handed to the target
- * as unverified, and the target hashes it while storing it. A corrupted source blob is reported
- * as failed and not copied. Reading a source Disk does not count as a use (its marks stay).
+ * as unverified, and the target hashes it while storing it. A corrupted source value is reported
+ * as failed and not copied. Reading a local source (Disk, Packed) does not count as a use.
+ * The source's listing is streamed: memory does not grow with the number of keys (the totals of
+ * the progress are known once the listing ends).
  *
  * Interrupted (even killed), it is resumed by running it again: keys already copied are skipped
- * (a Disk target still gets the labels it lacks), and a copy cut short never reached its place
+ * (a local target still gets the labels it lacks), and a copy cut short never reached its place
  * (temp file, then rename).
  */
 export async function migrate(from: Target, to: Target, options: MigrateOptions = {}): Promise<MigrateReport> {
@@ -115,11 +193,21 @@ export async function migrate(from: Target, to: Target, options: MigrateOptions 
   const jobs = options.jobs ?? 8;
   const report: MigrateReport = { copied: 0, copiedBytes: 0, skipped: 0, skippedBytes: 0, failed: [] };
   options.signal?.throwIfAborted();
-  const work = await list(source);
-  const totalBytes = work.reduce((sum, item) => sum + item.size, 0);
+  let listed = 0;
+  let listedBytes = 0;
+  let listingDone = false;
   let files = 0;
   let bytes = 0;
-  const tell = () => options.onProgress?.({ operation: 'migrate', files, totalFiles: work.length, bytes, totalBytes });
+  const tell = () =>
+    options.onProgress?.({ operation: 'migrate', files, totalFiles: listingDone ? listed : null, bytes, totalBytes: listingDone ? listedBytes : null });
+  const work = async function* (): AsyncIterable<Item> {
+    for await (const item of list(source)) {
+      listed++;
+      listedBytes += item.size;
+      yield item;
+    }
+    listingDone = true;
+  };
   tell();
   const onResult = (result: ItemResult) => {
     if (result.error !== undefined) report.failed.push({ key: result.key, error: result.error });
@@ -134,71 +222,67 @@ export async function migrate(from: Target, to: Target, options: MigrateOptions 
     bytes += result.size;
     tell();
   };
-  // a thread is worth starting for a share of at least 64 files or 64 MiB
-  const worth = Math.max(Math.floor(work.length / 64), Math.min(work.length, Math.floor(totalBytes / 2 ** 26)));
-  const threads = Math.max(1, Math.min(options.threads ?? 1, worth));
-  if (threads > 1 && source instanceof Disk && target instanceof Disk) {
-    // one share of the keys per thread, dealt round-robin so that each gets small and large alike
-    const shares = Array.from({ length: threads }, (_, thread) => work.filter((_, index) => index % threads === thread));
-    await Promise.all(shares.map((share) => inWorker(source, target, share, Math.ceil(jobs / threads), onResult, options.signal)));
+  const fromThread = adminOf(source)?.threadOpen() ?? null;
+  const toThread = adminOf(target)?.threadOpen() ?? null;
+  const threads = options.threads ?? 1;
+  if (threads > 1 && fromThread !== null && toThread !== null) {
+    await inWorkers(fromThread, toThread, work(), threads, Math.ceil(jobs / threads), onResult, options.signal);
     options.signal?.throwIfAborted();
   } else {
-    await copyItems(source, target, work, jobs, onResult, options.signal);
+    await copyItems(source, target, work(), jobs, onResult, options.signal);
   }
+  listingDone = true;
+  tell();
   if (options.sync !== false) await Promise.all(disks(to).map((disk) => syncFilesystem(disk.root)));
   return report;
 }
 
-/** The keys of the source with their sizes (a Disk: a walk of its folders and a stat per blob, `jobs` at a time). */
-async function list(source: Location): Promise<Item[]> {
-  if (!(source instanceof Disk)) {
-    const items: Item[] = [];
-    for await (const entry of source.contents()) items.push({ key: entry.key, size: entry.meta.size ?? 0, labels: entry.meta.labels });
-    return items;
+/** The keys of the source with their sizes (a local store: its admin listing, no labels read). */
+async function* list(source: Location): AsyncIterable<Item> {
+  const admin = adminOf(source);
+  if (admin !== null) {
+    for await (const item of admin.items()) yield { key: item.key, size: item.size, labels: undefined };
+    return;
   }
-  const keys: Key[] = [];
-  for await (const key of source.keys()) keys.push(key);
-  const items: Item[] = [];
-  // a stat is microseconds: synchronous calls beat a trip to the thread pool per key
-  for (const key of keys) {
-    const stat = statSync(source.pathOf(key), { throwIfNoEntry: false });
-    if (stat !== undefined) items.push({ key, size: stat.size, labels: undefined });
-  }
-  return items;
+  for await (const entry of source.contents()) yield { key: entry.key, size: entry.meta.size ?? 0, labels: entry.meta.labels };
 }
 
-/** True when `target` holds `key`; on a Disk, a blob of the expected size (a cheap stat, no read). */
-async function holds(target: Location, key: Key, size: number): Promise<boolean> {
-  if (target instanceof Disk) {
-    const stat = statSync(target.pathOf(key), { throwIfNoEntry: false });
-    return stat !== undefined && stat.size === size;
-  }
+/** True when `target` holds `key`; a local store: with the expected size (a cheap check, no read). */
+async function holds(target: Location, admin: LakeAdmin | null, key: Key, size: number): Promise<boolean> {
+  if (admin !== null) return admin.holds(key, size);
   if (target.has) return target.has(key);
   return (await target.read(key, { use: false })) !== null;
 }
 
 /**
- * A Disk target that holds the key gets the source's labels it lacks: a migrate killed between a
+ * A local target that holds the key gets the source's labels it lacks: a migrate killed between a
  * copy and its labels, then resumed, skips the key but still completes its labels.
  */
-async function completeLabels(source: Location, target: Location, item: Item): Promise<void> {
-  if (!(target instanceof Disk)) return;
-  const labels = item.labels === undefined ? (source instanceof Disk ? source.labelsOf(item.key) : null) : item.labels;
+async function completeLabels(from: LakeAdmin | null, to: LakeAdmin | null, item: Item): Promise<void> {
+  if (to === null) return;
+  const labels = item.labels === undefined ? ((await from?.labelsOf(item.key)) ?? null) : item.labels;
   if (labels === null || labels.length === 0) return;
-  const present = target.labelsOf(item.key) ?? [];
-  if (labels.some((label) => !present.includes(label))) await target.addLabels(item.key, labels);
+  const present = (await to.labelsOf(item.key)) ?? [];
+  if (labels.some((label) => !present.includes(label))) await to.addLabels(item.key, labels);
 }
 
 /** Copies one value; returns its size. */
-async function copy(source: Location, target: Location, item: Item): Promise<number> {
+async function copy(source: Location, from: LakeAdmin | null, target: Location, item: Item): Promise<number> {
   const { key } = item;
-  let path: string | null = null;
   let labels = item.labels ?? null;
+  if (item.labels === undefined && from !== null) labels = await from.labelsOf(key);
+  let path = from?.filePath(key) ?? null;
   let generic: Source | null = null;
-  if (source instanceof Disk) {
-    path = source.pathOf(key);
-    if (item.labels === undefined) labels = source.labelsOf(key);
-  } else {
+  if (path === null && from?.readStored) {
+    // a value held whole by the source (Packed): hashed from the bytes handed over, no use marked
+    const bytes = await from.readStored(key);
+    if (bytes === null) throw new Error('removed from the source while migrating');
+    const actual = digestBytes(bytes);
+    if (actual !== key) throw new StorageCorruption(key, actual, `the source ${source.name}`);
+    await store(target, key, { ...bufferBlob(bytes), verified: true }, labels);
+    return bytes.length;
+  }
+  if (path === null) {
     const value = await source.read(key, { use: false }); // a copy is not a use
     if (value === null) throw new Error('removed from the source while migrating');
     path = value.path;
@@ -228,7 +312,8 @@ async function copy(source: Location, target: Location, item: Item): Promise<num
     return item.size;
   }
   // anything else: the target verifies the bytes while it stores them
-  await store(target, key, generic ?? asSource(fileBlob(path!, item.size), false), labels);
+  if (generic === null) throw new Error('removed from the source while migrating');
+  await store(target, key, generic, labels);
   return item.size;
 }
 

@@ -3,7 +3,8 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { LevelStats } from '../../locations/levels.js';
-import { disks, levelsOf, type Target } from './leaves.js';
+import type { LakeAdmin } from '../../locations/admin.js';
+import { administered, levelsOf, type Target } from './leaves.js';
 import { onTermination } from '../on-termination.js';
 
 /** Hits and misses of one cached function (what a smartCache function's `stats` holds). */
@@ -16,7 +17,7 @@ export interface FunctionStats {
 /** Something with counters: a smartCache function (its `stats`), or a plain counters object. */
 export type FunctionLike = { stats: FunctionStats } | FunctionStats;
 
-/** The counters of one process, as saved in a lake's `.stats/` folder. */
+/** The counters of one process, as saved in a lake's stats folder. */
 export interface StatsSnapshot {
   host: string;
   pid: number;
@@ -50,14 +51,23 @@ export function collectStats(target: Target, functions: Record<string, FunctionL
 }
 
 /**
- * Saves this process's counters into `.stats/<host>-<pid>.json` of the first Disk of `target`
- * (atomically), where `cairn stats` finds them. Returns the file, or null without a Disk.
+ * Where counters are saved: a Disk's `tools/stats/` (tarn's walk skips `tools/`; a folder at the
+ * root would be listed by its glob), a Packed store's `stats/`; older versions used `.stats/` at
+ * the root, still read.
+ */
+function statsFolders(admin: LakeAdmin): string[] {
+  return [join(admin.sideFolder, 'stats'), join(admin.folder, '.stats')];
+}
+
+/**
+ * Saves this process's counters into `<host>-<pid>.json` of the stats folder of the first local
+ * store of `target` (atomically), where `cairn stats` finds them. Returns the file, or null without one.
  */
 export function saveStats(target: Target, functions: Record<string, FunctionLike> = {}): string | null {
-  const disk = disks(target)[0];
-  if (!disk) return null;
+  const admin = administered(target)[0];
+  if (!admin) return null;
   const snapshot = collectStats(target, functions);
-  const dir = join(disk.root, '.stats');
+  const dir = statsFolders(admin)[0]!;
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${snapshot.host}-${snapshot.pid}.json`);
   const tmp = `${file}.${randomBytes(4).toString('hex')}`;
@@ -90,11 +100,10 @@ export function keepStats(target: Target, options: KeepStatsOptions = {}): () =>
   };
 }
 
-/** The snapshots saved in the `.stats/` folders of `target`'s Disks, newest first. */
+/** The snapshots saved in the stats folders of `target`'s local stores, newest first. */
 export function readStats(target: Target): StatsSnapshot[] {
   const snapshots: StatsSnapshot[] = [];
-  for (const disk of disks(target)) {
-    const dir = join(disk.root, '.stats');
+  for (const dir of administered(target).flatMap(statsFolders)) {
     let names: string[] = [];
     try {
       names = readdirSync(dir).filter((name) => name.endsWith('.json'));
@@ -137,5 +146,5 @@ export function sumStats(snapshots: readonly StatsSnapshot[]): { levels: LevelSt
 
 /** Removes saved snapshots (`cairn stats --reset`). */
 export function clearStats(target: Target): void {
-  for (const disk of disks(target)) rmSync(join(disk.root, '.stats'), { recursive: true, force: true });
+  for (const dir of administered(target).flatMap(statsFolders)) rmSync(dir, { recursive: true, force: true });
 }

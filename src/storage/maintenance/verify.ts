@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { StorageCorruption } from '../../errors.js';
 import type { Key } from '../../key.js';
-import { Disk } from '../../locations/disk.js';
-import { hashFile } from '../../locations/disk-io.js';
+import { adminOf, type LakeAdmin } from '../../locations/admin.js';
 import type { Location } from '../../locations/interface.js';
 import { leaves, type Target } from './leaves.js';
 import { eachLimit, type ProgressCallback } from './progress.js';
@@ -10,7 +9,7 @@ import { eachLimit, type ProgressCallback } from './progress.js';
 export interface VerifyOptions {
   /** Blobs hashed at once. @default 4 */
   jobs?: number;
-  /** Move bad blobs of a Disk into its `.quarantine/` (other locations: only listed). @default true */
+  /** Set bad values aside (a Disk: `tools/quarantine/`; a Packed store: `quarantine/`; other locations: only listed). @default true */
   quarantine?: boolean;
   onProgress?: ProgressCallback;
   /** Stops the run: no new blob is checked, those in flight finish, then the signal's reason is thrown (quarantined blobs stay moved). */
@@ -35,27 +34,44 @@ export interface VerifyReport {
 }
 
 /**
- * Re-hashes every blob of every location in `target`, streaming (memory stays bounded). A blob
- * whose bytes do not match its key is moved aside into the lake's `.quarantine/` (never deleted)
- * and listed. A read of that key is then a miss, so a Levels above fetches a good copy again.
+ * Re-hashes every value of every location in `target`, streaming: the listing is pulled as the
+ * hashes finish, so memory does not grow with the number of keys (the totals of the progress are
+ * known once the listing ends). A value whose bytes do not match its key is set aside (a Disk:
+ * into `tools/quarantine/`; a Packed store: into its `quarantine/` folder; never deleted) and
+ * listed. A read of that key is then a miss, so a Levels above fetches a good copy again.
  */
 export async function verify(target: Target, options: VerifyOptions = {}): Promise<VerifyReport> {
   const report: VerifyReport = { checked: 0, bytes: 0, bad: [], errors: [] };
-  const locations = leaves(target);
-  const work: { location: Location; key: Key; size: number }[] = [];
-  for (const location of locations) {
-    options.signal?.throwIfAborted();
-    for await (const entry of location.contents()) work.push({ location, key: entry.key, size: entry.meta.size ?? 0 });
-  }
-  const totalBytes = work.reduce((sum, item) => sum + item.size, 0);
+  let listed = 0;
+  let listedBytes = 0;
+  let listingDone = false;
   const tell = () =>
-    options.onProgress?.({ operation: 'verify', files: report.checked, totalFiles: work.length, bytes: report.bytes, totalBytes });
+    options.onProgress?.({
+      operation: 'verify',
+      files: report.checked,
+      totalFiles: listingDone ? listed : null,
+      bytes: report.bytes,
+      totalBytes: listingDone ? listedBytes : null,
+    });
+  const work = async function* (): AsyncIterable<{ location: Location; admin: LakeAdmin | null; key: Key; size: number }> {
+    for (const location of leaves(target)) {
+      options.signal?.throwIfAborted();
+      const admin = adminOf(location);
+      const listing = admin !== null ? admin.items() : sizes(location);
+      for await (const { key, size } of listing) {
+        listed++;
+        listedBytes += size;
+        yield { location, admin, key, size };
+      }
+    }
+    listingDone = true;
+  };
   tell();
-  await eachLimit(work, options.jobs ?? 4, async ({ location, key, size }) => {
+  await eachLimit(work(), options.jobs ?? 4, async ({ location, admin, key, size }) => {
     try {
-      const actual = await hashOf(location, key);
+      const actual = admin !== null ? await admin.hashStored(key, size) : await hashOf(location, key);
       if (actual !== null && actual !== key) {
-        const movedTo = options.quarantine !== false && location instanceof Disk ? await location.quarantine(key) : null;
+        const movedTo = options.quarantine !== false && admin !== null ? await admin.quarantine(key) : null;
         report.bad.push({ key, location: location.name, actual, movedTo });
       }
     } catch (error) {
@@ -65,19 +81,17 @@ export async function verify(target: Target, options: VerifyOptions = {}): Promi
     report.bytes += size;
     tell();
   }, options.signal);
+  listingDone = true;
+  tell();
   return report;
 }
 
-/** The sha256 of the stored bytes (null when the key vanished meanwhile). */
+async function* sizes(location: Location): AsyncIterable<{ key: Key; size: number }> {
+  for await (const entry of location.contents()) yield { key: entry.key, size: entry.meta.size ?? 0 };
+}
+
+/** The sha256 of the bytes a location without an admin view holds (null when the key vanished meanwhile). */
 async function hashOf(location: Location, key: Key): Promise<string | null> {
-  if (location instanceof Disk) {
-    try {
-      return await hashFile(location.pathOf(key));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw error;
-    }
-  }
   const value = await location.read(key, { use: false }); // checking a value is not a use
   if (value === null) return null;
   const hash = createHash('sha256');
