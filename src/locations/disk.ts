@@ -37,7 +37,7 @@ import { leftByDeadProcess, PROCESS_TAG } from './disk-liveness.js';
 import { ensureToolDir, MarkQueue, markPath, markSync, ownToolFile, TOOL_MODE } from './disk-marks.js';
 import { Owner } from './disk-owner.js';
 import { promisify } from 'node:util';
-import { type Entry, type Location, type Meta, readEach } from './interface.js';
+import { type Entry, type Location, type LocationReadOptions, type Meta, readEach } from './interface.js';
 import { KeyQueue } from './key-queue.js';
 
 export interface DiskOptions {
@@ -357,7 +357,7 @@ export class Disk implements Location, Administered {
     return this.tmpDir;
   }
 
-  async read(key: Key): Promise<Value | null> {
+  async read(key: Key, options?: LocationReadOptions): Promise<Value | null> {
     let file = this.pathOf(key);
     let size: number;
     try {
@@ -370,12 +370,25 @@ export class Disk implements Location, Administered {
       size = stat.size;
     } catch (error) {
       // a miss while a killed gc's blobs are put back may be one of them: look again after
-      if (errno(error) === 'ENOENT') return this.recovery ? this.recovery.then(() => this.read(key)) : null;
+      if (errno(error) === 'ENOENT') return this.recovery ? this.recovery.then(() => this.read(key, options)) : null;
       throw this.failure(`Cannot read ${key}`, error);
     }
-    const backlog = this.noteUse(key);
-    if (backlog) await backlog;
+    // a read that is not a use (verify, migrate, has) leaves the last-used mark where it was
+    if (options?.use !== false) {
+      const backlog = this.noteUse(key);
+      if (backlog) await backlog;
+    }
     return this.fileValue(key, file, size);
+  }
+
+  /** True when the key is stored: one stat, without reading the value or marking it used. */
+  async has(key: Key): Promise<boolean> {
+    assertKey(key);
+    if ((await this.blobStat(key)) !== null) return true;
+    // a blob that a killed gc moved aside is back once the recovery is done
+    if (this.recovery === null) return false;
+    await this.recovery;
+    return (await this.blobStat(key)) !== null;
   }
 
   /** The value in the blob `file` of `size` bytes: reads it lazily (verified when `verifyReads`). */

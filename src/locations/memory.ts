@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { bufferBlob, readUpTo, type Source, type Value, verifyBytes } from '../blob.js';
 import { assertKey, type Key } from '../key.js';
 import { parseFraction, parseSize, type Size } from '../size.js';
-import { type Entry, type Location, readEach } from './interface.js';
+import { type Entry, type Location, type LocationReadOptions, readEach } from './interface.js';
 
 const USAGE_CHECK_MS = 250;
 
@@ -57,11 +57,17 @@ export class Memory implements Location {
     return this.entries.size;
   }
 
-  async read(key: Key): Promise<Value | null> {
-    const bytes = this.take(key);
+  async read(key: Key, options?: LocationReadOptions): Promise<Value | null> {
+    const bytes = this.take(key, options?.use !== false);
     if (bytes === null) return null;
     const stored = this.entries.get(key)!;
     return { key, ...bufferBlob(bytes), labels: async () => stored.labels };
+  }
+
+  /** True when the key is held, without counting it as a use (its place in the eviction order stays). */
+  async has(key: Key): Promise<boolean> {
+    assertKey(key);
+    return this.entries.has(key);
   }
 
   async readBytes(key: Key): Promise<Buffer | null> {
@@ -165,11 +171,11 @@ export class Memory implements Location {
     return this.usage.fraction;
   }
 
-  private take(key: Key): Buffer | null {
+  private take(key: Key, use = true): Buffer | null {
     assertKey(key);
     const stored = this.entries.get(key);
     if (!stored) return null;
-    this.use(key, stored);
+    if (use) this.use(key, stored);
     // a copy, so that a caller writing into the buffer cannot change the stored value
     return Buffer.from(stored.bytes);
   }

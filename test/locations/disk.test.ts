@@ -141,6 +141,24 @@ describe('Disk last use', () => {
     expect(statSync(mark).mtime.getTime()).toBe(old.getTime());
   });
 
+  it('has() and a read that is not a use (verify, migrate) leave the mark where it was; a plain read moves it', async () => {
+    const root = tempDir();
+    const bytes = randomBytes(100);
+    const key = sha256(bytes);
+    await new Disk(root).write(key, bytesSource(bytes));
+    const mark = markOf(root, key);
+    utimesSync(mark, old, old);
+    const disk = new Disk(root);
+    expect(await disk.has(key)).toBe(true);
+    expect(await disk.has(sha256(Buffer.from('never written')))).toBe(false);
+    expect(await (await disk.read(key, { use: false }))!.bytes()).toEqual(bytes);
+    await disk.close();
+    expect(statSync(mark).mtime.getTime()).toBe(old.getTime());
+    await disk.read(key);
+    await disk.close();
+    expect(statSync(mark).mtime.getTime()).toBeGreaterThan(Date.now() - 60_000);
+  });
+
   it('markOnWrite: false: a new blob’s mtime is its last use, and its first read creates the mark', async () => {
     const root = tempDir();
     const bytes = randomBytes(100);

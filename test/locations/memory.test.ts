@@ -19,6 +19,20 @@ describe('Memory', () => {
     expect(memory.size).toBe(3000);
   });
 
+  it('has() and a read that is not a use leave the eviction order as it was', async () => {
+    const memory = new Memory({ maxSize: 2000 });
+    const values = [randomBytes(1000), randomBytes(1000)];
+    const keys = values.map((value) => sha256(value));
+    for (let i = 0; i < 2; i++) await expectStored(memory.write(keys[i]!, bytesSource(values[i]!)), keys[i]!);
+    expect(await memory.has(keys[0]!)).toBe(true);
+    expect((await (await memory.read(keys[0]!, { use: false }))!.bytes()).equals(values[0]!)).toBe(true);
+    const extra = randomBytes(1000);
+    await expectStored(memory.write(sha256(extra), bytesSource(extra)), sha256(extra));
+    // keys[0] is still the least recently used: it went, keys[1] stayed
+    expect(await memory.has(keys[0]!)).toBe(false);
+    expect(await memory.has(keys[1]!)).toBe(true);
+  });
+
   it('declines a value larger than maxSize without evicting anything', async () => {
     const memory = new Memory({ maxSize: '1KiB' });
     const small = randomBytes(500);
