@@ -60,6 +60,7 @@ export const WARNING_CODES = {
   CAIRN_SMARTCACHE_STORE: 'smartCache: a result could not be stored (it is returned all the same).',
   CAIRN_SMARTCACHE_MUTATED: 'smartCache: what the function read changed while it ran; the result is returned but not stored.',
   CAIRN_SMARTCACHE_LISTENER: 'smartCache: a listener of its events threw; the call it reported on is unaffected.',
+  CAIRN_CHECKPOINT: 'Packed and TierKV: the worker thread that checkpoints their SQLite files failed; checkpoints run in the main thread from then on (nothing is lost).',
 } as const;
 
 export type WarningCode = keyof typeof WARNING_CODES;
