@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Disk, Level, Levels, type Location, Memory, Small, type Source } from '../src/index.js';
 import { readEach } from '../src/locations/interface.js';
-import { RedisLocation } from '../src/locations/redis.js';
+import { RedisLocation } from '../src/locations/redis/redis.js';
 import { startRedis } from '../test/servers/redis.js';
 
 const ROUNDS = 11;

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Agent } from 'undici';
 import { Disk, type Source } from '../src/index.js';
-import { Nginx } from '../src/locations/nginx.js';
+import { Nginx } from '../src/locations/http/nginx.js';
 import { startNginx } from '../test/servers/nginx.js';
 
 const ROUNDS = 7;

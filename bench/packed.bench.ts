@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import cacache from 'cacache';
 import { Disk, HashKeyStorage, Levels, Packed, Small, type Source } from '../src/index.js';
-import { openPackedDatabase, PACKED_FILE } from '../src/locations/packed-db.js';
+import { openPackedDatabase, PACKED_FILE } from '../src/locations/packed/packed-db.js';
 import { sqliteBackend } from '../src/sqlite.js';
 
 const ROUNDS = Number(process.env.CAIRN_BENCH_ROUNDS ?? 3);

@@ -12,8 +12,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Cluster } from 'ioredis';
 import type { Source } from '../src/index.js';
-import { RedisLocation, type RedisLocationOptions } from '../src/locations/redis.js';
-import { keySlot } from '../src/locations/redis-slot.js';
+import { RedisLocation, type RedisLocationOptions } from '../src/locations/redis/redis.js';
+import { keySlot } from '../src/locations/redis/redis-slot.js';
 import { startRedisCluster } from '../test/servers/redis-cluster.js';
 
 const ROUNDS = 11;

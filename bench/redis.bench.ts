@@ -13,7 +13,7 @@ import { Readable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { HashKeyStorage, type Source } from '../src/index.js';
 import { digestBytes } from '../src/key.js';
-import { RedisLocation, type RedisLocationOptions } from '../src/locations/redis.js';
+import { RedisLocation, type RedisLocationOptions } from '../src/locations/redis/redis.js';
 import { startRedis } from '../test/servers/redis.js';
 
 const ROUNDS = 15;

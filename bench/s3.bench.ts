@@ -20,8 +20,8 @@ import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Levels, Small, type Source } from '../src/index.js';
-import { RedisLocation } from '../src/locations/redis.js';
-import { S3 } from '../src/locations/s3.js';
+import { RedisLocation } from '../src/locations/redis/redis.js';
+import { S3 } from '../src/locations/s3/s3.js';
 import { startRedis } from '../test/servers/redis.js';
 
 const MIB = 1024 * 1024;

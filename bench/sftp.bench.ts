@@ -13,7 +13,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { asSource, fileBlob } from '../src/blob.js';
-import { SFTP } from '../src/locations/sftp.js';
+import { SFTP } from '../src/locations/ssh/sftp.js';
 import { startSshd } from '../test/servers/sshd.js';
 
 const SIZE = 256 * 1024 * 1024;

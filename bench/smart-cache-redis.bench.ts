@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { smartCache } from '../src/cache/index.js';
 import { Memory } from '../src/locations/memory.js';
-import { RedisLocation } from '../src/locations/redis.js';
+import { RedisLocation } from '../src/locations/redis/redis.js';
 import { startRedis } from '../test/servers/redis.js';
 
 const ROUNDS = 9;

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import type { Redis as RedisClient } from 'ioredis';
 import { LocationError, StorageCorruption } from '../errors.js';
 import { assertKey, isKey, type Key } from '../key.js';
-import type { RedisLocation } from '../locations/redis.js';
+import type { RedisLocation } from '../locations/redis/redis.js';
 import type { EntryIndex, EntryMeta, IndexedEntry } from './entry-index.js';
 import { TouchBatch } from './touch-batch.js';
 

@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { StorageCorruption } from '../errors.js';
 import { assertKey, isKey, type Key } from '../key.js';
-import type { S3 } from '../locations/s3.js';
+import type { S3 } from '../locations/s3/s3.js';
 import type { EntryIndex, EntryMeta, IndexedEntry } from './entry-index.js';
 import { TouchBatch } from './touch-batch.js';
 

@@ -11,7 +11,7 @@
  */
 import { join } from 'node:path';
 import { ConfigError } from '../errors.js';
-import { RedisLocation } from '../locations/redis.js';
+import { RedisLocation } from '../locations/redis/redis.js';
 import { acquireFileLock } from './lock-file.js';
 import { acquireRedisLock } from './lock-redis.js';
 

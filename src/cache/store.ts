@@ -18,7 +18,7 @@ import { Decoder, Encoder } from 'cbor-x';
 import { CairnError, ConfigError, InvalidKeyError, InvalidValueError, StorageCorruption } from '../errors.js';
 import type { Key } from '../key.js';
 import type { LocationLike } from '../locations/interface.js';
-import { Disk } from '../locations/disk.js';
+import { Disk } from '../locations/disk/disk.js';
 import { Memory } from '../locations/memory.js';
 import { isLocation, resolveLocation } from '../locations/resolve.js';
 import { HashKeyStorage } from '../storage/hash-key-storage.js';

@@ -3,10 +3,10 @@ import { debugLog } from '../debug.js';
 import { UsageError } from '../errors.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { CONFIG_NAME } from '../locations/disk-config.js';
-import { Disk, type DiskOptions } from '../locations/disk.js';
+import { CONFIG_NAME } from '../locations/disk/disk-config.js';
+import { Disk, type DiskOptions } from '../locations/disk/disk.js';
 import type { Location } from '../locations/interface.js';
-import { PACKED_FILE } from '../locations/packed-db.js';
+import { PACKED_FILE } from '../locations/packed/packed-db.js';
 import { HashKeyStorage } from '../storage/hash-key-storage.js';
 import { nearest } from './help.js';
 import { clearBars, ProgressView } from './progress.js';
@@ -63,7 +63,7 @@ const log = debugLog('cli');
 export async function lakeAt(dir: string, given: string, values: Values, options: DiskOptions = {}): Promise<Location> {
   existingLake(dir, given);
   if (existsSync(join(dir, PACKED_FILE))) {
-    const { Packed } = await import('../locations/packed.js');
+    const { Packed } = await import('../locations/packed/packed.js');
     return new Packed(dir);
   }
   return new Disk(dir, { ...diskOptions(values), ...options });

@@ -4,17 +4,17 @@
  * interface at compile time. The remote ones import their location (and so ioredis, the AWS SDK,
  * ssh2, undici) only when a config uses them.
  */
-import { diskKind } from '../locations/disk-kind.js';
-import { fanoutKind } from '../locations/fanout-kind.js';
-import { levelsKind } from '../locations/levels-kind.js';
+import { diskKind } from '../locations/disk/disk-kind.js';
+import { fanoutKind } from '../locations/compose/fanout-kind.js';
+import { levelsKind } from '../locations/compose/levels-kind.js';
 import { memoryKind } from '../locations/memory-kind.js';
-import { nginxKind } from '../locations/nginx-kind.js';
-import { packedKind } from '../locations/packed-kind.js';
-import { redisKind } from '../locations/redis-kind.js';
-import { s3Kind } from '../locations/s3-kind.js';
-import { scpKind } from '../locations/scp-kind.js';
-import { sftpKind } from '../locations/sftp-kind.js';
-import { smallKind } from '../locations/small-kind.js';
+import { nginxKind } from '../locations/http/nginx-kind.js';
+import { packedKind } from '../locations/packed/packed-kind.js';
+import { redisKind } from '../locations/redis/redis-kind.js';
+import { s3Kind } from '../locations/s3/s3-kind.js';
+import { scpKind } from '../locations/ssh/scp-kind.js';
+import { sftpKind } from '../locations/ssh/sftp-kind.js';
+import { smallKind } from '../locations/compose/small-kind.js';
 import type { LocationFactory, LocationKind } from './kind.js';
 
 export type { BuildContext, LocationFactory, LocationKind } from './kind.js';

@@ -3,7 +3,7 @@
  * `ssh2`; its types are `@types/ssh2` (a dev dependency of a TypeScript project that checks
  * library declarations, `skipLibCheck: false`).
  */
-export { SFTP, type SFTPOptions } from '../locations/sftp.js';
-export { SCP, type SCPOptions } from '../locations/scp.js';
-export type { SSHOptions } from '../locations/ssh-common.js';
+export { SFTP, type SFTPOptions } from '../locations/ssh/sftp.js';
+export { SCP, type SCPOptions } from '../locations/ssh/scp.js';
+export type { SSHOptions } from '../locations/ssh/ssh-common.js';
 export type { RetryOptions } from '../retry.js';

@@ -1,6 +1,6 @@
 import { InvalidValueError } from '../errors.js';
-import { Disk } from './disk.js';
-import { Fanout } from './fanout.js';
+import { Disk } from './disk/disk.js';
+import { Fanout } from './compose/fanout.js';
 import type { Location, LocationLike } from './interface.js';
 
 export function isLocation(value: unknown): value is Location {

@@ -2,7 +2,7 @@ import type { Value } from '../blob.js';
 import { InvalidLabelsError, NotFoundError, WriteError } from '../errors.js';
 import { assertKey, type Key } from '../key.js';
 import type { Entry, Location, LocationLike } from '../locations/interface.js';
-import { Levels } from '../locations/levels.js';
+import { Levels } from '../locations/compose/levels.js';
 import { resolveLocation } from '../locations/resolve.js';
 import type { ProgressCallback } from './maintenance/progress.js';
 import { stage, type WriteInput } from './stage.js';

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { smartCache, type CacheEvents, type CacheStats, type Explanation } from '../../src/entries/cache.js';
 import { MemoryIndex } from '../../src/cache/index-memory.js';
 import { Memory } from '../../src/locations/memory.js';
-import { Small } from '../../src/locations/small.js';
+import { Small } from '../../src/locations/compose/small.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';
 
 afterAll(cleanup);

@@ -13,7 +13,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acquireLock, resolveLock } from '../../src/cache/lock.js';
 import { ConfigError, ConnectionError } from '../../src/errors.js';
-import { RedisLocation } from '../../src/locations/redis.js';
+import { RedisLocation } from '../../src/locations/redis/redis.js';
 import { smartCache } from '../../src/cache/index.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';
 import { type RedisServer, startRedis } from '../servers/redis.js';
@@ -39,7 +39,7 @@ beforeAll(async () => {
     script,
     `import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
 import { smartCache } from ${module('src/cache/index.ts')};
-import { RedisLocation } from ${module('src/locations/redis.ts')};
+import { RedisLocation } from ${module('src/locations/redis/redis.ts')};
 const [mode, kind, target, runs, ready, lease] = process.argv.slice(2);
 const how = { mode, runs, ready, lease: Number(lease) };
 function config() {

@@ -10,8 +10,8 @@ import { cacheUsage, clearCache, reduceCache, smartCache } from '../../src/cache
 import { indexFor } from '../../src/cache/index-for.js';
 import { MemoryIndex } from '../../src/cache/index-memory.js';
 import { ConfigError } from '../../src/errors.js';
-import { Disk } from '../../src/locations/disk.js';
-import { Fanout } from '../../src/locations/fanout.js';
+import { Disk } from '../../src/locations/disk/disk.js';
+import { Fanout } from '../../src/locations/compose/fanout.js';
 import { Memory } from '../../src/locations/memory.js';
 import { HashKeyStorage } from '../../src/storage/hash-key-storage.js';
 import { TierKV } from '../../src/storage/tierkv/tierkv.js';

@@ -25,8 +25,8 @@ beforeAll(async () => {
   writeFileSync(
     script,
     `import { smartCache } from ${module('src/cache/index.ts')};
-import { RedisLocation } from ${module('src/locations/redis.ts')};
-import { S3 } from ${module('src/locations/s3.ts')};
+import { RedisLocation } from ${module('src/locations/redis/redis.ts')};
+import { S3 } from ${module('src/locations/s3/s3.ts')};
 const [kind, target, bucket, prefix] = process.argv.slice(2);
 const location = kind === 'redis'
   ? new RedisLocation(target, { prefix })

@@ -5,7 +5,7 @@ import { smartCache, markUnstable } from '../../src/cache/index.js';
 import { envelope } from '../../src/cache/store.js';
 import { UnhashableError } from '../../src/errors.js';
 import { Memory } from '../../src/locations/memory.js';
-import { Disk } from '../../src/locations/disk.js';
+import { Disk } from '../../src/locations/disk/disk.js';
 import { HashKeyStorage } from '../../src/storage/hash-key-storage.js';
 import { openSqlite } from '../../src/sqlite.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';

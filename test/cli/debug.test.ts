@@ -2,17 +2,18 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Disk, HashKeyStorage, Level, Levels, Memory } from '../../src/index.js';
-import type { LevelStatEvent, PromoteEvent } from '../../src/locations/levels.js';
+import type { LevelStatEvent, PromoteEvent } from '../../src/locations/compose/levels.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';
 import { cairn } from './run.js';
 
 afterAll(cleanup);
 
 const index = fileURLToPath(new URL('../../src/index.ts', import.meta.url));
+const cacheEntry = fileURLToPath(new URL('../../src/entries/cache.ts', import.meta.url));
 
 /** Runs a short program using cairn in its own process, with this environment; returns its stderr. */
 function program(code: string, env: NodeJS.ProcessEnv): string {
-  const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `import * as cairn from ${JSON.stringify(index)};\n${code}`], {
+  const run = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `import * as cairn from ${JSON.stringify(index)};\nimport * as cache from ${JSON.stringify(cacheEntry)};\n${code}`], {
     encoding: 'utf8',
     env: { ...process.env, DEBUG: '', CAIRN_LOG: '', ...env },
   });
@@ -63,7 +64,7 @@ describe('debug logging', () => {
     const stderr = program(
       `
       const storage = new cairn.HashKeyStorage(new cairn.Disk(${JSON.stringify(root)}));
-      const double = cairn.smartCache(storage)(async function double(x) { return x * 2; });
+      const double = cache.smartCache(storage)(async function double(x) { return x * 2; });
       if ((await double(21)) !== 42 || (await double(21)) !== 42) throw new Error('wrong result');
       await storage.close();
     `,

@@ -65,7 +65,7 @@ describe('keepStats under plain node', () => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       const lake = tempDir();
       const program = `
-        import { Disk } from ${JSON.stringify(fileURLToPath(new URL('../../src/locations/disk.ts', import.meta.url)))};
+        import { Disk } from ${JSON.stringify(fileURLToPath(new URL('../../src/locations/disk/disk.ts', import.meta.url)))};
         import { keepStats } from ${JSON.stringify(stats)};
         const counted = { stats: { hits: 5, misses: 2, errors: 0 } };
         keepStats(new Disk(${JSON.stringify(lake)}), { functions: { counted } });

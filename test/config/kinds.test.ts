@@ -12,12 +12,12 @@ import { loadConfig } from '../../src/config/load.js';
 import { parseConfigText } from '../../src/config/node.js';
 import { CODE_ONLY, type FieldType, type OptionTable } from '../../src/config/values.js';
 import { ConfigFileError } from '../../src/errors.js';
-import type { DiskOptions } from '../../src/locations/disk.js';
-import type { Levels } from '../../src/locations/levels.js';
-import type { NginxOptions } from '../../src/locations/nginx.js';
-import type { SFTPOptions } from '../../src/locations/sftp.js';
-import type { Small } from '../../src/locations/small.js';
-import { SSH_FIELDS } from '../../src/locations/ssh-kind.js';
+import type { DiskOptions } from '../../src/locations/disk/disk.js';
+import type { Levels } from '../../src/locations/compose/levels.js';
+import type { NginxOptions } from '../../src/locations/http/nginx.js';
+import type { SFTPOptions } from '../../src/locations/ssh/sftp.js';
+import type { Small } from '../../src/locations/compose/small.js';
+import { SSH_FIELDS } from '../../src/locations/ssh/ssh-kind.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';
 
 afterAll(cleanup);

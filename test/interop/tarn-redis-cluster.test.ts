@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisLocation } from '../../src/locations/redis.js';
+import { RedisLocation } from '../../src/locations/redis/redis.js';
 import { bytesSource, expectStored, locationConformance, sha256 } from '../conformance.js';
 import { type RedisClusterServer, startRedisCluster } from '../servers/redis-cluster.js';
 

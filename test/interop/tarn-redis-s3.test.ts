@@ -9,8 +9,8 @@ import { S3Client, PutObjectCommand, GetObjectTaggingCommand } from '@aws-sdk/cl
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Disk, Level, Levels, StorageCorruption, type Location } from '../../src/index.js';
-import { RedisLocation } from '../../src/locations/redis.js';
-import { S3 } from '../../src/locations/s3.js';
+import { RedisLocation } from '../../src/locations/redis/redis.js';
+import { S3 } from '../../src/locations/s3/s3.js';
 import { bytesSource, expectStored, locationConformance } from '../conformance.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';
 import { startRedis, type RedisServer } from '../servers/redis.js';

@@ -9,7 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AuthenticationError, LocationError, StorageCorruption, TimeoutError } from '../../src/errors.js';
-import { Nginx } from '../../src/locations/nginx.js';
+import { Nginx } from '../../src/locations/http/nginx.js';
 import { sha256 } from '../conformance.js';
 
 interface Seen {

@@ -3,7 +3,7 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Disk, type Location } from '../../src/index.js';
 import { ConfigError } from '../../src/errors.js';
-import { Nginx } from '../../src/locations/nginx.js';
+import { Nginx } from '../../src/locations/http/nginx.js';
 import { bytesSource, locationConformance, sha256, expectStored } from '../conformance.js';
 import { startNginx, type NginxServer } from '../servers/nginx.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';

@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LocationError } from '../../src/errors.js';
 import { Disk, Levels, type Location, Small } from '../../src/index.js';
-import { RedisLocation } from '../../src/locations/redis.js';
+import { RedisLocation } from '../../src/locations/redis/redis.js';
 import { bytesSource, locationConformance, sha256, streamSource, expectStored } from '../conformance.js';
 import { type RedisServer, startRedis } from '../servers/redis.js';
 

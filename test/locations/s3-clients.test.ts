@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HashKeyStorage, Memory } from '../../src/index.js';
-import { S3 } from '../../src/locations/s3.js';
+import { S3 } from '../../src/locations/s3/s3.js';
 import { migrate, verify } from '../../src/storage/maintenance/index.js';
 import { bytesSource, sha256, streamSource, expectStored } from '../conformance.js';
 import { S3_CREDENTIALS, type S3Server, startS3 } from '../servers/s3.js';

@@ -4,7 +4,7 @@ import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/clien
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthenticationError, LocationError } from '../../src/errors.js';
 import type { Location } from '../../src/index.js';
-import { S3 } from '../../src/locations/s3.js';
+import { S3 } from '../../src/locations/s3/s3.js';
 import { bytesSource, locationConformance, sha256, streamSource, expectStored } from '../conformance.js';
 import { S3_CREDENTIALS, type S3Server, startS3 } from '../servers/s3.js';
 

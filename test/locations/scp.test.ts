@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Disk, type Location } from '../../src/index.js';
 import { AuthenticationError } from '../../src/errors.js';
-import { SCP } from '../../src/locations/scp.js';
+import { SCP } from '../../src/locations/ssh/scp.js';
 import { locationConformance, sha256, streamSource, expectStored } from '../conformance.js';
 import { expectAtomicWrite } from '../helpers/atomic-write.js';
 import { startSshd, type Sshd } from '../servers/sshd.js';

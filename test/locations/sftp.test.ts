@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Disk, type Location, StorageCorruption } from '../../src/index.js';
 import { AuthenticationError } from '../../src/errors.js';
-import { requestSize, SFTP } from '../../src/locations/sftp.js';
+import { requestSize, SFTP } from '../../src/locations/ssh/sftp.js';
 import { bytesSource, locationConformance, sha256, expectStored } from '../conformance.js';
 import { expectAtomicWrite } from '../helpers/atomic-write.js';
 import { startSshd, type Sshd } from '../servers/sshd.js';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { HashKeyStorage, Memory } from '../../src/index.js';
-import { HOST_TAG, PROCESS_TAG } from '../../src/locations/disk-liveness.js';
+import { HOST_TAG, PROCESS_TAG } from '../../src/locations/disk/disk-liveness.js';
 import { privateStagingDir } from '../../src/storage/stage.js';
 
 /** The staged files of this process in the private staging folder. */

@@ -7,7 +7,7 @@ import { utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Disk, HashKeyStorage, Levels } from '../../src/index.js';
-import { RedisLocation } from '../../src/locations/redis.js';
+import { RedisLocation } from '../../src/locations/redis/redis.js';
 import { du } from '../../src/storage/maintenance/du.js';
 import { gc } from '../../src/storage/maintenance/gc.js';
 import { cairn } from '../cli/run.js';

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Disk, HashKeyStorage } from '../../src/index.js';
-import { HOST_TAG } from '../../src/locations/disk-liveness.js';
+import { HOST_TAG } from '../../src/locations/disk/disk-liveness.js';
 import { gc, parseDuration } from '../../src/storage/maintenance/gc.js';
-import { GcRun } from '../../src/locations/disk-gc-run.js';
+import { GcRun } from '../../src/locations/disk/disk-gc-run.js';
 import type { Progress } from '../../src/storage/maintenance/progress.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';
 

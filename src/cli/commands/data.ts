@@ -4,8 +4,8 @@ import { join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { assertKey } from '../../key.js';
-import { CONFIG_NAME } from '../../locations/disk-config.js';
-import { Disk } from '../../locations/disk.js';
+import { CONFIG_NAME } from '../../locations/disk/disk-config.js';
+import { Disk } from '../../locations/disk/disk.js';
 import type { Progress } from '../../storage/maintenance/progress.js';
 import { trackTempFile } from '../../storage/temp-cleanup.js';
 import { BufferedOutput, diskOptions, json, JsonLines, openStorage, out, parse, progress, str, UsageError } from '../context.js';
@@ -37,7 +37,7 @@ export async function init(args: string[]): Promise<number> {
 async function initPacked(dir: string, values: Values): Promise<number> {
   if (str(values, 'levels') !== undefined) throw new UsageError('--levels is the folder layout of a Disk lake: a Packed store has none');
   if (existsSync(join(dir, CONFIG_NAME))) throw new UsageError(`${dir} is a Disk lake already (it has a config.yml)`);
-  const { Packed } = await import('../../locations/packed.js');
+  const { Packed } = await import('../../locations/packed/packed.js');
   const store = new Packed(dir);
   await store.close();
   if (values.json) await json({ root: store.dir, packed: true });

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { CONFIG_NAME } from '../../locations/disk-config.js';
-import { PACKED_FILE } from '../../locations/packed-db.js';
-import { Disk } from '../../locations/disk.js';
+import { CONFIG_NAME } from '../../locations/disk/disk-config.js';
+import { PACKED_FILE } from '../../locations/packed/packed-db.js';
+import { Disk } from '../../locations/disk/disk.js';
 import { HashKeyStorage } from '../../storage/hash-key-storage.js';
 import { du as diskUsage } from '../../storage/maintenance/du.js';
 import { gc as collect, type Evicted, parseDuration } from '../../storage/maintenance/gc.js';

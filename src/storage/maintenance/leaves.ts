@@ -1,10 +1,10 @@
 import { adminOf, type LakeAdmin } from '../../locations/admin.js';
-import type { Disk } from '../../locations/disk.js';
-import { Fanout } from '../../locations/fanout.js';
+import type { Disk } from '../../locations/disk/disk.js';
+import { Fanout } from '../../locations/compose/fanout.js';
 import type { Location, LocationLike } from '../../locations/interface.js';
-import { Levels } from '../../locations/levels.js';
+import { Levels } from '../../locations/compose/levels.js';
 import { resolveLocation } from '../../locations/resolve.js';
-import { Small } from '../../locations/small.js';
+import { Small } from '../../locations/compose/small.js';
 import { HashKeyStorage } from '../hash-key-storage.js';
 
 /** A location (a folder is a Disk there), or a HashKeyStorage (its local and remote locations). */

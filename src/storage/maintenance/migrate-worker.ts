@@ -1,7 +1,7 @@
 /** A worker thread of `migrate({ threads })`: copies the chunks of keys it is sent between two Disk lakes. */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { ThreadOpen } from '../../locations/admin.js';
-import { Disk, type DiskOptions } from '../../locations/disk.js';
+import { Disk, type DiskOptions } from '../../locations/disk/disk.js';
 import { copyItems, type Item, type ItemResult } from './migrate.js';
 
 interface Task {

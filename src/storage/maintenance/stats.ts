@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { LevelStats } from '../../locations/levels.js';
+import type { LevelStats } from '../../locations/compose/levels.js';
 import type { LakeAdmin } from '../../locations/admin.js';
 import { administered, levelsOf, type Target } from './leaves.js';
 import { onTermination } from '../on-termination.js';

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { bufferBlob, type Source, type Value } from '../../blob.js';
 import { LocationError, StorageCorruption, storageErrorCode } from '../../errors.js';
 import { assertKey, type Key } from '../../key.js';
-import { Disk } from '../../locations/disk.js';
+import { Disk } from '../../locations/disk/disk.js';
 import type { Entry, Location } from '../../locations/interface.js';
 import { codecNamed, type Codec } from './codec.js';
 import type { ResourceFilesystem } from './resources.js';

@@ -1,0 +1,572 @@
+/**
+ * A read-only mirror of a Disk lake served over HTTP by nginx (or any server with nginx's JSON
+ * autoindex). The lake's config.yml, read over HTTP, decides the layout; every blob is hashed
+ * while it streams and a mismatch is StorageCorruption.
+ */
+import { posix } from 'node:path';
+import { type Readable, Transform, type TransformCallback } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { type Source, type Value, verifyBytes, verifyingStream } from '../../blob.js';
+import {
+  AuthenticationError,
+  CairnError,
+  ConfigError,
+  ConnectionError,
+  LocationError,
+  StorageCorruption,
+  TimeoutError,
+} from '../../errors.js';
+import { assertKey, type Key } from '../../key.js';
+import { type RetryOptions, withRetry } from '../../retry.js';
+import { CONFIG_NAME } from '../disk/disk-config.js';
+import type { Entry, Location } from '../interface.js';
+import { layoutFrom, parseLabels, type RemoteLayout } from '../ssh/ssh-common.js';
+import { importOptional } from '../../optional.js';
+import { redactUrl } from '../redact.js';
+
+export interface NginxOptions {
+  /**
+   * Time limit in ms for connecting, for the response headers and for each pause in a body;
+   * past it the read fails with TimeoutError. @default 30000
+   */
+  timeoutMs?: number;
+  /**
+   * The slowest transfer accepted, in bytes per second: a whole request must end within
+   * `timeoutMs` plus its size at this rate, so a server that trickles bytes (each pause shorter
+   * than `timeoutMs`) still fails with TimeoutError. @default 32768 (32 KiB/s)
+   */
+  minBytesPerSecond?: number;
+  /** Retries of transient failures (connection refused or reset, timeouts, 502/503/504). @default 3 attempts */
+  retry?: RetryOptions;
+  /**
+   * Extra request headers (e.g. `authorization`), sent only to the lake URL's own origin (redirects
+   * are not followed). A user and password in the URL (`https://user:pass@host/lake/`) are sent as
+   * basic auth; an `authorization` header given here wins over them. @default none
+   */
+  headers?: Record<string, string>;
+  /** Connections kept open to the server. @default 16 */
+  connections?: number;
+  /** An undici dispatcher to use instead of the location's own Agent (proxies, TLS settings). @default a new Agent */
+  dispatcher?: Dispatcher;
+}
+
+interface IndexEntry {
+  name: string;
+  type: string;
+  mtime?: string;
+  size?: number;
+}
+
+const TRANSIENT_STATUS = new Set([502, 503, 504]);
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+]);
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
+/** Most bytes read into memory for a config.yml, a labels file or one folder listing. */
+const SMALL_FILE_LIMIT = 1024 * 1024;
+const LISTING_LIMIT = 256 * 1024 * 1024;
+/** Most bytes `readBytes` buffers when the server does not say how long a value is. */
+const UNDECLARED_LIMIT = 512 * 1024 * 1024;
+
+/** Thrown inside a request when its whole-transfer deadline passes. */
+class DeadlineExceeded extends Error {}
+
+/** What a GET may bring: at most `limit` bytes, and exactly `expected` when that is known. */
+interface BodyLimits {
+  limit: number;
+  expected?: number | null;
+}
+
+function isTransient(error: unknown): boolean {
+  return error instanceof ConnectionError || error instanceof TimeoutError || (error as { transient?: boolean })?.transient === true;
+}
+
+/**
+ * `new Nginx('https://example.com/storage')`: a read-only location. Writes and deletes are
+ * declined (false); `contents()` needs `autoindex on; autoindex_format json;` on the server.
+ */
+export class Nginx implements Location {
+  readonly name: string;
+  /** The lake URL without its credentials and query (safe to print). */
+  readonly url: string;
+  /** The lake URL's origin and path: every request stays under it. */
+  private readonly base: URL;
+  /** The lake URL's query (a token, say), sent with every request. */
+  private readonly query: string;
+  private readonly headers: Record<string, string>;
+  private readonly timeoutMs: number;
+  private readonly bytesPerSecond: number;
+  private readonly retry: RetryOptions;
+  private readonly options: NginxOptions;
+  private dispatcherPromise: Promise<Dispatcher> | null = null;
+  private ownAgent: Dispatcher | null = null;
+  private layoutPromise: Promise<RemoteLayout> | null = null;
+
+  constructor(url: string, options: NginxOptions = {}) {
+    const { rest, credentials } = splitCredentials(url);
+    let parsed: URL;
+    try {
+      parsed = new URL(rest);
+    } catch (error) {
+      throw new ConfigError(`Nginx: not a URL: ${redactUrl(url)}`, { cause: error });
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      throw new ConfigError(`Nginx: expected an http:// or https:// URL, got ${redactUrl(url)}`);
+    }
+    const headers: Record<string, string> = {};
+    if (credentials !== null) headers.authorization = `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}`;
+    for (const [name, value] of Object.entries(options.headers ?? {})) headers[name.toLowerCase()] = value;
+    this.headers = headers;
+    this.query = parsed.search;
+    parsed.username = '';
+    parsed.password = '';
+    parsed.search = '';
+    parsed.hash = '';
+    if (!parsed.pathname.endsWith('/')) parsed.pathname += '/';
+    this.base = parsed;
+    this.url = parsed.toString();
+    this.name = `Nginx(${this.url}${this.query ? '?<redacted>' : ''})`;
+    this.options = options;
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.bytesPerSecond = options.minBytesPerSecond ?? 32 * 1024;
+    this.retry = options.retry ?? {};
+  }
+
+  async read(key: Key): Promise<Value | null> {
+    assertKey(key);
+    const layout = await this.layout();
+    const path = layout.paths.blob(key);
+    const head = await this.withRetries(async () => {
+      const response = await this.request('HEAD', path, `read ${key}`);
+      if (response === null) return null;
+      await response.body.dump().catch(() => undefined);
+      return response;
+    });
+    if (head === null) return null;
+    const size = declaredLength(head.headers);
+    return {
+      key,
+      size,
+      path: null,
+      stream: () => this.verifiedStream(key, path, size),
+      bytes: async () => {
+        const bytes = await this.blobBytes(key, path, size);
+        if (bytes === null) throw new LocationError(`${this.name}: ${key} vanished while it was read`, this.name, { code: 'ERR_VANISHED' });
+        return bytes;
+      },
+      labels: () => this.readLabels(key),
+    };
+  }
+
+  async readBytes(key: Key): Promise<Buffer | null> {
+    assertKey(key);
+    const layout = await this.layout();
+    return this.blobBytes(key, layout.paths.blob(key), null);
+  }
+
+  async *readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
+    for (const key of keys) yield [key, await this.read(key)];
+  }
+
+  /** Read-only: always declined. */
+  async write(key: Key, _source: Source, _labels?: readonly string[] | null): Promise<Value | null> {
+    assertKey(key);
+    return null;
+  }
+
+  /** Read-only: nothing is deleted. */
+  async delete(key: Key): Promise<boolean> {
+    assertKey(key);
+    return false;
+  }
+
+  /** Read-only: last-used marks are not updated. */
+  async touch(key: Key): Promise<boolean> {
+    assertKey(key);
+    return false;
+  }
+
+  async *contents(): AsyncIterable<Entry> {
+    const layout = await this.layout();
+    const { paths } = layout;
+    const usage = new Map<string, Map<string, Date>>();
+    const labelled = new Map<string, Set<string>>();
+    const marks = async (prefix: string) => {
+      let found = usage.get(prefix);
+      if (!found) {
+        found = new Map();
+        if (layout.keepUsage) {
+          for (const entry of (await this.index(`tools/usage/${prefix}/`)) ?? []) {
+            if (entry.type === 'file' && entry.mtime) found.set(entry.name, new Date(entry.mtime));
+          }
+        }
+        usage.set(prefix, found);
+      }
+      return found;
+    };
+    const labels = async (prefix: string) => {
+      let found = labelled.get(prefix);
+      if (!found) {
+        found = new Set((layout.keepLabels ? ((await this.index(`tools/labels/${prefix}/`)) ?? []) : []).map((entry) => entry.name));
+        labelled.set(prefix, found);
+      }
+      return found;
+    };
+    const walk = async function* (this: Nginx, dir: string, parts: string[]): AsyncIterable<Entry> {
+      const entries = (await this.index(dir)) ?? [];
+      for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+        // a name from the server goes into the next URL only when it is a folder of the layout
+        // (hex of the level's width): never `..`, a path or another host
+        if (typeof entry.name !== 'string' || !paths.isPart(parts.length, entry.name)) continue;
+        const next = [...parts, entry.name];
+        if (next.length < paths.levels.length) {
+          if (entry.type === 'directory') yield* walk.call(this, `${dir}${entry.name}/`, next);
+          continue;
+        }
+        const key = paths.keyOf(next);
+        if (key === null || entry.type !== 'file') continue;
+        const prefix = key.slice(0, 2);
+        const rest = key.slice(2);
+        yield {
+          key,
+          location: this,
+          meta: {
+            size: entry.size ?? null,
+            labels: (await labels(prefix)).has(rest + '.json') ? await this.readLabels(key) : null,
+            lastUsed: (await marks(prefix)).get(rest) ?? null,
+          },
+        };
+      }
+    };
+    yield* walk.call(this, '', []);
+  }
+
+  async close(): Promise<void> {
+    const agent = this.ownAgent;
+    this.ownAgent = null;
+    this.dispatcherPromise = null;
+    await agent?.close();
+  }
+
+  private layout(): Promise<RemoteLayout> {
+    if (!this.layoutPromise) {
+      this.layoutPromise = (async () => {
+        const text = await this.fetchBytes(CONFIG_NAME, 'read config.yml', { limit: SMALL_FILE_LIMIT });
+        if (text === null) {
+          throw new ConfigError(`${this.name}: there is no ${CONFIG_NAME} at ${this.url}: is it the root of a lake?`);
+        }
+        // the root path only matters for building URLs, which are relative to this.url
+        return layoutFrom(text.toString('utf8'), '', `${this.url}${CONFIG_NAME}`, undefined);
+      })();
+      // a failure (server down) is not remembered: the next call tries again
+      this.layoutPromise.catch(() => (this.layoutPromise = null));
+    }
+    return this.layoutPromise;
+  }
+
+  private dispatcher(): Promise<Dispatcher> {
+    if (this.options.dispatcher) return Promise.resolve(this.options.dispatcher);
+    if (!this.dispatcherPromise) {
+      this.dispatcherPromise = importOptional<typeof import('undici')>('undici', 'Nginx').then(({ Agent }) => {
+        this.ownAgent = new Agent({
+          connect: { timeout: this.timeoutMs },
+          headersTimeout: this.timeoutMs,
+          bodyTimeout: this.timeoutMs,
+          connections: this.options.connections ?? 16,
+        });
+        return this.ownAgent;
+      });
+    }
+    return this.dispatcherPromise;
+  }
+
+  /** Runs `attempt` again after a transient failure (connection, timeout, 502/503/504). */
+  private withRetries<T>(attempt: () => Promise<T>): Promise<T> {
+    return withRetry(attempt, isTransient, this.retry);
+  }
+
+  /**
+   * The URL of `path` under the lake URL. A path that would leave it (`..`, another host, an
+   * escaped character a server might decode into one) is refused before anything is sent.
+   */
+  private urlOf(path: string): URL {
+    const relative = posix.normalize(path).replace(/^\/+/, '');
+    const url = new URL(relative === '.' ? '' : relative, this.base);
+    const safe =
+      !/[%\\?#\0]/.test(path) &&
+      !relative.split('/').includes('..') &&
+      url.origin === this.base.origin &&
+      url.pathname.startsWith(this.base.pathname);
+    if (!safe) {
+      throw new LocationError(`${this.name}: refused to request ${JSON.stringify(path)}, which is outside the lake URL`, this.name, {
+        code: 'ERR_OUTSIDE_LAKE',
+      });
+    }
+    url.search = this.query;
+    return url;
+  }
+
+  /**
+   * One request. Null for 404; the response, body unread, for 2xx; a typed error otherwise.
+   * Redirects are refused: they could lead the lake's headers to another host. Connecting and the
+   * headers have `timeoutMs` each; a body has its own deadline (see `bodyDeadline`).
+   */
+  private async request(method: 'GET' | 'HEAD', path: string, what: string): Promise<Dispatcher.ResponseData | null> {
+    const url = this.urlOf(path);
+    const shown = `${this.url}${url.pathname.slice(this.base.pathname.length)}`;
+    const dispatcher = await this.dispatcher();
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await dispatcher.request({
+        origin: this.base.origin,
+        path: url.pathname + url.search,
+        method,
+        headers: this.headers,
+      });
+    } catch (error) {
+      throw this.wrap(error, what);
+    }
+    const status = response.statusCode;
+    if (status >= 200 && status < 300) return response;
+    await response.body.dump().catch(() => undefined);
+    if (status === 404) return null;
+    if (status === 401 || status === 403) {
+      throw new AuthenticationError(`${this.name}: ${what}: the server answered ${status} for ${shown}`, this.name);
+    }
+    if (status >= 300 && status < 400) {
+      throw new LocationError(
+        `${this.name}: ${what}: the server answered ${status} (a redirect) for ${shown}; redirects are not followed, ` +
+          'so that the lake\'s credentials never go to another address: use the final URL',
+        this.name,
+        { code: 'ERR_HTTP' },
+      );
+    }
+    const error = new LocationError(`${this.name}: ${what}: the server answered ${status} for ${shown}`, this.name, {
+      code: 'ERR_HTTP',
+    });
+    if (TRANSIENT_STATUS.has(status)) (error as LocationError & { transient?: boolean }).transient = true;
+    throw error;
+  }
+
+  /**
+   * A deadline for a whole body: `timeoutMs` plus its length (declared, else `expected`) at
+   * `minBytesPerSecond`. Past it the body is destroyed, so a server that trickles bytes, each
+   * pause shorter than `timeoutMs`, cannot keep a read alive. Cleared when the body closes.
+   */
+  private bodyDeadline(response: Dispatcher.ResponseData, expected: number): BodyDeadline {
+    const length = Math.max(declaredLength(response.headers) ?? 0, expected);
+    return new BodyDeadline(response.body, this.timeoutMs + Math.ceil((length / this.bytesPerSecond) * 1000));
+  }
+
+  /** The body of a GET, at most `limits.limit` bytes; null for 404. Retried as a whole. */
+  private fetchBytes(path: string, what: string, limits: BodyLimits): Promise<Buffer | null> {
+    return this.withRetries(async () => {
+      const response = await this.request('GET', path, what);
+      if (response === null) return null;
+      const deadline = this.bodyDeadline(response, limits.expected ?? 0);
+      try {
+        return await this.readBody(response, limits, what, deadline);
+      } finally {
+        deadline.clear();
+        // a body left unread (too long, or failed) is dropped; its abort error is of no interest
+        response.body.on('error', () => undefined).destroy();
+      }
+    });
+  }
+
+  /** Reads a body into memory, failing as soon as it runs past what it may be. */
+  private async readBody(response: Dispatcher.ResponseData, limits: BodyLimits, what: string, deadline: BodyDeadline): Promise<Buffer> {
+    const declared = declaredLength(response.headers);
+    const { expected } = limits;
+    if (expected !== undefined && expected !== null && declared !== null && declared !== expected) {
+      throw new TooLong(`the server said ${declared} bytes, and ${expected} before`);
+    }
+    const limit = Math.min(limits.limit, declared ?? Infinity, expected ?? Infinity);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const body = response.body;
+    try {
+      // 'data' events rather than an async iterator: no promise per chunk
+      return await new Promise<Buffer>((resolve, reject) => {
+        body.on('data', (chunk: Buffer) => {
+          total += chunk.length;
+          if (total > limit) reject(new TooLong(`the server sent more than ${limit} bytes`));
+          else chunks.push(chunk);
+        });
+        body.once('end', () => resolve(Buffer.concat(chunks, total)));
+        body.once('error', reject);
+      });
+    } catch (error) {
+      if (error instanceof TooLong) throw error;
+      throw this.wrap(error, what, deadline);
+    }
+  }
+
+  /** A blob's verified bytes (null for 404). A body longer than the blob can be is corruption. */
+  private async blobBytes(key: Key, path: string, size: number | null): Promise<Buffer | null> {
+    let bytes: Buffer | null;
+    try {
+      bytes = await this.fetchBytes(path, `read ${key}`, { limit: UNDECLARED_LIMIT, expected: size });
+    } catch (error) {
+      if (error instanceof TooLong) throw new StorageCorruption(key, null, `${this.name} (${error.message})`, { cause: error });
+      throw error;
+    }
+    if (bytes !== null) verifyBytes(key, bytes, this.name);
+    return bytes;
+  }
+
+  private verifiedStream(key: Key, path: string, size: number | null): Readable {
+    const check = verifyingStream(key, this.name);
+    this.withRetries(() => this.request('GET', path, `read ${key}`)).then(
+      (response) => {
+        if (response === null) {
+          check.destroy(new LocationError(`${this.name}: ${key} vanished while it was read`, this.name, { code: 'ERR_VANISHED' }));
+          return;
+        }
+        const deadline = this.bodyDeadline(response, size ?? 0);
+        check.on('close', () => deadline.clear());
+        if (check.destroyed) deadline.clear();
+        const body = response.body;
+        const declared = declaredLength(response.headers);
+        if (size !== null && declared !== null && declared !== size) {
+          body.destroy();
+          check.destroy(new StorageCorruption(key, null, `${this.name} (the server said ${declared} bytes, and ${size} before)`));
+          return;
+        }
+        const limit = Math.min(size ?? Infinity, declared ?? Infinity);
+        // stop at the declared length: a server that sends more is not read on into memory
+        const bounded = limitStream(limit, () => new StorageCorruption(key, null, `${this.name} (the server sent more than ${limit} bytes)`));
+        body.on('error', (error) => check.destroy(this.wrap(error, `read ${key}`, deadline)));
+        bounded.on('error', (error) => check.destroy(error));
+        check.on('close', () => body.destroy());
+        body.pipe(bounded).pipe(check);
+      },
+      (error: unknown) => check.destroy(error as Error),
+    );
+    return check;
+  }
+
+  /** A folder's JSON autoindex, or null when the folder does not exist. */
+  private async index(dir: string): Promise<IndexEntry[] | null> {
+    const bytes = await this.fetchBytes(dir, `list /${dir}`, { limit: LISTING_LIMIT });
+    if (bytes === null) return null;
+    try {
+      const parsed = JSON.parse(bytes.toString('utf8')) as unknown;
+      if (Array.isArray(parsed)) return parsed as IndexEntry[];
+    } catch {
+      // reported below
+    }
+    throw new ConfigError(
+      `${this.name}: /${dir} is not a JSON folder listing; contents() needs "autoindex on; autoindex_format json;" in nginx`,
+    );
+  }
+
+  private async readLabels(key: Key): Promise<string[] | null> {
+    const layout = await this.layout();
+    if (!layout.keepLabels) return null;
+    const bytes = await this.fetchBytes(layout.paths.labels(key), `read the labels of ${key}`, { limit: SMALL_FILE_LIMIT });
+    return bytes === null ? null : parseLabels(bytes.toString('utf8'), this.name);
+  }
+
+  private wrap(error: unknown, what: string, deadline?: BodyDeadline): CairnError {
+    if (error instanceof CairnError) return error;
+    const code = (error as { code?: string })?.code ?? (error as { cause?: { code?: string } })?.cause?.code ?? '';
+    if (deadline?.expired || error instanceof DeadlineExceeded) {
+      const message = `${this.name}: ${what}: the transfer did not end in time (at least ${this.bytesPerSecond} bytes/s after ${this.timeoutMs} ms)`;
+      return new TimeoutError(message, this.name, this.timeoutMs, { cause: error });
+    }
+    const message = `${this.name}: ${what}: ${(error as Error)?.message ?? String(error)}`;
+    if (TIMEOUT_CODES.has(code)) return new TimeoutError(message, this.name, this.timeoutMs, { cause: error });
+    if (CONNECTION_CODES.has(code)) return new ConnectionError(message, this.name, { cause: error });
+    return new LocationError(message, this.name, { cause: error });
+  }
+}
+
+/**
+ * A URL's `user:password` (decoded) and the URL without them. A password from the environment may
+ * hold `/` or `@` unescaped, which a URL parser reads as the path or another host: when the URL
+ * does not parse, or parses with credentials and an `@` further on, it is split at the last `@`.
+ */
+function splitCredentials(url: string): { rest: string; credentials: string | null } {
+  const parsed = parsedOrNull(url);
+  if (parsed !== null && parsed.username === '' && parsed.password === '') return { rest: url, credentials: null };
+  if (parsed !== null && !(parsed.pathname + parsed.search).includes('@')) {
+    const credentials = `${percentDecoded(parsed.username)}:${percentDecoded(parsed.password)}`;
+    parsed.username = '';
+    parsed.password = '';
+    return { rest: parsed.toString(), credentials };
+  }
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0] ?? '';
+  const after = url.slice(scheme.length);
+  const at = after.lastIndexOf('@');
+  if (at === -1) return { rest: url, credentials: null };
+  const userinfo = after.slice(0, at);
+  const colon = userinfo.indexOf(':');
+  const user = colon === -1 ? userinfo : userinfo.slice(0, colon);
+  const password = colon === -1 ? '' : userinfo.slice(colon + 1);
+  return { rest: scheme + after.slice(at + 1), credentials: `${percentDecoded(user)}:${percentDecoded(password)}` };
+}
+
+function parsedOrNull(url: string): URL | null {
+  try {
+    return new URL(url);
+  } catch {
+    return null;
+  }
+}
+
+function percentDecoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text; // a raw `%` that escapes nothing
+  }
+}
+
+/** The Content-Length of a response, or null when it has none. */
+function declaredLength(headers: Dispatcher.ResponseData['headers']): number | null {
+  const raw = headers['content-length'];
+  const length = Number(Array.isArray(raw) ? raw[0] : raw);
+  return raw !== undefined && Number.isSafeInteger(length) && length >= 0 ? length : null;
+}
+
+/** A body that runs past the length it may have. */
+class TooLong extends Error {}
+
+/** A pass-through that fails (with `tooLong()`) as soon as more than `limit` bytes flow through it. */
+function limitStream(limit: number, tooLong: () => Error): Transform {
+  let total = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+      total += chunk.length;
+      callback(total > limit ? tooLong() : null, chunk);
+    },
+  });
+}
+
+/** Destroys a body that is still open once `ms` have passed. */
+class BodyDeadline {
+  private readonly timer: NodeJS.Timeout;
+  /** True once the deadline passed: whatever failed after that failed because of it. */
+  expired = false;
+
+  constructor(body: Dispatcher.ResponseData['body'], ms: number) {
+    this.timer = setTimeout(() => {
+      this.expired = true;
+      body.destroy(new DeadlineExceeded('deadline passed'));
+    }, ms);
+    this.timer.unref();
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+  }
+}

@@ -1,0 +1,826 @@
+import { createHash } from 'node:crypto';
+import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
+import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
+import { type Source, type Value, verifyBytes, verifyingStream } from '../../blob.js';
+import {
+  AuthenticationError,
+  CairnError,
+  ConfigError,
+  ConnectionError,
+  LocationError,
+  StorageCorruption,
+  TimeoutError,
+} from '../../errors.js';
+import { assertKey, isKey, type Key, keyToParts } from '../../key.js';
+import { type RetryOptions, withRetry } from '../../retry.js';
+import { parseSize, type Size } from '../../size.js';
+import type { Entry, Location, LocationReadOptions } from '../interface.js';
+import { importOptional } from '../../optional.js';
+import { KeyQueue } from '../key-queue.js';
+import { addToTags, labelsOfTags, lastUsedOfTags, TARN_LEVELS, type Tags, tagSet, tagsFrom } from './s3-tarn.js';
+
+export interface S3Options {
+  /**
+   * How values, labels and last uses are kept. 'cairn': values at `ab/cdef…`, labels and last use
+   * as small marker objects under `tools/`. 'tarn': tarn's own layout, so that tarn's S3 location
+   * and cairn share one bucket: values at `abcd/ef…` (levels [2, -1]), labels and the last use as
+   * tags of the value's object (`_<label>`, `usage_date`). @default 'cairn'
+   */
+  layout?: 'cairn' | 'tarn';
+  /** A folder inside the bucket that holds the lake; a '/' is added when missing. @default '' (the bucket's root) */
+  prefix?: string;
+  /** The region, for a client made from an endpoint. @default 'us-east-1' */
+  region?: string;
+  /** Credentials, for a client made from an endpoint. @default the SDK's default chain (environment, profile, instance role) */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Path-style URLs (`endpoint/bucket/key`), as MinIO and most self-hosted servers want. @default true */
+  forcePathStyle?: boolean;
+  /** Bytes of the digest per folder level, -1 for the rest, as Disk's `levels`. @default [1, -1]  (`ab/cdef…`) */
+  levels?: number[];
+  /** Size of each part of a multipart upload (at least 5 MiB). @default 8MiB */
+  partSize?: Size;
+  /** Parts uploaded at once; memory held by one upload is at most `partSize × queueSize`. @default 4 */
+  queueSize?: number;
+  /** Values of known size up to this go up in one streamed PUT; larger ones, or of unknown size, in parts. @default 16MiB */
+  multipartThreshold?: Size;
+  /** Connect timeout, inactivity timeout of a transfer, and the limit for one small request (HEAD, listing…). @default 30000 */
+  timeoutMs?: number;
+  /** Keep labels (the union of every write) as small marker objects beside the value. @default true */
+  keepLabels?: boolean;
+  /** Keep a last-used mark (a marker object rewritten by touch and, at most once per `touchInterval`, by reads). @default true */
+  keepUsage?: boolean;
+  /** A read refreshes a key's last-used mark at most once per this many milliseconds per process. @default 60000 */
+  touchInterval?: number;
+  /** Keys per ListObjectsV2 page in contents(). @default 1000 */
+  pageSize?: number;
+  /** GETs readBatch (and so HashKeyStorage.fetch) keeps in flight at once. @default 8 */
+  readAhead?: number;
+  /** Retries of transient failures (connection reset, 5xx, throttling). @default { attempts: 3 } */
+  retry?: RetryOptions;
+  /** More settings for the client made from an endpoint (not used when a client is given). @default {} */
+  client?: S3ClientConfig;
+}
+
+/** Values up to this size are read into memory by read(), which frees the connection at once. */
+const EAGER_BYTES = 1024 * 1024;
+/** A body that read() opened and nobody streamed is closed after this long, to free its connection. */
+const HOLD_MS = 10_000;
+/** Every key starts with a hex digit; sidecars live under `tools/`, which sorts after them. */
+const TOOLS = 'tools/';
+
+type Sdk = typeof import('@aws-sdk/client-s3');
+type Storage = typeof import('@aws-sdk/lib-storage');
+
+/** What send() gives back: the fields of the replies this file reads. */
+interface Reply {
+  Body?: unknown;
+  ContentLength?: number;
+  LastModified?: Date;
+  Errors?: { Key?: string; Code?: string; Message?: string }[];
+  Contents?: Listed[];
+  TagSet?: { Key?: string; Value?: string }[];
+  IsTruncated?: boolean;
+  NextContinuationToken?: string;
+}
+/** Any of the SDK's commands (their types do not unify with send()'s overloads). */
+type Command = { readonly input: object };
+
+interface Listed {
+  Key?: string;
+  Size?: number;
+  LastModified?: Date;
+}
+
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED']);
+const AUTH_NAMES = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'CredentialsProviderError']);
+const TRANSIENT_NAMES = new Set(['SlowDown', 'ServiceUnavailable', 'InternalError', 'RequestTimeout', 'Throttling', 'ThrottlingException']);
+
+function isS3Client(value: unknown): value is S3Client {
+  return typeof value === 'object' && value !== null && typeof (value as S3Client).send === 'function' && 'config' in value;
+}
+
+/**
+ * A pass-through that hashes the bytes and holds back the last chunk until the digest is checked:
+ * the receiver never gets the whole body of a value that does not match its key, so a PUT of
+ * known length cannot complete and a multipart upload never sees its last part.
+ */
+function holdBackVerifier(key: Key, where: string): Transform {
+  const hash = createHash('sha256');
+  let held: Buffer | null = null;
+  return new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+      hash.update(chunk);
+      const previous = held;
+      held = chunk;
+      callback(null, previous ?? undefined);
+    },
+    flush(callback: TransformCallback) {
+      const actual = hash.digest('hex');
+      if (actual !== key) return callback(new StorageCorruption(key, actual, where));
+      callback(null, held ?? undefined);
+    },
+  });
+}
+
+/**
+ * An S3 bucket (AWS, MinIO, Ceph, s3rver…): each value is one object at `<prefix>ab/cdef…`,
+ * uploaded and downloaded as streams and verified against its key while the bytes flow.
+ *
+ * Labels are empty marker objects `<prefix>tools/labels/<path>/<label>` (so adding one is a single
+ * PUT, and concurrent writers never lose each other's labels); the last-used time is the
+ * modification time of `<prefix>tools/usage/<path>` (or of the value, when it was never touched).
+ */
+export class S3 implements Location {
+  readonly name: string;
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly levels: readonly number[];
+  private readonly target: string | S3Client | null;
+  private readonly options: S3Options;
+  private readonly partSize: number;
+  private readonly queueSize: number;
+  private readonly multipartThreshold: number;
+  private readonly timeoutMs: number;
+  private readonly keepLabels: boolean;
+  private readonly keepUsage: boolean;
+  private readonly touchInterval: number;
+  private readonly pageSize: number;
+  private readonly readAhead: number;
+  private readonly retry: RetryOptions;
+  private readonly ownsClient: boolean;
+  private loaded: Promise<{ sdk: Sdk; storage: Storage; client: S3Client }> | null = null;
+  private bucketChecked: Promise<void> | null = null;
+  private readonly writing = new Map<Key, Promise<number | null>>();
+  /** tarn's layout: labels and last use are tags of the value's object. */
+  private readonly tarn: boolean;
+  /** One read-modify-write of a key's tags at a time in this process (S3 has no atomic tag update). */
+  private readonly tagging = new KeyQueue();
+  private readonly lastTouch = new Map<Key, number>();
+
+  /**
+   * @param target an endpoint URL (`http://minio.lab:9000`), an S3Client, or null for AWS with the default settings
+   * @param bucket the bucket; it must exist
+   */
+  constructor(target: string | S3Client | null, bucket: string, options: S3Options = {}) {
+    this.target = target;
+    this.bucket = bucket;
+    this.options = options;
+    const prefix = options.prefix ?? '';
+    this.prefix = prefix === '' || prefix.endsWith('/') ? prefix : prefix + '/';
+    const layout = options.layout ?? 'cairn';
+    if (layout !== 'cairn' && layout !== 'tarn') throw new ConfigError(`S3: unknown layout ${JSON.stringify(layout)} (expected 'cairn' or 'tarn')`);
+    this.tarn = layout === 'tarn';
+    if (this.tarn && options.levels && JSON.stringify(options.levels) !== JSON.stringify(TARN_LEVELS)) {
+      throw new ConfigError(`S3: the tarn layout has tarn's levels [2, -1], not ${JSON.stringify(options.levels)}`);
+    }
+    this.levels = this.tarn ? TARN_LEVELS : (options.levels ?? [1, -1]);
+    this.partSize = Math.max(5 * 1024 * 1024, parseSize(options.partSize ?? 8 * 1024 * 1024, 'partSize'));
+    this.queueSize = Math.max(1, options.queueSize ?? 4);
+    this.multipartThreshold = parseSize(options.multipartThreshold ?? 16 * 1024 * 1024, 'multipartThreshold');
+    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.keepLabels = options.keepLabels ?? true;
+    this.keepUsage = options.keepUsage ?? true;
+    this.touchInterval = options.touchInterval ?? 60_000;
+    this.pageSize = Math.max(1, Math.min(1000, options.pageSize ?? 1000));
+    this.readAhead = Math.max(1, options.readAhead ?? 8);
+    this.retry = options.retry ?? {};
+    this.ownsClient = !isS3Client(target);
+    const where = typeof target === 'string' ? target.replace(/\/\/[^@/]*@/, '//').replace(/\/$/, '') : isS3Client(target) ? 's3-client' : 'aws';
+    this.name = `S3(${where}/${bucket}${this.prefix ? '/' + this.prefix.replace(/\/$/, '') : ''})`;
+  }
+
+  /** The object name of `key`. */
+  objectKey(key: Key): string {
+    assertKey(key);
+    return this.prefix + keyToParts(key, this.levels).join('/');
+  }
+
+  async read(key: Key, options: LocationReadOptions = {}): Promise<Value | null> {
+    const response = await this.get(key, 'read');
+    if (response === null) return null;
+    if (this.keepUsage && (options.use ?? true) && this.touchDue(key)) await this.markUsed(key);
+    const size = response.size;
+    let pending: Readable | null = response.body;
+    // small values come into memory at once (freeing the connection) and are checked on first use
+    let eager: Buffer | null = null;
+    let checked = false;
+    if (size !== null && size <= EAGER_BYTES) {
+      eager = await collectStream(pending).catch((error: unknown) => {
+        throw this.failure('read', error);
+      });
+      pending = null;
+    } else {
+      const unused = pending;
+      setTimeout(() => {
+        if (pending === unused) {
+          pending = null;
+          unused.destroy();
+        }
+      }, HOLD_MS).unref();
+    }
+    const verifiedEager = (): Buffer => {
+      if (!checked) verifyBytes(key, eager!, this.name);
+      checked = true;
+      return eager!;
+    };
+    const open = (): Readable => {
+      if (eager !== null) {
+        try {
+          return Readable.from([verifiedEager()]);
+        } catch (error) {
+          const failed = new Readable({ read() {} });
+          failed.destroy(error as Error);
+          return failed;
+        }
+      }
+      const body = pending;
+      pending = null;
+      return body ? this.verifying(key, body) : this.reopen(key);
+    };
+    return {
+      key,
+      size,
+      path: null,
+      stream: open,
+      bytes: async () => (eager !== null ? verifiedEager() : await collectStream(open())),
+      labels: () => this.labelsOf(key),
+    };
+  }
+
+  async readBytes(key: Key): Promise<Buffer | null> {
+    const response = await this.get(key, 'read');
+    if (response === null) return null;
+    const [bytes] = await Promise.all([this.collect(key, response.body), this.keepUsage && this.touchDue(key) ? this.markUsed(key) : null]);
+    return bytes;
+  }
+
+  /** Reads `readAhead` keys at once (each a GET of its own: S3 has no batch read), handing them out in order. */
+  async *readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
+    const seen = new Set<Key>();
+    const inFlight: [Key, Promise<Value | null>][] = [];
+    const start = (key: Key): void => {
+      const reading = this.read(key);
+      reading.catch(() => {}); // seen when its turn comes; not an unhandled rejection meanwhile
+      inFlight.push([key, reading]);
+    };
+    try {
+      for (const key of keys) {
+        if (seen.has(key)) continue;
+        seen.add(key);
+        start(key);
+        if (inFlight.length >= this.readAhead) {
+          const [first, reading] = inFlight.shift()!;
+          yield [first, await reading];
+        }
+      }
+      while (inFlight.length > 0) {
+        const [first, reading] = inFlight.shift()!;
+        yield [first, await reading];
+      }
+    } finally {
+      // a caller that stops early: the reads in flight are waited for (a large body nobody streams is closed after HOLD_MS)
+      await Promise.all(inFlight.map(([, reading]) => reading.catch(() => null)));
+    }
+  }
+
+  /** True when `key` is there: one HEAD, which neither reads the value nor marks it as used. */
+  async has(key: Key): Promise<boolean> {
+    return (await this.head(this.objectKey(key), 'has')) !== null;
+  }
+
+  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<Value | null> {
+    const objectKey = this.objectKey(key);
+    // one upload per key at a time in this process; the others wait for it
+    let upload = this.writing.get(key);
+    if (upload === undefined) {
+      upload = this.uploadIfMissing(key, objectKey, source).finally(() => this.writing.delete(key));
+      this.writing.set(key, upload);
+    }
+    const size = await upload;
+    if (this.tarn) {
+      // tarn's write labels the value and marks it used: one update of its tags
+      const wanted = this.keepLabels && labels?.length ? [...new Set(labels)] : [];
+      const usedAt = this.keepUsage ? Date.now() : null;
+      if (usedAt !== null) this.lastTouch.set(key, usedAt);
+      if (wanted.length > 0 || usedAt !== null) await this.updateTags(key, objectKey, wanted, usedAt, 'write');
+      return this.storedValue(key, size ?? source.size);
+    }
+    if (this.keepLabels && labels?.length) {
+      await Promise.all([...new Set(labels)].map((label) => this.putMarker(this.labelPrefix(key) + encodeURIComponent(label), 'write')));
+    }
+    return this.storedValue(key, size ?? source.size);
+  }
+
+  /** The object of `key` just stored, read lazily: each stream() or bytes() is a GET of its own, verified against the key. */
+  private storedValue(key: Key, size: number | null): Value {
+    return {
+      key,
+      size,
+      path: null,
+      stream: () => this.reopen(key),
+      bytes: () => collectStream(this.reopen(key)),
+      labels: () => this.labelsOf(key),
+    };
+  }
+
+  async delete(key: Key): Promise<boolean> {
+    const objectKey = this.objectKey(key);
+    if ((await this.head(objectKey, 'delete')) === null) return false;
+    const { sdk } = await this.load();
+    if (this.tarn) {
+      await this.send('delete', () => new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+      return true;
+    }
+    const sidecars: string[] = [];
+    if (this.keepUsage) sidecars.push(this.usageKey(key));
+    if (this.keepLabels) for await (const item of this.list(this.labelPrefix(key), 'delete')) sidecars.push(item.Key!);
+    await this.send('delete', () => new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+    if (sidecars.length > 0) {
+      await this.send('delete', () => new sdk.DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: sidecars.map((Key) => ({ Key })), Quiet: true } }));
+    }
+    return true;
+  }
+
+  async touch(key: Key): Promise<boolean> {
+    const objectKey = this.objectKey(key);
+    if ((await this.head(objectKey, 'touch')) === null) return false;
+    if (this.keepUsage) await this.markUsed(key);
+    return true;
+  }
+
+  /**
+   * Lists the values page by page, joined with the sorted listings of the usage and label
+   * markers (all three come in the same order), so no request is made per value.
+   */
+  async *contents(): AsyncIterable<Entry> {
+    if (this.tarn) {
+      yield* this.tarnContents();
+      return;
+    }
+    const pathLength = keyToParts('0'.repeat(64), this.levels).join('/').length;
+    const usage = this.keepUsage ? new Peekable(this.list(this.prefix + TOOLS + 'usage/', 'contents')) : null;
+    const labels = this.keepLabels ? new Peekable(this.list(this.prefix + TOOLS + 'labels/', 'contents')) : null;
+    const usageRoot = this.prefix.length + TOOLS.length + 'usage/'.length;
+    const labelsRoot = this.prefix.length + TOOLS.length + 'labels/'.length;
+    for await (const item of this.list(this.prefix, 'contents')) {
+      const path = item.Key!.slice(this.prefix.length);
+      // keys begin with a hex digit: past 'f' only the sidecars under tools/ remain
+      if (path[0]! > 'f') break;
+      const key = path.replaceAll('/', '');
+      if (path.length !== pathLength || !isKey(key) || this.objectKey(key) !== item.Key) continue;
+      let lastUsed: Date | null = null;
+      if (usage) {
+        let marker = await usage.peek();
+        while (marker && marker.Key!.slice(usageRoot) < path) marker = await usage.next();
+        lastUsed = item.LastModified ?? null;
+        if (marker && marker.Key!.slice(usageRoot) === path) {
+          if (marker.LastModified && (!lastUsed || marker.LastModified > lastUsed)) lastUsed = marker.LastModified;
+          await usage.next();
+        }
+      }
+      let found: string[] | null = null;
+      if (labels) {
+        found = [];
+        let marker = await labels.peek();
+        while (marker && marker.Key!.slice(labelsRoot, labelsRoot + pathLength) < path) marker = await labels.next();
+        while (marker && marker.Key!.slice(labelsRoot, labelsRoot + pathLength) === path) {
+          found.push(decodeURIComponent(marker.Key!.slice(labelsRoot + pathLength + 1)));
+          marker = await labels.next();
+        }
+      }
+      yield { key, location: this, meta: { size: item.Size ?? null, labels: found, lastUsed } };
+    }
+  }
+
+  /** tarn's layout: the values, with their labels and last use read from each one's tags. */
+  private async *tarnContents(): AsyncIterable<Entry> {
+    const pathLength = keyToParts('0'.repeat(64), this.levels).join('/').length;
+    for await (const item of this.list(this.prefix, 'contents')) {
+      const path = item.Key!.slice(this.prefix.length);
+      const key = path.replaceAll('/', '');
+      if (path.length !== pathLength || !isKey(key) || this.objectKey(key) !== item.Key) continue;
+      const tags = this.keepLabels || this.keepUsage ? await this.tags(item.Key!, 'contents') : null;
+      if (tags === undefined) continue; // deleted since it was listed
+      yield {
+        key,
+        location: this,
+        meta: {
+          size: item.Size ?? null,
+          labels: this.keepLabels ? labelsOfTags(tags!) : null,
+          lastUsed: this.keepUsage ? (lastUsedOfTags(tags!) ?? item.LastModified ?? null) : null,
+        },
+      };
+    }
+  }
+
+  /** Destroys the client this location made; a client given by the user is left open. */
+  async close(): Promise<void> {
+    if (!this.ownsClient || this.loaded === null) return;
+    const loaded = await this.loaded.catch(() => null);
+    this.loaded = null;
+    loaded?.client.destroy();
+  }
+
+  // --- objects beside the values (smartCache's index): not content-addressed, so not read through read()
+
+  /** The bytes and modification time of the object `objectKey`, or null when there is none. */
+  async getObject(objectKey: string, operation: string): Promise<{ bytes: Buffer; lastModified: Date | null } | null> {
+    const { sdk } = await this.load();
+    await this.checkBucket();
+    let response: Reply;
+    try {
+      response = await this.send(operation, () => new sdk.GetObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw error;
+    }
+    const bytes = await collectStream(response.Body as Readable).catch((error: unknown) => {
+      throw this.failure(operation, error);
+    });
+    return { bytes, lastModified: response.LastModified ?? null };
+  }
+
+  /** The modification time of the object `objectKey`, or null when there is none. */
+  async statObject(objectKey: string, operation: string): Promise<{ lastModified: Date | null } | null> {
+    const { sdk } = await this.load();
+    await this.checkBucket();
+    try {
+      const response = await this.send(operation, () => new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+      return { lastModified: response.LastModified ?? null };
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw error;
+    }
+  }
+
+  /** Stores `body` as the object `objectKey` (S3 publishes an object whole, or not at all). */
+  async putObject(objectKey: string, body: Buffer, operation: string): Promise<void> {
+    const { sdk } = await this.load();
+    await this.checkBucket();
+    await this.send(operation, () => new sdk.PutObjectCommand({ Bucket: this.bucket, Key: objectKey, Body: body, ContentLength: body.length }));
+  }
+
+  /** Removes objects (absent ones are no error, as in S3). */
+  async deleteObjects(objectKeys: readonly string[], operation: string): Promise<void> {
+    if (objectKeys.length === 0) return;
+    const { sdk } = await this.load();
+    await this.checkBucket();
+    for (let at = 0; at < objectKeys.length; at += 1000) {
+      const batch = objectKeys.slice(at, at + 1000);
+      const reply = await this.send(operation, () => new sdk.DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }));
+      const failed = reply.Errors?.[0];
+      if (failed) throw new LocationError(`${operation} on ${this.name} failed for ${failed.Key}: ${failed.Code} ${failed.Message ?? ''}`.trim(), this.name);
+    }
+  }
+
+  /** The objects whose names start with `prefix`, page by page, in name order. */
+  async *listObjects(prefix: string, operation: string): AsyncIterable<{ objectKey: string; size: number | null; lastModified: Date | null }> {
+    for await (const item of this.list(prefix, operation)) yield { objectKey: item.Key!, size: item.Size ?? null, lastModified: item.LastModified ?? null };
+  }
+
+  // --- reading
+
+  private async get(key: Key, operation: string): Promise<{ body: Readable; size: number | null } | null> {
+    const objectKey = this.objectKey(key);
+    const { sdk } = await this.load();
+    await this.checkBucket();
+    try {
+      // no deadline on the whole transfer: the socket's inactivity timeout bounds a stall
+      const response = await this.send(operation, () => new sdk.GetObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+      return { body: response.Body as Readable, size: response.ContentLength ?? null };
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw error;
+    }
+  }
+
+  private verifying(key: Key, body: Readable): Readable {
+    // fails before the consumer sees the end; larger buffers keep the extra stage cheap
+    const check = verifyingStream(key, this.name, 1024 * 1024);
+    body.on('error', (error) => check.destroy(this.failure('read', error)));
+    return body.pipe(check);
+  }
+
+  /** A new GET for a second stream() of the same value. */
+  private reopen(key: Key): Readable {
+    const out = new PassThrough();
+    this.get(key, 'read').then(
+      (response) => {
+        if (response === null) out.destroy(new LocationError(`${key} disappeared from ${this.name} while it was read`, this.name));
+        else {
+          const verified = this.verifying(key, response.body);
+          verified.on('error', (error) => out.destroy(error));
+          verified.pipe(out);
+        }
+      },
+      (error: unknown) => out.destroy(error as Error),
+    );
+    return out;
+  }
+
+  private async collect(key: Key, body: Readable): Promise<Buffer> {
+    return collectStream(this.verifying(key, body));
+  }
+
+  private async labelsOf(key: Key): Promise<string[] | null> {
+    if (!this.keepLabels) return null;
+    if (this.tarn) {
+      const tags = await this.tags(this.objectKey(key), 'labels');
+      return tags === undefined ? null : labelsOfTags(tags);
+    }
+    const root = this.labelPrefix(key);
+    const labels: string[] = [];
+    for await (const item of this.list(root, 'labels')) labels.push(decodeURIComponent(item.Key!.slice(root.length)));
+    return labels;
+  }
+
+  // --- writing
+
+  /** Uploads the value unless an intact object is there; the stored object's size when known. */
+  private async uploadIfMissing(key: Key, objectKey: string, source: Source): Promise<number | null> {
+    const existing = await this.head(objectKey, 'write');
+    // tarn's layout keeps labels in the object's tags: those of a corrupted object go to its replacement
+    let keptTags: Tags | undefined;
+    if (existing !== null) {
+      if (await this.isIntact(key, objectKey, existing, source.size)) {
+        // (tarn's layout: write() sets the last use along with the labels)
+        if (this.keepUsage && !this.tarn) await this.markUsed(key);
+        return existing.size;
+      }
+      // a value that does not match its key is replaced below, as Disk replaces a bad blob
+      if (this.tarn) keptTags = await this.tags(objectKey, 'write');
+    }
+    await this.upload(key, objectKey, source);
+    if (keptTags?.size) await this.putTags(objectKey, keptTags, 'write');
+    return source.size;
+  }
+
+  /**
+   * True when the object stored for `key` holds its value: a size that differs says no at once,
+   * else its bytes are read and hashed (as Disk checks a blob it finds when writing).
+   */
+  private async isIntact(key: Key, objectKey: string, existing: { size: number | null }, size: number | null): Promise<boolean> {
+    if (size !== null && existing.size !== null && existing.size !== size) return false;
+    const response = await this.get(key, 'write');
+    if (response === null) return false; // deleted meanwhile: write it
+    const hash = createHash('sha256');
+    try {
+      for await (const chunk of response.body) hash.update(chunk as Buffer);
+    } catch (error) {
+      throw this.failure('write', error);
+    }
+    return hash.digest('hex') === key;
+  }
+
+  private async upload(key: Key, objectKey: string, source: Source): Promise<void> {
+    const { sdk, storage, client } = await this.load();
+    await withRetry(
+      async () => {
+        const stream = source.stream();
+        const body = source.verified ? stream : stream.pipe(holdBackVerifier(key, `a copy into ${this.name}`));
+        if (!source.verified) stream.on('error', (error) => body.destroy(error));
+        try {
+          if (source.size !== null && source.size <= this.multipartThreshold) {
+            // the SDK pipes the body without watching it for errors: abort the request ourselves
+            const abort = new AbortController();
+            body.once('error', () => abort.abort());
+            // the key is the value's sha256, so the checksum is known before the first byte: given, the
+            // server checks it, and a client at the SDK's defaults (checksums WHEN_SUPPORTED) sends a
+            // plain body instead of an aws-chunked one with a trailer, which some servers store as is
+            const checksum = Buffer.from(key, 'hex').toString('base64');
+            const params = { Bucket: this.bucket, Key: objectKey, Body: body, ContentLength: source.size, ChecksumSHA256: checksum };
+            await client.send(new sdk.PutObjectCommand(params), {
+              abortSignal: abort.signal,
+            });
+          } else {
+            const upload = new storage.Upload({
+              client,
+              params: { Bucket: this.bucket, Key: objectKey, Body: body },
+              partSize: this.partSize,
+              queueSize: this.queueSize,
+              leavePartsOnError: false,
+            });
+            await upload.done();
+          }
+        } catch (error) {
+          stream.destroy();
+          // the verifier's error is the real one, even when the SDK reports the aborted request
+          const reason = body.errored ?? error;
+          throw this.failure('write', reason instanceof StorageCorruption ? reason : error);
+        }
+      },
+      (error) => this.isTransient(error),
+      { attempts: 3, ...this.retry },
+    );
+  }
+
+  private async putMarker(objectKey: string, operation: string): Promise<void> {
+    const { sdk } = await this.load();
+    await this.send(operation, () => new sdk.PutObjectCommand({ Bucket: this.bucket, Key: objectKey, Body: '', ContentLength: 0 }));
+  }
+
+  private async markUsed(key: Key): Promise<void> {
+    this.lastTouch.set(key, Date.now());
+    if (this.tarn) await this.updateTags(key, this.objectKey(key), [], Date.now(), 'touch');
+    else await this.putMarker(this.usageKey(key), 'touch');
+  }
+
+  /** The tags of an object; undefined when there is no such object. */
+  private async tags(objectKey: string, operation: string): Promise<Tags | undefined> {
+    const { sdk } = await this.load();
+    await this.checkBucket();
+    try {
+      const reply = await this.send(operation, () => new sdk.GetObjectTaggingCommand({ Bucket: this.bucket, Key: objectKey }));
+      return tagsFrom(reply.TagSet);
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  private async putTags(objectKey: string, tags: Tags, operation: string): Promise<void> {
+    const { sdk } = await this.load();
+    await this.send(operation, () => new sdk.PutObjectTaggingCommand({ Bucket: this.bucket, Key: objectKey, Tagging: { TagSet: tagSet(tags) } }));
+  }
+
+  /**
+   * tarn's layout: adds labels and a last use to the object's tags (read, merge, write: S3 has no
+   * atomic update; in this process one at a time per key, across processes as racy as tarn's).
+   */
+  private updateTags(key: Key, objectKey: string, labels: readonly string[], usedAt: number | null, operation: string): Promise<void> {
+    return this.tagging.run(key, async () => {
+      const tags = await this.tags(objectKey, operation);
+      if (tags === undefined) return; // deleted meanwhile
+      if (addToTags(tags, labels, usedAt)) await this.putTags(objectKey, tags, operation);
+    });
+  }
+
+  private touchDue(key: Key): boolean {
+    const last = this.lastTouch.get(key);
+    return last === undefined || Date.now() - last >= this.touchInterval;
+  }
+
+  // --- plumbing
+
+  private usageKey(key: Key): string {
+    return this.prefix + TOOLS + 'usage/' + keyToParts(key, this.levels).join('/');
+  }
+
+  private labelPrefix(key: Key): string {
+    return this.prefix + TOOLS + 'labels/' + keyToParts(key, this.levels).join('/') + '/';
+  }
+
+  private async head(objectKey: string, operation: string): Promise<{ size: number | null } | null> {
+    const { sdk } = await this.load();
+    await this.checkBucket();
+    try {
+      const response = await this.send(operation, () => new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+      return { size: response.ContentLength ?? null };
+    } catch (error) {
+      if (isMissing(error)) return null;
+      throw error;
+    }
+  }
+
+  private async *list(prefix: string, operation: string): AsyncIterable<Listed> {
+    const { sdk } = await this.load();
+    await this.checkBucket();
+    let token: string | undefined;
+    do {
+      const page = await this.send(operation, () => new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, MaxKeys: this.pageSize, ContinuationToken: token }));
+      for (const item of page.Contents ?? []) yield item;
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  /**
+   * A 404 from HEAD has no body, so a missing bucket would look like a missing key: the bucket is
+   * checked once, before the first request that could be mistaken.
+   */
+  private checkBucket(): Promise<void> {
+    this.bucketChecked ??= (async () => {
+      const { sdk } = await this.load();
+      try {
+        await this.send('open', () => new sdk.HeadBucketCommand({ Bucket: this.bucket }));
+      } catch (error) {
+        if (error instanceof LocationError && isMissing(error.cause)) {
+          throw new LocationError(`The bucket ${this.bucket} does not exist (${this.name})`, this.name, { cause: error.cause, code: 'ERR_NO_BUCKET' });
+        }
+        throw error;
+      }
+    })().catch((error: unknown) => {
+      this.bucketChecked = null; // try again next time: the server may be back
+      throw error;
+    });
+    return this.bucketChecked;
+  }
+
+  private load(): Promise<{ sdk: Sdk; storage: Storage; client: S3Client }> {
+    this.loaded ??= (async () => {
+      // loaded here, so that importing cairn does not load the AWS SDK
+      const [sdk, storage] = await Promise.all([importOptional<Sdk>('@aws-sdk/client-s3', 'S3'), importOptional<Storage>('@aws-sdk/lib-storage', 'S3')]);
+      if (isS3Client(this.target)) return { sdk, storage, client: this.target };
+      const client = new sdk.S3Client({
+        region: this.options.region ?? 'us-east-1',
+        ...(typeof this.target === 'string' ? { endpoint: this.target, forcePathStyle: this.options.forcePathStyle ?? true } : {}),
+        ...(this.options.credentials ? { credentials: this.options.credentials } : {}),
+        // retries are ours (withRetry), so that every failure is typed the same way
+        maxAttempts: 1,
+        // cairn checks sha256 itself; the SDK's extra checksums would cost a second pass
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+        requestHandler: { connectionTimeout: this.timeoutMs, socketTimeout: this.timeoutMs, httpAgent: { keepAlive: true, maxSockets: 64 }, httpsAgent: { keepAlive: true, maxSockets: 64 } },
+        ...this.options.client,
+      });
+      return { sdk, storage, client };
+    })();
+    return this.loaded;
+  }
+
+  /** Sends one small command, with a deadline, typed errors and retries of transient failures. */
+  private async send(operation: string, command: () => Command): Promise<Reply> {
+    const { client } = await this.load();
+    const attempt = async (): Promise<Reply> => {
+      const abort = new AbortController();
+      // a GET's deadline covers its headers: the body streams after send() returned, bounded by the socket timeout
+      const timer = setTimeout(() => abort.abort(), this.timeoutMs);
+      try {
+        return (await client.send(command() as never, { abortSignal: abort.signal })) as Reply;
+      } catch (error) {
+        throw this.failure(operation, abort.signal.aborted ? new DeadlineError(`no answer within ${this.timeoutMs} ms`, { cause: error }) : error);
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+    return withRetry(attempt, (error) => this.isTransient(error), { attempts: 3, ...this.retry });
+  }
+
+  private isTransient(error: unknown): boolean {
+    return error instanceof ConnectionError || (error instanceof LocationError && error.code === 'ERR_S3_TRANSIENT');
+  }
+
+  private failure(operation: string, error: unknown): Error {
+    if (error instanceof CairnError) return error;
+    const details = error as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number }; cause?: unknown };
+    const status = details?.$metadata?.httpStatusCode;
+    const name = details?.name ?? '';
+    const code = details?.code ?? (details?.cause as { code?: string } | undefined)?.code ?? '';
+    const message = details?.message ?? String(error);
+    const what = `${operation} on ${this.name}`;
+    // before the timeout test: the SDK names a reset connection 'TimeoutError' too
+    if (CONNECTION_CODES.has(code) || CONNECTION_CODES.has(name) || /socket hang up/.test(message)) {
+      return new ConnectionError(`Cannot reach ${this.name} (${operation}): ${message || code}`, this.name, { cause: error });
+    }
+    if (error instanceof DeadlineError || name === 'TimeoutError' || code === 'ETIMEDOUT') {
+      return new TimeoutError(`${what} took more than ${this.timeoutMs} ms`, this.name, this.timeoutMs, { cause: error });
+    }
+    if (status === 401 || status === 403 || AUTH_NAMES.has(name)) {
+      return new AuthenticationError(`${what} was refused: ${name || status}${message ? ` (${message})` : ''}`, this.name, { cause: error });
+    }
+    if ((status !== undefined && status >= 500) || TRANSIENT_NAMES.has(name)) {
+      return new LocationError(`${what} failed: ${name || status} ${message}`, this.name, { cause: error, code: 'ERR_S3_TRANSIENT' });
+    }
+    return new LocationError(`${what} failed: ${name || status || ''} ${message}`.trim(), this.name, { cause: error });
+  }
+}
+
+class DeadlineError extends Error {}
+
+/** A 404 for a key (a missing bucket is told apart by checkBucket). */
+function isMissing(error: unknown): boolean {
+  const inner = error instanceof LocationError ? error.cause : error;
+  const details = inner as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  if (details?.name === 'NoSuchBucket') return false;
+  return details?.name === 'NoSuchKey' || details?.name === 'NotFound' || details?.$metadata?.httpStatusCode === 404;
+}
+
+async function collectStream(stream: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of stream) parts.push(part as Buffer);
+  return Buffer.concat(parts);
+}
+
+/** An async iterator that can look at its next item without taking it. */
+class Peekable<T> {
+  private readonly iterator: AsyncIterator<T>;
+  private head: { value: T | null } | null = null;
+
+  constructor(iterable: AsyncIterable<T>) {
+    this.iterator = iterable[Symbol.asyncIterator]();
+  }
+
+  async peek(): Promise<T | null> {
+    if (this.head === null) {
+      const result = await this.iterator.next();
+      this.head = { value: result.done ? null : result.value };
+    }
+    return this.head.value;
+  }
+
+  /** Drops the current item and returns the one after it. */
+  async next(): Promise<T | null> {
+    await this.peek();
+    this.head = null;
+    return this.peek();
+  }
+}
