@@ -187,8 +187,8 @@ export class LakeLocation implements Location {
     return data === null ? null : { path: legacy, size: data.size };
   }
 
-  private async statAndTouch(writer: LakeWriter, path: string, mark: string | null, time: Date): Promise<FileInfo | null> {
-    if (writer.statAndTouch) return writer.statAndTouch(path, mark, time);
+  private async statAndTouch(writer: LakeWriter, path: string, mark: string | null, time: Date, digest = false): Promise<FileInfo | null> {
+    if (writer.statAndTouch) return writer.statAndTouch(path, mark, time, digest);
     const info = await this.files.stat(path);
     if (info !== null && mark !== null) await writer.touch(mark, time);
     return info;
@@ -203,7 +203,7 @@ export class LakeLocation implements Location {
     const path = layout.blob(key);
     const mark = settings.keepUsage ? layout.mark(key) : null;
     const now = new Date();
-    let existing = await this.statAndTouch(writer, path, mark, now);
+    let existing = await this.statAndTouch(writer, path, mark, now, true);
     if (existing?.isDirectory) {
       const legacy = `${path}/${LEGACY_DATA}`;
       if (await this.isIntact(key, legacy, writer)) return { path: legacy, size: null };
@@ -211,8 +211,9 @@ export class LakeLocation implements Location {
       await writer.remove(legacy);
       await writer.removeDir(path);
       existing = null;
-    } else if (existing !== null && (await this.isIntact(key, path, writer, existing.size))) {
-      return { path, size: existing.size };
+    } else if (existing !== null) {
+      const intact = existing.digest !== undefined ? existing.digest === key : await this.isIntact(key, path, writer, existing.size);
+      if (intact) return { path, size: existing.size };
     }
     const tmp = layout.tmp(key.slice(0, 16));
     try {
