@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { assertKey } from '../../key.js';
-import { CONFIG_NAME } from '../../locations/disk/disk-config.js';
+import { CONFIG_NAME } from '../../locations/lake/config.js';
 import { Disk } from '../../locations/disk/disk.js';
 import type { Progress } from '../../storage/maintenance/progress.js';
 import { trackTempFile } from '../../storage/temp-cleanup.js';

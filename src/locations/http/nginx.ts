@@ -18,7 +18,7 @@ import {
 } from '../../errors.js';
 import { assertKey, type Key } from '../../key.js';
 import { type RetryOptions, withRetry } from '../../retry.js';
-import { CONFIG_NAME } from '../disk/disk-config.js';
+import { CONFIG_NAME } from '../lake/config.js';
 import type { Entry, Location } from '../interface.js';
 import { layoutFrom, parseLabels, type RemoteLayout } from '../ssh/ssh-common.js';
 import { importOptional } from '../../optional.js';

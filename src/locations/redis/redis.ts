@@ -1,5 +1,6 @@
 import type { Cluster, ClusterNode, ClusterOptions, Redis as RedisClient, RedisOptions } from 'ioredis';
-import { inMemoryValue, readUpTo, type Source, type Value, verifyBytes } from '../../blob.js';
+import { inMemoryValue, readUpTo, type Source, type Value } from '../../blob.js';
+import { verifyBytes } from '../../digest.js';
 import { AuthenticationError, CairnError, ConfigError, ConnectionError, LocationError, TimeoutError } from '../../errors.js';
 import { assertKey, isKey, type Key } from '../../key.js';
 import { type RetryOptions, withRetry } from '../../retry.js';

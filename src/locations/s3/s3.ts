@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
-import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
-import { type Source, type Value, verifyBytes, verifyingStream } from '../../blob.js';
+import { inMemoryValue, type Source, type Value } from '../../blob.js';
+import { digestStream, hashStream } from '../../digest.js';
 import {
   AuthenticationError,
   CairnError,
@@ -101,29 +101,6 @@ function isS3Client(value: unknown): value is S3Client {
 }
 
 /**
- * A pass-through that hashes the bytes and holds back the last chunk until the digest is checked:
- * the receiver never gets the whole body of a value that does not match its key, so a PUT of
- * known length cannot complete and a multipart upload never sees its last part.
- */
-function holdBackVerifier(key: Key, where: string): Transform {
-  const hash = createHash('sha256');
-  let held: Buffer | null = null;
-  return new Transform({
-    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-      hash.update(chunk);
-      const previous = held;
-      held = chunk;
-      callback(null, previous ?? undefined);
-    },
-    flush(callback: TransformCallback) {
-      const actual = hash.digest('hex');
-      if (actual !== key) return callback(new StorageCorruption(key, actual, where));
-      callback(null, held ?? undefined);
-    },
-  });
-}
-
-/**
  * An S3 bucket (AWS, MinIO, Ceph, s3rver…): each value is one object at `<prefix>ab/cdef…`,
  * uploaded and downloaded as streams and verified against its key while the bytes flow.
  *
@@ -201,39 +178,22 @@ export class S3 implements Location {
     if (response === null) return null;
     if (this.keepUsage && (options.use ?? true) && this.touchDue(key)) await this.markUsed(key);
     const size = response.size;
-    let pending: Readable | null = response.body;
     // small values come into memory at once (freeing the connection) and are checked on first use
-    let eager: Buffer | null = null;
-    let checked = false;
     if (size !== null && size <= EAGER_BYTES) {
-      eager = await collectStream(pending).catch((error: unknown) => {
+      const eager = await collectStream(response.body).catch((error: unknown) => {
         throw this.failure('read', error);
       });
-      pending = null;
-    } else {
-      const unused = pending;
-      setTimeout(() => {
-        if (pending === unused) {
-          pending = null;
-          unused.destroy();
-        }
-      }, HOLD_MS).unref();
+      return inMemoryValue(key, eager, this.name, () => this.labelsOf(key));
     }
-    const verifiedEager = (): Buffer => {
-      if (!checked) verifyBytes(key, eager!, this.name);
-      checked = true;
-      return eager!;
-    };
-    const open = (): Readable => {
-      if (eager !== null) {
-        try {
-          return Readable.from([verifiedEager()]);
-        } catch (error) {
-          const failed = new Readable({ read() {} });
-          failed.destroy(error as Error);
-          return failed;
-        }
+    let pending: Readable | null = response.body;
+    const unused = pending;
+    setTimeout(() => {
+      if (pending === unused) {
+        pending = null;
+        unused.destroy();
       }
+    }, HOLD_MS).unref();
+    const open = (): Readable => {
       const body = pending;
       pending = null;
       return body ? this.verifying(key, body) : this.reopen(key);
@@ -243,7 +203,7 @@ export class S3 implements Location {
       size,
       path: null,
       stream: open,
-      bytes: async () => (eager !== null ? verifiedEager() : await collectStream(open())),
+      bytes: () => collectStream(open()),
       labels: () => this.labelsOf(key),
     };
   }
@@ -474,7 +434,7 @@ export class S3 implements Location {
 
   private verifying(key: Key, body: Readable): Readable {
     // fails before the consumer sees the end; larger buffers keep the extra stage cheap
-    const check = verifyingStream(key, this.name, 1024 * 1024);
+    const check = digestStream({ expect: key, where: this.name, highWaterMark: 1024 * 1024 });
     body.on('error', (error) => check.destroy(this.failure('read', error)));
     return body.pipe(check);
   }
@@ -541,13 +501,11 @@ export class S3 implements Location {
     if (size !== null && existing.size !== null && existing.size !== size) return false;
     const response = await this.get(key, 'write');
     if (response === null) return false; // deleted meanwhile: write it
-    const hash = createHash('sha256');
     try {
-      for await (const chunk of response.body) hash.update(chunk as Buffer);
+      return (await hashStream(response.body)) === key;
     } catch (error) {
       throw this.failure('write', error);
     }
-    return hash.digest('hex') === key;
   }
 
   private async upload(key: Key, objectKey: string, source: Source): Promise<void> {
@@ -555,7 +513,7 @@ export class S3 implements Location {
     await withRetry(
       async () => {
         const stream = source.stream();
-        const body = source.verified ? stream : stream.pipe(holdBackVerifier(key, `a copy into ${this.name}`));
+        const body = source.verified ? stream : stream.pipe(digestStream({ expect: key, where: `a copy into ${this.name}` }));
         if (!source.verified) stream.on('error', (error) => body.destroy(error));
         try {
           if (source.size !== null && source.size <= this.multipartThreshold) {

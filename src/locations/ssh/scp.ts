@@ -16,7 +16,7 @@ import type { Client, ClientChannel } from 'ssh2';
 import { type Source, type Value, verifiedValue, verifyBytes } from '../../blob.js';
 import { LocationError, StorageCorruption, TimeoutError } from '../../errors.js';
 import { assertKey, digestBytes, type Key } from '../../key.js';
-import { CONFIG_NAME, DEFAULT_LEVELS, diskConfigText } from '../disk/disk-config.js';
+import { CONFIG_NAME, DEFAULT_LEVELS, lakeConfigText } from '../lake/config.js';
 import { type Entry, type Location, readEach } from '../interface.js';
 import { KeyQueue } from '../key-queue.js';
 import {
@@ -202,7 +202,7 @@ export class SCP implements Location {
   private async loadLayout(): Promise<RemoteLayout> {
     const config = posix.join(this.root, CONFIG_NAME);
     const tmpDir = posix.join(this.root, '.tmp');
-    const text = diskConfigText(this.options.levels ?? DEFAULT_LEVELS);
+    const text = lakeConfigText(this.options.levels ?? DEFAULT_LEVELS);
     // an existing config wins; a missing one is created by link(), which never replaces a file
     const script = [
       `if [ ! -f ${q(config)} ]; then`,

@@ -10,7 +10,7 @@ import type { Client, ConnectConfig } from 'ssh2';
 import { AuthenticationError, CairnError, ConfigError, ConnectionError, LocationError, TimeoutError } from '../../errors.js';
 import { keyToParts } from '../../key.js';
 import { type RetryOptions, withRetry } from '../../retry.js';
-import { parseDiskConfig } from '../disk/disk-config.js';
+import { parseLakeConfig } from '../lake/config.js';
 import { importOptional } from '../../optional.js';
 
 /** Options shared by the SFTP and SCP locations. */
@@ -434,7 +434,7 @@ export interface RemoteLayout {
 
 /** Reads a remote config.yml's text into a layout; checks the `levels` option against it. */
 export function layoutFrom(text: string, root: string, where: string, levels: number[] | undefined): RemoteLayout {
-  const config = parseDiskConfig(text, where);
+  const config = parseLakeConfig(text, where);
   if (levels && JSON.stringify(levels) !== JSON.stringify(config.levels)) {
     throw new ConfigError(`The levels option ${JSON.stringify(levels)} does not match ${JSON.stringify(config.levels)} in ${where}`);
   }
