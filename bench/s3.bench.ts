@@ -8,21 +8,19 @@
  *
  * Each figure is the median of several rounds; ratios compare figures of this run only.
  */
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, createReadStream, createWriteStream, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { Levels, Small, type Source } from '../src/index.js';
 import { RedisLocation } from '../src/locations/redis/redis.js';
 import { S3 } from '../src/locations/s3/s3.js';
 import { startRedis } from '../test/servers/redis.js';
+import { startS3Process } from './s3-process.js';
 
 const MIB = 1024 * 1024;
 const bigSize = Number(process.env.CAIRN_BENCH_MIB ?? 256) * MIB;
@@ -35,7 +33,6 @@ const PART = 8 * MIB;
 const QUEUE = 4;
 const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
-const here = dirname(fileURLToPath(import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'cairn-bench-s3-'));
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
@@ -64,24 +61,6 @@ async function hashFile(path: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path, { highWaterMark: 4 * MIB })) hash.update(chunk as Buffer);
   return hash.digest('hex');
-}
-
-async function startServer(): Promise<{ endpoint: string; bucket: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(here, 's3-server.ts')], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`s3 server exited with ${code}`)));
-  });
-  const { endpoint, bucket } = JSON.parse(line) as { endpoint: string; bucket: string };
-  return {
-    endpoint,
-    bucket,
-    stop: async () => {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.stdin!.end();
-      await exited;
-    },
-  };
 }
 
 async function bigTransfers(endpoint: string, bucket: string): Promise<void> {
@@ -174,7 +153,7 @@ async function smallReads(endpoint: string, bucket: string): Promise<void> {
   }
 }
 
-const server = await startServer();
+const server = await startS3Process();
 try {
   await bigTransfers(server.endpoint, server.bucket);
   await smallReads(server.endpoint, server.bucket);
