@@ -28,6 +28,8 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import cacache from 'cacache';
 import { Disk, HashKeyStorage, Levels, Packed, Small, type Source } from '../src/index.js';
 import { openPackedDatabase, PACKED_FILE } from '../src/locations/packed/packed-db.js';
@@ -238,6 +240,10 @@ async function smallValues(): Promise<void> {
   rows.push({ what: '4 KiB reads: Packed readBatch (64 keys a query), each value verified', rate: per(m('packedReadBatch')), ratio: `${vs('packedReadBatch', 'cacacheReadSeq', 'cacache one at a time')}, ${vs('packedReadBatch', 'bareRead', 'bare')}, ${vs('packedReadBatch', 'packedReadSeq', 'readBytes one at a time')}` });
 }
 
+/** A full garbage collection (so that memory figures count what is kept, not garbage not yet collected). */
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
+
 /** RSS now, and the highest RSS sampled since the last call (sampled every 10 ms, and at the end). */
 function rssSampler(): { peak(): number; stop(): void } {
   let highest = process.memoryUsage().rss;
@@ -269,9 +275,9 @@ async function manyValues(): Promise<void> {
     await writer.write(keys[i]!, source(bytes));
   }));
   await writer.close();
-  global.gc?.();
+  collectGarbage();
   const memory = rssSampler();
-  const rssBefore = process.memoryUsage().rss;
+  const { rss: rssBefore, heapUsed: heapBefore } = process.memoryUsage();
   const opening = performance.now();
   const reader = new Packed(dir, { fsync: false });
   const openSeconds = (performance.now() - opening) / 1000;
@@ -288,6 +294,8 @@ async function manyValues(): Promise<void> {
   const gcSeconds = await timed(async () => (report = await gc(reader, { maxCount: MANY / 2, keepRecent: 0, dryRun: true, onRemove: () => void wouldRemove++ })));
   const rssGc = memory.peak();
   memory.stop();
+  collectGarbage();
+  const heapKept = process.memoryUsage().heapUsed - heapBefore;
   await reader.close();
   const stored = MANY * 1024;
   const onDisk = filesSize(dir);
@@ -304,8 +312,8 @@ async function manyValues(): Promise<void> {
   rows.push({ what: `${label}: disk use / bytes stored`, rate: `${(onDisk / 1e6).toFixed(1)} MB`, ratio: `${(onDisk / stored).toFixed(3)}x` });
   const peak = Math.max(rssOpen, rssReads, rssDu, rssGc) - rssBefore;
   targets.push({ target: `${label}: open time <= 1 s`, measured: `${(openSeconds * 1000).toFixed(1)} ms`, met: openSeconds <= 1 });
-  // bounded: under 64 MB whatever the count (a map of a million 32-byte keys alone would take more)
-  targets.push({ target: `${label}: memory bounded (peak RSS growth from open to the end of gc < 64 MB)`, measured: `${(peak / 1e6).toFixed(1)} MB`, met: peak < 64e6 });
+  // bounded: a map of a million keys would keep 64 MB or more of JS heap; RSS also counts SQLite's page caches (32 MiB, and gc's 8 MiB sort)
+  targets.push({ target: `${label}: memory bounded (JS heap kept from open to the end of gc < 16 MB; RSS growth)`, measured: `${(heapKept / 1e6).toFixed(1)} MB; RSS +${(peak / 1e6).toFixed(0)} MB`, met: heapKept < 16e6 });
   targets.push({ target: `${label}: disk use <= 1.3x the bytes stored`, measured: times(onDisk / stored), met: onDisk / stored <= 1.3 });
   rmSync(dir, { recursive: true, force: true });
 }
