@@ -306,18 +306,33 @@ export class RedisLocation implements Location {
     };
     const seen = new Set<Key>();
     let limit = this.batchSize;
-    for (const key of keys) {
-      assertKey(key);
-      // every key once, as the interface promises
-      if (seen.has(key)) continue;
-      seen.add(key);
-      chunk.push(key);
-      if (chunk.length >= limit) {
-        yield* await flush();
-        limit = this.batchSize * this.masterCount; // known once connected
+    // the next chunk's pipelines are sent while the caller takes the current one's values, so the
+    // servers are never idle waiting for the caller (at most two chunks in memory)
+    const ahead: Promise<[Key, Value | null][]>[] = [];
+    const send = (): void => {
+      const sent = flush();
+      sent.catch(() => {}); // seen when its turn comes
+      ahead.push(sent);
+    };
+    try {
+      for (const key of keys) {
+        assertKey(key);
+        // every key once, as the interface promises
+        if (seen.has(key)) continue;
+        seen.add(key);
+        chunk.push(key);
+        if (chunk.length >= limit) {
+          send();
+          if (ahead.length > 1) yield* await ahead.shift()!;
+          limit = this.batchSize * this.masterCount; // known once connected
+        }
       }
+      if (chunk.length > 0) send();
+      while (ahead.length > 0) yield* await ahead.shift()!;
+    } finally {
+      // a caller that stops early, or a failure: no pipeline is left running behind its back
+      await Promise.all(ahead.map((sent) => sent.catch(() => null)));
     }
-    if (chunk.length > 0) yield* await flush();
   }
 
   /** tarn's layout: `batchSize` reads at once (their commands share writes to the socket), each key once. */

@@ -7,6 +7,7 @@ import { assertKey, isKey, type Key, keyToParts } from '../../key.js';
 import { parseSize, type Size } from '../../size.js';
 import type { Entry, Location, LocationReadOptions } from '../interface.js';
 import { importOptional } from '../../optional.js';
+import { distinct, inOrder } from '../in-order.js';
 import { KeyQueue } from '../key-queue.js';
 import { DeadlineExceeded, deadlineSignal } from '../net/deadline.js';
 import { type Classified, CONNECTION_CODES, errorCode } from '../net/failures.js';
@@ -213,32 +214,9 @@ export class S3 implements Location {
   }
 
   /** Reads `readAhead` keys at once (each a GET of its own: S3 has no batch read), handing them out in order. */
-  async *readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
-    const seen = new Set<Key>();
-    const inFlight: [Key, Promise<Value | null>][] = [];
-    const start = (key: Key): void => {
-      const reading = this.read(key);
-      reading.catch(() => {}); // seen when its turn comes; not an unhandled rejection meanwhile
-      inFlight.push([key, reading]);
-    };
-    try {
-      for (const key of keys) {
-        if (seen.has(key)) continue;
-        seen.add(key);
-        start(key);
-        if (inFlight.length >= this.readAhead) {
-          const [first, reading] = inFlight.shift()!;
-          yield [first, await reading];
-        }
-      }
-      while (inFlight.length > 0) {
-        const [first, reading] = inFlight.shift()!;
-        yield [first, await reading];
-      }
-    } finally {
-      // a caller that stops early: the reads in flight are waited for (a large body nobody streams is closed after HOLD_MS)
-      await Promise.all(inFlight.map(([, reading]) => reading.catch(() => null)));
-    }
+  readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
+    // a caller that stops early: the reads in flight are waited for (a large body nobody streams is closed after HOLD_MS)
+    return inOrder(distinct(keys), this.readAhead, (key) => this.read(key));
   }
 
   /** True when `key` is there: one HEAD, which neither reads the value nor marks it as used. */
