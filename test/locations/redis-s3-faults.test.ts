@@ -21,6 +21,18 @@ import { s3Servers, type S3TestServer } from '../servers/s3-servers.js';
 const TIMEOUT_MS = 1500;
 const RETRY = { attempts: 2, baseDelayMs: 50 };
 
+/** Flips a byte of the value of `key` in its hash, through `client`, which is then disconnected. */
+async function corruptHash(client: Redis | Cluster, location: Location, key: string): Promise<void> {
+  try {
+    const name = (location as RedisLocation).prefix + key;
+    const bytes = await client.hgetBuffer(name, 'd');
+    bytes![100] ^= 1;
+    await client.hset(name, 'd', bytes!);
+  } finally {
+    client.disconnect();
+  }
+}
+
 describe('Redis faults', () => {
   let server: RedisServer;
   let admin: Redis;
@@ -47,18 +59,8 @@ describe('Redis faults', () => {
     keepsValues: false,
     hang: () => server.pause(),
     resume: () => server.resume(),
-    corrupt: async (location, key) => {
-      // a client of its own: the admin's may still be reconnecting after a restart
-      const client = new Redis(server.url, { maxRetriesPerRequest: 1 });
-      try {
-        const name = (location as RedisLocation).prefix + key;
-        const bytes = await client.hgetBuffer(name, 'd');
-        bytes![100] ^= 1;
-        await client.hset(name, 'd', bytes!);
-      } finally {
-        client.disconnect();
-      }
-    },
+    // a client of its own: the admin's may still be reconnecting after a restart
+    corrupt: (location, key) => corruptHash(new Redis(server.url, { maxRetriesPerRequest: 1 }), location, key),
     destroy: (location: Location) => location.close?.(),
   });
 
@@ -152,17 +154,7 @@ describe('Redis Cluster faults', () => {
     keepsValues: false,
     hang: () => cluster.pause(),
     resume: () => cluster.resume(),
-    corrupt: async (location, key) => {
-      const client = new Cluster(cluster.ports.map((port) => ({ host: '127.0.0.1', port })));
-      try {
-        const name = (location as RedisLocation).prefix + key;
-        const bytes = await client.hgetBuffer(name, 'd');
-        bytes![100] ^= 1;
-        await client.hset(name, 'd', bytes!);
-      } finally {
-        client.disconnect();
-      }
-    },
+    corrupt: (location, key) => corruptHash(new Cluster(cluster.ports.map((port) => ({ host: '127.0.0.1', port }))), location, key),
     destroy: (location: Location) => location.close?.(),
   });
 });
