@@ -5,7 +5,7 @@
  * request stays under the lake URL; redirects are refused.
  */
 import { posix } from 'node:path';
-import { PassThrough, type Readable, Transform, type TransformCallback } from 'node:stream';
+import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import {
   AuthenticationError,
@@ -180,7 +180,15 @@ class NginxFiles implements LakeFiles {
    * another length than `size`, fails it with WrongLength (the lake's StorageCorruption).
    */
   openRead(path: string, size: number | null): Readable {
-    const out = new PassThrough();
+    // the length it may have is known once the response is: the limit is set then
+    let limit = Infinity;
+    let total = 0;
+    const out = new Transform({
+      transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+        total += chunk.length;
+        callback(total > limit ? new WrongLength(`the server sent more than ${limit} bytes`) : null, chunk);
+      },
+    });
     this.withRetries(() => this.request('GET', path, `read ${path}`)).then(
       (response) => {
         if (response === null) {
@@ -197,13 +205,11 @@ class NginxFiles implements LakeFiles {
           out.destroy(new WrongLength(`the server said ${declared} bytes, and ${size} before`));
           return;
         }
-        const limit = Math.min(size ?? Infinity, declared ?? Infinity);
         // stop at the declared length: a server that sends more is not read on into memory
-        const bounded = limitStream(limit, () => new WrongLength(`the server sent more than ${limit} bytes`));
+        limit = Math.min(size ?? Infinity, declared ?? Infinity);
         body.on('error', (error) => out.destroy(this.wrap(error, `read ${path}`, deadline)));
-        bounded.on('error', (error) => out.destroy(error));
         out.on('close', () => body.destroy());
-        body.pipe(bounded).pipe(out);
+        body.pipe(out);
       },
       (error: unknown) => out.destroy(error as Error),
     );
@@ -467,17 +473,6 @@ function declaredLength(headers: Dispatcher.ResponseData['headers']): number | n
 
 /** A body that runs past the length it may have. */
 class TooLong extends Error {}
-
-/** A pass-through that fails (with `tooLong()`) as soon as more than `limit` bytes flow through it. */
-function limitStream(limit: number, tooLong: () => Error): Transform {
-  let total = 0;
-  return new Transform({
-    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-      total += chunk.length;
-      callback(total > limit ? tooLong() : null, chunk);
-    },
-  });
-}
 
 /** Destroys a body that is still open once `ms` have passed. */
 class BodyDeadline {

@@ -153,8 +153,10 @@ class SftpFiles implements LakeFiles, LakeWriter {
     try {
       await this.upload(client, sftp, this.at(tmp), pieces);
     } catch (error) {
+      // asked before the temp file is removed, which frees the space again
+      const cause = await this.noSpace(sftp, error);
       await this.sftpOp('remove a temp file', (channel) => unlinkIfPresent(channel, this.at(tmp))).catch(() => undefined);
-      throw this.connection.wrap(await this.noSpace(sftp, error), `write ${tmp}`);
+      throw this.connection.wrap(cause, `write ${tmp}`);
     }
   }
 
