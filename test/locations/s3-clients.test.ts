@@ -20,27 +20,27 @@ for (const kind of s3Servers) {
       await server?.destroy();
     });
 
-    /** A client as a user builds one: the SDK's defaults, plus `config`; it records every command and the most GETs in flight at once. */
-    function userClient(config: Partial<S3ClientConfig> = {}): { client: S3Client; commands: string[]; mostGets: () => number } {
+    /** A client as a user builds one: the SDK's defaults, plus `config`; it records every command and the most of each kind in flight at once. */
+    function userClient(config: Partial<S3ClientConfig> = {}): { client: S3Client; commands: string[]; mostGets: () => number; mostHeads: () => number } {
       const client = new S3Client({ endpoint: server.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: server.credentials, ...config });
       const commands: string[] = [];
-      let gets = 0;
-      let most = 0;
+      const running = new Map<string, number>();
+      const most = new Map<string, number>();
       client.middlewareStack.add(
         (next, context) => async (args) => {
           const name = context.commandName as string;
           commands.push(name);
-          if (name !== 'GetObjectCommand') return next(args);
-          most = Math.max(most, ++gets);
+          running.set(name, (running.get(name) ?? 0) + 1);
+          most.set(name, Math.max(most.get(name) ?? 0, running.get(name)!));
           try {
             return await next(args);
           } finally {
-            gets--;
+            running.set(name, running.get(name)! - 1);
           }
         },
         { step: 'initialize' },
       );
-      return { client, commands, mostGets: () => most };
+      return { client, commands, mostGets: () => most.get('GetObjectCommand') ?? 0, mostHeads: () => most.get('HeadObjectCommand') ?? 0 };
     }
 
     const settings: [string, Partial<S3ClientConfig>][] = [
@@ -122,6 +122,34 @@ for (const kind of s3Servers) {
         expect(await storage.has(sha256(bytes))).toBe(true);
         expect(await storage.has(sha256(randomBytes(4)))).toBe(false);
         expect(commands).toEqual(['HeadObjectCommand', 'HeadObjectCommand']);
+        client.destroy();
+      });
+
+      it('answers hasBatch with HEADs in flight, in the order asked, each key once, from local or with fetch from remote', async () => {
+        const { client, commands, mostHeads } = userClient();
+        const location = new S3(client, server.bucket, { prefix: `lake${++lakes}` });
+        const values = Array.from({ length: 30 }, () => randomBytes(50));
+        const keys = values.map((bytes) => sha256(bytes));
+        for (const bytes of values.slice(0, 20)) await location.write(sha256(bytes), bytesSource(bytes));
+        commands.length = 0;
+        const answered: [string, boolean][] = [];
+        for await (const answer of new HashKeyStorage(location).hasBatch([...keys, keys[0]!], { inFlight: 6 })) answered.push(answer);
+        expect(answered).toEqual(keys.map((key, index) => [key, index < 20]));
+        expect(commands.every((name) => name === 'HeadObjectCommand')).toBe(true);
+        expect(commands.length).toBe(30);
+        expect(mostHeads()).toBeGreaterThan(1);
+        expect(mostHeads()).toBeLessThanOrEqual(6);
+        // a storage whose local copy is empty: the keys are found remotely only when asked to fetch
+        const storage = new HashKeyStorage(new Memory(), { remote: location });
+        const local: boolean[] = [];
+        for await (const [, present] of storage.hasBatch(keys.slice(0, 3))) local.push(present);
+        expect(local).toEqual([false, false, false]);
+        const remote: boolean[] = [];
+        for await (const [, present] of storage.hasBatch(keys.slice(18, 22), { fetch: true })) remote.push(present);
+        expect(remote).toEqual([true, true, false, false]);
+        await expect(async () => {
+          for await (const answer of storage.hasBatch(['not a key'])) void answer;
+        }).rejects.toMatchObject({ code: 'ERR_INVALID_KEY' });
         client.destroy();
       });
 
