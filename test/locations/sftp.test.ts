@@ -8,6 +8,7 @@ import { AuthenticationError } from '../../src/errors.js';
 import { requestSize, SFTP } from '../../src/locations/ssh/sftp.js';
 import { bytesSource, locationConformance, sha256, expectStored } from '../conformance.js';
 import { expectAtomicWrite } from '../helpers/atomic-write.js';
+import { expectFolderBlobHandled } from '../helpers/lake-transport.js';
 import { startSshd, type Sshd } from '../servers/sshd.js';
 
 let server: Sshd;
@@ -282,19 +283,7 @@ describe('SFTP request size and depth', () => {
   it("reads, rewrites and deletes an old tarn lake's folder blob (<key>/data)", async () => {
     const root = remoteRoot();
     const remote = connect(root);
-    const bytes = randomBytes(3000);
-    const key = sha256(bytes);
-    await remote.has(key); // creates the lake
-    const folder = join(root, key.slice(0, 2), key.slice(2));
-    mkdirSync(folder, { recursive: true });
-    writeFileSync(join(folder, 'data'), bytes);
-    expect((await remote.readBytes(key))!.equals(bytes)).toBe(true);
-    expect((await (await remote.read(key))!.bytes()).equals(bytes)).toBe(true);
-    await expectStored(remote.write(key, bytesSource(bytes)), key);
-    expect(readFileSync(join(folder, 'data')).equals(bytes)).toBe(true);
-    expect(await remote.delete(key)).toBe(true);
-    expect(existsSync(folder)).toBe(false);
-    expect(await remote.read(key)).toBeNull();
+    await expectFolderBlobHandled(remote, root);
     await remote.close();
   });
 });
