@@ -8,18 +8,16 @@
  *
  * Each figure is the median of several rounds; ratios compare figures of this run only.
  */
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { Levels, Small, type Source } from '../src/index.js';
 import { RedisLocation } from '../src/locations/redis/redis.js';
 import { S3 } from '../src/locations/s3/s3.js';
 import { startRedis } from '../test/servers/redis.js';
+import { startS3Process } from './s3-process.js';
 import { bigTransfers, median, timed } from './s3-transfers.js';
 
 const MIB = 1024 * 1024;
@@ -31,7 +29,6 @@ const ALONE_COUNT = Math.floor(SMALL_COUNT / 20);
 const CONCURRENCY = 16;
 const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
-const here = dirname(fileURLToPath(import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'cairn-bench-s3-'));
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 const rows: string[] = [];
@@ -41,23 +38,6 @@ async function pool(count: number, concurrency: number, task: (i: number) => Pro
   await Promise.all(Array.from({ length: concurrency }, async () => { while (next < count) await task(next++); }));
 }
 
-async function startServer(): Promise<{ endpoint: string; bucket: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(here, 's3-server.ts')], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`s3 server exited with ${code}`)));
-  });
-  const { endpoint, bucket } = JSON.parse(line) as { endpoint: string; bucket: string };
-  return {
-    endpoint,
-    bucket,
-    stop: async () => {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.stdin!.end();
-      await exited;
-    },
-  };
-}
 
 async function smallReads(endpoint: string, bucket: string): Promise<void> {
   const redis = await startRedis();
@@ -90,7 +70,7 @@ async function smallReads(endpoint: string, bucket: string): Promise<void> {
   }
 }
 
-const server = await startServer();
+const server = await startS3Process();
 try {
   rows.push(...(await bigTransfers({ endpoint: server.endpoint, bucket: server.bucket, credentials, work, size: bigSize, rounds: BIG_ROUNDS })));
   await smallReads(server.endpoint, server.bucket);

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, Disk, HashKeyStorage, Levels, LocationError, type Location, Packed, Small, StorageCorruption } from '../../src/index.js';
+import { ConfigError, Disk, HashKeyStorage, Levels, LocationError, type Location, Packed, Small, StorageCorruption, type Value } from '../../src/index.js';
 import { networkFilesystemName } from '../../src/locations/packed/packed-filesystem.js';
 import { PACKED_CHECKPOINT_BYTES } from '../../src/locations/packed/packed-db.js';
 import { packedRecordMeta } from '../../src/locations/packed/packed-journal.js';
@@ -217,6 +217,23 @@ describe('Packed checkpoints and batch reads', () => {
     const labels: (string[] | null)[] = [];
     for await (const [, labelled] of packed.readBatch([sha256(values[7]!)])) labels.push(await labelled!.labels());
     expect(labels).toEqual([['v7']]);
+  });
+
+  it('readBatch: a value read in a batch gives the labels stored when they are asked for, as a written value does', async () => {
+    for (const fsync of [false, true]) {
+      const packed = open(tempDir(), { fsync });
+      const bytes = randomBytes(300);
+      const key = sha256(bytes);
+      await packed.write(key, bytesSource(bytes), ['first']);
+      await new Promise((resolve) => setImmediate(resolve)); // committed
+      const batch: (Value | null)[] = [];
+      for await (const [, value] of packed.readBatch([key, sha256(randomBytes(10))])) batch.push(value);
+      await packed.write(key, bytesSource(bytes), ['second']);
+      expect(batch[1]).toBeNull();
+      expect((await batch[0]!.bytes()).equals(bytes)).toBe(true);
+      expect((await batch[0]!.labels())?.sort()).toEqual(['first', 'second']);
+      await packed.close();
+    }
   });
 });
 

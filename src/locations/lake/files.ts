@@ -10,6 +10,8 @@ export interface FileInfo {
   /** null when the transport cannot tell without reading (an HTTP server that sends no length). */
   size: number | null;
   isDirectory: boolean;
+  /** The file's sha256, when it was asked for and the transport computed it where the file is. */
+  digest?: string;
 }
 
 export interface ListedFile {
@@ -83,6 +85,9 @@ export interface LakeWriter {
   touch(path: string, time: Date): Promise<void>;
   /** Optional: the sha256 of a file computed where it is (no download); undefined when the server cannot. */
   digest?(path: string): Promise<string | null | undefined>;
-  /** Optional: stat `path` and, when it exists and `mark` is given, touch `mark`, in one round trip. */
-  statAndTouch?(path: string, mark: string | null, time: Date): Promise<FileInfo | null>;
+  /**
+   * Optional: stat `path` and, when it exists and `mark` is given, touch `mark`, in one round trip;
+   * with `digest`, the file's sha256 too when the server can compute it.
+   */
+  statAndTouch?(path: string, mark: string | null, time: Date, digest?: boolean): Promise<FileInfo | null>;
 }

@@ -4,9 +4,9 @@
  * last-used marks, the contents walk, tarn's old folder blobs), and a transport (LakeFiles) only
  * moves files. SFTP, SCP and Nginx are this location over their transport.
  */
-import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { type Source, type Value, verifyBytes, verifyingStream } from '../../blob.js';
+import type { Source, Value } from '../../blob.js';
+import { checkDigest, createDigest, type Digest, digestStream, hashStream, verifyBytes } from '../../digest.js';
 import { ConfigError, LocationError, StorageCorruption } from '../../errors.js';
 import { assertKey, type Key } from '../../key.js';
 import { type Entry, type Location, type LocationReadOptions, readEach } from '../interface.js';
@@ -187,8 +187,8 @@ export class LakeLocation implements Location {
     return data === null ? null : { path: legacy, size: data.size };
   }
 
-  private async statAndTouch(writer: LakeWriter, path: string, mark: string | null, time: Date): Promise<FileInfo | null> {
-    if (writer.statAndTouch) return writer.statAndTouch(path, mark, time);
+  private async statAndTouch(writer: LakeWriter, path: string, mark: string | null, time: Date, digest = false): Promise<FileInfo | null> {
+    if (writer.statAndTouch) return writer.statAndTouch(path, mark, time, digest);
     const info = await this.files.stat(path);
     if (info !== null && mark !== null) await writer.touch(mark, time);
     return info;
@@ -203,7 +203,7 @@ export class LakeLocation implements Location {
     const path = layout.blob(key);
     const mark = settings.keepUsage ? layout.mark(key) : null;
     const now = new Date();
-    let existing = await this.statAndTouch(writer, path, mark, now);
+    let existing = await this.statAndTouch(writer, path, mark, now, true);
     if (existing?.isDirectory) {
       const legacy = `${path}/${LEGACY_DATA}`;
       if (await this.isIntact(key, legacy, writer)) return { path: legacy, size: null };
@@ -211,8 +211,9 @@ export class LakeLocation implements Location {
       await writer.remove(legacy);
       await writer.removeDir(path);
       existing = null;
-    } else if (existing !== null && (await this.isIntact(key, path, writer, existing.size))) {
-      return { path, size: existing.size };
+    } else if (existing !== null) {
+      const intact = existing.digest !== undefined ? existing.digest === key : await this.isIntact(key, path, writer, existing.size);
+      if (intact) return { path, size: existing.size };
     }
     const tmp = layout.tmp(key.slice(0, 16));
     try {
@@ -232,7 +233,7 @@ export class LakeLocation implements Location {
 
   /** Streams the source into `tmp`, hashing it on the way unless it is known to hash to the key. */
   private async putVerified(key: Key, tmp: string, writer: LakeWriter, source: Source): Promise<void> {
-    const hash = source.verified ? null : createHash('sha256');
+    const hash = source.verified ? null : createDigest();
     const stream = source.stream();
     try {
       await writer.putTemp(tmp, hashedPieces(stream, hash), source.size);
@@ -243,8 +244,7 @@ export class LakeLocation implements Location {
     } finally {
       stream.destroy();
     }
-    const actual = hash?.digest('hex');
-    if (actual !== undefined && actual !== key) throw new StorageCorruption(key, actual, `a copy into ${this.name}`);
+    if (hash) checkDigest(key, hash.digest(), `a copy into ${this.name}`);
   }
 
   /** True when the file at `path` hashes to `key`: computed where it is when the transport can, else here from a stream. */
@@ -253,17 +253,15 @@ export class LakeLocation implements Location {
     if (remote !== undefined) return remote === key;
     const known = size ?? (await this.files.stat(path))?.size;
     if (known === undefined) return false;
-    const hash = createHash('sha256');
     const stream = this.files.openRead(path, known);
     try {
-      for await (const piece of stream) hash.update(piece as Buffer);
+      return (await hashStream(stream)) === key;
     } catch (error) {
       if (error instanceof WrongLength) return false;
       throw error;
     } finally {
       stream.destroy();
     }
-    return hash.digest('hex') === key;
   }
 
   /** A Value of `key` whose bytes are read (and checked against the key) only when used. */
@@ -275,7 +273,7 @@ export class LakeLocation implements Location {
       size: found.size,
       path: null,
       stream: () => {
-        const check = verifyingStream(key, name);
+        const check = digestStream({ expect: key, where: name });
         const raw: Readable = this.files.openRead(found.path, found.size);
         raw.on('error', (error) => check.destroy(where(error)));
         check.on('close', () => raw.destroy());
@@ -392,7 +390,7 @@ export class LakeLocation implements Location {
 }
 
 /** The pieces of a stream as Buffers, each hashed as it is taken (when `hash` is given). */
-async function* hashedPieces(stream: Readable, hash: Hash | null): AsyncIterable<Buffer> {
+async function* hashedPieces(stream: Readable, hash: Digest | null): AsyncIterable<Buffer> {
   for await (const piece of stream as AsyncIterable<Uint8Array>) {
     const bytes = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
     hash?.update(bytes);

@@ -28,11 +28,9 @@ export interface PackedStatements {
   remove: SqliteStatement;
   /** A page of contents after a row id: id, key, size, used, labels. */
   page: SqliteStatement;
-  /** key, data, used, labels of up to MANY_KEYS keys (unused places bound to NULL). */
-  many: SqliteStatement;
 }
 
-/** Keys looked up by one query of `readBatch`. */
+/** Keys `readBatch` looks up in one read transaction. */
 export const MANY_KEYS = 64;
 
 /**
@@ -79,6 +77,5 @@ export function preparePacked(db: SqliteDatabase): PackedStatements {
     mark: db.prepare('UPDATE packed_values SET used = ?1 WHERE key = ?2 AND used < ?1'),
     remove: db.prepare('DELETE FROM packed_values WHERE key = ?'),
     page: db.prepare('SELECT id, key, size, used, labels FROM packed_values WHERE id > ? ORDER BY id LIMIT ?').raw(),
-    many: db.prepare(`SELECT key, data, used, labels FROM packed_values WHERE key IN (${Array(MANY_KEYS).fill('?').join(', ')})`).raw(),
   };
 }

@@ -4,6 +4,7 @@ import { inMemoryValue, readUpTo, type Source, type Value } from '../../blob.js'
 import { ConfigError, LocationError, StorageCorruption, storageErrorCode } from '../../errors.js';
 import { assertKey, type Key } from '../../key.js';
 import { parseSize, type Size } from '../../size.js';
+import type { SqliteTransaction } from '../../sqlite.js';
 import { isCorruptDatabase } from '../../storage/embedded/database.js';
 import { EmbeddedStore, type QueuedOp } from '../../storage/embedded/store.js';
 import { verifiedValue } from '../../storage/embedded/verified.js';
@@ -41,7 +42,6 @@ type Request = ({ kind: 'put' } & PackedPut) | { kind: 'touch' | 'delete'; key: 
 type Op = Request & QueuedOp<boolean>;
 
 type Row = [data: Buffer, used: number, labels: string | null];
-type KeyedRow = [key: Buffer, data: Buffer, used: number, labels: string | null];
 
 /** A journaled put not yet in the database, as reads see it (several puts of one key merged). */
 interface Pending {
@@ -87,6 +87,8 @@ export class Packed implements Location, Administered {
   /** fsync off: the puts in this process's journal that are not in the database yet. */
   private readonly pending = new Map<Key, Pending>();
   private adminView: PackedAdmin | null = null;
+  /** The rows of a chunk of keys (data and last use; journaled ones from memory), in one read transaction. */
+  private readonly readChunk: SqliteTransaction<(keys: Key[]) => (Row | undefined)[]>;
 
   constructor(dir: string, options: PackedOptions = {}) {
     if (typeof dir !== 'string' || dir === '') throw new ConfigError('Packed: a folder is required');
@@ -117,6 +119,15 @@ export class Packed implements Location, Administered {
       throw this.failure(error, null, 'cannot open its database');
     }
     this.statements = preparePacked(this.store.db);
+    this.readChunk = this.store.db.transaction((keys: Key[]) =>
+      keys.map((key) => {
+        const pending = this.pending.get(key);
+        if (pending !== undefined) return this.pendingRow(key, pending);
+        const row = this.statements.getBytes.get(Buffer.from(key, 'hex')) as Row | undefined;
+        if (row !== undefined) this.markUsed(key, row[1]);
+        return row;
+      }),
+    );
     this.store.attach({
       apply: (ops) => {
         this.applyMarks();
@@ -151,7 +162,7 @@ export class Packed implements Location, Administered {
   }
 
   /**
-   * The values of many keys, in the order given: one query per 64 keys, each value checked
+   * The values of many keys, in the order given: 64 keys per read transaction, each value checked
    * against its key when its bytes are first used (as `read`).
    */
   async *readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
@@ -296,31 +307,23 @@ export class Packed implements Location, Administered {
     return row;
   }
 
-  /** Up to MANY_KEYS keys in one query (journaled puts from memory), in the order given. */
+  /**
+   * Up to MANY_KEYS keys in one read transaction (journaled puts from memory), in the order
+   * given. One snapshot for the chunk instead of one per statement; a prepared single-key
+   * SELECT per key measured less CPU per key than one `key IN (…)` query for the chunk (which
+   * sorts its keys and returns key and labels too), and labels are looked up when asked for.
+   */
   private readMany(keys: Key[]): [Key, Value | null][] {
     this.assertOpen();
-    const rows = new Map<Key, Row>();
+    let rows: (Row | undefined)[];
     try {
-      const lookedUp: (Buffer | null)[] = [];
-      for (const key of keys) {
-        const pending = this.pending.get(key);
-        if (pending !== undefined) rows.set(key, this.pendingRow(key, pending));
-        else lookedUp.push(Buffer.from(key, 'hex'));
-      }
-      if (lookedUp.length > 0) {
-        while (lookedUp.length < MANY_KEYS) lookedUp.push(null);
-        for (const [key, data, used, labels] of this.statements.many.all(...lookedUp) as KeyedRow[]) {
-          const hex = key.toString('hex');
-          rows.set(hex, [data, used, labels]);
-          this.markUsed(hex, used);
-        }
-      }
+      rows = this.readChunk.deferred(keys);
     } catch (error) {
       throw this.failure(error, null, 'cannot read');
     }
-    return keys.map((key) => {
-      const row = rows.get(key);
-      return [key, row === undefined ? null : inMemoryValue(key, row[0], this.name, async () => parseLabels(row[2]))];
+    return keys.map((key, i) => {
+      const row = rows[i];
+      return [key, row === undefined ? null : inMemoryValue(key, row[0], this.name, async () => this.storedLabels(key))];
     });
   }
 

@@ -1,12 +1,15 @@
 import type { Cluster, ClusterNode, ClusterOptions, Redis as RedisClient, RedisOptions } from 'ioredis';
 import { inMemoryValue, readUpTo, type Source, type Value } from '../../blob.js';
 import { verifyBytes } from '../../digest.js';
-import { AuthenticationError, CairnError, ConfigError, ConnectionError, LocationError, TimeoutError } from '../../errors.js';
+import { ConfigError, LocationError } from '../../errors.js';
 import { assertKey, isKey, type Key } from '../../key.js';
-import { type RetryOptions, withRetry } from '../../retry.js';
 import { parseSize, type Size } from '../../size.js';
 import type { Entry, Location, LocationReadOptions } from '../interface.js';
 import { importOptional } from '../../optional.js';
+import { withDeadline } from '../net/deadline.js';
+import { type Classified, CONNECTION_CODES, errorCode } from '../net/failures.js';
+import { RemoteCalls } from '../net/remote-calls.js';
+import type { RetryOptions } from '../net/retry.js';
 import { redactUrl } from '../redact.js';
 import { keySlot } from './redis-slot.js';
 import { TARN_COMMANDS, type TarnClient, TarnRedisLayout } from './redis-tarn.js';
@@ -96,7 +99,8 @@ type Scripted = { [name in `${keyof typeof COMMANDS}Buffer` | keyof typeof COMMA
 /** At most this many operations share one write to the socket (see coalesce): of 4, 8, 12 and a whole tick, 8 measured best. */
 const OPS_PER_WRITE = 8;
 
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
+/** A socket error of the client that means the server is out of reach (ioredis reports a connect timeout as ETIMEDOUT). */
+const isDownCode = (code: string): boolean => CONNECTION_CODES.has(code) || code === 'ETIMEDOUT';
 
 /** A `Redis` or a `Cluster` client (both have these). */
 function isClient(value: unknown): value is RedisClient | Cluster {
@@ -177,7 +181,8 @@ export class RedisLocation implements Location {
   private readonly tarn: TarnRedisLayout | null;
   private readonly maxSize: number;
   private readonly timeoutMs: number;
-  private readonly retry: RetryOptions;
+  /** Every operation goes through it: typed errors, retries of transient failures. */
+  private readonly calls: RemoteCalls;
   private readonly scanCount: number;
   private readonly batchSize: number;
   private readonly target: RedisTarget;
@@ -216,7 +221,13 @@ export class RedisLocation implements Location {
     this.keepUsage = options.keepUsage ?? true;
     this.maxSize = parseSize(options.maxSize ?? 512 * 1024 * 1024, 'maxSize');
     this.timeoutMs = options.timeoutMs ?? 10_000;
-    this.retry = options.retry ?? {};
+    this.calls = new RemoteCalls({
+      name: () => this.name,
+      timeoutMs: this.timeoutMs,
+      retry: options.retry ?? {},
+      classify: (error) => this.classify(error),
+      transientCode: 'ERR_REDIS_BUSY',
+    });
     this.scanCount = options.scanCount ?? 500;
     this.batchSize = Math.max(1, options.batchSize ?? 256);
     this.redisOptions = options.redis ?? {};
@@ -618,7 +629,7 @@ export class RedisLocation implements Location {
     // without a listener ioredis prints every connection error; we keep the last one as a cause
     client.on('error', (error: unknown) => {
       this.lastError = error;
-      if (CONNECTION_CODES.has((error as NodeJS.ErrnoException).code ?? '')) this.down = true;
+      if (isDownCode(errorCode(error))) this.down = true;
     });
     client.on('ready', () => {
       this.down = false;
@@ -684,7 +695,7 @@ export class RedisLocation implements Location {
    * the common path adds one promise to ioredis' own, and the retry loop starts only after a failure.
    */
   private run<T>(operation: string, action: (client: RedisClient & Scripted) => Promise<T>): Promise<T> {
-    return this.send(action).catch((error: unknown) => this.retried(operation, action, this.failure(operation, error)));
+    return this.calls.run(operation, () => this.send(action));
   }
 
   /** One attempt, its errors still untyped. */
@@ -696,19 +707,6 @@ export class RedisLocation implements Location {
     this.coalesce(client);
     // a client we made has ioredis' commandTimeout; a user's client gets our own deadline
     return this.ownsClient ? action(client) : withDeadline(action(client), this.timeoutMs);
-  }
-
-  /** After a first failure (already typed): the retries of a transient one, with backoff. */
-  private async retried<T>(operation: string, action: (client: RedisClient & Scripted) => Promise<T>, error: Error): Promise<T> {
-    const attempts = this.retry.attempts ?? 3;
-    if (attempts <= 1 || !this.isTransient(error)) throw error;
-    const base = this.retry.baseDelayMs ?? 100;
-    await new Promise((resolve) => setTimeout(resolve, base / 2 + (Math.random() * base) / 2));
-    const attempt = () =>
-      this.send(action).catch((failure: unknown) => {
-        throw this.failure(operation, failure);
-      });
-    return withRetry(attempt, (failure) => this.isTransient(failure), { baseDelayMs: base * 2, ...this.retry, attempts: attempts - 1 });
   }
 
   /**
@@ -734,33 +732,22 @@ export class RedisLocation implements Location {
     }
   }
 
-  private isTransient(error: unknown): boolean {
-    return error instanceof ConnectionError || (error instanceof LocationError && error.code === 'ERR_REDIS_BUSY');
-  }
-
-  private failure(operation: string, error: unknown): Error {
-    if (error instanceof CairnError) return error;
+  /** What kind of failure an error of ioredis is. */
+  private classify(error: unknown): Classified {
     const message = error instanceof Error ? error.message : String(error);
-    const code = (error as NodeJS.ErrnoException | undefined)?.code;
-    if (error instanceof DeadlineError || message === 'Command timed out') {
-      return new TimeoutError(`${operation} on ${this.name} took more than ${this.timeoutMs} ms`, this.name, this.timeoutMs, { cause: error });
-    }
+    if (message === 'Command timed out') return { kind: 'timeout' };
     if (
       (error instanceof Error && error.name === 'MaxRetriesPerRequestError') ||
-      (code !== undefined && CONNECTION_CODES.has(code)) ||
+      isDownCode(errorCode(error)) ||
       /Connection is closed|Stream isn't writeable|connect ETIMEDOUT|Command aborted due to connection close/.test(message)
     ) {
+      // the client's own words ("Connection is closed") say less than the socket error behind them
       const cause = this.lastError ?? error;
-      const detail = cause instanceof Error ? cause.message : String(cause);
-      return new ConnectionError(`Cannot reach ${this.name} (${operation}): ${detail}`, this.name, { cause });
+      return { kind: 'connection', detail: cause instanceof Error ? cause.message : String(cause), cause };
     }
-    if (/^(LOADING|BUSY|TRYAGAIN|MASTERDOWN)/.test(message)) {
-      return new LocationError(`${operation} on ${this.name} failed: ${message}`, this.name, { cause: error, code: 'ERR_REDIS_BUSY' });
-    }
-    if (/^(NOAUTH|WRONGPASS|NOPERM)/.test(message)) {
-      return new AuthenticationError(`${operation} on ${this.name} was refused: ${message}`, this.name, { cause: error });
-    }
-    return new LocationError(`${operation} on ${this.name} failed: ${message}`, this.name, { cause: error });
+    if (/^(LOADING|BUSY|TRYAGAIN|MASTERDOWN)/.test(message)) return { kind: 'transient' };
+    if (/^(NOAUTH|WRONGPASS|NOPERM)/.test(message)) return { kind: 'auth' };
+    return { kind: 'permanent' };
   }
 }
 
@@ -776,15 +763,4 @@ function pickPlain(options: RedisOptions): RedisOptions {
     }
   }
   return plain as RedisOptions;
-}
-
-class DeadlineError extends Error {}
-
-/** Rejects with DeadlineError when `promise` has not settled within `ms`. */
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new DeadlineError(`timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }

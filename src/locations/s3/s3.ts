@@ -2,22 +2,17 @@ import { PassThrough, type Readable } from 'node:stream';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
 import { inMemoryValue, type Source, type Value } from '../../blob.js';
 import { digestStream, hashStream } from '../../digest.js';
-import {
-  AuthenticationError,
-  CairnError,
-  ConfigError,
-  ConnectionError,
-  LocationError,
-  StorageCorruption,
-  TimeoutError,
-} from '../../errors.js';
+import { ConfigError, LocationError, StorageCorruption } from '../../errors.js';
 import { assertKey, isKey, type Key, keyToParts } from '../../key.js';
-import { type RetryOptions, withRetry } from '../../retry.js';
 import { parseSize, type Size } from '../../size.js';
 import type { Entry, Location, LocationReadOptions } from '../interface.js';
 import { importOptional } from '../../optional.js';
 import { distinct, inOrder } from '../in-order.js';
 import { KeyQueue } from '../key-queue.js';
+import { DeadlineExceeded, deadlineSignal } from '../net/deadline.js';
+import { type Classified, CONNECTION_CODES, errorCode } from '../net/failures.js';
+import { RemoteCalls } from '../net/remote-calls.js';
+import type { RetryOptions } from '../net/retry.js';
 import { addToTags, labelsOfTags, lastUsedOfTags, TARN_LEVELS, type Tags, tagSet, tagsFrom } from './s3-tarn.js';
 
 export interface S3Options {
@@ -92,10 +87,6 @@ interface Listed {
   LastModified?: Date;
 }
 
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED']);
-const AUTH_NAMES = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'CredentialsProviderError']);
-const TRANSIENT_NAMES = new Set(['SlowDown', 'ServiceUnavailable', 'InternalError', 'RequestTimeout', 'Throttling', 'ThrottlingException']);
-
 function isS3Client(value: unknown): value is S3Client {
   return typeof value === 'object' && value !== null && typeof (value as S3Client).send === 'function' && 'config' in value;
 }
@@ -124,7 +115,8 @@ export class S3 implements Location {
   private readonly touchInterval: number;
   private readonly pageSize: number;
   private readonly readAhead: number;
-  private readonly retry: RetryOptions;
+  /** Every request goes through it: typed errors, retries of transient failures. */
+  private readonly calls: RemoteCalls;
   private readonly ownsClient: boolean;
   private loaded: Promise<{ sdk: Sdk; storage: Storage; client: S3Client }> | null = null;
   private bucketChecked: Promise<void> | null = null;
@@ -161,7 +153,13 @@ export class S3 implements Location {
     this.touchInterval = options.touchInterval ?? 60_000;
     this.pageSize = Math.max(1, Math.min(1000, options.pageSize ?? 1000));
     this.readAhead = Math.max(1, options.readAhead ?? 8);
-    this.retry = options.retry ?? {};
+    this.calls = new RemoteCalls({
+      name: () => this.name,
+      timeoutMs: this.timeoutMs,
+      retry: { attempts: 3, ...options.retry },
+      classify: classifyS3,
+      transientCode: 'ERR_S3_TRANSIENT',
+    });
     this.ownsClient = !isS3Client(target);
     const where = typeof target === 'string' ? target.replace(/\/\/[^@/]*@/, '//').replace(/\/$/, '') : isS3Client(target) ? 's3-client' : 'aws';
     this.name = `S3(${where}/${bucket}${this.prefix ? '/' + this.prefix.replace(/\/$/, '') : ''})`;
@@ -181,7 +179,7 @@ export class S3 implements Location {
     // small values come into memory at once (freeing the connection) and are checked on first use
     if (size !== null && size <= EAGER_BYTES) {
       const eager = await collectStream(response.body).catch((error: unknown) => {
-        throw this.failure('read', error);
+        throw this.calls.failure('read', error);
       });
       return inMemoryValue(key, eager, this.name, () => this.labelsOf(key));
     }
@@ -365,15 +363,10 @@ export class S3 implements Location {
   async getObject(objectKey: string, operation: string): Promise<{ bytes: Buffer; lastModified: Date | null } | null> {
     const { sdk } = await this.load();
     await this.checkBucket();
-    let response: Reply;
-    try {
-      response = await this.send(operation, () => new sdk.GetObjectCommand({ Bucket: this.bucket, Key: objectKey }));
-    } catch (error) {
-      if (isMissing(error)) return null;
-      throw error;
-    }
+    const response = await this.sendOrNull(operation, () => new sdk.GetObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+    if (response === null) return null;
     const bytes = await collectStream(response.Body as Readable).catch((error: unknown) => {
-      throw this.failure(operation, error);
+      throw this.calls.failure(operation, error);
     });
     return { bytes, lastModified: response.LastModified ?? null };
   }
@@ -382,13 +375,8 @@ export class S3 implements Location {
   async statObject(objectKey: string, operation: string): Promise<{ lastModified: Date | null } | null> {
     const { sdk } = await this.load();
     await this.checkBucket();
-    try {
-      const response = await this.send(operation, () => new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }));
-      return { lastModified: response.LastModified ?? null };
-    } catch (error) {
-      if (isMissing(error)) return null;
-      throw error;
-    }
+    const response = await this.sendOrNull(operation, () => new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+    return response === null ? null : { lastModified: response.LastModified ?? null };
   }
 
   /** Stores `body` as the object `objectKey` (S3 publishes an object whole, or not at all). */
@@ -422,20 +410,15 @@ export class S3 implements Location {
     const objectKey = this.objectKey(key);
     const { sdk } = await this.load();
     await this.checkBucket();
-    try {
-      // no deadline on the whole transfer: the socket's inactivity timeout bounds a stall
-      const response = await this.send(operation, () => new sdk.GetObjectCommand({ Bucket: this.bucket, Key: objectKey }));
-      return { body: response.Body as Readable, size: response.ContentLength ?? null };
-    } catch (error) {
-      if (isMissing(error)) return null;
-      throw error;
-    }
+    // no deadline on the whole transfer: the socket's inactivity timeout bounds a stall
+    const response = await this.sendOrNull(operation, () => new sdk.GetObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+    return response === null ? null : { body: response.Body as Readable, size: response.ContentLength ?? null };
   }
 
   private verifying(key: Key, body: Readable): Readable {
     // fails before the consumer sees the end; larger buffers keep the extra stage cheap
     const check = digestStream({ expect: key, where: this.name, highWaterMark: 1024 * 1024 });
-    body.on('error', (error) => check.destroy(this.failure('read', error)));
+    body.on('error', (error) => check.destroy(this.calls.failure('read', error)));
     return body.pipe(check);
   }
 
@@ -504,50 +487,46 @@ export class S3 implements Location {
     try {
       return (await hashStream(response.body)) === key;
     } catch (error) {
-      throw this.failure('write', error);
+      throw this.calls.failure('write', error);
     }
   }
 
   private async upload(key: Key, objectKey: string, source: Source): Promise<void> {
     const { sdk, storage, client } = await this.load();
-    await withRetry(
-      async () => {
-        const stream = source.stream();
-        const body = source.verified ? stream : stream.pipe(digestStream({ expect: key, where: `a copy into ${this.name}` }));
-        if (!source.verified) stream.on('error', (error) => body.destroy(error));
-        try {
-          if (source.size !== null && source.size <= this.multipartThreshold) {
-            // the SDK pipes the body without watching it for errors: abort the request ourselves
-            const abort = new AbortController();
-            body.once('error', () => abort.abort());
-            // the key is the value's sha256, so the checksum is known before the first byte: given, the
-            // server checks it, and a client at the SDK's defaults (checksums WHEN_SUPPORTED) sends a
-            // plain body instead of an aws-chunked one with a trailer, which some servers store as is
-            const checksum = Buffer.from(key, 'hex').toString('base64');
-            const params = { Bucket: this.bucket, Key: objectKey, Body: body, ContentLength: source.size, ChecksumSHA256: checksum };
-            await client.send(new sdk.PutObjectCommand(params), {
-              abortSignal: abort.signal,
-            });
-          } else {
-            const upload = new storage.Upload({
-              client,
-              params: { Bucket: this.bucket, Key: objectKey, Body: body },
-              partSize: this.partSize,
-              queueSize: this.queueSize,
-              leavePartsOnError: false,
-            });
-            await upload.done();
-          }
-        } catch (error) {
-          stream.destroy();
-          // the verifier's error is the real one, even when the SDK reports the aborted request
-          const reason = body.errored ?? error;
-          throw this.failure('write', reason instanceof StorageCorruption ? reason : error);
+    await this.calls.run('write', async () => {
+      const stream = source.stream();
+      const body = source.verified ? stream : stream.pipe(digestStream({ expect: key, where: `a copy into ${this.name}` }));
+      if (!source.verified) stream.on('error', (error) => body.destroy(error));
+      try {
+        if (source.size !== null && source.size <= this.multipartThreshold) {
+          // the SDK pipes the body without watching it for errors: abort the request ourselves
+          const abort = new AbortController();
+          body.once('error', () => abort.abort());
+          // the key is the value's sha256, so the checksum is known before the first byte: given, the
+          // server checks it, and a client at the SDK's defaults (checksums WHEN_SUPPORTED) sends a
+          // plain body instead of an aws-chunked one with a trailer, which some servers store as is
+          const checksum = Buffer.from(key, 'hex').toString('base64');
+          const params = { Bucket: this.bucket, Key: objectKey, Body: body, ContentLength: source.size, ChecksumSHA256: checksum };
+          await client.send(new sdk.PutObjectCommand(params), {
+            abortSignal: abort.signal,
+          });
+        } else {
+          const upload = new storage.Upload({
+            client,
+            params: { Bucket: this.bucket, Key: objectKey, Body: body },
+            partSize: this.partSize,
+            queueSize: this.queueSize,
+            leavePartsOnError: false,
+          });
+          await upload.done();
         }
-      },
-      (error) => this.isTransient(error),
-      { attempts: 3, ...this.retry },
-    );
+      } catch (error) {
+        stream.destroy();
+        // the verifier's error is the real one, even when the SDK reports the aborted request
+        const reason = body.errored ?? error;
+        throw reason instanceof StorageCorruption ? reason : error;
+      }
+    });
   }
 
   private async putMarker(objectKey: string, operation: string): Promise<void> {
@@ -565,13 +544,8 @@ export class S3 implements Location {
   private async tags(objectKey: string, operation: string): Promise<Tags | undefined> {
     const { sdk } = await this.load();
     await this.checkBucket();
-    try {
-      const reply = await this.send(operation, () => new sdk.GetObjectTaggingCommand({ Bucket: this.bucket, Key: objectKey }));
-      return tagsFrom(reply.TagSet);
-    } catch (error) {
-      if (isMissing(error)) return undefined;
-      throw error;
-    }
+    const reply = await this.sendOrNull(operation, () => new sdk.GetObjectTaggingCommand({ Bucket: this.bucket, Key: objectKey }));
+    return reply === null ? undefined : tagsFrom(reply.TagSet);
   }
 
   private async putTags(objectKey: string, tags: Tags, operation: string): Promise<void> {
@@ -609,13 +583,8 @@ export class S3 implements Location {
   private async head(objectKey: string, operation: string): Promise<{ size: number | null } | null> {
     const { sdk } = await this.load();
     await this.checkBucket();
-    try {
-      const response = await this.send(operation, () => new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }));
-      return { size: response.ContentLength ?? null };
-    } catch (error) {
-      if (isMissing(error)) return null;
-      throw error;
-    }
+    const response = await this.sendOrNull(operation, () => new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+    return response === null ? null : { size: response.ContentLength ?? null };
   }
 
   private async *list(prefix: string, operation: string): AsyncIterable<Listed> {
@@ -636,14 +605,8 @@ export class S3 implements Location {
   private checkBucket(): Promise<void> {
     this.bucketChecked ??= (async () => {
       const { sdk } = await this.load();
-      try {
-        await this.send('open', () => new sdk.HeadBucketCommand({ Bucket: this.bucket }));
-      } catch (error) {
-        if (error instanceof LocationError && isMissing(error.cause)) {
-          throw new LocationError(`The bucket ${this.bucket} does not exist (${this.name})`, this.name, { cause: error.cause, code: 'ERR_NO_BUCKET' });
-        }
-        throw error;
-      }
+      const found = await this.sendOrNull('open', () => new sdk.HeadBucketCommand({ Bucket: this.bucket }));
+      if (found === null) throw new LocationError(`The bucket ${this.bucket} does not exist (${this.name})`, this.name, { code: 'ERR_NO_BUCKET' });
     })().catch((error: unknown) => {
       this.bucketChecked = null; // try again next time: the server may be back
       throw error;
@@ -676,58 +639,46 @@ export class S3 implements Location {
   /** Sends one small command, with a deadline, typed errors and retries of transient failures. */
   private async send(operation: string, command: () => Command): Promise<Reply> {
     const { client } = await this.load();
-    const attempt = async (): Promise<Reply> => {
-      const abort = new AbortController();
-      // a GET's deadline covers its headers: the body streams after send() returned, bounded by the socket timeout
-      const timer = setTimeout(() => abort.abort(), this.timeoutMs);
-      try {
-        return (await client.send(command() as never, { abortSignal: abort.signal })) as Reply;
-      } catch (error) {
-        throw this.failure(operation, abort.signal.aborted ? new DeadlineError(`no answer within ${this.timeoutMs} ms`, { cause: error }) : error);
-      } finally {
-        clearTimeout(timer);
-      }
-    };
-    return withRetry(attempt, (error) => this.isTransient(error), { attempts: 3, ...this.retry });
+    return this.calls.run(operation, () => this.attempt(client, command));
   }
 
-  private isTransient(error: unknown): boolean {
-    return error instanceof ConnectionError || (error instanceof LocationError && error.code === 'ERR_S3_TRANSIENT');
+  /** The same, with a 404 for the key (or the bucket, in checkBucket) answered as null. */
+  private async sendOrNull(operation: string, command: () => Command): Promise<Reply | null> {
+    const { client } = await this.load();
+    return this.calls.runOrNull(operation, () => this.attempt(client, command));
   }
 
-  private failure(operation: string, error: unknown): Error {
-    if (error instanceof CairnError) return error;
-    const details = error as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number }; cause?: unknown };
-    const status = details?.$metadata?.httpStatusCode;
-    const name = details?.name ?? '';
-    const code = details?.code ?? (details?.cause as { code?: string } | undefined)?.code ?? '';
-    const message = details?.message ?? String(error);
-    const what = `${operation} on ${this.name}`;
-    // before the timeout test: the SDK names a reset connection 'TimeoutError' too
-    if (CONNECTION_CODES.has(code) || CONNECTION_CODES.has(name) || /socket hang up/.test(message)) {
-      return new ConnectionError(`Cannot reach ${this.name} (${operation}): ${message || code}`, this.name, { cause: error });
+  private async attempt(client: S3Client, command: () => Command): Promise<Reply> {
+    // a GET's deadline covers its headers: the body streams after send() returned, bounded by the socket timeout
+    const deadline = deadlineSignal(this.timeoutMs);
+    try {
+      return (await client.send(command() as never, { abortSignal: deadline.signal })) as Reply;
+    } catch (error) {
+      throw deadline.expired ? new DeadlineExceeded(this.timeoutMs, { cause: error }) : error;
+    } finally {
+      deadline.clear();
     }
-    if (error instanceof DeadlineError || name === 'TimeoutError' || code === 'ETIMEDOUT') {
-      return new TimeoutError(`${what} took more than ${this.timeoutMs} ms`, this.name, this.timeoutMs, { cause: error });
-    }
-    if (status === 401 || status === 403 || AUTH_NAMES.has(name)) {
-      return new AuthenticationError(`${what} was refused: ${name || status}${message ? ` (${message})` : ''}`, this.name, { cause: error });
-    }
-    if ((status !== undefined && status >= 500) || TRANSIENT_NAMES.has(name)) {
-      return new LocationError(`${what} failed: ${name || status} ${message}`, this.name, { cause: error, code: 'ERR_S3_TRANSIENT' });
-    }
-    return new LocationError(`${what} failed: ${name || status || ''} ${message}`.trim(), this.name, { cause: error });
   }
 }
 
-class DeadlineError extends Error {}
+const AUTH_NAMES = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'CredentialsProviderError']);
+const TRANSIENT_NAMES = new Set(['SlowDown', 'ServiceUnavailable', 'InternalError', 'RequestTimeout', 'Throttling', 'ThrottlingException']);
 
-/** A 404 for a key (a missing bucket is told apart by checkBucket). */
-function isMissing(error: unknown): boolean {
-  const inner = error instanceof LocationError ? error.cause : error;
-  const details = inner as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
-  if (details?.name === 'NoSuchBucket') return false;
-  return details?.name === 'NoSuchKey' || details?.name === 'NotFound' || details?.$metadata?.httpStatusCode === 404;
+/** What kind of failure an error of the AWS SDK (or of its sockets) is. */
+function classifyS3(error: unknown): Classified {
+  const details = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  const status = details?.$metadata?.httpStatusCode;
+  const name = details?.name ?? '';
+  const code = errorCode(error);
+  const message = details?.message ?? String(error);
+  // before the timeout test: the SDK names a reset connection 'TimeoutError' too
+  if (CONNECTION_CODES.has(code) || CONNECTION_CODES.has(name) || /socket hang up/.test(message)) return { kind: 'connection', detail: message || code };
+  if (name === 'TimeoutError' || code === 'ETIMEDOUT') return { kind: 'timeout' };
+  // a 404 is a missing key (HEAD answers without a body); a missing bucket is told apart by checkBucket
+  if (name !== 'NoSuchBucket' && (name === 'NoSuchKey' || name === 'NotFound' || status === 404)) return { kind: 'not-found' };
+  if (status === 401 || status === 403 || AUTH_NAMES.has(name)) return { kind: 'auth', detail: `${name || status}${message ? ` (${message})` : ''}` };
+  if ((status !== undefined && status >= 500) || TRANSIENT_NAMES.has(name)) return { kind: 'transient', detail: `${name || status} ${message}` };
+  return { kind: 'permanent', detail: `${name || status || ''} ${message}`.trim() };
 }
 
 async function collectStream(stream: Readable): Promise<Buffer> {
