@@ -16,63 +16,14 @@
  * `CAIRN_BENCH_OTHER_CLI=<main.js of another build>` runs the same commands with that build too,
  * side by side (a before/after comparison in one run).
  */
-import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Disk } from '../src/index.js';
+import { buildCli, loadAverage, type Measure, measure as measureIn, scratchFolder, tinyDiskLake } from './cli-measure.js';
 
-const repo = fileURLToPath(new URL('..', import.meta.url));
 const counts = (process.env.CAIRN_BENCH_KEYS ?? '10000,100000').split(',').map(Number);
 const other = process.env.CAIRN_BENCH_OTHER_CLI ?? null;
-// inside the checkout (ignored by git), so that the build finds its dependencies in node_modules
-const scratch = join(repo, '.bench-tmp');
-mkdirSync(scratch, { recursive: true });
-const work = mkdtempSync(join(scratch, 'maintenance-'));
-const built = join(work, 'build');
-
-function build(): string {
-  const tsc = join(repo, 'node_modules', 'typescript', 'bin', 'tsc');
-  const result = spawnSync(process.execPath, [tsc, '-p', join(repo, 'tsconfig.build.json'), '--outDir', built], { stdio: 'inherit' });
-  if (result.status !== 0) throw new Error('the build failed');
-  return join(built, 'cli', 'main.js');
-}
-
-/** A lake of `count` tiny values in tarn's layout, written directly. */
-function makeLake(count: number): string {
-  const root = join(work, `lake-${count}`);
-  new Disk(root); // config.yml and .tmp/
-  const made = new Set<string>();
-  for (let i = 0; i < count; i++) {
-    const bytes = Buffer.from(`v${i}`);
-    const key = createHash('sha256').update(bytes).digest('hex');
-    const dir = join(root, key.slice(0, 2));
-    if (!made.has(dir)) {
-      mkdirSync(dir, { recursive: true });
-      made.add(dir);
-    }
-    writeFileSync(join(dir, key.slice(2)), bytes, { mode: 0o444 });
-  }
-  return root;
-}
-
-interface Measure {
-  seconds: number;
-  cpu: number;
-  rssMb: number;
-}
-
-/** Runs a shell command under /usr/bin/time: wall time, CPU (user + sys) and peak RSS of the cairn process. */
-function measure(command: string): Measure {
-  const report = join(work, 'time.txt');
-  const start = performance.now();
-  const result = spawnSync('sh', ['-c', command.replace('CAIRN', `/usr/bin/time -f '%M %U %S' -o ${report} ${process.execPath}`)], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const seconds = (performance.now() - start) / 1000;
-  if (result.status !== 0 && result.status !== 1) throw new Error(`${command} failed (${result.status})`);
-  const [rss, user, sys] = readFileSync(report, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number);
-  return { seconds, cpu: user! + sys!, rssMb: rss! / 1024 };
-}
+const work = scratchFolder('maintenance');
+const measure = (command: string): Measure => measureIn(work, command);
 
 /** CPU of hashing every blob of the lake in a bare Node loop (a read and a sha256 per file), in its own process. */
 function bareHash(root: string): Measure {
@@ -93,14 +44,14 @@ function bareHash(root: string): Measure {
   return measure(`CAIRN ${script} ${root}`);
 }
 
-const cli = build();
+const cli = buildCli(work);
 const clis: [string, string][] = [['this build', cli], ...(other ? ([['other build', other]] as [string, string][]) : [])];
-console.log(`load average at start: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+console.log(`load average at start: ${loadAverage()}`);
 console.log('| keys | build | command | time | CPU | peak RSS |');
 console.log('| ---: | --- | --- | ---: | ---: | ---: |');
 for (const count of counts) {
   const started = performance.now();
-  const lake = makeLake(count);
+  const lake = tinyDiskLake(join(work, `lake-${count}`), 0, count);
   console.log(`| ${count.toLocaleString('en')} | | (lake built in ${((performance.now() - started) / 1000).toFixed(1)} s) | | | |`);
   const bare = bareHash(lake);
   console.log(`| ${count.toLocaleString('en')} | bare Node | read + sha256 of every blob | ${bare.seconds.toFixed(2)} s | ${bare.cpu.toFixed(2)} s | ${bare.rssMb.toFixed(0)} MB |`);
@@ -109,7 +60,7 @@ for (const count of counts) {
       ['ls --json | wc -l', `CAIRN ${bin} ls --json --lake ${lake} | wc -l`],
       ['du', `CAIRN ${bin} du -q --lake ${lake}`],
       ['verify', `CAIRN ${bin} verify -q --lake ${lake}`],
-      ['gc --dry-run', `CAIRN ${bin} gc -q --dry-run --max-count ${count / 2} --keep-recent 0 --lake ${lake}`],
+      ['gc --dry-run', `CAIRN ${bin} gc -q --dry-run --max-count ${count / 2} --keep-recent 0 --lake ${lake} > /dev/null`],
     ];
     for (const [label, command] of commands) {
       const result = measure(command);
@@ -119,5 +70,5 @@ for (const count of counts) {
   }
   rmSync(lake, { recursive: true, force: true });
 }
-console.log(`load average at end: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+console.log(`load average at end: ${loadAverage()}`);
 rmSync(work, { recursive: true, force: true });

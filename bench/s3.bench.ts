@@ -8,21 +8,17 @@
  *
  * Each figure is the median of several rounds; ratios compare figures of this run only.
  */
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { Levels, Small, type Source } from '../src/index.js';
 import { RedisLocation } from '../src/locations/redis/redis.js';
 import { S3 } from '../src/locations/s3/s3.js';
 import { startRedis } from '../test/servers/redis.js';
+import { startS3Process } from './s3-process.js';
+import { bigTransfers, median, timed } from './s3-transfers.js';
 
 const MIB = 1024 * 1024;
 const bigSize = Number(process.env.CAIRN_BENCH_MIB ?? 256) * MIB;
@@ -31,117 +27,17 @@ const SMALL_COUNT = Number(process.env.CAIRN_BENCH_SMALL ?? 10_000);
 const SMALL_ROUNDS = 3;
 const ALONE_COUNT = Math.floor(SMALL_COUNT / 20);
 const CONCURRENCY = 16;
-const PART = 8 * MIB;
-const QUEUE = 4;
 const credentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
-const here = dirname(fileURLToPath(import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'cairn-bench-s3-'));
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 const rows: string[] = [];
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const start = performance.now();
-  await fn();
-  return (performance.now() - start) / 1000;
-}
 
 async function pool(count: number, concurrency: number, task: (i: number) => Promise<unknown>): Promise<void> {
   let next = 0;
   await Promise.all(Array.from({ length: concurrency }, async () => { while (next < count) await task(next++); }));
 }
 
-/** A writable that throws the bytes away. */
-const sink = () => new Writable({ write: (_chunk, _encoding, callback) => callback() });
-
-/** A file source as HashKeyStorage hands it to a location (hashed already, known size). */
-function fileSource(path: string, size: number, verified: boolean): Source {
-  return { size, path, verified, stream: () => createReadStream(path, { highWaterMark: MIB }), bytes: async () => { throw new Error('not for big files'); } };
-}
-
-async function hashFile(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 * MIB })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
-async function startServer(): Promise<{ endpoint: string; bucket: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(here, 's3-server.ts')], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`s3 server exited with ${code}`)));
-  });
-  const { endpoint, bucket } = JSON.parse(line) as { endpoint: string; bucket: string };
-  return {
-    endpoint,
-    bucket,
-    stop: async () => {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.stdin!.end();
-      await exited;
-    },
-  };
-}
-
-async function bigTransfers(endpoint: string, bucket: string): Promise<void> {
-  const path = join(work, 'big.bin');
-  const block = randomBytes(16 * MIB);
-  const out = createWriteStream(path);
-  for (let written = 0; written < bigSize; written += block.length) {
-    if (!out.write(block.subarray(0, Math.min(block.length, bigSize - written)))) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
-  }
-  await new Promise<void>((resolve) => out.end(() => resolve()));
-  const vary = (round: number) => {
-    const fd = openSync(path, 'r+');
-    writeSync(fd, Buffer.from(`${round}:${Date.now()}:${Math.random()}`), 0, undefined, 0);
-    closeSync(fd);
-  };
-  // the same client settings for both: cairn checks sha256 itself, so neither adds SDK checksums
-  const client = new S3Client({
-    endpoint, region: 'us-east-1', forcePathStyle: true, credentials,
-    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  const s3 = new S3(endpoint, bucket, { credentials, partSize: PART, queueSize: QUEUE, multipartThreshold: 16 * MIB });
-  const times = { bareUp: [] as number[], up: [] as number[], upUnverified: [] as number[], bareDown: [] as number[], down: [] as number[] };
-  for (let round = 0; round < BIG_ROUNDS; round++) {
-    vary(round);
-    const bareKey = `bare/${round}`;
-    times.bareUp.push(await timed(() => new Upload({ client, params: { Bucket: bucket, Key: bareKey, Body: createReadStream(path, { highWaterMark: MIB }) }, partSize: PART, queueSize: QUEUE }).done()));
-    const key = await hashFile(path);
-    times.up.push(await timed(() => s3.write(key, fileSource(path, bigSize, true))));
-    vary(round + 100);
-    const copyKey = await hashFile(path);
-    times.upUnverified.push(await timed(() => s3.write(copyKey, fileSource(path, bigSize, false))));
-
-    const bareDown = () => timed(async () => {
-      const response = await client.send(new GetObjectCommand({ Bucket: bucket, Key: bareKey }));
-      await pipeline(response.Body as Readable, sink());
-    });
-    const down = () => timed(async () => {
-      const value = await s3.read(key);
-      await pipeline(value!.stream(), sink());
-    });
-    // alternate who goes first: on a shared machine the order matters more than it should
-    if (round % 2 === 0) {
-      times.bareDown.push(await bareDown());
-      times.down.push(await down());
-    } else {
-      times.down.push(await down());
-      times.bareDown.push(await bareDown());
-    }
-  }
-  const mbps = (seconds: number[]) => bigSize / MIB / median(seconds);
-  const ratio = (ours: number[], bare: number[]) => `${(median(bare) / median(ours)).toFixed(2)}x`;
-  rows.push(`| upload ${bigSize / MIB} MiB: bare lib-storage Upload | ${mbps(times.bareUp).toFixed(0)} MiB/s | 1.00x |`);
-  rows.push(`| upload ${bigSize / MIB} MiB: S3.write (hashed source, as HashKeyStorage gives it) | ${mbps(times.up).toFixed(0)} MiB/s | ${ratio(times.up, times.bareUp)} |`);
-  rows.push(`| upload ${bigSize / MIB} MiB: S3.write (unverified source, hashed while uploading) | ${mbps(times.upUnverified).toFixed(0)} MiB/s | ${ratio(times.upUnverified, times.bareUp)} |`);
-  rows.push(`| download ${bigSize / MIB} MiB: bare GetObject read to the end | ${mbps(times.bareDown).toFixed(0)} MiB/s | 1.00x |`);
-  rows.push(`| download ${bigSize / MIB} MiB: S3.read stream (sha256 verified while streaming) | ${mbps(times.down).toFixed(0)} MiB/s | ${ratio(times.down, times.bareDown)} |`);
-  client.destroy();
-  await s3.close();
-  rmSync(path, { force: true });
-}
 
 async function smallReads(endpoint: string, bucket: string): Promise<void> {
   const redis = await startRedis();
@@ -174,9 +70,9 @@ async function smallReads(endpoint: string, bucket: string): Promise<void> {
   }
 }
 
-const server = await startServer();
+const server = await startS3Process();
 try {
-  await bigTransfers(server.endpoint, server.bucket);
+  rows.push(...(await bigTransfers({ endpoint: server.endpoint, bucket: server.bucket, credentials, work, size: bigSize, rounds: BIG_ROUNDS })));
   await smallReads(server.endpoint, server.bucket);
   console.log(`S3 against s3rver (own process), medians of ${BIG_ROUNDS} (big) / ${SMALL_ROUNDS} (small) rounds, concurrency ${CONCURRENCY} for small values`);
   console.log('targets: transfers >= 0.9x bare SDK; Levels(Small(Redis), S3) >= 10x S3 alone');

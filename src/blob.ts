@@ -1,8 +1,11 @@
-import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { LocationError, StorageCorruption } from './errors.js';
-import { digestBytes, type Key } from './key.js';
+import { Readable, type Transform } from 'node:stream';
+import { digestStream, verifyBytes } from './digest.js';
+import { LocationError } from './errors.js';
+import type { Key } from './key.js';
+
+/** @deprecated import verifyBytes from digest.ts (kept while the lake transports move over) */
+export { verifyBytes } from './digest.js';
 
 /**
  * A blob of bytes that can be read any number of times: each `stream()` call starts a new stream,
@@ -62,29 +65,9 @@ export function asSource(blob: Blob, verified: boolean, movable = false): Source
   return { size: blob.size, path: blob.path, stream: () => blob.stream(), bytes: () => blob.bytes(), verified, movable };
 }
 
-/** Throws StorageCorruption when `bytes` do not hash to `key`. */
-export function verifyBytes(key: Key, bytes: Uint8Array, where: string): void {
-  const actual = digestBytes(bytes);
-  if (actual !== key) throw new StorageCorruption(key, actual, where);
-}
-
-/**
- * A pass-through stream that hashes what flows through it and fails at the end, before the
- * consumer sees a clean end, when the bytes do not hash to `key`.
- */
+/** @deprecated digestStream({ expect: key, where }) from digest.ts (kept while the lake transports move over) */
 export function verifyingStream(key: Key, where: string, highWaterMark?: number): Transform {
-  const hash = createHash('sha256');
-  return new Transform({
-    ...(highWaterMark === undefined ? {} : { highWaterMark }),
-    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-      hash.update(chunk);
-      callback(null, chunk);
-    },
-    flush(callback: TransformCallback) {
-      const actual = hash.digest('hex');
-      callback(actual === key ? null : new StorageCorruption(key, actual, where));
-    },
-  });
+  return digestStream({ expect: key, where, ...(highWaterMark === undefined ? {} : { highWaterMark }) });
 }
 
 /** Reads at most `limit` + 1 bytes: enough to tell whether a value fits under `limit`. */
@@ -105,11 +88,6 @@ export async function readUpTo(blob: Blob, limit: number): Promise<Buffer | null
   return Buffer.concat(chunks, total);
 }
 
-/**
- * A Value read from a place that is not trusted local disk: `stream()` and `bytes()` hash what
- * they give and fail with StorageCorruption on a mismatch. `open` and `fetch` give the raw bytes;
- * `fetch` resolving to null means the value vanished after it was found.
- */
 /**
  * A Value whose bytes are already in memory (a Redis reply, a SQLite row): checked against the key
  * once, on first use; a stream of a corrupted value fails with the StorageCorruption.
@@ -139,6 +117,11 @@ export function inMemoryValue(key: Key, data: Buffer, where: string, labels: () 
   };
 }
 
+/**
+ * A Value read from a place that is not trusted local disk: `stream()` and `bytes()` hash what
+ * they give and fail with StorageCorruption on a mismatch. `open` and `fetch` give the raw bytes;
+ * `fetch` resolving to null means the value vanished after it was found.
+ */
 export function verifiedValue(
   key: Key,
   where: string,
@@ -149,7 +132,7 @@ export function verifiedValue(
     size: parts.size,
     path: null,
     stream: () => {
-      const check = verifyingStream(key, where);
+      const check = digestStream({ expect: key, where });
       const raw = parts.open();
       raw.on('error', (error) => check.destroy(error));
       check.on('close', () => raw.destroy());

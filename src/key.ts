@@ -1,4 +1,3 @@
-import * as crypto from 'node:crypto';
 import { InvalidKeyError } from './errors.js';
 
 /** A key: the lowercase hex sha256 digest of a value (64 characters). */
@@ -15,13 +14,8 @@ export function assertKey(value: unknown): asserts value is Key {
   if (!isKey(value)) throw new InvalidKeyError(value);
 }
 
-// crypto.hash (Node >= 20.12) hashes in one call, a microsecond faster per small value than createHash
-const oneShot = typeof crypto.hash === 'function' ? crypto.hash : null;
-
-/** The key of some bytes: their sha256 as lowercase hex. */
-export function digestBytes(bytes: Uint8Array): Key {
-  return oneShot ? oneShot('sha256', bytes, 'hex') : crypto.createHash('sha256').update(bytes).digest('hex');
-}
+// the key of some bytes is computed in digest.ts, with every other sha256 of cairn
+export { digestBytes } from './digest.js';
 
 /**
  * Splits a key into path parts following tarn's `levels`: [1, -1] gives ['ab', 'cdef…'].

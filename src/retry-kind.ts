@@ -1,5 +1,2 @@
-import type { OptionTable } from './config/values.js';
-import type { RetryOptions } from './retry.js';
-
-/** `retry: { … }` in a config file, as RetryOptions. */
-export const RETRY_FIELDS = { attempts: 'number', baseDelayMs: 'number', maxDelayMs: 'number' } as const satisfies OptionTable<RetryOptions>;
+/** @deprecated moved to locations/net/retry-kind.ts; kept while the lake transports move over. */
+export { RETRY_FIELDS } from './locations/net/retry-kind.js';

@@ -5,4 +5,4 @@ export { functionDigest, type FunctionDigest } from './function-digest.js';
 export type { CacheWhere } from './store.js';
 export { cacheUsage, clearCache, reduceCache, type CacheLimits, type FunctionUsage, type ReduceOptions, type ReduceReport, type RemovedEntry } from './reduce.js';
 export type { EntryIndex, EntryMeta, IndexedEntry } from './entry-index.js';
-export type { LockOptions } from './lock.js';
+export type { LockOptions } from './lock-options.js';

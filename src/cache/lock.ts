@@ -14,17 +14,7 @@ import { ConfigError } from '../errors.js';
 import { RedisLocation } from '../locations/redis/redis.js';
 import { acquireFileLock } from './lock-file.js';
 import { acquireRedisLock } from './lock-redis.js';
-
-export interface LockOptions {
-  /** Folder of the lock files. @default `locks` inside the cache folder (required for other `where` forms, unless `redis` is given) */
-  dir?: string;
-  /** Keep the locks in Redis instead, for processes on several machines: a RedisLocation (its server, prefix and connection settings). @default none */
-  redis?: RedisLocation;
-  /** A lock not renewed for this many milliseconds is taken over (its holder is presumed dead). @default 30000 */
-  lease?: number;
-  /** Milliseconds between checks while waiting. @default 25 */
-  poll?: number;
-}
+import type { LockOptions } from './lock-options.js';
 
 /** A lock option with its defaults applied. */
 export type ResolvedLock = { kind: 'file'; dir: string; lease: number; poll: number } | { kind: 'redis'; redis: RedisLocation; lease: number; poll: number };

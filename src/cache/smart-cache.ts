@@ -8,7 +8,8 @@ import { UnhashableError } from '../errors.js';
 import type { Key } from '../key.js';
 import { functionDigest, type FunctionDigest, hashLive, loadPending } from './function-digest.js';
 import { cacheKey, encodeInto, hashValue } from './hash-args.js';
-import { acquireLock, type LockOptions, type ResolvedLock, resolveLock } from './lock.js';
+import { acquireLock, type ResolvedLock, resolveLock } from './lock.js';
+import type { LockOptions } from './lock-options.js';
 import { type CacheLimits, clearStore, parseLimits, reduceStore, type ReduceReport } from './reduce.js';
 import { type CacheWhere, type EntryOwner, type Record as DigestRecord, Store } from './store.js';
 

@@ -3,7 +3,7 @@ import { debugLog } from '../debug.js';
 import { UsageError } from '../errors.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { CONFIG_NAME } from '../locations/disk/disk-config.js';
+import { CONFIG_NAME } from '../locations/lake/config.js';
 import { Disk, type DiskOptions } from '../locations/disk/disk.js';
 import type { Location } from '../locations/interface.js';
 import { PACKED_FILE } from '../locations/packed/packed-db.js';

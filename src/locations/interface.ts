@@ -1,5 +1,6 @@
 import type { Source, Value } from '../blob.js';
 import type { Key } from '../key.js';
+import { SeenKeys } from './seen-keys.js';
 
 /** What a location knows of a stored key. */
 export interface Meta {
@@ -82,14 +83,32 @@ export async function* readEach(location: Location, keys: Iterable<Key>): AsyncI
   }
 }
 
-/** The entries of several locations, each key once (the first location that lists it wins). */
-export async function* uniqueEntries(locations: readonly Location[]): AsyncIterable<Entry> {
-  const seen = new Set<Key>();
-  for (const location of locations) {
-    for await (const entry of location.contents()) {
-      if (seen.has(entry.key)) continue;
-      seen.add(entry.key);
-      yield entry;
+/** Entries de-duplicated together (a listing page or two): a round trip to the spilled record per batch, not per key. */
+const UNIQUE_BATCH = 1024;
+
+/**
+ * The entries of several locations, each key once (the first location that lists it wins), in
+ * memory that does not grow with the number of keys (see SeenKeys). `inMemory`: keys remembered
+ * in memory before the rest go into a temporary database (tests make it small).
+ */
+export async function* uniqueEntries(locations: readonly Location[], options: { inMemory?: number; seen?: SeenKeys } = {}): AsyncIterable<Entry> {
+  const seen = options.seen ?? new SeenKeys(options.inMemory);
+  const firstSeen = function* (batch: Entry[]): Iterable<Entry> {
+    const fresh = seen.firstSeen(batch.map((entry) => entry.key));
+    for (let index = 0; index < batch.length; index++) if (fresh[index]) yield batch[index]!;
+  };
+  try {
+    for (const location of locations) {
+      let batch: Entry[] = [];
+      for await (const entry of location.contents()) {
+        batch.push(entry);
+        if (batch.length < UNIQUE_BATCH) continue;
+        yield* firstSeen(batch);
+        batch = [];
+      }
+      yield* firstSeen(batch);
     }
+  } finally {
+    seen.close();
   }
 }

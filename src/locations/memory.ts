@@ -1,6 +1,7 @@
 import { freemem, totalmem } from 'node:os';
 import { Readable } from 'node:stream';
-import { bufferBlob, readUpTo, type Source, type Value, verifyBytes } from '../blob.js';
+import { bufferBlob, readUpTo, type Source, type Value } from '../blob.js';
+import { verifyBytes } from '../digest.js';
 import { assertKey, type Key } from '../key.js';
 import { parseFraction, parseSize, type Size } from '../size.js';
 import { type Entry, type Location, type LocationReadOptions, readEach } from './interface.js';

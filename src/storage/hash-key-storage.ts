@@ -1,7 +1,8 @@
 import type { Value } from '../blob.js';
 import { InvalidLabelsError, NotFoundError, WriteError } from '../errors.js';
 import { assertKey, type Key } from '../key.js';
-import type { Entry, Location, LocationLike } from '../locations/interface.js';
+import { type Entry, hasKey, type Location, type LocationLike } from '../locations/interface.js';
+import { distinct, inOrder } from '../locations/in-order.js';
 import { Levels } from '../locations/compose/levels.js';
 import { resolveLocation } from '../locations/resolve.js';
 import type { ProgressCallback } from './maintenance/progress.js';
@@ -154,6 +155,18 @@ export class HashKeyStorage<Throws extends boolean = true> {
     assertKey(key);
     const location = options.fetch ?? false ? this.full : this.local;
     return location.has ? location.has(key) : (await location.read(key)) !== null;
+  }
+
+  /**
+   * Whether each of `keys` is stored locally (or remotely, with fetch): yields `[key, present]` for
+   * every key once, in order, checking `inFlight` keys at once (on S3 each check is one HEAD, so a
+   * batch costs what its slowest requests cost, not the sum of them all). Nothing is marked as used.
+   */
+  async *hasBatch(keys: Iterable<Key>, options: { fetch?: boolean; inFlight?: number } = {}): AsyncIterable<[Key, boolean]> {
+    const list = [...keys];
+    list.forEach((key) => assertKey(key));
+    const location = options.fetch ?? false ? this.full : this.local;
+    yield* inOrder(distinct(list), Math.max(1, options.inFlight ?? 16), (key) => hasKey(location, key));
   }
 
   /** Removes `key` from the local locations; true when something was removed. */

@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { bufferBlob, fileBlob, type Source } from '../blob.js';
 import { InvalidValueError, LocationError, storageErrorCode } from '../errors.js';
-import { digestBytes, type Key } from '../key.js';
-import { hashFile, streamToFile } from '../locations/disk/disk-io.js';
+import { digestBytes, hashFile } from '../digest.js';
+import type { Key } from '../key.js';
+import { streamToFile } from '../locations/disk/disk-io.js';
 import { leftByDeadProcess, PROCESS_TAG } from '../locations/disk/disk-liveness.js';
 import { trackTempFile } from './temp-cleanup.js';
 

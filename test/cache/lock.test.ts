@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { acquireLock, resolveLock } from '../../src/cache/lock.js';
 import { ConfigError, ConnectionError } from '../../src/errors.js';
 import { RedisLocation } from '../../src/locations/redis/redis.js';
+import { Memory } from '../../src/locations/memory.js';
 import { smartCache } from '../../src/cache/index.js';
 import { cleanup, tempDir } from '../helpers/tmp.js';
 import { type RedisServer, startRedis } from '../servers/redis.js';
@@ -211,5 +212,7 @@ describe('lock leases in this process', () => {
     const location = new RedisLocation(redis.url, { prefix: 'cfg:' });
     expect(() => smartCache({ index: location, storage: location }, { lock: true })(async function f() {})).toThrow(ConfigError);
     expect(() => smartCache({ index: location, storage: location }, { lock: { lease: -1, redis: location } })(async function f() {})).toThrow(ConfigError);
+    // lock.redis is typed as any Location (so the declarations need no ioredis); only Redis is taken
+    expect(() => smartCache({ index: location, storage: location }, { lock: { redis: new Memory() } })(async function f() {})).toThrow(/lock\.redis must be a RedisLocation/);
   });
 });

@@ -40,6 +40,11 @@ describe('progress output', () => {
     const quiet = await cairn(['verify', '--json', '--lake', 'lake'], { cwd: dir });
     expect(quiet.stderr).toBe('');
     expect(JSON.parse(quiet.stdout)).toMatchObject({ checked: 1, bad: [] });
+    // read -o reports the read's own progress (the API's onProgress) and writes the whole file
+    const back = await cairn(['read', run.stdout.trim(), '-o', 'b.bin', '--lake', 'lake'], { cwd: dir });
+    expect(back.code).toBe(0);
+    expect(back.stderr.trim().split('\n').pop()).toMatch(/^read: 100%, 1\/1 files, 3\.00 MB \/ 3\.00 MB, [\d.]+ (kB|MB|GB)\/s, 0s left$/);
+    expect(readFileSync(join(dir, 'b.bin')).equals(readFileSync(join(dir, 'a.bin')))).toBe(true);
   });
 });
 

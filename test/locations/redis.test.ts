@@ -166,6 +166,28 @@ describe('RedisLocation', () => {
     await location.close();
   });
 
+  it('hands out a batch of many pipelines in the order asked, each key once, reading the next pipeline ahead', async () => {
+    const location = fresh({ batchSize: 8 });
+    const values = Array.from({ length: 50 }, (_, index) => randomBytes(100 + index));
+    const keys = values.map((bytes) => sha256(bytes));
+    for (const [index, bytes] of values.entries()) await location.write(keys[index]!, bytesSource(bytes), index % 2 ? ['odd'] : null);
+    const missing = sha256(randomBytes(3));
+    const asked = [...keys.slice(0, 30), missing, keys[3]!, ...keys.slice(30)];
+    const answered: [string, Buffer | null, string[] | null][] = [];
+    for await (const [key, value] of location.readBatch(asked)) answered.push([key, value && (await value.bytes()), value && (await value.labels())]);
+    expect(answered).toEqual([...keys.slice(0, 30), missing, ...keys.slice(30)].map((key) => {
+      const index = keys.indexOf(key);
+      return index === -1 ? [key, null, null] : [key, values[index], index % 2 ? ['odd'] : []];
+    }));
+    // a caller that stops after the first value: the location is left usable
+    for await (const [key] of location.readBatch(keys)) {
+      expect(key).toBe(keys[0]);
+      break;
+    }
+    expect((await location.readBytes(keys[49]!))!.equals(values[49]!)).toBe(true);
+    await location.close();
+  });
+
   it('sends a read with its usage mark and ttl refresh in one write, and marks usage once per touchInterval', async () => {
     const client = new Redis(server.url);
     const location = new RedisLocation(client, { prefix: `t${++prefixes}:`, ttl: 60 });

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Client } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Disk, type Location } from '../../src/index.js';
 import { AuthenticationError } from '../../src/errors.js';
 import { SCP } from '../../src/locations/ssh/scp.js';
-import { locationConformance, sha256, streamSource, expectStored } from '../conformance.js';
+import { bytesSource, locationConformance, sha256, streamSource, expectStored } from '../conformance.js';
 import { expectAtomicWrite } from '../helpers/atomic-write.js';
 import { startSshd, type Sshd } from '../servers/sshd.js';
 
@@ -88,6 +89,65 @@ describe('SCP', () => {
     const root = remoteRoot();
     const scp = connect(root);
     await expectAtomicWrite(scp, root, 400_000);
+    await scp.close();
+  });
+
+  it("creates last-used marks and labels with tarn's modes (0777, their prefix folders too), and replaces a corrupted large blob", async () => {
+    const root = remoteRoot();
+    const scp = connect(root);
+    const bytes = randomBytes(2 * 1024 * 1024 + 1);
+    const key = sha256(bytes);
+    await expectStored(scp.write(key, bytesSource(bytes), ['shared']), key);
+    const prefix = key.slice(0, 2);
+    const mark = join(root, 'tools', 'usage', prefix, key.slice(2));
+    const labels = join(root, 'tools', 'labels', prefix, `${key.slice(2)}.json`);
+    for (const path of [mark, labels, join(root, 'tools', 'usage', prefix), join(root, 'tools', 'labels', prefix)]) {
+      expect([path, statSync(path).mode & 0o777]).toEqual([path, 0o777]);
+    }
+    await corruptRemote(scp, key);
+    await expectStored(scp.write(key, bytesSource(bytes)), key);
+    expect(readFileSync(await scp.pathOf(key)).equals(bytes)).toBe(true);
+    await scp.close();
+  });
+
+  it('lists a large labelled lake in a bounded number of round trips, with every label and mark', async () => {
+    const root = remoteRoot();
+    mkdirSync(root, { recursive: true });
+    writeFileSync(join(root, 'config.yml'), 'labels: JsonLabels\nlevels:\n- 1\n- -1\nusage: StatUsage\n');
+    const expected = new Map<string, string[]>();
+    for (let i = 0; i < 3000; i++) {
+      const bytes = Buffer.from(`value ${i}`);
+      const key = sha256(bytes);
+      const [prefix, rest] = [key.slice(0, 2), key.slice(2)];
+      for (const dir of [prefix, join('tools', 'labels', prefix), join('tools', 'usage', prefix)]) mkdirSync(join(root, dir), { recursive: true });
+      writeFileSync(join(root, prefix, rest), bytes);
+      // some files span lines, as a pretty-printed list would
+      const labels = ['all', `group-${i % 5}`];
+      writeFileSync(join(root, 'tools', 'labels', prefix, `${rest}.json`), i % 2 ? JSON.stringify(labels) : JSON.stringify(labels, null, 1));
+      if (i % 3 === 0) writeFileSync(join(root, 'tools', 'usage', prefix, rest), '');
+      expected.set(key, labels);
+    }
+    const scp = connect(root);
+    await scp.has(sha256(Buffer.from('value 0'))); // connected, config.yml read
+    const exec = Client.prototype.exec;
+    let channels = 0;
+    Client.prototype.exec = function (this: Client, ...args: Parameters<Client['exec']>) {
+      channels++;
+      return exec.apply(this, args);
+    } as Client['exec'];
+    const seen = new Map<string, string[] | null>();
+    let marked = 0;
+    try {
+      for await (const entry of scp.contents()) {
+        seen.set(entry.key, entry.meta.labels);
+        if (entry.meta.lastUsed !== null) marked++;
+      }
+    } finally {
+      Client.prototype.exec = exec;
+    }
+    expect(channels).toBe(1);
+    expect(seen).toEqual(expected);
+    expect(marked).toBe(1000);
     await scp.close();
   });
 });

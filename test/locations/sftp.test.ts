@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -161,6 +161,35 @@ describe('SFTP remote lake', () => {
     const parts: Buffer[] = [];
     for await (const part of (await sftp.read(largeKey))!.stream()) parts.push(part as Buffer);
     expect(Buffer.concat(parts).equals(large)).toBe(true);
+    await sftp.close();
+  });
+  it('replaces a corrupted LARGE blob (over 1 MiB) on the next write: a blob in place counts only when it hashes to its key', async () => {
+    const root = remoteRoot();
+    const sftp = connect(root);
+    const large = randomBytes(3 * 1024 * 1024 + 5);
+    const key = sha256(large);
+    await sftp.write(key, bytesSource(large));
+    await corruptRemote(sftp, key);
+    await expect(sftp.readBytes(key)).rejects.toBeInstanceOf(StorageCorruption);
+    await expectStored(sftp.write(key, bytesSource(large)), key);
+    expect(readFileSync(await sftp.pathOf(key)).equals(large)).toBe(true);
+    expect((await sftp.readBytes(key))!.equals(large)).toBe(true);
+    expect(readdirSync(join(root, '.tmp'))).toEqual([]);
+    await sftp.close();
+  });
+
+  it("creates last-used marks and labels with tarn's modes (0777, their prefix folders too), so another user of the group can touch them", async () => {
+    const root = remoteRoot();
+    const sftp = connect(root);
+    const bytes = randomBytes(100);
+    const key = sha256(bytes);
+    await sftp.write(key, bytesSource(bytes), ['shared']);
+    const mark = join(root, 'tools', 'usage', key.slice(0, 2), key.slice(2));
+    const labels = join(root, 'tools', 'labels', key.slice(0, 2), `${key.slice(2)}.json`);
+    for (const path of [mark, labels, join(root, 'tools', 'usage', key.slice(0, 2)), join(root, 'tools', 'labels', key.slice(0, 2))]) {
+      expect([path, statSync(path).mode & 0o777]).toEqual([path, 0o777]);
+    }
+    expect(statSync(await sftp.pathOf(key)).mode & 0o777).toBe(0o444);
     await sftp.close();
   });
 });

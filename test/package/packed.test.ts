@@ -69,16 +69,12 @@ const AREAS: Record<string, string[]> = {
   'cairn-lake/config': ['loadConfig', 'findConfig', 'registerLocationKind', 'ConfigNode'],
 };
 
-/**
- * The optional packages whose types an area's declarations name. cairn-lake/cache is here because
- * smartCache's `lock.redis` option takes a RedisLocation.
- */
+/** The optional packages whose types an area's declarations name. */
 const PEERS: Record<string, string[]> = {
   'cairn-lake/redis': ['ioredis'],
   'cairn-lake/s3': ['@aws-sdk/client-s3'],
   'cairn-lake/ssh': ['ssh2'],
   'cairn-lake/nginx': ['undici'],
-  'cairn-lake/cache': ['ioredis'],
 };
 
 /** A TypeScript user of the core entry: the README's names, typed. */
@@ -95,21 +91,31 @@ export const used = [written, locations, code, loadConfig];
 const LIGHT_AREAS = `import * as errors from 'cairn-lake/errors';
 import { TierKV, ResourceMemory } from 'cairn-lake/tierkv';
 import { verify, gc } from 'cairn-lake/maintenance';
+import { smartCache, markUnstable } from 'cairn-lake/cache';
 import { registerLocationKind, type BuildContext, type ConfigNode } from 'cairn-lake/config';
 registerLocationKind('mine', async (node: ConfigNode, context: BuildContext) => context.build(node));
-export const used = [errors.ERROR_CODES.ERR_NOT_FOUND.classes, TierKV, ResourceMemory, verify, gc];
+export const used = [errors.ERROR_CODES.ERR_NOT_FOUND.classes, TierKV, ResourceMemory, verify, gc, smartCache, markUnstable];
 `;
 
 describe('the packed package in an empty project', () => {
   let installSeconds = 0;
   beforeAll(async () => {
     const packed = tempDir('cairn-pack-');
+    // what an older build left in dist/ (a module since moved or removed) must not be shipped
+    mkdirSync(join(root, 'dist', 'moved-away'), { recursive: true });
+    writeFileSync(join(root, 'dist', 'moved-away', 'old-module.js'), 'export const stale = true;\n');
     const tarball = (await run('npm', ['pack', '--silent', '--pack-destination', packed], { cwd: root, encoding: 'utf8' })).stdout.trim().split('\n').pop()!;
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'user-project', private: true, type: 'module' }));
     const start = performance.now();
     await run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', join(packed, tarball)], { cwd: project, encoding: 'utf8' });
     installSeconds = (performance.now() - start) / 1000;
   }, 300_000);
+
+  it('ships only what its own build made (prepack clears dist/ first)', () => {
+    const shipped = join(project, 'node_modules', 'cairn-lake', 'dist');
+    expect(statSync(join(shipped, 'index.js')).isFile()).toBe(true);
+    expect(() => statSync(join(shipped, 'moved-away'))).toThrow();
+  });
 
   it('installs without any optional client (light install)', () => {
     for (const heavy of ['ioredis', '@aws-sdk/client-s3', 'ssh2', 'undici', 'better-sqlite3', 'lz4-napi']) {

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { assertKey } from '../../key.js';
-import { CONFIG_NAME } from '../../locations/disk/disk-config.js';
+import { CONFIG_NAME } from '../../locations/lake/config.js';
 import { Disk } from '../../locations/disk/disk.js';
 import type { Progress } from '../../storage/maintenance/progress.js';
 import { trackTempFile } from '../../storage/temp-cleanup.js';
@@ -105,44 +105,40 @@ export async function read(args: string[]): Promise<number> {
   const storage = await openStorage(values);
   const view = progress(values, 'read');
   try {
-    await storage.read(key, async (value) => {
-      const state: Progress = { operation: 'read', files: 0, totalFiles: 1, bytes: 0, totalBytes: value.size };
-      const tick = new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
-          state.bytes += chunk.length;
-          if (output) view.update(state);
-          callback(null, chunk);
-        },
-      });
-      // to a file: written beside it and renamed, so a failed read leaves no partial file. The
-      // temporary name is unpredictable and created exclusively, never through a link someone
-      // planted there (a shared folder such as the system's temp folder)
-      let target: string | null = null;
-      try {
-        if (output) {
-          const handle = await createExclusive(output);
-          target = handle.path;
-          // Ctrl-C while reading: the partial file goes too
-          const untrack = trackTempFile(target);
-          try {
-            await pipeline(value.stream(), tick, handle.file.createWriteStream());
-            await fsp.rename(target, output);
-          } finally {
-            untrack();
+    // progress comes from the read itself (the API's onProgress), as for every other reader
+    const onProgress = output ? (state: Progress) => view.update(state) : undefined;
+    await storage.read(
+      key,
+      async (value) => {
+        // to a file: written beside it and renamed, so a failed read leaves no partial file. The
+        // temporary name is unpredictable and created exclusively, never through a link someone
+        // planted there (a shared folder such as the system's temp folder)
+        let target: string | null = null;
+        try {
+          if (output) {
+            const handle = await createExclusive(output);
+            target = handle.path;
+            // Ctrl-C while reading: the partial file goes too
+            const untrack = trackTempFile(target);
+            try {
+              await pipeline(value.stream(), handle.file.createWriteStream());
+              await fsp.rename(target, output);
+            } finally {
+              untrack();
+            }
+          } else {
+            // stdout is written, never ended: ending a socket shared with the shell shuts it for everyone
+            await pipeline(value.stream(), async (chunks: AsyncIterable<Buffer>) => {
+              for await (const chunk of chunks) await out(chunk);
+            });
           }
-        } else {
-          // stdout is written, never ended: ending a socket shared with the shell shuts it for everyone
-          await pipeline(value.stream(), tick, async (chunks: AsyncIterable<Buffer>) => {
-            for await (const chunk of chunks) await out(chunk);
-          });
+        } catch (error) {
+          if (target) await fsp.rm(target, { force: true });
+          throw error;
         }
-      } catch (error) {
-        if (target) await fsp.rm(target, { force: true });
-        throw error;
-      }
-      state.files = 1;
-      if (output) view.update(state);
-    });
+      },
+      { onProgress },
+    );
   } finally {
     if (output) view.finish();
     await storage.close();

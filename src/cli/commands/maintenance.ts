@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { CONFIG_NAME } from '../../locations/disk/disk-config.js';
+import { CONFIG_NAME } from '../../locations/lake/config.js';
 import { PACKED_FILE } from '../../locations/packed/packed-db.js';
 import { Disk } from '../../locations/disk/disk.js';
 import { HashKeyStorage } from '../../storage/hash-key-storage.js';

@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { asSource, bufferBlob, type Source, type Value } from '../../blob.js';
 import { debugLog } from '../../debug.js';
 import { ConfigError, StorageCorruption } from '../../errors.js';
+import { checkDigest, hashStream } from '../../digest.js';
 import type { Key } from '../../key.js';
 import { type Entry, hasKey, type Location, type LocationLike, uniqueEntries } from '../interface.js';
 import { isLocation, resolveLocation } from '../resolve.js';
@@ -103,10 +103,7 @@ const log = debugLog('levels');
 
 /** Reads a value once, hashing it: StorageCorruption when its bytes are not its key's. */
 async function checkValue(value: Value, where: string): Promise<void> {
-  const hash = createHash('sha256');
-  for await (const chunk of value.stream()) hash.update(chunk as Buffer);
-  const actual = hash.digest('hex');
-  if (actual !== value.key) throw new StorageCorruption(value.key, actual, where);
+  checkDigest(value.key, await hashStream(value.stream()), where);
 }
 
 function isOptions(value: unknown): value is LevelsOptions {

@@ -1,7 +1,7 @@
 import type { Redis as RedisClient } from 'ioredis';
 import { ConfigError, LocationError } from '../../errors.js';
 import { importOptional } from '../../optional.js';
-import type { ToolConfig } from './disk-config.js';
+import type { ToolConfig } from '../lake/config.js';
 
 /**
  * tarn's size trackers (`size:` in config.yml): RedisSize keeps the bytes a lake holds as one

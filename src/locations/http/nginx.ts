@@ -1,26 +1,24 @@
 /**
- * A read-only mirror of a Disk lake served over HTTP by nginx (or any server with nginx's JSON
- * autoindex). The lake's config.yml, read over HTTP, decides the layout; every blob is hashed
- * while it streams and a mismatch is StorageCorruption.
+ * A read-only mirror of a lake served over HTTP by nginx (or any server with nginx's JSON
+ * autoindex): the lake format is LakeLocation's; this file is the HTTP transport under it (GET
+ * and HEAD with undici, bounded bodies, a whole-transfer deadline, JSON folder listings). Every
+ * request stays under the lake URL; redirects are refused.
  */
 import { posix } from 'node:path';
-import { type Readable, Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, type Readable, Transform, type TransformCallback } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { type Source, type Value, verifyBytes, verifyingStream } from '../../blob.js';
 import {
   AuthenticationError,
   CairnError,
   ConfigError,
   ConnectionError,
   LocationError,
-  StorageCorruption,
   TimeoutError,
 } from '../../errors.js';
-import { assertKey, type Key } from '../../key.js';
 import { type RetryOptions, withRetry } from '../../retry.js';
-import { CONFIG_NAME } from '../disk/disk-config.js';
-import type { Entry, Location } from '../interface.js';
-import { layoutFrom, parseLabels, type RemoteLayout } from '../ssh/ssh-common.js';
+import { CONFIG_NAME } from '../lake/config.js';
+import { type FileInfo, type LakeFiles, type ListedFile, WrongLength } from '../lake/files.js';
+import { LakeLocation } from '../lake/lake-location.js';
 import { importOptional } from '../../optional.js';
 import { redactUrl } from '../redact.js';
 
@@ -93,160 +91,156 @@ function isTransient(error: unknown): boolean {
  * `new Nginx('https://example.com/storage')`: a read-only location. Writes and deletes are
  * declined (false); `contents()` needs `autoindex on; autoindex_format json;` on the server.
  */
-export class Nginx implements Location {
-  readonly name: string;
+export class Nginx extends LakeLocation {
   /** The lake URL without its credentials and query (safe to print). */
   readonly url: string;
+
+  constructor(url: string, options: NginxOptions = {}) {
+    const target = lakeUrl(url, options);
+    super(target.name, new NginxFiles(target, options), {}, `${target.shown}${CONFIG_NAME}`);
+    this.url = target.shown;
+  }
+}
+
+/** The lake URL, split into what is sent and what may be shown. */
+interface LakeUrl {
   /** The lake URL's origin and path: every request stays under it. */
-  private readonly base: URL;
+  base: URL;
   /** The lake URL's query (a token, say), sent with every request. */
+  query: string;
+  headers: Record<string, string>;
+  /** The URL without its credentials and query. */
+  shown: string;
+  name: string;
+}
+
+function lakeUrl(url: string, options: NginxOptions): LakeUrl {
+  const { rest, credentials } = splitCredentials(url);
+  let parsed: URL;
+  try {
+    parsed = new URL(rest);
+  } catch (error) {
+    throw new ConfigError(`Nginx: not a URL: ${redactUrl(url)}`, { cause: error });
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new ConfigError(`Nginx: expected an http:// or https:// URL, got ${redactUrl(url)}`);
+  }
+  const headers: Record<string, string> = {};
+  if (credentials !== null) headers.authorization = `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}`;
+  for (const [name, value] of Object.entries(options.headers ?? {})) headers[name.toLowerCase()] = value;
+  const query = parsed.search;
+  parsed.username = '';
+  parsed.password = '';
+  parsed.search = '';
+  parsed.hash = '';
+  if (!parsed.pathname.endsWith('/')) parsed.pathname += '/';
+  const shown = parsed.toString();
+  return { base: parsed, query, headers, shown, name: `Nginx(${shown}${query ? '?<redacted>' : ''})` };
+}
+
+/** The lake's files over HTTP. Paths are relative to the lake URL. */
+class NginxFiles implements LakeFiles {
+  readonly name: string;
+  private readonly url: string;
+  private readonly base: URL;
   private readonly query: string;
   private readonly headers: Record<string, string>;
   private readonly timeoutMs: number;
   private readonly bytesPerSecond: number;
   private readonly retry: RetryOptions;
-  private readonly options: NginxOptions;
   private dispatcherPromise: Promise<Dispatcher> | null = null;
   private ownAgent: Dispatcher | null = null;
-  private layoutPromise: Promise<RemoteLayout> | null = null;
 
-  constructor(url: string, options: NginxOptions = {}) {
-    const { rest, credentials } = splitCredentials(url);
-    let parsed: URL;
-    try {
-      parsed = new URL(rest);
-    } catch (error) {
-      throw new ConfigError(`Nginx: not a URL: ${redactUrl(url)}`, { cause: error });
-    }
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-      throw new ConfigError(`Nginx: expected an http:// or https:// URL, got ${redactUrl(url)}`);
-    }
-    const headers: Record<string, string> = {};
-    if (credentials !== null) headers.authorization = `Basic ${Buffer.from(credentials, 'utf8').toString('base64')}`;
-    for (const [name, value] of Object.entries(options.headers ?? {})) headers[name.toLowerCase()] = value;
-    this.headers = headers;
-    this.query = parsed.search;
-    parsed.username = '';
-    parsed.password = '';
-    parsed.search = '';
-    parsed.hash = '';
-    if (!parsed.pathname.endsWith('/')) parsed.pathname += '/';
-    this.base = parsed;
-    this.url = parsed.toString();
-    this.name = `Nginx(${this.url}${this.query ? '?<redacted>' : ''})`;
-    this.options = options;
+  constructor(
+    target: LakeUrl,
+    private readonly options: NginxOptions,
+  ) {
+    this.name = target.name;
+    this.url = target.shown;
+    this.base = target.base;
+    this.query = target.query;
+    this.headers = target.headers;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.bytesPerSecond = options.minBytesPerSecond ?? 32 * 1024;
     this.retry = options.retry ?? {};
   }
 
-  async read(key: Key): Promise<Value | null> {
-    assertKey(key);
-    const layout = await this.layout();
-    const path = layout.paths.blob(key);
+  async stat(path: string): Promise<FileInfo | null> {
     const head = await this.withRetries(async () => {
-      const response = await this.request('HEAD', path, `read ${key}`);
+      const response = await this.request('HEAD', path, `read ${path}`);
       if (response === null) return null;
       await response.body.dump().catch(() => undefined);
       return response;
     });
-    if (head === null) return null;
-    const size = declaredLength(head.headers);
-    return {
-      key,
-      size,
-      path: null,
-      stream: () => this.verifiedStream(key, path, size),
-      bytes: async () => {
-        const bytes = await this.blobBytes(key, path, size);
-        if (bytes === null) throw new LocationError(`${this.name}: ${key} vanished while it was read`, this.name, { code: 'ERR_VANISHED' });
-        return bytes;
+    return head === null ? null : { size: declaredLength(head.headers), isDirectory: false };
+  }
+
+  /**
+   * A body as a stream, stopped at the length it may have: a server that sends more, or says
+   * another length than `size`, fails it with WrongLength (the lake's StorageCorruption).
+   */
+  openRead(path: string, size: number | null): Readable {
+    const out = new PassThrough();
+    this.withRetries(() => this.request('GET', path, `read ${path}`)).then(
+      (response) => {
+        if (response === null) {
+          out.destroy(new LocationError(`${this.name}: ${path} vanished while it was read`, this.name, { code: 'ERR_VANISHED' }));
+          return;
+        }
+        const deadline = this.bodyDeadline(response, size ?? 0);
+        out.on('close', () => deadline.clear());
+        if (out.destroyed) deadline.clear();
+        const body = response.body;
+        const declared = declaredLength(response.headers);
+        if (size !== null && declared !== null && declared !== size) {
+          body.destroy();
+          out.destroy(new WrongLength(`the server said ${declared} bytes, and ${size} before`));
+          return;
+        }
+        const limit = Math.min(size ?? Infinity, declared ?? Infinity);
+        // stop at the declared length: a server that sends more is not read on into memory
+        const bounded = limitStream(limit, () => new WrongLength(`the server sent more than ${limit} bytes`));
+        body.on('error', (error) => out.destroy(this.wrap(error, `read ${path}`, deadline)));
+        bounded.on('error', (error) => out.destroy(error));
+        out.on('close', () => body.destroy());
+        body.pipe(bounded).pipe(out);
       },
-      labels: () => this.readLabels(key),
-    };
+      (error: unknown) => out.destroy(error as Error),
+    );
+    return out;
   }
 
-  async readBytes(key: Key): Promise<Buffer | null> {
-    assertKey(key);
-    const layout = await this.layout();
-    return this.blobBytes(key, layout.paths.blob(key), null);
+  /** A file's bytes (null for 404). A body longer than it can be fails with WrongLength. */
+  async readFile(path: string, size: number | null): Promise<Buffer | null> {
+    try {
+      return await this.fetchBytes(path, `read ${path}`, { limit: UNDECLARED_LIMIT, expected: size });
+    } catch (error) {
+      if (error instanceof TooLong) throw new WrongLength(error.message);
+      throw error;
+    }
   }
 
-  async *readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
-    for (const key of keys) yield [key, await this.read(key)];
+  async readText(path: string): Promise<string | null> {
+    const what = `read ${path}`;
+    let bytes: Buffer | null;
+    try {
+      bytes = await this.fetchBytes(path, what, { limit: SMALL_FILE_LIMIT });
+    } catch (error) {
+      if (error instanceof TooLong) throw new LocationError(`${this.name}: ${what}: ${error.message}`, this.name, { code: 'ERR_HTTP' });
+      throw error;
+    }
+    return bytes === null ? null : bytes.toString('utf8');
   }
 
-  /** Read-only: always declined. */
-  async write(key: Key, _source: Source, _labels?: readonly string[] | null): Promise<Value | null> {
-    assertKey(key);
-    return null;
-  }
-
-  /** Read-only: nothing is deleted. */
-  async delete(key: Key): Promise<boolean> {
-    assertKey(key);
-    return false;
-  }
-
-  /** Read-only: last-used marks are not updated. */
-  async touch(key: Key): Promise<boolean> {
-    assertKey(key);
-    return false;
-  }
-
-  async *contents(): AsyncIterable<Entry> {
-    const layout = await this.layout();
-    const { paths } = layout;
-    const usage = new Map<string, Map<string, Date>>();
-    const labelled = new Map<string, Set<string>>();
-    const marks = async (prefix: string) => {
-      let found = usage.get(prefix);
-      if (!found) {
-        found = new Map();
-        if (layout.keepUsage) {
-          for (const entry of (await this.index(`tools/usage/${prefix}/`)) ?? []) {
-            if (entry.type === 'file' && entry.mtime) found.set(entry.name, new Date(entry.mtime));
-          }
-        }
-        usage.set(prefix, found);
-      }
-      return found;
-    };
-    const labels = async (prefix: string) => {
-      let found = labelled.get(prefix);
-      if (!found) {
-        found = new Set((layout.keepLabels ? ((await this.index(`tools/labels/${prefix}/`)) ?? []) : []).map((entry) => entry.name));
-        labelled.set(prefix, found);
-      }
-      return found;
-    };
-    const walk = async function* (this: Nginx, dir: string, parts: string[]): AsyncIterable<Entry> {
-      const entries = (await this.index(dir)) ?? [];
-      for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
-        // a name from the server goes into the next URL only when it is a folder of the layout
-        // (hex of the level's width): never `..`, a path or another host
-        if (typeof entry.name !== 'string' || !paths.isPart(parts.length, entry.name)) continue;
-        const next = [...parts, entry.name];
-        if (next.length < paths.levels.length) {
-          if (entry.type === 'directory') yield* walk.call(this, `${dir}${entry.name}/`, next);
-          continue;
-        }
-        const key = paths.keyOf(next);
-        if (key === null || entry.type !== 'file') continue;
-        const prefix = key.slice(0, 2);
-        const rest = key.slice(2);
-        yield {
-          key,
-          location: this,
-          meta: {
-            size: entry.size ?? null,
-            labels: (await labels(prefix)).has(rest + '.json') ? await this.readLabels(key) : null,
-            lastUsed: (await marks(prefix)).get(rest) ?? null,
-          },
-        };
-      }
-    };
-    yield* walk.call(this, '', []);
+  async list(dir: string): Promise<ListedFile[]> {
+    const entries = (await this.index(dir === '' ? '' : `${dir}/`)) ?? [];
+    return entries.map((entry) => ({
+      name: entry.name,
+      isFile: entry.type === 'file',
+      isDirectory: entry.type === 'directory',
+      size: entry.size ?? null,
+      mtime: entry.mtime ? new Date(entry.mtime) : null,
+    }));
   }
 
   async close(): Promise<void> {
@@ -254,22 +248,6 @@ export class Nginx implements Location {
     this.ownAgent = null;
     this.dispatcherPromise = null;
     await agent?.close();
-  }
-
-  private layout(): Promise<RemoteLayout> {
-    if (!this.layoutPromise) {
-      this.layoutPromise = (async () => {
-        const text = await this.fetchBytes(CONFIG_NAME, 'read config.yml', { limit: SMALL_FILE_LIMIT });
-        if (text === null) {
-          throw new ConfigError(`${this.name}: there is no ${CONFIG_NAME} at ${this.url}: is it the root of a lake?`);
-        }
-        // the root path only matters for building URLs, which are relative to this.url
-        return layoutFrom(text.toString('utf8'), '', `${this.url}${CONFIG_NAME}`, undefined);
-      })();
-      // a failure (server down) is not remembered: the next call tries again
-      this.layoutPromise.catch(() => (this.layoutPromise = null));
-    }
-    return this.layoutPromise;
   }
 
   private dispatcher(): Promise<Dispatcher> {
@@ -410,50 +388,6 @@ export class Nginx implements Location {
     }
   }
 
-  /** A blob's verified bytes (null for 404). A body longer than the blob can be is corruption. */
-  private async blobBytes(key: Key, path: string, size: number | null): Promise<Buffer | null> {
-    let bytes: Buffer | null;
-    try {
-      bytes = await this.fetchBytes(path, `read ${key}`, { limit: UNDECLARED_LIMIT, expected: size });
-    } catch (error) {
-      if (error instanceof TooLong) throw new StorageCorruption(key, null, `${this.name} (${error.message})`, { cause: error });
-      throw error;
-    }
-    if (bytes !== null) verifyBytes(key, bytes, this.name);
-    return bytes;
-  }
-
-  private verifiedStream(key: Key, path: string, size: number | null): Readable {
-    const check = verifyingStream(key, this.name);
-    this.withRetries(() => this.request('GET', path, `read ${key}`)).then(
-      (response) => {
-        if (response === null) {
-          check.destroy(new LocationError(`${this.name}: ${key} vanished while it was read`, this.name, { code: 'ERR_VANISHED' }));
-          return;
-        }
-        const deadline = this.bodyDeadline(response, size ?? 0);
-        check.on('close', () => deadline.clear());
-        if (check.destroyed) deadline.clear();
-        const body = response.body;
-        const declared = declaredLength(response.headers);
-        if (size !== null && declared !== null && declared !== size) {
-          body.destroy();
-          check.destroy(new StorageCorruption(key, null, `${this.name} (the server said ${declared} bytes, and ${size} before)`));
-          return;
-        }
-        const limit = Math.min(size ?? Infinity, declared ?? Infinity);
-        // stop at the declared length: a server that sends more is not read on into memory
-        const bounded = limitStream(limit, () => new StorageCorruption(key, null, `${this.name} (the server sent more than ${limit} bytes)`));
-        body.on('error', (error) => check.destroy(this.wrap(error, `read ${key}`, deadline)));
-        bounded.on('error', (error) => check.destroy(error));
-        check.on('close', () => body.destroy());
-        body.pipe(bounded).pipe(check);
-      },
-      (error: unknown) => check.destroy(error as Error),
-    );
-    return check;
-  }
-
   /** A folder's JSON autoindex, or null when the folder does not exist. */
   private async index(dir: string): Promise<IndexEntry[] | null> {
     const bytes = await this.fetchBytes(dir, `list /${dir}`, { limit: LISTING_LIMIT });
@@ -467,13 +401,6 @@ export class Nginx implements Location {
     throw new ConfigError(
       `${this.name}: /${dir} is not a JSON folder listing; contents() needs "autoindex on; autoindex_format json;" in nginx`,
     );
-  }
-
-  private async readLabels(key: Key): Promise<string[] | null> {
-    const layout = await this.layout();
-    if (!layout.keepLabels) return null;
-    const bytes = await this.fetchBytes(layout.paths.labels(key), `read the labels of ${key}`, { limit: SMALL_FILE_LIMIT });
-    return bytes === null ? null : parseLabels(bytes.toString('utf8'), this.name);
   }
 
   private wrap(error: unknown, what: string, deadline?: BodyDeadline): CairnError {

@@ -4,9 +4,10 @@
  * bad bytes to a file in `quarantine/`, the row removed), and gc deletes that are conditional on
  * the last use gc saw, so a value written or touched meanwhile (by any process) stays.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, promises as fsp, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { digestBytes } from '../../digest.js';
 import type { Key } from '../../key.js';
 import type { SqliteDatabase, SqliteStatement } from '../../sqlite.js';
 import type { AdminUsage, Collection, CollectOptions, Eviction, FileCount, LakeAdmin, StoredItem, TidyReport } from '../admin.js';
@@ -65,7 +66,7 @@ export class PackedAdmin implements LakeAdmin {
 
   async hashStored(key: Key): Promise<string | null> {
     const data = this.data.get(Buffer.from(key, 'hex')) as Buffer | undefined;
-    return data === undefined ? null : createHash('sha256').update(data).digest('hex');
+    return data === undefined ? null : digestBytes(data);
   }
 
   async readStored(key: Key): Promise<Buffer | null> {

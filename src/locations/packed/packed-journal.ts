@@ -1,4 +1,5 @@
-import { digestBytes, type Key } from '../../key.js';
+import { digestBytes } from '../../digest.js';
+import type { Key } from '../../key.js';
 import type { JournalRecordBytes } from '../../storage/embedded/journal.js';
 
 /** A put kept in the journal until the database holds it. */

@@ -1,5 +1,6 @@
 import type { Cluster, Redis as RedisClient } from 'ioredis';
-import { inMemoryValue, type Value, verifyBytes } from '../../blob.js';
+import { inMemoryValue, type Value } from '../../blob.js';
+import { verifyBytes } from '../../digest.js';
 import { LocationError } from '../../errors.js';
 import type { Key } from '../../key.js';
 import type { Entry, Location } from '../interface.js';

@@ -1,11 +1,15 @@
 import type { Cluster, ClusterNode, ClusterOptions, Redis as RedisClient, RedisOptions } from 'ioredis';
-import { inMemoryValue, readUpTo, type Source, type Value, verifyBytes } from '../../blob.js';
-import { AuthenticationError, CairnError, ConfigError, ConnectionError, LocationError, TimeoutError } from '../../errors.js';
+import { inMemoryValue, readUpTo, type Source, type Value } from '../../blob.js';
+import { verifyBytes } from '../../digest.js';
+import { ConfigError, LocationError } from '../../errors.js';
 import { assertKey, isKey, type Key } from '../../key.js';
-import { type RetryOptions, withRetry } from '../../retry.js';
 import { parseSize, type Size } from '../../size.js';
 import type { Entry, Location, LocationReadOptions } from '../interface.js';
 import { importOptional } from '../../optional.js';
+import { withDeadline } from '../net/deadline.js';
+import { type Classified, CONNECTION_CODES, errorCode } from '../net/failures.js';
+import { RemoteCalls } from '../net/remote-calls.js';
+import type { RetryOptions } from '../net/retry.js';
 import { redactUrl } from '../redact.js';
 import { keySlot } from './redis-slot.js';
 import { TARN_COMMANDS, type TarnClient, TarnRedisLayout } from './redis-tarn.js';
@@ -95,7 +99,8 @@ type Scripted = { [name in `${keyof typeof COMMANDS}Buffer` | keyof typeof COMMA
 /** At most this many operations share one write to the socket (see coalesce): of 4, 8, 12 and a whole tick, 8 measured best. */
 const OPS_PER_WRITE = 8;
 
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
+/** A socket error of the client that means the server is out of reach (ioredis reports a connect timeout as ETIMEDOUT). */
+const isDownCode = (code: string): boolean => CONNECTION_CODES.has(code) || code === 'ETIMEDOUT';
 
 /** A `Redis` or a `Cluster` client (both have these). */
 function isClient(value: unknown): value is RedisClient | Cluster {
@@ -176,7 +181,8 @@ export class RedisLocation implements Location {
   private readonly tarn: TarnRedisLayout | null;
   private readonly maxSize: number;
   private readonly timeoutMs: number;
-  private readonly retry: RetryOptions;
+  /** Every operation goes through it: typed errors, retries of transient failures. */
+  private readonly calls: RemoteCalls;
   private readonly scanCount: number;
   private readonly batchSize: number;
   private readonly target: RedisTarget;
@@ -215,7 +221,13 @@ export class RedisLocation implements Location {
     this.keepUsage = options.keepUsage ?? true;
     this.maxSize = parseSize(options.maxSize ?? 512 * 1024 * 1024, 'maxSize');
     this.timeoutMs = options.timeoutMs ?? 10_000;
-    this.retry = options.retry ?? {};
+    this.calls = new RemoteCalls({
+      name: () => this.name,
+      timeoutMs: this.timeoutMs,
+      retry: options.retry ?? {},
+      classify: (error) => this.classify(error),
+      transientCode: 'ERR_REDIS_BUSY',
+    });
     this.scanCount = options.scanCount ?? 500;
     this.batchSize = Math.max(1, options.batchSize ?? 256);
     this.redisOptions = options.redis ?? {};
@@ -292,18 +304,33 @@ export class RedisLocation implements Location {
     };
     const seen = new Set<Key>();
     let limit = this.batchSize;
-    for (const key of keys) {
-      assertKey(key);
-      // every key once, as the interface promises
-      if (seen.has(key)) continue;
-      seen.add(key);
-      chunk.push(key);
-      if (chunk.length >= limit) {
-        yield* await flush();
-        limit = this.batchSize * this.masterCount; // known once connected
+    // the next chunk's pipelines are sent while the caller takes the current one's values, so the
+    // servers are never idle waiting for the caller (at most two chunks in memory)
+    const ahead: Promise<[Key, Value | null][]>[] = [];
+    const send = (): void => {
+      const sent = flush();
+      sent.catch(() => {}); // seen when its turn comes
+      ahead.push(sent);
+    };
+    try {
+      for (const key of keys) {
+        assertKey(key);
+        // every key once, as the interface promises
+        if (seen.has(key)) continue;
+        seen.add(key);
+        chunk.push(key);
+        if (chunk.length >= limit) {
+          send();
+          if (ahead.length > 1) yield* await ahead.shift()!;
+          limit = this.batchSize * this.masterCount; // known once connected
+        }
       }
+      if (chunk.length > 0) send();
+      while (ahead.length > 0) yield* await ahead.shift()!;
+    } finally {
+      // a caller that stops early, or a failure: no pipeline is left running behind its back
+      await Promise.all(ahead.map((sent) => sent.catch(() => null)));
     }
-    if (chunk.length > 0) yield* await flush();
   }
 
   /** tarn's layout: `batchSize` reads at once (their commands share writes to the socket), each key once. */
@@ -602,7 +629,7 @@ export class RedisLocation implements Location {
     // without a listener ioredis prints every connection error; we keep the last one as a cause
     client.on('error', (error: unknown) => {
       this.lastError = error;
-      if (CONNECTION_CODES.has((error as NodeJS.ErrnoException).code ?? '')) this.down = true;
+      if (isDownCode(errorCode(error))) this.down = true;
     });
     client.on('ready', () => {
       this.down = false;
@@ -668,7 +695,7 @@ export class RedisLocation implements Location {
    * the common path adds one promise to ioredis' own, and the retry loop starts only after a failure.
    */
   private run<T>(operation: string, action: (client: RedisClient & Scripted) => Promise<T>): Promise<T> {
-    return this.send(action).catch((error: unknown) => this.retried(operation, action, this.failure(operation, error)));
+    return this.calls.run(operation, () => this.send(action));
   }
 
   /** One attempt, its errors still untyped. */
@@ -680,19 +707,6 @@ export class RedisLocation implements Location {
     this.coalesce(client);
     // a client we made has ioredis' commandTimeout; a user's client gets our own deadline
     return this.ownsClient ? action(client) : withDeadline(action(client), this.timeoutMs);
-  }
-
-  /** After a first failure (already typed): the retries of a transient one, with backoff. */
-  private async retried<T>(operation: string, action: (client: RedisClient & Scripted) => Promise<T>, error: Error): Promise<T> {
-    const attempts = this.retry.attempts ?? 3;
-    if (attempts <= 1 || !this.isTransient(error)) throw error;
-    const base = this.retry.baseDelayMs ?? 100;
-    await new Promise((resolve) => setTimeout(resolve, base / 2 + (Math.random() * base) / 2));
-    const attempt = () =>
-      this.send(action).catch((failure: unknown) => {
-        throw this.failure(operation, failure);
-      });
-    return withRetry(attempt, (failure) => this.isTransient(failure), { baseDelayMs: base * 2, ...this.retry, attempts: attempts - 1 });
   }
 
   /**
@@ -718,33 +732,22 @@ export class RedisLocation implements Location {
     }
   }
 
-  private isTransient(error: unknown): boolean {
-    return error instanceof ConnectionError || (error instanceof LocationError && error.code === 'ERR_REDIS_BUSY');
-  }
-
-  private failure(operation: string, error: unknown): Error {
-    if (error instanceof CairnError) return error;
+  /** What kind of failure an error of ioredis is. */
+  private classify(error: unknown): Classified {
     const message = error instanceof Error ? error.message : String(error);
-    const code = (error as NodeJS.ErrnoException | undefined)?.code;
-    if (error instanceof DeadlineError || message === 'Command timed out') {
-      return new TimeoutError(`${operation} on ${this.name} took more than ${this.timeoutMs} ms`, this.name, this.timeoutMs, { cause: error });
-    }
+    if (message === 'Command timed out') return { kind: 'timeout' };
     if (
       (error instanceof Error && error.name === 'MaxRetriesPerRequestError') ||
-      (code !== undefined && CONNECTION_CODES.has(code)) ||
+      isDownCode(errorCode(error)) ||
       /Connection is closed|Stream isn't writeable|connect ETIMEDOUT|Command aborted due to connection close/.test(message)
     ) {
+      // the client's own words ("Connection is closed") say less than the socket error behind them
       const cause = this.lastError ?? error;
-      const detail = cause instanceof Error ? cause.message : String(cause);
-      return new ConnectionError(`Cannot reach ${this.name} (${operation}): ${detail}`, this.name, { cause });
+      return { kind: 'connection', detail: cause instanceof Error ? cause.message : String(cause), cause };
     }
-    if (/^(LOADING|BUSY|TRYAGAIN|MASTERDOWN)/.test(message)) {
-      return new LocationError(`${operation} on ${this.name} failed: ${message}`, this.name, { cause: error, code: 'ERR_REDIS_BUSY' });
-    }
-    if (/^(NOAUTH|WRONGPASS|NOPERM)/.test(message)) {
-      return new AuthenticationError(`${operation} on ${this.name} was refused: ${message}`, this.name, { cause: error });
-    }
-    return new LocationError(`${operation} on ${this.name} failed: ${message}`, this.name, { cause: error });
+    if (/^(LOADING|BUSY|TRYAGAIN|MASTERDOWN)/.test(message)) return { kind: 'transient' };
+    if (/^(NOAUTH|WRONGPASS|NOPERM)/.test(message)) return { kind: 'auth' };
+    return { kind: 'permanent' };
   }
 }
 
@@ -760,15 +763,4 @@ function pickPlain(options: RedisOptions): RedisOptions {
     }
   }
   return plain as RedisOptions;
-}
-
-class DeadlineError extends Error {}
-
-/** Rejects with DeadlineError when `promise` has not settled within `ms`. */
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new DeadlineError(`timed out after ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }

@@ -1,22 +1,18 @@
-import { createHash } from 'node:crypto';
-import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import type { S3Client, S3ClientConfig } from '@aws-sdk/client-s3';
-import { type Source, type Value, verifyBytes, verifyingStream } from '../../blob.js';
-import {
-  AuthenticationError,
-  CairnError,
-  ConfigError,
-  ConnectionError,
-  LocationError,
-  StorageCorruption,
-  TimeoutError,
-} from '../../errors.js';
+import { inMemoryValue, type Source, type Value } from '../../blob.js';
+import { digestStream, hashStream } from '../../digest.js';
+import { ConfigError, LocationError, StorageCorruption } from '../../errors.js';
 import { assertKey, isKey, type Key, keyToParts } from '../../key.js';
-import { type RetryOptions, withRetry } from '../../retry.js';
 import { parseSize, type Size } from '../../size.js';
 import type { Entry, Location, LocationReadOptions } from '../interface.js';
 import { importOptional } from '../../optional.js';
+import { distinct, inOrder } from '../in-order.js';
 import { KeyQueue } from '../key-queue.js';
+import { DeadlineExceeded, deadlineSignal } from '../net/deadline.js';
+import { type Classified, CONNECTION_CODES, errorCode } from '../net/failures.js';
+import { RemoteCalls } from '../net/remote-calls.js';
+import type { RetryOptions } from '../net/retry.js';
 import { addToTags, labelsOfTags, lastUsedOfTags, TARN_LEVELS, type Tags, tagSet, tagsFrom } from './s3-tarn.js';
 
 export interface S3Options {
@@ -91,35 +87,8 @@ interface Listed {
   LastModified?: Date;
 }
 
-const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ECONNABORTED']);
-const AUTH_NAMES = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'CredentialsProviderError']);
-const TRANSIENT_NAMES = new Set(['SlowDown', 'ServiceUnavailable', 'InternalError', 'RequestTimeout', 'Throttling', 'ThrottlingException']);
-
 function isS3Client(value: unknown): value is S3Client {
   return typeof value === 'object' && value !== null && typeof (value as S3Client).send === 'function' && 'config' in value;
-}
-
-/**
- * A pass-through that hashes the bytes and holds back the last chunk until the digest is checked:
- * the receiver never gets the whole body of a value that does not match its key, so a PUT of
- * known length cannot complete and a multipart upload never sees its last part.
- */
-function holdBackVerifier(key: Key, where: string): Transform {
-  const hash = createHash('sha256');
-  let held: Buffer | null = null;
-  return new Transform({
-    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-      hash.update(chunk);
-      const previous = held;
-      held = chunk;
-      callback(null, previous ?? undefined);
-    },
-    flush(callback: TransformCallback) {
-      const actual = hash.digest('hex');
-      if (actual !== key) return callback(new StorageCorruption(key, actual, where));
-      callback(null, held ?? undefined);
-    },
-  });
 }
 
 /**
@@ -146,7 +115,8 @@ export class S3 implements Location {
   private readonly touchInterval: number;
   private readonly pageSize: number;
   private readonly readAhead: number;
-  private readonly retry: RetryOptions;
+  /** Every request goes through it: typed errors, retries of transient failures. */
+  private readonly calls: RemoteCalls;
   private readonly ownsClient: boolean;
   private loaded: Promise<{ sdk: Sdk; storage: Storage; client: S3Client }> | null = null;
   private bucketChecked: Promise<void> | null = null;
@@ -183,7 +153,13 @@ export class S3 implements Location {
     this.touchInterval = options.touchInterval ?? 60_000;
     this.pageSize = Math.max(1, Math.min(1000, options.pageSize ?? 1000));
     this.readAhead = Math.max(1, options.readAhead ?? 8);
-    this.retry = options.retry ?? {};
+    this.calls = new RemoteCalls({
+      name: () => this.name,
+      timeoutMs: this.timeoutMs,
+      retry: { attempts: 3, ...options.retry },
+      classify: classifyS3,
+      transientCode: 'ERR_S3_TRANSIENT',
+    });
     this.ownsClient = !isS3Client(target);
     const where = typeof target === 'string' ? target.replace(/\/\/[^@/]*@/, '//').replace(/\/$/, '') : isS3Client(target) ? 's3-client' : 'aws';
     this.name = `S3(${where}/${bucket}${this.prefix ? '/' + this.prefix.replace(/\/$/, '') : ''})`;
@@ -200,39 +176,22 @@ export class S3 implements Location {
     if (response === null) return null;
     if (this.keepUsage && (options.use ?? true) && this.touchDue(key)) await this.markUsed(key);
     const size = response.size;
-    let pending: Readable | null = response.body;
     // small values come into memory at once (freeing the connection) and are checked on first use
-    let eager: Buffer | null = null;
-    let checked = false;
     if (size !== null && size <= EAGER_BYTES) {
-      eager = await collectStream(pending).catch((error: unknown) => {
-        throw this.failure('read', error);
+      const eager = await collectStream(response.body).catch((error: unknown) => {
+        throw this.calls.failure('read', error);
       });
-      pending = null;
-    } else {
-      const unused = pending;
-      setTimeout(() => {
-        if (pending === unused) {
-          pending = null;
-          unused.destroy();
-        }
-      }, HOLD_MS).unref();
+      return inMemoryValue(key, eager, this.name, () => this.labelsOf(key));
     }
-    const verifiedEager = (): Buffer => {
-      if (!checked) verifyBytes(key, eager!, this.name);
-      checked = true;
-      return eager!;
-    };
-    const open = (): Readable => {
-      if (eager !== null) {
-        try {
-          return Readable.from([verifiedEager()]);
-        } catch (error) {
-          const failed = new Readable({ read() {} });
-          failed.destroy(error as Error);
-          return failed;
-        }
+    let pending: Readable | null = response.body;
+    const unused = pending;
+    setTimeout(() => {
+      if (pending === unused) {
+        pending = null;
+        unused.destroy();
       }
+    }, HOLD_MS).unref();
+    const open = (): Readable => {
       const body = pending;
       pending = null;
       return body ? this.verifying(key, body) : this.reopen(key);
@@ -242,7 +201,7 @@ export class S3 implements Location {
       size,
       path: null,
       stream: open,
-      bytes: async () => (eager !== null ? verifiedEager() : await collectStream(open())),
+      bytes: () => collectStream(open()),
       labels: () => this.labelsOf(key),
     };
   }
@@ -255,32 +214,9 @@ export class S3 implements Location {
   }
 
   /** Reads `readAhead` keys at once (each a GET of its own: S3 has no batch read), handing them out in order. */
-  async *readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
-    const seen = new Set<Key>();
-    const inFlight: [Key, Promise<Value | null>][] = [];
-    const start = (key: Key): void => {
-      const reading = this.read(key);
-      reading.catch(() => {}); // seen when its turn comes; not an unhandled rejection meanwhile
-      inFlight.push([key, reading]);
-    };
-    try {
-      for (const key of keys) {
-        if (seen.has(key)) continue;
-        seen.add(key);
-        start(key);
-        if (inFlight.length >= this.readAhead) {
-          const [first, reading] = inFlight.shift()!;
-          yield [first, await reading];
-        }
-      }
-      while (inFlight.length > 0) {
-        const [first, reading] = inFlight.shift()!;
-        yield [first, await reading];
-      }
-    } finally {
-      // a caller that stops early: the reads in flight are waited for (a large body nobody streams is closed after HOLD_MS)
-      await Promise.all(inFlight.map(([, reading]) => reading.catch(() => null)));
-    }
+  readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
+    // a caller that stops early: the reads in flight are waited for (a large body nobody streams is closed after HOLD_MS)
+    return inOrder(distinct(keys), this.readAhead, (key) => this.read(key));
   }
 
   /** True when `key` is there: one HEAD, which neither reads the value nor marks it as used. */
@@ -427,15 +363,10 @@ export class S3 implements Location {
   async getObject(objectKey: string, operation: string): Promise<{ bytes: Buffer; lastModified: Date | null } | null> {
     const { sdk } = await this.load();
     await this.checkBucket();
-    let response: Reply;
-    try {
-      response = await this.send(operation, () => new sdk.GetObjectCommand({ Bucket: this.bucket, Key: objectKey }));
-    } catch (error) {
-      if (isMissing(error)) return null;
-      throw error;
-    }
+    const response = await this.sendOrNull(operation, () => new sdk.GetObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+    if (response === null) return null;
     const bytes = await collectStream(response.Body as Readable).catch((error: unknown) => {
-      throw this.failure(operation, error);
+      throw this.calls.failure(operation, error);
     });
     return { bytes, lastModified: response.LastModified ?? null };
   }
@@ -444,13 +375,8 @@ export class S3 implements Location {
   async statObject(objectKey: string, operation: string): Promise<{ lastModified: Date | null } | null> {
     const { sdk } = await this.load();
     await this.checkBucket();
-    try {
-      const response = await this.send(operation, () => new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }));
-      return { lastModified: response.LastModified ?? null };
-    } catch (error) {
-      if (isMissing(error)) return null;
-      throw error;
-    }
+    const response = await this.sendOrNull(operation, () => new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+    return response === null ? null : { lastModified: response.LastModified ?? null };
   }
 
   /** Stores `body` as the object `objectKey` (S3 publishes an object whole, or not at all). */
@@ -484,20 +410,15 @@ export class S3 implements Location {
     const objectKey = this.objectKey(key);
     const { sdk } = await this.load();
     await this.checkBucket();
-    try {
-      // no deadline on the whole transfer: the socket's inactivity timeout bounds a stall
-      const response = await this.send(operation, () => new sdk.GetObjectCommand({ Bucket: this.bucket, Key: objectKey }));
-      return { body: response.Body as Readable, size: response.ContentLength ?? null };
-    } catch (error) {
-      if (isMissing(error)) return null;
-      throw error;
-    }
+    // no deadline on the whole transfer: the socket's inactivity timeout bounds a stall
+    const response = await this.sendOrNull(operation, () => new sdk.GetObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+    return response === null ? null : { body: response.Body as Readable, size: response.ContentLength ?? null };
   }
 
   private verifying(key: Key, body: Readable): Readable {
     // fails before the consumer sees the end; larger buffers keep the extra stage cheap
-    const check = verifyingStream(key, this.name, 1024 * 1024);
-    body.on('error', (error) => check.destroy(this.failure('read', error)));
+    const check = digestStream({ expect: key, where: this.name, highWaterMark: 1024 * 1024 });
+    body.on('error', (error) => check.destroy(this.calls.failure('read', error)));
     return body.pipe(check);
   }
 
@@ -563,55 +484,49 @@ export class S3 implements Location {
     if (size !== null && existing.size !== null && existing.size !== size) return false;
     const response = await this.get(key, 'write');
     if (response === null) return false; // deleted meanwhile: write it
-    const hash = createHash('sha256');
     try {
-      for await (const chunk of response.body) hash.update(chunk as Buffer);
+      return (await hashStream(response.body)) === key;
     } catch (error) {
-      throw this.failure('write', error);
+      throw this.calls.failure('write', error);
     }
-    return hash.digest('hex') === key;
   }
 
   private async upload(key: Key, objectKey: string, source: Source): Promise<void> {
     const { sdk, storage, client } = await this.load();
-    await withRetry(
-      async () => {
-        const stream = source.stream();
-        const body = source.verified ? stream : stream.pipe(holdBackVerifier(key, `a copy into ${this.name}`));
-        if (!source.verified) stream.on('error', (error) => body.destroy(error));
-        try {
-          if (source.size !== null && source.size <= this.multipartThreshold) {
-            // the SDK pipes the body without watching it for errors: abort the request ourselves
-            const abort = new AbortController();
-            body.once('error', () => abort.abort());
-            // the key is the value's sha256, so the checksum is known before the first byte: given, the
-            // server checks it, and a client at the SDK's defaults (checksums WHEN_SUPPORTED) sends a
-            // plain body instead of an aws-chunked one with a trailer, which some servers store as is
-            const checksum = Buffer.from(key, 'hex').toString('base64');
-            const params = { Bucket: this.bucket, Key: objectKey, Body: body, ContentLength: source.size, ChecksumSHA256: checksum };
-            await client.send(new sdk.PutObjectCommand(params), {
-              abortSignal: abort.signal,
-            });
-          } else {
-            const upload = new storage.Upload({
-              client,
-              params: { Bucket: this.bucket, Key: objectKey, Body: body },
-              partSize: this.partSize,
-              queueSize: this.queueSize,
-              leavePartsOnError: false,
-            });
-            await upload.done();
-          }
-        } catch (error) {
-          stream.destroy();
-          // the verifier's error is the real one, even when the SDK reports the aborted request
-          const reason = body.errored ?? error;
-          throw this.failure('write', reason instanceof StorageCorruption ? reason : error);
+    await this.calls.run('write', async () => {
+      const stream = source.stream();
+      const body = source.verified ? stream : stream.pipe(digestStream({ expect: key, where: `a copy into ${this.name}` }));
+      if (!source.verified) stream.on('error', (error) => body.destroy(error));
+      try {
+        if (source.size !== null && source.size <= this.multipartThreshold) {
+          // the SDK pipes the body without watching it for errors: abort the request ourselves
+          const abort = new AbortController();
+          body.once('error', () => abort.abort());
+          // the key is the value's sha256, so the checksum is known before the first byte: given, the
+          // server checks it, and a client at the SDK's defaults (checksums WHEN_SUPPORTED) sends a
+          // plain body instead of an aws-chunked one with a trailer, which some servers store as is
+          const checksum = Buffer.from(key, 'hex').toString('base64');
+          const params = { Bucket: this.bucket, Key: objectKey, Body: body, ContentLength: source.size, ChecksumSHA256: checksum };
+          await client.send(new sdk.PutObjectCommand(params), {
+            abortSignal: abort.signal,
+          });
+        } else {
+          const upload = new storage.Upload({
+            client,
+            params: { Bucket: this.bucket, Key: objectKey, Body: body },
+            partSize: this.partSize,
+            queueSize: this.queueSize,
+            leavePartsOnError: false,
+          });
+          await upload.done();
         }
-      },
-      (error) => this.isTransient(error),
-      { attempts: 3, ...this.retry },
-    );
+      } catch (error) {
+        stream.destroy();
+        // the verifier's error is the real one, even when the SDK reports the aborted request
+        const reason = body.errored ?? error;
+        throw reason instanceof StorageCorruption ? reason : error;
+      }
+    });
   }
 
   private async putMarker(objectKey: string, operation: string): Promise<void> {
@@ -629,13 +544,8 @@ export class S3 implements Location {
   private async tags(objectKey: string, operation: string): Promise<Tags | undefined> {
     const { sdk } = await this.load();
     await this.checkBucket();
-    try {
-      const reply = await this.send(operation, () => new sdk.GetObjectTaggingCommand({ Bucket: this.bucket, Key: objectKey }));
-      return tagsFrom(reply.TagSet);
-    } catch (error) {
-      if (isMissing(error)) return undefined;
-      throw error;
-    }
+    const reply = await this.sendOrNull(operation, () => new sdk.GetObjectTaggingCommand({ Bucket: this.bucket, Key: objectKey }));
+    return reply === null ? undefined : tagsFrom(reply.TagSet);
   }
 
   private async putTags(objectKey: string, tags: Tags, operation: string): Promise<void> {
@@ -673,13 +583,8 @@ export class S3 implements Location {
   private async head(objectKey: string, operation: string): Promise<{ size: number | null } | null> {
     const { sdk } = await this.load();
     await this.checkBucket();
-    try {
-      const response = await this.send(operation, () => new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }));
-      return { size: response.ContentLength ?? null };
-    } catch (error) {
-      if (isMissing(error)) return null;
-      throw error;
-    }
+    const response = await this.sendOrNull(operation, () => new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: objectKey }));
+    return response === null ? null : { size: response.ContentLength ?? null };
   }
 
   private async *list(prefix: string, operation: string): AsyncIterable<Listed> {
@@ -700,14 +605,8 @@ export class S3 implements Location {
   private checkBucket(): Promise<void> {
     this.bucketChecked ??= (async () => {
       const { sdk } = await this.load();
-      try {
-        await this.send('open', () => new sdk.HeadBucketCommand({ Bucket: this.bucket }));
-      } catch (error) {
-        if (error instanceof LocationError && isMissing(error.cause)) {
-          throw new LocationError(`The bucket ${this.bucket} does not exist (${this.name})`, this.name, { cause: error.cause, code: 'ERR_NO_BUCKET' });
-        }
-        throw error;
-      }
+      const found = await this.sendOrNull('open', () => new sdk.HeadBucketCommand({ Bucket: this.bucket }));
+      if (found === null) throw new LocationError(`The bucket ${this.bucket} does not exist (${this.name})`, this.name, { code: 'ERR_NO_BUCKET' });
     })().catch((error: unknown) => {
       this.bucketChecked = null; // try again next time: the server may be back
       throw error;
@@ -740,58 +639,46 @@ export class S3 implements Location {
   /** Sends one small command, with a deadline, typed errors and retries of transient failures. */
   private async send(operation: string, command: () => Command): Promise<Reply> {
     const { client } = await this.load();
-    const attempt = async (): Promise<Reply> => {
-      const abort = new AbortController();
-      // a GET's deadline covers its headers: the body streams after send() returned, bounded by the socket timeout
-      const timer = setTimeout(() => abort.abort(), this.timeoutMs);
-      try {
-        return (await client.send(command() as never, { abortSignal: abort.signal })) as Reply;
-      } catch (error) {
-        throw this.failure(operation, abort.signal.aborted ? new DeadlineError(`no answer within ${this.timeoutMs} ms`, { cause: error }) : error);
-      } finally {
-        clearTimeout(timer);
-      }
-    };
-    return withRetry(attempt, (error) => this.isTransient(error), { attempts: 3, ...this.retry });
+    return this.calls.run(operation, () => this.attempt(client, command));
   }
 
-  private isTransient(error: unknown): boolean {
-    return error instanceof ConnectionError || (error instanceof LocationError && error.code === 'ERR_S3_TRANSIENT');
+  /** The same, with a 404 for the key (or the bucket, in checkBucket) answered as null. */
+  private async sendOrNull(operation: string, command: () => Command): Promise<Reply | null> {
+    const { client } = await this.load();
+    return this.calls.runOrNull(operation, () => this.attempt(client, command));
   }
 
-  private failure(operation: string, error: unknown): Error {
-    if (error instanceof CairnError) return error;
-    const details = error as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number }; cause?: unknown };
-    const status = details?.$metadata?.httpStatusCode;
-    const name = details?.name ?? '';
-    const code = details?.code ?? (details?.cause as { code?: string } | undefined)?.code ?? '';
-    const message = details?.message ?? String(error);
-    const what = `${operation} on ${this.name}`;
-    // before the timeout test: the SDK names a reset connection 'TimeoutError' too
-    if (CONNECTION_CODES.has(code) || CONNECTION_CODES.has(name) || /socket hang up/.test(message)) {
-      return new ConnectionError(`Cannot reach ${this.name} (${operation}): ${message || code}`, this.name, { cause: error });
+  private async attempt(client: S3Client, command: () => Command): Promise<Reply> {
+    // a GET's deadline covers its headers: the body streams after send() returned, bounded by the socket timeout
+    const deadline = deadlineSignal(this.timeoutMs);
+    try {
+      return (await client.send(command() as never, { abortSignal: deadline.signal })) as Reply;
+    } catch (error) {
+      throw deadline.expired ? new DeadlineExceeded(this.timeoutMs, { cause: error }) : error;
+    } finally {
+      deadline.clear();
     }
-    if (error instanceof DeadlineError || name === 'TimeoutError' || code === 'ETIMEDOUT') {
-      return new TimeoutError(`${what} took more than ${this.timeoutMs} ms`, this.name, this.timeoutMs, { cause: error });
-    }
-    if (status === 401 || status === 403 || AUTH_NAMES.has(name)) {
-      return new AuthenticationError(`${what} was refused: ${name || status}${message ? ` (${message})` : ''}`, this.name, { cause: error });
-    }
-    if ((status !== undefined && status >= 500) || TRANSIENT_NAMES.has(name)) {
-      return new LocationError(`${what} failed: ${name || status} ${message}`, this.name, { cause: error, code: 'ERR_S3_TRANSIENT' });
-    }
-    return new LocationError(`${what} failed: ${name || status || ''} ${message}`.trim(), this.name, { cause: error });
   }
 }
 
-class DeadlineError extends Error {}
+const AUTH_NAMES = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'CredentialsProviderError']);
+const TRANSIENT_NAMES = new Set(['SlowDown', 'ServiceUnavailable', 'InternalError', 'RequestTimeout', 'Throttling', 'ThrottlingException']);
 
-/** A 404 for a key (a missing bucket is told apart by checkBucket). */
-function isMissing(error: unknown): boolean {
-  const inner = error instanceof LocationError ? error.cause : error;
-  const details = inner as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
-  if (details?.name === 'NoSuchBucket') return false;
-  return details?.name === 'NoSuchKey' || details?.name === 'NotFound' || details?.$metadata?.httpStatusCode === 404;
+/** What kind of failure an error of the AWS SDK (or of its sockets) is. */
+function classifyS3(error: unknown): Classified {
+  const details = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  const status = details?.$metadata?.httpStatusCode;
+  const name = details?.name ?? '';
+  const code = errorCode(error);
+  const message = details?.message ?? String(error);
+  // before the timeout test: the SDK names a reset connection 'TimeoutError' too
+  if (CONNECTION_CODES.has(code) || CONNECTION_CODES.has(name) || /socket hang up/.test(message)) return { kind: 'connection', detail: message || code };
+  if (name === 'TimeoutError' || code === 'ETIMEDOUT') return { kind: 'timeout' };
+  // a 404 is a missing key (HEAD answers without a body); a missing bucket is told apart by checkBucket
+  if (name !== 'NoSuchBucket' && (name === 'NoSuchKey' || name === 'NotFound' || status === 404)) return { kind: 'not-found' };
+  if (status === 401 || status === 403 || AUTH_NAMES.has(name)) return { kind: 'auth', detail: `${name || status}${message ? ` (${message})` : ''}` };
+  if ((status !== undefined && status >= 500) || TRANSIENT_NAMES.has(name)) return { kind: 'transient', detail: `${name || status} ${message}` };
+  return { kind: 'permanent', detail: `${name || status || ''} ${message}`.trim() };
 }
 
 async function collectStream(stream: Readable): Promise<Buffer> {

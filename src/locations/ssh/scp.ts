@@ -1,49 +1,37 @@
 /**
- * A lake on another machine, reached with the scp protocol: read and write, laid out as a tarn
- * Disk lake (the remote config.yml decides the layout).
+ * A lake on another machine, reached with the scp protocol: the lake format is LakeLocation's;
+ * this file is the transport under it.
  *
  * There is no scp library: blobs move through `scp -t` (upload) and `scp -f` (download) run on
- * an ssh2 exec channel, speaking scp's small protocol; everything else (size checks, rename,
- * delete, labels, usage marks, listing) is one short POSIX shell command per call. The server
- * needs a POSIX shell and scp; `contents()` also needs GNU find (`-printf`).
+ * an ssh2 exec channel, speaking scp's small protocol; everything else (stat, rename, delete,
+ * labels, usage marks, listing) is one short POSIX shell command per call, and the whole lake is
+ * listed by one command. The server needs a POSIX shell, scp and awk; `contents()` also needs GNU
+ * find (`-printf`).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import type { Client, ClientChannel } from 'ssh2';
-import { type Source, type Value, verifiedValue, verifyBytes } from '../../blob.js';
-import { LocationError, StorageCorruption, TimeoutError } from '../../errors.js';
-import { assertKey, digestBytes, type Key } from '../../key.js';
-import { CONFIG_NAME, DEFAULT_LEVELS, diskConfigText } from '../disk/disk-config.js';
-import { type Entry, type Location, readEach } from '../interface.js';
-import { KeyQueue } from '../key-queue.js';
-import {
-  layoutFrom,
-  mergeLabels,
-  parseLabels,
-  type RemoteLayout,
-  remoteName,
-  shellQuote as q,
-  SSHConnection,
-  type SSHOptions,
-} from './ssh-common.js';
+import { LocationError, TimeoutError } from '../../errors.js';
+import type { Key } from '../../key.js';
+import { type FileInfo, type LakeFiles, type LakeListing, type LakeWriter, type ListedFile, WrongLength } from '../lake/files.js';
+import { BLOB_MODE, TEMP_FOLDER, TOOL_MODE } from '../lake/layout.js';
+import { LakeLocation, type LakeOptions } from '../lake/lake-location.js';
+import { remoteName, shellQuote as q, SSHConnection, type SSHOptions } from './ssh-common.js';
 
-export interface SCPOptions extends SSHOptions {
-  /**
-   * Folder layout used when the remote lake is created (an empty or missing folder); an existing
-   * lake's config.yml decides, and must agree when this is given. @default [1, -1]
-   */
-  levels?: number[];
-  /** A key's last-used mark is updated by reads at most once per this many ms per process. @default 60000 */
-  touchInterval?: number;
+export interface SCPOptions extends SSHOptions, LakeOptions {
   /** Where a stream of unknown size is spooled before upload (scp must announce the size first). @default the OS temp folder */
   spoolDir?: string;
 }
 
 /** Exit status our shell snippets use for "no such file". */
 const MISSING = 3;
+/** Exit status for "the target exists" (a publish that must not replace). */
+const EXISTS = 4;
+/** Exit status for "no sha256sum on the server". */
+const NO_DIGEST = 127;
 
 interface ExecResult {
   code: number | null;
@@ -55,228 +43,226 @@ interface ExecResult {
  * A remote lake over scp. `new SCP('nas.lab', '/srv/lake', { username, privateKey })`.
  * The host key is checked against known_hosts or `hostKeyFingerprint` (see SSHOptions).
  */
-export class SCP implements Location {
-  readonly name: string;
+export class SCP extends LakeLocation {
   readonly root: string;
-  private readonly connection: SSHConnection;
-  private readonly options: SCPOptions;
-  private readonly touchInterval: number;
-  private layoutPromise: Promise<RemoteLayout> | null = null;
-  private readonly writes = new KeyQueue();
-  private readonly lastTouch = new Map<Key, number>();
 
   constructor(host: string, root: string, options: SCPOptions = {}) {
-    this.options = options;
-    this.root = root.length > 1 ? root.replace(/\/+$/, '') : root;
-    this.name = `SCP(${remoteName(host, this.root, options)})`;
-    this.connection = new SSHConnection(host, options, this.name);
-    this.touchInterval = options.touchInterval ?? 60_000;
+    const trimmed = root.length > 1 ? root.replace(/\/+$/, '') : root;
+    const name = `SCP(${remoteName(host, trimmed, options)})`;
+    super(name, new ScpFiles(host, trimmed, name, options), options);
+    this.root = trimmed;
   }
 
   /** The remote file that holds `key` (whether or not it exists). */
   async pathOf(key: Key): Promise<string> {
-    assertKey(key);
-    return (await this.layout()).paths.blob(key);
+    return posix.join(this.root, await this.blobPath(key));
+  }
+}
+
+/** The shell command that sets a tool's file's mtime to now, creating it and its folder with tarn's mode when missing. */
+function touchCommand(mark: string): string {
+  const dir = q(posix.dirname(mark));
+  const mode = TOOL_MODE.toString(8);
+  return `{ { [ -d ${dir} ] || { mkdir -p ${dir} && chmod ${mode} ${dir}; }; } && { [ -e ${q(mark)} ] || { : > ${q(mark)} && chmod ${mode} ${q(mark)}; }; } && touch ${q(mark)}; }`;
+}
+
+/** A listing line's fields: kind, path, value. */
+function listingFields(line: string): [string, string, string] | null {
+  const first = line.indexOf('\t');
+  const second = first === -1 ? -1 : line.indexOf('\t', first + 1);
+  if (second === -1) return null;
+  return [line.slice(0, first), line.slice(first + 1, second), line.slice(second + 1)];
+}
+
+/** The lake's files through shell commands and scp over SSH exec channels. Paths are relative to `root`. */
+class ScpFiles implements LakeFiles, LakeWriter {
+  readonly writer: LakeWriter = this;
+  private readonly connection: SSHConnection;
+
+  constructor(
+    host: string,
+    private readonly root: string,
+    readonly name: string,
+    private readonly options: SCPOptions,
+  ) {
+    this.connection = new SSHConnection(host, options, name);
   }
 
-  async read(key: Key): Promise<Value | null> {
-    assertKey(key);
-    const layout = await this.layout();
-    const file = layout.paths.blob(key);
-    const size = await this.sizeOf(file, `stat ${key}`, this.markCommand(key, layout, false));
-    if (size === null) return null;
-    return verifiedValue(key, this.name, {
-      size,
-      open: () => this.download(file, true),
-      fetch: () => this.downloadBytes(file),
-      labels: () => this.readLabels(key),
-    });
+  private at(path: string): string {
+    return posix.join(this.root, path);
   }
 
-  async readBytes(key: Key): Promise<Buffer | null> {
-    assertKey(key);
-    const layout = await this.layout();
-    const bytes = await this.downloadBytes(layout.paths.blob(key));
-    if (bytes === null) return null;
-    verifyBytes(key, bytes, this.name);
-    await this.touchMark(key, false);
-    return bytes;
+  stat(path: string): Promise<FileInfo | null> {
+    return this.statAndTouch(path, null);
   }
 
-  readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
-    return readEach(this, keys);
-  }
-
-  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<Value | null> {
-    assertKey(key);
-    const layout = await this.layout();
-    await this.writes.run(key, () => this.writeOnce(key, layout, source));
-    this.lastTouch.set(key, Date.now()); // the publish command touched the mark
-    if (labels && labels.length > 0) await this.updateLabels(key, labels);
-    // the remote file now in place, downloaded (and verified) only when used
-    const file = layout.paths.blob(key);
-    return verifiedValue(key, this.name, {
-      size: source.size,
-      open: () => this.download(file, true),
-      fetch: () => this.downloadBytes(file),
-      labels: () => this.readLabels(key),
-    });
-  }
-
-  async delete(key: Key): Promise<boolean> {
-    assertKey(key);
-    const { paths } = await this.layout();
-    const file = paths.blob(key);
+  /**
+   * Stat and mark (and the server's sha256sum, when asked for) in one command: a read costs one
+   * round trip before its bytes, and so does a write of a key already in place.
+   */
+  async statAndTouch(path: string, mark: string | null, _time?: Date, digest = false): Promise<FileInfo | null> {
+    const file = q(this.at(path));
+    const hash = digest ? ` && { sha256sum < ${file} || echo -; }` : '';
+    const touch = mark === null ? '' : ` && ${touchCommand(this.at(mark))}`;
+    const what = `stat ${path}`;
     const result = await this.exec(
-      `delete ${key}`,
-      `if [ -f ${q(file)} ]; then rm -f ${q(file)} ${q(paths.mark(key))} ${q(paths.labels(key))}; else exit ${MISSING}; fi`,
+      what,
+      `if [ -d ${file} ]; then echo D; elif [ -f ${file} ]; then wc -c < ${file}${hash}${touch}; else exit ${MISSING}; fi`,
     );
-    this.lastTouch.delete(key);
-    return this.succeeded(result, `delete ${key}`);
+    if (!this.succeeded(result, what)) return null;
+    const [answer = '', sum = ''] = result.stdout.toString('utf8').trim().split('\n');
+    if (answer === 'D') return { size: null, isDirectory: true };
+    const size = Number(answer);
+    if (!Number.isSafeInteger(size)) throw new LocationError(`${this.name}: ${what}: unexpected answer ${answer}`, this.name);
+    // `-`: no sha256sum on the server, the lake hashes a download instead
+    return digest && /^[0-9a-f]{64}/.test(sum) ? { size, isDirectory: false, digest: sum.slice(0, 64) } : { size, isDirectory: false };
   }
 
-  async touch(key: Key): Promise<boolean> {
-    assertKey(key);
-    const layout = await this.layout();
-    const file = layout.paths.blob(key);
-    const mark = layout.paths.mark(key);
-    const markCommand = layout.keepUsage ? ` && mkdir -p ${q(posix.dirname(mark))} && touch ${q(mark)}` : '';
-    const result = await this.exec(`touch ${key}`, `if [ -f ${q(file)} ]; then true${markCommand}; else exit ${MISSING}; fi`);
-    if (this.succeeded(result, `touch ${key}`)) {
-      this.lastTouch.set(key, Date.now());
-      return true;
+  openRead(path: string): Readable {
+    return this.download(this.at(path), true);
+  }
+
+  readFile(path: string): Promise<Buffer | null> {
+    return this.downloadBytes(this.at(path));
+  }
+
+  async readText(path: string): Promise<string | null> {
+    const file = q(this.at(path));
+    const result = await this.exec(`read ${path}`, `if [ -f ${file} ]; then cat ${file}; else exit ${MISSING}; fi`);
+    return this.succeeded(result, `read ${path}`) ? result.stdout.toString('utf8') : null;
+  }
+
+  async list(dir: string): Promise<ListedFile[]> {
+    const folder = q(this.at(dir));
+    const result = await this.exec(
+      `list ${dir || '/'}`,
+      `[ -d ${folder} ] || exit 0; find ${folder} -mindepth 1 -maxdepth 1 -printf '%y\\t%s\\t%T@\\t%f\\n'`,
+    );
+    if (result.code !== 0) throw this.commandFailed(`list ${dir || '/'}`, result);
+    const entries: ListedFile[] = [];
+    for (const line of result.stdout.toString('utf8').split('\n')) {
+      const [type, size, mtime, name] = line.split('\t');
+      if (name === undefined) continue;
+      entries.push({ name, isFile: type === 'f', isDirectory: type === 'd', size: Number(size), mtime: new Date(Number(mtime) * 1000) });
     }
-    return false;
+    return entries;
   }
 
-  async *contents(): AsyncIterable<Entry> {
-    const layout = await this.layout();
-    const { paths } = layout;
-    // one command lists blobs, usage marks and labels: a round trip per listing, not per key
+  /**
+   * The whole lake in one command: blobs with their sizes, marks with their times, and every
+   * labels file's text (awk prints them all, a few thousand files per awk), one line each.
+   */
+  async listLake(): Promise<LakeListing> {
     const script = [
       `cd ${q(this.root)} || exit 1`,
-      `find . -path ./.tmp -prune -o -path ./tools -prune -o -type f -printf 'B\\t%P\\t%s\\n'`,
-      `[ -d tools/usage ] && find tools/usage -type f -printf 'U\\t%P\\t%T@\\n'`,
-      `[ -d tools/labels ] && find tools/labels -type f -name '*.json' -printf '%P\\n' | while read -r f; do printf 'L\\t%s\\t' "$f"; tr -d '\\n' < "tools/labels/$f"; echo; done`,
+      `find . -path ./${TEMP_FOLDER} -prune -o -path ./tools -prune -o -type f -printf 'B\\t%P\\t%s\\n'`,
+      `[ -d tools/usage ] && find tools/usage -type f -printf 'U\\t%p\\t%T@\\n'`,
+      `[ -d tools/labels ] && find tools/labels -type f -name '*.json' -exec awk ` +
+        `'FNR == 1 { if (NR > 1) printf "\\n"; printf "L\\t%s\\t", FILENAME } { printf "%s", $0 } END { if (NR > 0) printf "\\n" }' {} +`,
       'exit 0',
     ].join('\n');
     const result = await this.exec('list the lake', script);
     if (result.code !== 0) throw this.commandFailed('list the lake', result);
-    const blobs: [string, number][] = [];
-    const usage = new Map<string, Date>();
-    const labels = new Map<string, string[]>();
+    const listing: LakeListing = { files: [], marks: new Map(), labels: new Map() };
     for (const line of result.stdout.toString('utf8').split('\n')) {
-      const [kind, path, value] = line.split('\t');
-      if (!path || value === undefined) continue;
-      if (kind === 'B') {
-        const key = paths.keyOf(path.split('/'));
-        if (key !== null) blobs.push([key, Number(value)]);
-      } else if (kind === 'U') {
-        usage.set(path.replace('/', ''), new Date(Number(value) * 1000));
-      } else if (kind === 'L' && layout.keepLabels) {
-        labels.set(path.replace('/', '').replace(/\.json$/, ''), parseLabels(value, this.name));
-      }
+      const fields = listingFields(line);
+      if (fields === null) continue;
+      const [kind, path, value] = fields;
+      if (kind === 'B') listing.files.push({ path, size: Number(value) });
+      else if (kind === 'U') listing.marks.set(path, new Date(Number(value) * 1000));
+      else if (kind === 'L') listing.labels.set(path, value);
     }
-    blobs.sort((a, b) => (a[0] < b[0] ? -1 : 1));
-    for (const [key, size] of blobs) {
-      yield {
-        key,
-        location: this,
-        meta: { size, labels: labels.get(key) ?? null, lastUsed: layout.keepUsage ? (usage.get(key) ?? null) : null },
-      };
-    }
+    return listing;
   }
 
   async close(): Promise<void> {
     await this.connection.close();
   }
 
-  private layout(): Promise<RemoteLayout> {
-    if (!this.layoutPromise) {
-      this.layoutPromise = this.loadLayout();
-      this.layoutPromise.catch(() => (this.layoutPromise = null));
-    }
-    return this.layoutPromise;
+  async prepare(): Promise<void> {
+    const result = await this.exec('create .tmp', `mkdir -p ${q(this.at(TEMP_FOLDER))}`);
+    if (result.code !== 0) throw this.commandFailed('create .tmp', result);
   }
 
-  private async loadLayout(): Promise<RemoteLayout> {
-    const config = posix.join(this.root, CONFIG_NAME);
-    const tmpDir = posix.join(this.root, '.tmp');
-    const text = diskConfigText(this.options.levels ?? DEFAULT_LEVELS);
-    // an existing config wins; a missing one is created by link(), which never replaces a file
-    const script = [
-      `if [ ! -f ${q(config)} ]; then`,
-      `  mkdir -p ${q(tmpDir)} || exit 1`,
-      `  t=${q(tmpDir)}/config.$$`,
-      `  printf '%s' ${q(text)} > "$t" && ln "$t" ${q(config)} 2>/dev/null; rm -f "$t"`,
-      `fi`,
-      `mkdir -p ${q(tmpDir)} 2>/dev/null`,
-      `cat ${q(config)}`,
-    ].join('\n');
-    const result = await this.exec('read config.yml', script);
-    if (result.code !== 0) throw this.commandFailed('read config.yml', result);
-    return layoutFrom(result.stdout.toString('utf8'), this.root, `${this.name}/${CONFIG_NAME}`, this.options.levels);
-  }
-
-  private async writeOnce(key: Key, layout: RemoteLayout, source: Source): Promise<void> {
-    const { paths } = layout;
-    const file = paths.blob(key);
-    // a blob already in place is checked on the server (sha256sum) and its mark touched, in one command
-    const check = await this.exec(
-      `check ${key}`,
-      `if [ -f ${q(file)} ]; then sha256sum < ${q(file)} || exit 127; ${this.markCommand(key, layout, true)}; else exit ${MISSING}; fi`,
-    );
-    if (check.code === 0 && check.stdout.toString('utf8').startsWith(key)) return;
-    if (check.code === 127 && (await this.isIntact(key, file))) return; // no sha256sum on the server
-    const tmp = paths.tmp(key.slice(0, 16));
+  async putTemp(tmp: string, pieces: AsyncIterable<Buffer>, size: number | null): Promise<void> {
     let spooled: string | null = null;
     try {
-      let size = source.size;
-      let stream: () => Readable = () => source.stream();
-      let verified = source.verified;
-      if (size === null) {
-        // scp announces the size before the bytes: spool to a local file, hashing on the way
+      let known = size;
+      let source: AsyncIterable<Buffer> = pieces;
+      if (known === null) {
+        // scp announces the size before the bytes: spool to a local file first
         spooled = join(this.options.spoolDir ?? tmpdir(), `cairn-scp-${randomBytes(8).toString('hex')}`);
-        size = await spool(source.stream(), spooled, verified ? null : key, `a copy into ${this.name}`);
-        const local = spooled;
-        stream = () => createReadStream(local, { highWaterMark: 1024 * 1024 });
-        verified = true;
+        known = await spool(pieces, spooled);
+        source = createReadStream(spooled, { highWaterMark: 1024 * 1024 });
       }
-      await this.upload(tmp, size, stream(), verified ? null : key);
-      const mark = paths.mark(key);
-      const touch = layout.keepUsage ? ` && mkdir -p ${q(posix.dirname(mark))} && touch ${q(mark)}` : '';
-      const result = await this.exec(`store ${key}`, `mkdir -p ${q(posix.dirname(file))} && mv -f ${q(tmp)} ${q(file)}${touch}`);
-      if (result.code !== 0) throw this.commandFailed(`store ${key}`, result);
+      await this.upload(this.at(tmp), known, source);
     } catch (error) {
-      await this.exec('remove a temp file', `rm -f ${q(tmp)}`).catch(() => undefined);
-      throw this.connection.wrap(error, `write ${key}`);
+      await this.exec('remove a temp file', `rm -f ${q(this.at(tmp))}`).catch(() => undefined);
+      if (error instanceof WrongLength) throw error;
+      throw this.connection.wrap(error, `write ${tmp}`);
     } finally {
       if (spooled) await fsp.rm(spooled, { force: true });
     }
   }
 
-  private async isIntact(key: Key, file: string): Promise<boolean> {
-    const bytes = await this.downloadBytes(file);
-    return bytes !== null && digestBytes(bytes) === key;
+  async publish(tmp: string, target: string, mark: string | null): Promise<boolean> {
+    const [from, to] = [q(this.at(tmp)), q(this.at(target))];
+    const touch = mark === null ? '' : ` && ${touchCommand(this.at(mark))}`;
+    // ln never replaces a file: the first writer's blob stays
+    const result = await this.exec(
+      `store ${target}`,
+      `mkdir -p ${q(posix.dirname(this.at(target)))} || exit 1; ln ${from} ${to} 2>/dev/null || { [ -e ${to} ] && exit ${EXISTS}; ln ${from} ${to} || exit 1; }; rm -f ${from}${touch}`,
+    );
+    if (result.code === EXISTS) return false;
+    if (result.code !== 0) throw this.commandFailed(`store ${target}`, result);
+    return true;
   }
 
-  /** The shell command that updates the key's usage mark, when due ('true' otherwise). */
-  private markCommand(key: Key, layout: RemoteLayout, force: boolean): string {
-    if (!layout.keepUsage) return 'true';
-    const now = Date.now();
-    if (!force && now - (this.lastTouch.get(key) ?? 0) < this.touchInterval) return 'true';
-    if (this.lastTouch.size > 100_000) this.lastTouch.clear();
-    this.lastTouch.set(key, now);
-    const mark = layout.paths.mark(key);
-    return `{ mkdir -p ${q(posix.dirname(mark))} && touch ${q(mark)}; }`;
+  async replace(tmp: string, target: string, mark: string | null): Promise<void> {
+    const touch = mark === null ? '' : ` && ${touchCommand(this.at(mark))}`;
+    const result = await this.exec(
+      `store ${target}`,
+      `mkdir -p ${q(posix.dirname(this.at(target)))} && mv -f ${q(this.at(tmp))} ${q(this.at(target))}${touch}`,
+    );
+    if (result.code !== 0) throw this.commandFailed(`store ${target}`, result);
   }
 
-  private async sizeOf(file: string, what: string, also = 'true'): Promise<number | null> {
-    const result = await this.exec(what, `if [ -f ${q(file)} ]; then wc -c < ${q(file)} && ${also}; else exit ${MISSING}; fi`);
-    if (!this.succeeded(result, what)) return null;
-    const size = Number(result.stdout.toString('utf8').trim());
-    if (!Number.isSafeInteger(size)) throw new LocationError(`${this.name}: ${what}: unexpected answer ${result.stdout.toString('utf8').trim()}`, this.name);
-    return size;
+  async remove(path: string): Promise<boolean> {
+    const file = q(this.at(path));
+    const result = await this.exec(`delete ${path}`, `if [ -f ${file} ] || [ -L ${file} ]; then rm -f ${file}; else exit ${MISSING}; fi`);
+    return this.succeeded(result, `delete ${path}`);
+  }
+
+  async removeDir(path: string): Promise<boolean> {
+    const dir = q(this.at(path));
+    const result = await this.exec(`delete ${path}`, `if [ -d ${dir} ]; then rmdir ${dir}; else exit ${MISSING}; fi`);
+    return this.succeeded(result, `delete ${path}`);
+  }
+
+  async writeText(path: string, text: string, mode: number, dirMode?: number): Promise<void> {
+    const file = this.at(path);
+    const dir = q(posix.dirname(file));
+    const tmp = q(this.at(`${TEMP_FOLDER}/text.${randomBytes(6).toString('hex')}`));
+    const makeDir = dirMode === undefined ? `mkdir -p ${dir}` : `{ [ -d ${dir} ] || { mkdir -p ${dir} && chmod ${dirMode.toString(8)} ${dir}; }; }`;
+    const result = await this.exec(
+      `store ${path}`,
+      `${makeDir} && printf '%s' ${q(text)} > ${tmp} && chmod ${mode.toString(8)} ${tmp} && mv -f ${tmp} ${q(file)} || { rm -f ${tmp}; exit 1; }`,
+    );
+    if (result.code !== 0) throw this.commandFailed(`store ${path}`, result);
+  }
+
+  async touch(path: string): Promise<void> {
+    const result = await this.exec(`touch ${path}`, touchCommand(this.at(path)));
+    if (result.code !== 0) throw this.commandFailed(`touch ${path}`, result);
+  }
+
+  /** The file's sha256 computed by the server (sha256sum): no download; undefined when the server has none. */
+  async digest(path: string): Promise<string | null | undefined> {
+    const file = q(this.at(path));
+    const result = await this.exec(`check ${path}`, `if [ -f ${file} ]; then sha256sum < ${file} || exit ${NO_DIGEST}; else exit ${MISSING}; fi`);
+    if (result.code === NO_DIGEST) return undefined;
+    if (!this.succeeded(result, `check ${path}`)) return null;
+    return result.stdout.toString('utf8').slice(0, 64);
   }
 
   /** True for exit 0, false for our "missing" status; anything else is an error. */
@@ -325,42 +311,32 @@ export class SCP implements Location {
     });
   }
 
-  /** Sends `size` bytes to a new remote file with `scp -t`; checks the hash when `key` is given. */
-  private async upload(tmp: string, size: number, stream: Readable, key: Key | null): Promise<void> {
+  /** Sends exactly `size` bytes to a new remote file with `scp -t`. */
+  private async upload(tmp: string, size: number, pieces: AsyncIterable<Buffer | Uint8Array>): Promise<void> {
     const limit = this.connection.timeoutMs;
     const client = await this.connection.client();
-    const { channel } = await this.openChannel(client, `scp -t ${q(tmp)}`).catch((error: unknown) => {
-      stream.destroy();
-      throw error;
-    });
+    const { channel } = await this.openChannel(client, `scp -t ${q(tmp)}`);
     const reader = new ReplyReader(channel, limit, () => {
       this.connection.drop(client);
       return new TimeoutError(`${this.name}: an scp upload stalled for ${limit} ms`, this.name, limit);
     });
-    const hash = key === null ? null : createHash('sha256');
     try {
       await reader.ack('scp -t');
-      channel.write(`C0444 ${size} ${posix.basename(tmp)}\n`);
+      channel.write(`C0${BLOB_MODE.toString(8)} ${size} ${posix.basename(tmp)}\n`);
       await reader.ack('scp -t');
       let sent = 0;
-      for await (const piece of stream) {
-        const chunk = Buffer.isBuffer(piece) ? piece : Buffer.from(piece as Uint8Array);
+      for await (const piece of pieces) {
+        const chunk = Buffer.isBuffer(piece) ? piece : Buffer.from(piece);
         sent += chunk.length;
         if (sent > size) break;
-        hash?.update(chunk);
         if (!channel.write(chunk)) await reader.drained();
       }
-      const actual = hash?.digest('hex') ?? null;
-      if (sent !== size || (key !== null && actual !== key)) {
-        if (key !== null) throw new StorageCorruption(key, sent === size ? actual : null, `a copy into ${this.name}`);
-        throw new LocationError(`${this.name}: the source gave ${sent} bytes, not the ${size} it announced`, this.name);
-      }
+      if (sent !== size) throw new WrongLength(`the source gave ${sent > size ? 'more than ' : ''}${sent} bytes, not the ${size} it announced`);
       channel.write(Buffer.from([0]));
       await reader.ack('scp -t');
       channel.end();
       await reader.closed();
     } finally {
-      stream.destroy();
       reader.dispose();
       channel.destroy();
     }
@@ -419,60 +395,20 @@ export class SCP implements Location {
     run().catch((error: unknown) => out.destroy(this.connection.wrap(error, `read ${file}`)));
     return out;
   }
-
-  private async readLabels(key: Key): Promise<string[] | null> {
-    const layout = await this.layout();
-    if (!layout.keepLabels) return null;
-    const file = layout.paths.labels(key);
-    const result = await this.exec(`read the labels of ${key}`, `if [ -f ${q(file)} ]; then cat ${q(file)}; else exit ${MISSING}; fi`);
-    if (!this.succeeded(result, `read the labels of ${key}`)) return null;
-    return parseLabels(result.stdout.toString('utf8'), this.name);
-  }
-
-  private async updateLabels(key: Key, labels: readonly string[]): Promise<void> {
-    const layout = await this.layout();
-    if (!layout.keepLabels) return;
-    const merged = mergeLabels(await this.readLabels(key), labels);
-    if (merged === null) return;
-    const file = layout.paths.labels(key);
-    const tmp = layout.paths.tmp('labels');
-    const result = await this.exec(
-      `store the labels of ${key}`,
-      `mkdir -p ${q(posix.dirname(file))} && printf '%s' ${q(JSON.stringify(merged))} > ${q(tmp)} && mv -f ${q(tmp)} ${q(file)} || { rm -f ${q(tmp)}; exit 1; }`,
-    );
-    if (result.code !== 0) throw this.commandFailed(`store the labels of ${key}`, result);
-  }
-
-  private async touchMark(key: Key, force: boolean): Promise<void> {
-    const layout = await this.layout();
-    if (!layout.keepUsage) return;
-    const now = Date.now();
-    if (!force && now - (this.lastTouch.get(key) ?? 0) < this.touchInterval) return;
-    if (this.lastTouch.size > 100_000) this.lastTouch.clear();
-    this.lastTouch.set(key, now);
-    const mark = layout.paths.mark(key);
-    const result = await this.exec(`touch ${key}`, `mkdir -p ${q(posix.dirname(mark))} && touch ${q(mark)}`);
-    if (result.code !== 0) throw this.commandFailed(`touch ${key}`, result);
-  }
 }
 
-/** Writes a stream to a local file, checking it hashes to `key` (when given); returns the size. */
-async function spool(stream: Readable, path: string, key: Key | null, where: string): Promise<number> {
-  const hash = createHash('sha256');
+/** Writes pieces to a new local file; returns the size. */
+async function spool(pieces: AsyncIterable<Buffer>, path: string): Promise<number> {
   const handle = await fsp.open(path, 'wx', 0o600);
   let size = 0;
   try {
-    for await (const piece of stream) {
-      const chunk = Buffer.isBuffer(piece) ? piece : Buffer.from(piece as Uint8Array);
-      hash.update(chunk);
+    for await (const chunk of pieces) {
       size += chunk.length;
       await handle.write(chunk);
     }
   } finally {
     await handle.close();
   }
-  const actual = hash.digest('hex');
-  if (key !== null && actual !== key) throw new StorageCorruption(key, actual, where);
   return size;
 }
 

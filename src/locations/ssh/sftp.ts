@@ -1,35 +1,20 @@
 /**
- * A lake on another machine, reached over SFTP: read and write, laid out as a tarn Disk lake
- * (the remote config.yml decides the layout). It speaks through ssh2's SFTP channel directly,
- * with several requests in flight per transfer, which is what makes large transfers fast.
+ * A lake on another machine, reached over SFTP: the lake format is LakeLocation's; this file is
+ * the SFTP transport under it. It speaks through ssh2's SFTP channel directly, with several
+ * requests in flight per transfer, which is what makes large transfers fast.
  */
-import { createHash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Client, FileEntryWithStats, SFTPWrapper, Stats } from 'ssh2';
-import { type Source, type Value, verifiedValue, verifyBytes } from '../../blob.js';
-import { LocationError, StorageCorruption, TimeoutError } from '../../errors.js';
-import { assertKey, digestBytes, type Key } from '../../key.js';
-import { diskConfigText, DEFAULT_LEVELS, CONFIG_NAME } from '../disk/disk-config.js';
-import { type Entry, type Location, readEach } from '../interface.js';
-import { KeyQueue } from '../key-queue.js';
-import {
-  layoutFrom,
-  mergeLabels,
-  parseLabels,
-  type RemoteLayout,
-  remoteName,
-  SSHConnection,
-  type SSHOptions,
-  withTimeout,
-} from './ssh-common.js';
+import { LocationError, TimeoutError } from '../../errors.js';
+import type { Key } from '../../key.js';
+import type { FileInfo, LakeFiles, LakeWriter, ListedFile } from '../lake/files.js';
+import { BLOB_MODE, TEMP_FOLDER, TOOL_MODE } from '../lake/layout.js';
+import { LakeLocation, type LakeOptions } from '../lake/lake-location.js';
+import { remoteName, SSHConnection, type SSHOptions, withTimeout } from './ssh-common.js';
 
-export interface SFTPOptions extends SSHOptions {
-  /**
-   * Folder layout used when the remote lake is created (an empty or missing folder); an existing
-   * lake's config.yml decides, and must agree when this is given. @default [1, -1]
-   */
-  levels?: number[];
+export interface SFTPOptions extends SSHOptions, LakeOptions {
   /**
    * Bytes per SFTP read or write request, at most what the server accepts (OpenSSH announces
    * 255 KiB through limits@openssh.com; a larger request would be split by ssh2 into a full one and
@@ -46,13 +31,12 @@ export interface SFTPOptions extends SSHOptions {
   readConcurrency?: number;
   /** Ask the server to fsync each blob (fsync@openssh.com) before it is renamed into place. @default true */
   fsync?: boolean;
-  /** A key's last-used mark is updated by reads at most once per this many ms per process. @default 60000 */
-  touchInterval?: number;
 }
 
-const SMALL_VALUE = 1024 * 1024;
 const STATUS_NO_SUCH_FILE = 2;
 const STATUS_FAILURE = 4;
+/** Free bytes below which a failed write is taken for a full disk (statvfs@openssh.com). */
+const NEARLY_FULL = 1024 * 1024;
 
 type Callback<T> = (error: Error | null | undefined, value: T) => void;
 
@@ -75,201 +59,170 @@ function isMissing(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === STATUS_NO_SUCH_FILE;
 }
 
+function isFailure(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === STATUS_FAILURE;
+}
+
 /**
  * A remote lake over SFTP. `new SFTP('nas.lab', '/srv/lake', { username, privateKey })`.
  * The host key is checked against known_hosts or `hostKeyFingerprint` (see SSHOptions).
  */
-export class SFTP implements Location {
-  readonly name: string;
+export class SFTP extends LakeLocation {
   readonly root: string;
-  private readonly connection: SSHConnection;
-  private readonly options: SFTPOptions;
-  private readonly chunkSize: number;
-  private readonly concurrency: number;
-  private readonly readConcurrency: number;
-  private readonly touchInterval: number;
-  private readonly channels = new WeakMap<Client, Promise<SFTPWrapper>>();
-  private layoutPromise: Promise<RemoteLayout> | null = null;
-  private readonly knownDirs = new Set<string>();
-  private readonly writes = new KeyQueue();
-  private readonly lastTouch = new Map<Key, number>();
 
   constructor(host: string, root: string, options: SFTPOptions = {}) {
-    this.options = options;
-    this.root = root.length > 1 ? root.replace(/\/+$/, '') : root;
-    this.name = `SFTP(${remoteName(host, this.root, options)})`;
-    this.connection = new SSHConnection(host, options, this.name);
-    this.chunkSize = options.chunkSize ?? 256 * 1024;
-    this.concurrency = options.concurrency ?? 16;
-    this.readConcurrency = options.readConcurrency ?? 16;
-    this.touchInterval = options.touchInterval ?? 60_000;
+    const trimmed = root.length > 1 ? root.replace(/\/+$/, '') : root;
+    const name = `SFTP(${remoteName(host, trimmed, options)})`;
+    super(name, new SftpFiles(host, trimmed, name, options), options);
+    this.root = trimmed;
   }
 
   /** The remote file that holds `key` (whether or not it exists). */
   async pathOf(key: Key): Promise<string> {
-    assertKey(key);
-    return (await this.layout()).paths.blob(key);
+    return posix.join(this.root, await this.blobPath(key));
+  }
+}
+
+/** The lake's files over one SFTP channel per connection. Paths are relative to `root`. */
+class SftpFiles implements LakeFiles, LakeWriter {
+  readonly writer: LakeWriter = this;
+  private readonly connection: SSHConnection;
+  private readonly chunkSize: number;
+  private readonly concurrency: number;
+  private readonly readConcurrency: number;
+  private readonly channels = new WeakMap<Client, Promise<SFTPWrapper>>();
+  private readonly knownDirs = new Set<string>();
+
+  constructor(
+    host: string,
+    private readonly root: string,
+    readonly name: string,
+    private readonly options: SFTPOptions,
+  ) {
+    this.connection = new SSHConnection(host, options, name);
+    this.chunkSize = options.chunkSize ?? 256 * 1024;
+    this.concurrency = options.concurrency ?? 16;
+    this.readConcurrency = options.readConcurrency ?? 16;
   }
 
-  async read(key: Key): Promise<Value | null> {
-    assertKey(key);
-    const layout = await this.layout();
-    const file = layout.paths.blob(key);
-    const stats = await this.sftpOp(`stat ${key}`, (sftp) => statOrNull(sftp, file));
-    if (stats === null) return null;
-    await this.touchMark(key, false);
-    const size = stats.size;
-    return verifiedValue(key, this.name, {
-      size,
-      open: () => this.downloadStream(file, size),
-      fetch: () => this.download(file),
-      labels: () => this.readLabels(key),
-    });
+  private at(path: string): string {
+    return posix.join(this.root, path);
   }
 
-  async readBytes(key: Key): Promise<Buffer | null> {
-    assertKey(key);
-    const layout = await this.layout();
-    const bytes = await this.download(layout.paths.blob(key));
-    if (bytes === null) return null;
-    verifyBytes(key, bytes, this.name);
-    await this.touchMark(key, false);
-    return bytes;
+  async stat(path: string): Promise<FileInfo | null> {
+    const stats = await this.sftpOp(`stat ${path}`, (sftp) => statOrNull(sftp, this.at(path)));
+    return stats === null ? null : { size: stats.size, isDirectory: stats.isDirectory() };
   }
 
-  readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
-    return readEach(this, keys);
+  openRead(path: string, size: number | null): Readable {
+    // the lake always knows a blob's size from a stat; without one, the whole file in one go
+    if (size === null) return Readable.from(wholeFile(() => this.readFile(path)));
+    return this.downloadStream(this.at(path), size);
   }
 
-  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<Value | null> {
-    assertKey(key);
-    const layout = await this.layout();
-    const file = layout.paths.blob(key);
-    await this.writes.run(key, () => this.writeOnce(key, file, source));
-    await this.touchMark(key, true);
-    if (labels && labels.length > 0) await this.updateLabels(key, labels);
-    // the remote file now in place, downloaded (and verified) only when used; a source of unknown
-    // size costs a stat (the download is paced by the size)
-    const size = source.size ?? (await this.sftpOp(`stat ${key}`, (sftp) => statOrNull(sftp, file)))?.size;
-    if (size === undefined) throw new LocationError(`${this.name}: ${key} vanished right after it was written`, this.name, { code: 'ERR_VANISHED' });
-    return verifiedValue(key, this.name, {
-      size,
-      open: () => this.downloadStream(file, size),
-      fetch: () => this.download(file),
-      labels: () => this.readLabels(key),
-    });
+  readFile(path: string): Promise<Buffer | null> {
+    return this.download(this.at(path));
   }
 
-  async delete(key: Key): Promise<boolean> {
-    assertKey(key);
-    const layout = await this.layout();
-    const removed = await this.sftpOp(`delete ${key}`, (sftp) => unlinkIfPresent(sftp, layout.paths.blob(key)));
-    if (!removed) return false;
-    this.lastTouch.delete(key);
-    await this.sftpOp(`delete the marks of ${key}`, (sftp) =>
-      Promise.all([unlinkIfPresent(sftp, layout.paths.mark(key)), unlinkIfPresent(sftp, layout.paths.labels(key))]),
-    );
-    return true;
+  async readText(path: string): Promise<string | null> {
+    return this.sftpOp(`read ${path}`, (sftp) => readFileOrNull(sftp, this.at(path)));
   }
 
-  async touch(key: Key): Promise<boolean> {
-    assertKey(key);
-    const layout = await this.layout();
-    const stats = await this.sftpOp(`stat ${key}`, (sftp) => statOrNull(sftp, layout.paths.blob(key)));
-    if (stats === null) return false;
-    await this.touchMark(key, true);
-    return true;
-  }
-
-  async *contents(): AsyncIterable<Entry> {
-    const layout = await this.layout();
-    const { paths } = layout;
-    const usageDirs = new Map<string, Map<string, Date>>();
-    const labelDirs = new Map<string, Set<string>>();
-    const listDir = (dir: string) => this.sftpOp(`list ${dir}`, (sftp) => readdirOrEmpty(sftp, dir));
-    const marks = async (prefix: string) => {
-      let found = usageDirs.get(prefix);
-      if (!found) {
-        found = new Map();
-        if (layout.keepUsage) {
-          for (const entry of await listDir(posix.join(this.root, 'tools', 'usage', prefix))) {
-            found.set(entry.filename, new Date(entry.attrs.mtime * 1000));
-          }
-        }
-        usageDirs.set(prefix, found);
-      }
-      return found;
-    };
-    const labelled = async (prefix: string) => {
-      let found = labelDirs.get(prefix);
-      if (!found) {
-        found = new Set();
-        if (layout.keepLabels) {
-          for (const entry of await listDir(posix.join(this.root, 'tools', 'labels', prefix))) found.add(entry.filename);
-        }
-        labelDirs.set(prefix, found);
-      }
-      return found;
-    };
-    const walk = async function* (this: SFTP, dir: string, parts: string[]): AsyncIterable<Entry> {
-      const entries = (await listDir(dir)).sort((a, b) => (a.filename < b.filename ? -1 : 1));
-      for (const entry of entries) {
-        const name = entry.filename;
-        if (parts.length === 0 && (name === 'tools' || name.startsWith('.') || name === CONFIG_NAME)) continue;
-        const next = [...parts, name];
-        if (next.length < paths.levels.length) {
-          if (entry.attrs.isDirectory()) yield* walk.call(this, posix.join(dir, name), next);
-          continue;
-        }
-        const key = paths.keyOf(next);
-        if (key === null || !entry.attrs.isFile()) continue;
-        const prefix = key.slice(0, 2);
-        const rest = key.slice(2);
-        const labels = (await labelled(prefix)).has(rest + '.json') ? await this.readLabels(key) : null;
-        yield { key, location: this, meta: { size: entry.attrs.size, labels, lastUsed: (await marks(prefix)).get(rest) ?? null } };
-      }
-    };
-    yield* walk.call(this, this.root, []);
+  async list(dir: string): Promise<ListedFile[]> {
+    const entries = await this.sftpOp(`list ${dir || '/'}`, (sftp) => readdirOrEmpty(sftp, this.at(dir)));
+    return entries.map((entry) => ({
+      name: entry.filename,
+      isFile: entry.attrs.isFile(),
+      isDirectory: entry.attrs.isDirectory(),
+      size: entry.attrs.size,
+      mtime: new Date(entry.attrs.mtime * 1000),
+    }));
   }
 
   async close(): Promise<void> {
     await this.connection.close();
   }
 
-  /** Reads (or creates, tarn-style) the remote config.yml, once. */
-  private layout(): Promise<RemoteLayout> {
-    if (!this.layoutPromise) {
-      this.layoutPromise = this.loadLayout();
-      // a failure (server down) is not remembered: the next call tries again
-      this.layoutPromise.catch(() => (this.layoutPromise = null));
-    }
-    return this.layoutPromise;
+  async prepare(): Promise<void> {
+    await this.sftpOp('create .tmp', (sftp) => this.mkdirs(sftp, this.at(TEMP_FOLDER)));
   }
 
-  private async loadLayout(): Promise<RemoteLayout> {
-    const configPath = posix.join(this.root, CONFIG_NAME);
-    const where = `${this.name}/${CONFIG_NAME}`;
-    let text = await this.sftpOp('read config.yml', (sftp) => readFileOrNull(sftp, configPath));
-    if (text === null) {
-      const levels = this.options.levels ?? DEFAULT_LEVELS;
-      const content = diskConfigText(levels);
-      text = await this.sftpOp('create config.yml', async (sftp) => {
-        await this.mkdirs(sftp, posix.join(this.root, '.tmp'));
-        const tmp = posix.join(this.root, '.tmp', `config.${process.pid}.${Date.now()}`);
-        await writeFile(sftp, tmp, Buffer.from(content), 0o644);
-        try {
-          // plain SFTP rename never replaces a file: when another client created the config first, theirs wins
-          await call<void>((done) => sftp.rename(tmp, configPath, done));
-        } catch {
-          await unlinkIfPresent(sftp, tmp);
-        }
-        return readFileOrNull(sftp, configPath);
-      });
-      if (text === null) throw new LocationError(`${this.name}: cannot create ${configPath}`, this.name);
-    } else {
-      await this.sftpOp('create .tmp', (sftp) => this.mkdirs(sftp, posix.join(this.root, '.tmp')));
+  async putTemp(tmp: string, pieces: AsyncIterable<Buffer>): Promise<void> {
+    const client = await this.connection.client();
+    const sftp = await this.sftp(client);
+    try {
+      await this.upload(client, sftp, this.at(tmp), pieces);
+    } catch (error) {
+      await this.sftpOp('remove a temp file', (channel) => unlinkIfPresent(channel, this.at(tmp))).catch(() => undefined);
+      throw this.connection.wrap(await this.noSpace(sftp, error), `write ${tmp}`);
     }
-    return layoutFrom(text, this.root, where, this.options.levels);
+  }
+
+  async publish(tmp: string, target: string, mark: string | null): Promise<boolean> {
+    const published = await this.sftpOp(`store ${target}`, async (sftp) => {
+      await this.mkdirs(sftp, posix.dirname(this.at(target)));
+      try {
+        // plain SFTP rename never replaces a file (OpenSSH links, then unlinks)
+        await call<void>((done) => sftp.rename(this.at(tmp), this.at(target), done));
+        return true;
+      } catch (error) {
+        if (isFailure(error) && (await statOrNull(sftp, this.at(target))) !== null) return false;
+        throw error;
+      }
+    });
+    if (published && mark !== null) await this.touch(mark, new Date());
+    return published;
+  }
+
+  async replace(tmp: string, target: string, mark: string | null): Promise<void> {
+    await this.sftpOp(`store ${target}`, async (sftp) => {
+      await this.mkdirs(sftp, posix.dirname(this.at(target)));
+      await renameReplacing(sftp, this.at(tmp), this.at(target));
+    });
+    if (mark !== null) await this.touch(mark, new Date());
+  }
+
+  remove(path: string): Promise<boolean> {
+    return this.sftpOp(`delete ${path}`, (sftp) => unlinkIfPresent(sftp, this.at(path)));
+  }
+
+  removeDir(path: string): Promise<boolean> {
+    return this.sftpOp(`delete ${path}`, async (sftp) => {
+      try {
+        await call<void>((done) => sftp.rmdir(this.at(path), done));
+        return true;
+      } catch (error) {
+        if (isMissing(error)) return false;
+        throw error;
+      }
+    });
+  }
+
+  async writeText(path: string, text: string, mode: number, dirMode?: number): Promise<void> {
+    const file = this.at(path);
+    const tmp = this.at(`${TEMP_FOLDER}/text.${randomBytes(6).toString('hex')}`);
+    await this.sftpOp(`store ${path}`, async (sftp) => {
+      await this.mkdirs(sftp, posix.dirname(file), dirMode);
+      try {
+        await createFile(sftp, tmp, Buffer.from(text), mode);
+        await renameReplacing(sftp, tmp, file);
+      } finally {
+        await unlinkIfPresent(sftp, tmp).catch(() => undefined);
+      }
+    });
+  }
+
+  async touch(path: string, time: Date): Promise<void> {
+    const mark = this.at(path);
+    await this.sftpOp(`touch ${path}`, async (sftp) => {
+      try {
+        await call<void>((done) => sftp.utimes(mark, time, time, done));
+      } catch (error) {
+        if (!isMissing(error)) throw error;
+        await this.mkdirs(sftp, posix.dirname(mark), TOOL_MODE);
+        await createFile(sftp, mark, Buffer.alloc(0), TOOL_MODE);
+      }
+    });
   }
 
   /** The SFTP channel of the current connection (opened once per connection). */
@@ -288,14 +241,16 @@ export class SFTP implements Location {
     return this.connection.run(what, async (client) => operation(await this.sftp(client)));
   }
 
-  private async mkdirs(sftp: SFTPWrapper, dir: string): Promise<void> {
+  /** Makes `dir` and its missing parents; `mode` (applied past the server's umask) is for `dir` itself. */
+  private async mkdirs(sftp: SFTPWrapper, dir: string, mode?: number): Promise<void> {
     if (this.knownDirs.has(dir) || dir === '/' || dir === '.' || dir === '') return;
     try {
       await call<void>((done) => sftp.mkdir(dir, done));
+      if (mode !== undefined) await call<void>((done) => sftp.chmod(dir, mode, done));
     } catch (error) {
       if (isMissing(error)) {
         await this.mkdirs(sftp, posix.dirname(dir));
-        await this.mkdirs(sftp, dir);
+        await this.mkdirs(sftp, dir, mode);
         return;
       }
       // OpenSSH answers a plain "failure" when the folder exists
@@ -305,43 +260,26 @@ export class SFTP implements Location {
     this.knownDirs.add(dir);
   }
 
-  private async writeOnce(key: Key, file: string, source: Source): Promise<void> {
-    const existing = await this.sftpOp(`stat ${key}`, (sftp) => statOrNull(sftp, file));
-    if (existing !== null && (await this.isIntact(key, file, existing.size))) return;
-    const layout = await this.layout();
-    const tmp = layout.paths.tmp(key.slice(0, 16));
-    const client = await this.connection.client();
-    const sftp = await this.sftp(client);
-    try {
-      await this.upload(client, sftp, tmp, key, source);
-      await this.sftpOp(`store ${key}`, async (channel) => {
-        await this.mkdirs(channel, posix.dirname(file));
-        await renameReplacing(channel, tmp, file);
-      });
-    } catch (error) {
-      await this.sftpOp('remove a temp file', (channel) => unlinkIfPresent(channel, tmp)).catch(() => undefined);
-      throw this.connection.wrap(error, `write ${key}`);
-    }
+  /**
+   * SFTP (version 3) reports a full disk as a plain "failure": when the server's filesystem is
+   * (nearly) full, say so with ERR_NO_SPACE. Other errors pass as they are.
+   */
+  private async noSpace(sftp: SFTPWrapper, error: unknown): Promise<unknown> {
+    if (!isFailure(error)) return error;
+    const stats = await call<{ bavail: number; frsize: number }>((done) => sftp.ext_openssh_statvfs(this.root, done)).catch(() => null);
+    if (stats === null || stats.bavail * stats.frsize >= NEARLY_FULL) return error;
+    return new LocationError(`${this.name}: the server's disk is full`, this.name, { cause: error, code: 'ERR_NO_SPACE' });
   }
 
-  /** Small blobs in place are checked byte for byte; a large one of the same key is trusted. */
-  private async isIntact(key: Key, file: string, size: number): Promise<boolean> {
-    if (size > SMALL_VALUE) return true;
-    const bytes = await this.download(file);
-    if (bytes === null) return false;
-    return digestBytes(bytes) === key;
-  }
-
-  /** Streams the source into a new remote file, several writes in flight, hashing as it goes. */
-  private async upload(client: Client, sftp: SFTPWrapper, tmp: string, key: Key, source: Source): Promise<void> {
+  /** Streams pieces into a new remote file, several writes in flight. */
+  private async upload(client: Client, sftp: SFTPWrapper, tmp: string, pieces: AsyncIterable<Buffer>): Promise<void> {
     const limit = this.connection.timeoutMs;
     const timed = <T>(what: string, promise: Promise<T>) =>
       withTimeout(promise, limit, () => {
         this.connection.drop(client);
         return new TimeoutError(`${this.name}: ${what} took longer than ${limit} ms`, this.name, limit);
       });
-    const handle = await timed('opening a temp file', call<Buffer>((done) => sftp.open(tmp, 'w', { mode: 0o444 }, done)));
-    const hash = source.verified ? null : createHash('sha256');
+    const handle = await timed('opening a temp file', call<Buffer>((done) => sftp.open(tmp, 'w', { mode: BLOB_MODE }, done)));
     const chunkSize = requestSize(sftp, this.chunkSize, 'write');
     const inFlight = new Set<Promise<void>>();
     let failure: unknown = null;
@@ -371,29 +309,18 @@ export class SFTP implements Location {
       // source's piece; only a request that spans two pieces is copied together
       const pending: Buffer[] = [];
       let pendingSize = 0;
-      const stream = source.stream();
-      try {
-        for await (const piece of stream as AsyncIterable<Uint8Array>) {
-          const bytes = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
-          hash?.update(bytes);
-          pending.push(bytes);
-          pendingSize += bytes.length;
-          while (pendingSize >= chunkSize) {
-            send(takeBytes(pending, chunkSize));
-            pendingSize -= chunkSize;
-            await slot();
-          }
+      for await (const bytes of pieces) {
+        pending.push(bytes);
+        pendingSize += bytes.length;
+        while (pendingSize >= chunkSize) {
+          send(takeBytes(pending, chunkSize));
+          pendingSize -= chunkSize;
+          await slot();
         }
-      } finally {
-        stream.destroy();
       }
       if (pendingSize > 0) send(takeBytes(pending, pendingSize));
       await Promise.all(inFlight);
       if (failure) throw failure;
-      if (hash) {
-        const actual = hash.digest('hex');
-        if (actual !== key) throw new StorageCorruption(key, actual, `a copy into ${this.name}`);
-      }
       if (this.options.fsync ?? true) {
         await timed('fsync', call<unknown>((done) => sftp.ext_openssh_fsync(handle, done))).catch((error: unknown) => {
           // servers without fsync@openssh.com: the rename still publishes a complete file
@@ -510,53 +437,11 @@ export class SFTP implements Location {
       },
     });
   }
+}
 
-  private async readLabels(key: Key): Promise<string[] | null> {
-    const layout = await this.layout();
-    if (!layout.keepLabels) return null;
-    const text = await this.sftpOp(`read the labels of ${key}`, (sftp) => readFileOrNull(sftp, layout.paths.labels(key)));
-    return text === null ? null : parseLabels(text, this.name);
-  }
-
-  /** Adds labels to the key's set (tarn's JsonLabels keeps the union), atomically. */
-  private async updateLabels(key: Key, labels: readonly string[]): Promise<void> {
-    const layout = await this.layout();
-    if (!layout.keepLabels) return;
-    const merged = mergeLabels(await this.readLabels(key), labels);
-    if (merged === null) return;
-    const file = layout.paths.labels(key);
-    const tmp = layout.paths.tmp('labels');
-    await this.sftpOp(`store the labels of ${key}`, async (sftp) => {
-      await this.mkdirs(sftp, posix.dirname(file));
-      try {
-        await writeFile(sftp, tmp, Buffer.from(JSON.stringify(merged)), 0o644);
-        await renameReplacing(sftp, tmp, file);
-      } finally {
-        await unlinkIfPresent(sftp, tmp).catch(() => undefined);
-      }
-    });
-  }
-
-  /** Updates tarn's last-used mark (at most once per `touchInterval` unless forced). */
-  private async touchMark(key: Key, force: boolean): Promise<void> {
-    const layout = await this.layout();
-    if (!layout.keepUsage) return;
-    const now = Date.now();
-    if (!force && now - (this.lastTouch.get(key) ?? 0) < this.touchInterval) return;
-    if (this.lastTouch.size > 100_000) this.lastTouch.clear();
-    this.lastTouch.set(key, now);
-    const mark = layout.paths.mark(key);
-    const time = new Date(now);
-    await this.sftpOp(`touch ${key}`, async (sftp) => {
-      try {
-        await call<void>((done) => sftp.utimes(mark, time, time, done));
-      } catch (error) {
-        if (!isMissing(error)) throw error;
-        await this.mkdirs(sftp, posix.dirname(mark));
-        await writeFile(sftp, mark, Buffer.alloc(0), 0o644);
-      }
-    });
-  }
+async function* wholeFile(read: () => Promise<Buffer | null>): AsyncIterable<Buffer> {
+  const bytes = await read();
+  if (bytes !== null) yield bytes;
 }
 
 async function statOrNull(sftp: SFTPWrapper, path: string): Promise<Stats | null> {
@@ -587,8 +472,10 @@ async function readFileOrNull(sftp: SFTPWrapper, path: string): Promise<string |
   }
 }
 
-async function writeFile(sftp: SFTPWrapper, path: string, bytes: Buffer, mode: number): Promise<void> {
+/** Writes a new file with `mode`, set again after writing: the server's umask applies at creation. */
+async function createFile(sftp: SFTPWrapper, path: string, bytes: Buffer, mode: number): Promise<void> {
   await call<void>((done) => sftp.writeFile(path, bytes, { mode }, done));
+  await call<void>((done) => sftp.chmod(path, mode, done));
 }
 
 async function readdirOrEmpty(sftp: SFTPWrapper, dir: string): Promise<FileEntryWithStats[]> {

@@ -1,16 +1,14 @@
 /**
- * What SFTP and SCP share: one lazily opened ssh2 connection, host-key checking, timeouts,
- * retries and the mapping of ssh2's errors onto cairn's typed errors.
+ * What the SFTP and SCP transports share: one lazily opened ssh2 connection, host-key checking,
+ * timeouts, retries and the mapping of ssh2's errors onto cairn's typed errors.
  */
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
-import { join, posix } from 'node:path';
+import { join } from 'node:path';
 import type { Client, ConnectConfig } from 'ssh2';
 import { AuthenticationError, CairnError, ConfigError, ConnectionError, LocationError, TimeoutError } from '../../errors.js';
-import { keyToParts } from '../../key.js';
 import { type RetryOptions, withRetry } from '../../retry.js';
-import { parseDiskConfig } from '../disk/disk-config.js';
 import { importOptional } from '../../optional.js';
 
 /** Options shared by the SFTP and SCP locations. */
@@ -383,80 +381,4 @@ export class SSHConnection {
     this.current = client;
     return client;
   }
-}
-
-/** Where things live in a remote lake laid out as a tarn Disk lake. */
-export class RemotePaths {
-  constructor(
-    readonly root: string,
-    readonly levels: readonly number[],
-  ) {}
-
-  blob(key: string): string {
-    return posix.join(this.root, ...keyToParts(key, this.levels));
-  }
-
-  mark(key: string): string {
-    return posix.join(this.root, 'tools', 'usage', key.slice(0, 2), key.slice(2));
-  }
-
-  labels(key: string): string {
-    return posix.join(this.root, 'tools', 'labels', key.slice(0, 2), key.slice(2) + '.json');
-  }
-
-  tmp(name: string): string {
-    return posix.join(this.root, '.tmp', `${name}.${randomBytes(6).toString('hex')}`);
-  }
-
-  /** The key a blob path relative to the root stands for, or null for anything else. */
-  keyOf(parts: readonly string[]): string | null {
-    if (parts.length !== this.levels.length) return null;
-    for (let i = 0; i < parts.length; i++) if (!this.isPart(i, parts[i]!)) return null;
-    return parts.join('');
-  }
-
-  /** True when `name` can be the `depth`-th part of a blob path: lowercase hex of that level's width. */
-  isPart(depth: number, name: string): boolean {
-    const level = this.levels[depth];
-    if (level === undefined) return false;
-    const fixed = this.levels.reduce((sum, each) => sum + (each === -1 ? 0 : each * 2), 0);
-    const length = level === -1 ? 64 - fixed : level * 2;
-    return name.length === length && /^[0-9a-f]+$/.test(name);
-  }
-}
-
-/** The remote lake's settings, from its config.yml. */
-export interface RemoteLayout {
-  paths: RemotePaths;
-  keepLabels: boolean;
-  keepUsage: boolean;
-}
-
-/** Reads a remote config.yml's text into a layout; checks the `levels` option against it. */
-export function layoutFrom(text: string, root: string, where: string, levels: number[] | undefined): RemoteLayout {
-  const config = parseDiskConfig(text, where);
-  if (levels && JSON.stringify(levels) !== JSON.stringify(config.levels)) {
-    throw new ConfigError(`The levels option ${JSON.stringify(levels)} does not match ${JSON.stringify(config.levels)} in ${where}`);
-  }
-  return {
-    paths: new RemotePaths(root, config.levels),
-    keepLabels: config.labels === 'JsonLabels',
-    keepUsage: config.usage === 'StatUsage',
-  };
-}
-
-/** The union of two label lists, or null when nothing is new. */
-export function mergeLabels(old: readonly string[] | null, added: readonly string[]): string[] | null {
-  const merged = [...new Set([...(old ?? []), ...added])];
-  return merged.length === (old ?? []).length ? null : merged;
-}
-
-export function parseLabels(text: string, where: string): string[] {
-  try {
-    const parsed = JSON.parse(text) as unknown;
-    if (Array.isArray(parsed)) return parsed.map(String);
-  } catch {
-    // reported below
-  }
-  throw new LocationError(`${where}: the labels file is not a JSON list`, where);
 }

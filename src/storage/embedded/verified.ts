@@ -1,4 +1,5 @@
-import { digestBytes, type Key } from '../../key.js';
+import { verifyBytes } from '../../digest.js';
+import type { Key } from '../../key.js';
 import { StorageCorruption } from '../../errors.js';
 
 /** How a store encoded a value (a compression codec), to give its plain bytes back. */
@@ -21,7 +22,6 @@ export function verifiedValue(key: Key, stored: Buffer, where: string, encoding?
       throw new StorageCorruption(key, null, `${where} (it does not decode as ${encoding.name})`, { cause: error });
     }
   }
-  const actual = digestBytes(plain);
-  if (actual !== key) throw new StorageCorruption(key, actual, where);
+  verifyBytes(key, plain, where);
   return plain;
 }

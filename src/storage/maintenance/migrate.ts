@@ -3,10 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, promises as fsp, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { asSource, bufferBlob, fileBlob, type Source } from '../../blob.js';
-import { StorageCorruption } from '../../errors.js';
-import { digestBytes, type Key } from '../../key.js';
+import { checkDigest, hashFile, verifyBytes } from '../../digest.js';
+import type { Key } from '../../key.js';
 import { adminOf, type LakeAdmin, type ThreadOpen } from '../../locations/admin.js';
-import { hashFile } from '../../locations/disk/disk-io.js';
 import { PROCESS_TAG } from '../../locations/disk/disk-liveness.js';
 import type { Location } from '../../locations/interface.js';
 import { disks, locationOf, type Target } from './leaves.js';
@@ -277,8 +276,7 @@ async function copy(source: Location, from: LakeAdmin | null, target: Location, 
     // a value held whole by the source (Packed): hashed from the bytes handed over, no use marked
     const bytes = await from.readStored(key);
     if (bytes === null) throw new Error('removed from the source while migrating');
-    const actual = digestBytes(bytes);
-    if (actual !== key) throw new StorageCorruption(key, actual, `the source ${source.name}`);
+    verifyBytes(key, bytes, `the source ${source.name}`);
     await store(target, key, { ...bufferBlob(bytes), verified: true }, labels);
     return bytes.length;
   }
@@ -293,8 +291,7 @@ async function copy(source: Location, from: LakeAdmin | null, target: Location, 
   if (path !== null && item.size <= IN_MEMORY) {
     // small files: a synchronous read (microseconds from the page cache) saves thread-pool round trips
     const bytes = item.size <= SYNC_READ ? readFileSync(path) : await fsp.readFile(path);
-    const actual = digestBytes(bytes);
-    if (actual !== key) throw new StorageCorruption(key, actual, `the source ${source.name}`);
+    verifyBytes(key, bytes, `the source ${source.name}`);
     await store(target, key, { ...bufferBlob(bytes), verified: true }, labels);
     return bytes.length;
   }
@@ -304,7 +301,7 @@ async function copy(source: Location, from: LakeAdmin | null, target: Location, 
     const tmp = join(staging, `migrate.${key.slice(0, 16)}.${PROCESS_TAG}.${randomBytes(6).toString('hex')}`);
     try {
       const [actual] = await Promise.all([hashFile(path), fsp.copyFile(path, tmp, fsConstants.COPYFILE_FICLONE)]);
-      if (actual !== key) throw new StorageCorruption(key, actual, `the source ${source.name}`);
+      checkDigest(key, actual, `the source ${source.name}`);
       await store(target, key, { ...fileBlob(tmp, item.size), verified: true, movable: true }, labels);
     } finally {
       await fsp.rm(tmp, { force: true });

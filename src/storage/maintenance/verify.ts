@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import { StorageCorruption } from '../../errors.js';
+import { hashStream } from '../../digest.js';
 import type { Key } from '../../key.js';
 import { adminOf, type LakeAdmin } from '../../locations/admin.js';
 import type { Location } from '../../locations/interface.js';
@@ -94,13 +94,11 @@ async function* sizes(location: Location): AsyncIterable<{ key: Key; size: numbe
 async function hashOf(location: Location, key: Key): Promise<string | null> {
   const value = await location.read(key, { use: false }); // checking a value is not a use
   if (value === null) return null;
-  const hash = createHash('sha256');
   try {
-    for await (const chunk of value.stream()) hash.update(chunk as Buffer);
+    return await hashStream(value.stream());
   } catch (error) {
     // a location that verifies its own reads reports the mismatch itself
     if (error instanceof StorageCorruption) return error.actual ?? 'unreadable';
     throw error;
   }
-  return hash.digest('hex');
 }

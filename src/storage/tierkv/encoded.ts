@@ -1,4 +1,5 @@
-import { bufferBlob, type Source, type Value, verifyBytes } from '../../blob.js';
+import { bufferBlob, type Source, type Value } from '../../blob.js';
+import { verifyBytes } from '../../digest.js';
 import type { Key } from '../../key.js';
 import type { Memory } from '../../locations/memory.js';
 import type { Entry, Location } from '../../locations/interface.js';
