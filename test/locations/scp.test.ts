@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -149,5 +149,24 @@ describe('SCP', () => {
     expect(seen).toEqual(expected);
     expect(marked).toBe(1000);
     await scp.close();
+  });
+
+  it("reads, rewrites and deletes an old tarn lake's folder blob (<key>/data)", async () => {
+    const root = remoteRoot();
+    const remote = connect(root);
+    const bytes = randomBytes(3000);
+    const key = sha256(bytes);
+    await remote.has(key); // creates the lake
+    const folder = join(root, key.slice(0, 2), key.slice(2));
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(join(folder, 'data'), bytes);
+    expect((await remote.readBytes(key))!.equals(bytes)).toBe(true);
+    expect((await (await remote.read(key))!.bytes()).equals(bytes)).toBe(true);
+    await expectStored(remote.write(key, bytesSource(bytes)), key);
+    expect(readFileSync(join(folder, 'data')).equals(bytes)).toBe(true);
+    expect(await remote.delete(key)).toBe(true);
+    expect(existsSync(folder)).toBe(false);
+    expect(await remote.read(key)).toBeNull();
+    await remote.close();
   });
 });

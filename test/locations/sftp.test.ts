@@ -278,4 +278,23 @@ describe('SFTP request size and depth', () => {
     await expect(streamed).rejects.toBeInstanceOf(StorageCorruption);
     await sftp.close();
   });
+
+  it("reads, rewrites and deletes an old tarn lake's folder blob (<key>/data)", async () => {
+    const root = remoteRoot();
+    const remote = connect(root);
+    const bytes = randomBytes(3000);
+    const key = sha256(bytes);
+    await remote.has(key); // creates the lake
+    const folder = join(root, key.slice(0, 2), key.slice(2));
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(join(folder, 'data'), bytes);
+    expect((await remote.readBytes(key))!.equals(bytes)).toBe(true);
+    expect((await (await remote.read(key))!.bytes()).equals(bytes)).toBe(true);
+    await expectStored(remote.write(key, bytesSource(bytes)), key);
+    expect(readFileSync(join(folder, 'data')).equals(bytes)).toBe(true);
+    expect(await remote.delete(key)).toBe(true);
+    expect(existsSync(folder)).toBe(false);
+    expect(await remote.read(key)).toBeNull();
+    await remote.close();
+  });
 });
