@@ -172,6 +172,46 @@ describe('Packed journal (fsync: false)', () => {
       other.close();
     }
   });
+
+  it('acknowledges concurrent writes once the one write() of their records is done: each is in the journal when its promise resolves', async () => {
+    const dir = tempDir();
+    const packed = open(dir, { fsync: false });
+    const values = Array.from({ length: 16 }, (_, i) => randomBytes(2000 + i));
+    const journalKeys = () => {
+      const [name] = readdirSync(join(dir, 'journal'));
+      const keys: string[] = [];
+      const bytes = readFileSync(join(dir, 'journal', name!));
+      for (let at = 0; at < bytes.length; ) {
+        const metaLength = bytes.readUInt32LE(at);
+        keys.push(bytes.toString('hex', at + 8, at + 8 + 32));
+        at += 8 + metaLength + bytes.readUInt32LE(at + 4);
+      }
+      return keys;
+    };
+    const seen = await Promise.all(values.map(async (bytes) => {
+      await expectStored(packed.write(sha256(bytes), bytesSource(bytes)), sha256(bytes));
+      return journalKeys(); // before the commit (the next turn of the event loop) empties the journal
+    }));
+    for (const [i, keys] of seen.entries()) expect(keys).toContain(sha256(values[i]!));
+    await packed.close();
+    const again = open(dir);
+    for (const bytes of values) expect((await again.readBytes(sha256(bytes)))!.equals(bytes)).toBe(true);
+  });
+
+  it('fails every write of a group whose journal write fails with a LocationError, and stores none of them', async () => {
+    const dir = tempDir();
+    const packed = open(dir, { fsync: false });
+    writeFileSync(join(dir, 'journal'), 'not a folder'); // the journal cannot be created
+    const values = Array.from({ length: 4 }, () => randomBytes(500));
+    const results = await Promise.allSettled(values.map((bytes) => packed.write(sha256(bytes), bytesSource(bytes))));
+    for (const result of results) {
+      expect(result.status).toBe('rejected');
+      expect((result as PromiseRejectedResult).reason).toBeInstanceOf(LocationError);
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    for (const bytes of values) expect(await packed.readBytes(sha256(bytes))).toBeNull();
+    await packed.close();
+  });
 });
 
 describe('Packed checkpoints and batch reads', () => {

@@ -164,7 +164,7 @@ describe('Redis Cluster faults', () => {
 for (const kind of s3Servers) {
   describe(`S3 faults on ${kind.name}`, () => {
     // radosgw's first answers are slow on a loaded machine: more time, and a first request before the tests
-    const timeoutMs = kind.name === 'radosgw' ? 2 * TIMEOUT_MS : TIMEOUT_MS;
+    const timeoutMs = kind.name === 'radosgw' ? 4 * TIMEOUT_MS : TIMEOUT_MS;
     let server: S3TestServer;
     let proxy: FaultProxy;
     beforeAll(async () => {

@@ -189,7 +189,7 @@ export class Packed implements Location, Administered {
     if (this.store.journal === null) {
       // a copy: the caller may reuse its buffer before the commit
       if (!(await this.enqueue({ kind: 'put', ...put, bytes: Buffer.from(bytes) }))) return null;
-    } else this.journaled(put);
+    } else await this.journaled(put);
     // the bytes in hand hash to the key, so they are the stored ones (checked again on first use);
     // the labels are looked up when asked for: with earlier writes' they may be more than ours
     return inMemoryValue(key, bytes, this.name, async () => this.storedLabels(key));
@@ -258,6 +258,8 @@ export class Packed implements Location, Administered {
     if (this.markTimer !== null) clearTimeout(this.markTimer);
     this.markTimer = null;
     this.closed = true;
+    // puts whose journal record waits for the end of this run of microtasks: written and queued now
+    this.store.journal?.flush();
     if (this.marks.size > 0) this.queueMarks();
     try {
       this.store.close();
@@ -266,16 +268,28 @@ export class Packed implements Location, Administered {
     }
   }
 
-  /** Acknowledges a put once it is in the journal: in the OS from then on, in SQLite with the next commit. */
-  private journaled(put: PackedPut): void {
-    if (this.store.failure !== null) throw this.store.failure;
-    let bytes: Buffer;
-    try {
-      // the journal's copy of the bytes is the one kept until the commit
-      bytes = this.store.journal!.append(packedRecordMeta(put), put.bytes);
-    } catch (error) {
-      throw this.failure(error, put.key, 'cannot journal');
-    }
+  /**
+   * Acknowledges a put once it is in the journal: in the OS from then on, in SQLite with the next
+   * commit. The records of concurrent callers' puts go out with one write() (appendGrouped).
+   */
+  private journaled(put: PackedPut): Promise<void> {
+    if (this.store.failure !== null) return Promise.reject(this.store.failure);
+    return new Promise<void>((resolve, reject) => {
+      try {
+        // the journal's copy of the bytes is the one kept until the commit
+        const bytes = this.store.journal!.appendGrouped(packedRecordMeta(put), put.bytes, (error) => {
+          if (error !== null) return reject(this.failure(error, put.key, 'cannot journal'));
+          this.acknowledgePut(put, bytes);
+          resolve();
+        });
+      } catch (error) {
+        reject(this.failure(error, put.key, 'cannot journal'));
+      }
+    });
+  }
+
+  /** A journaled put: readable here at once, queued for the next commit. */
+  private acknowledgePut(put: PackedPut, bytes: Buffer): void {
     const pending = this.pending.get(put.key);
     if (pending === undefined) this.pending.set(put.key, { bytes, labels: new Set(put.labels), queued: 1 });
     else {

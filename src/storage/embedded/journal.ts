@@ -32,6 +32,8 @@ const OPEN = new Set<string>();
  */
 export class ProcessJournal {
   private fd: number | null = null;
+  /** Records of appendGrouped waiting for the end of this run of microtasks, and their callbacks. */
+  private group: { records: Buffer[]; written: ((error: unknown) => void)[] } | null = null;
   readonly path: string;
 
   constructor(private readonly dir: string) {
@@ -43,20 +45,52 @@ export class ProcessJournal {
    * copy the store may keep (the caller may reuse `value` once the put is acknowledged).
    */
   append(meta: string | Buffer, value: Uint8Array): Buffer {
+    const { out, bytes } = encodeRecord(meta, value);
+    this.writeAll(out);
+    return bytes;
+  }
+
+  /**
+   * Appends a record together with the others appended in the same run of microtasks (the puts
+   * of concurrent callers): one write() for them all, once that run ends. `written` is called
+   * then, with null once the record is in the OS, or with the error of the write (the puts of
+   * the group are not acknowledged; records before the failure may be whole in the file, and are
+   * replayed if the process dies before its next commit: content-keyed values, so no wrong
+   * value). Returns the value's bytes inside the record, as `append`. `flush` writes the group
+   * waiting at once.
+   */
+  appendGrouped(meta: string | Buffer, value: Uint8Array, written: (error: unknown) => void): Buffer {
+    const { out, bytes } = encodeRecord(meta, value);
+    if (this.group === null) {
+      this.group = { records: [], written: [] };
+      queueMicrotask(() => this.flush());
+    }
+    this.group.records.push(out);
+    this.group.written.push(written);
+    return bytes;
+  }
+
+  /** Writes the records appendGrouped holds, if any, and tells their callers. */
+  flush(): void {
+    const group = this.group;
+    if (group === null) return;
+    this.group = null;
+    let failure: unknown = null;
+    try {
+      this.writeAll(group.records.length === 1 ? group.records[0]! : Buffer.concat(group.records));
+    } catch (error) {
+      failure = error;
+    }
+    for (const written of group.written) written(failure);
+  }
+
+  private writeAll(out: Buffer): void {
     if (this.fd === null) {
       mkdirSync(this.dir, { recursive: true });
       this.fd = openSync(this.path, 'a', 0o644);
       OPEN.add(this.path);
     }
-    const metaLength = typeof meta === 'string' ? Buffer.byteLength(meta) : meta.length;
-    const out = Buffer.allocUnsafe(FRAME + metaLength + value.length);
-    out.writeUInt32LE(metaLength, 0);
-    out.writeUInt32LE(value.length, 4);
-    if (typeof meta === 'string') out.write(meta, FRAME);
-    else out.set(meta, FRAME);
-    out.set(value, FRAME + metaLength);
     for (let offset = 0; offset < out.length; ) offset += writeSync(this.fd, out, offset);
-    return out.subarray(FRAME + metaLength);
   }
 
   /** Everything appended is in the database: the file starts again empty. */
@@ -66,6 +100,7 @@ export class ProcessJournal {
 
   /** Closes and removes the file (only when everything appended is in the database). */
   close(): void {
+    this.flush();
     if (this.fd === null) return;
     closeSync(this.fd);
     this.fd = null;
@@ -75,10 +110,23 @@ export class ProcessJournal {
 
   /** Closes the file but keeps it, for a replay (a commit failed). */
   abandon(): void {
+    this.flush();
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
     OPEN.delete(this.path);
   }
+}
+
+/** A record's bytes (`[u32 meta length][u32 value length][meta][value]`) and the value inside them. */
+function encodeRecord(meta: string | Buffer, value: Uint8Array): { out: Buffer; bytes: Buffer } {
+  const metaLength = typeof meta === 'string' ? Buffer.byteLength(meta) : meta.length;
+  const out = Buffer.allocUnsafe(FRAME + metaLength + value.length);
+  out.writeUInt32LE(metaLength, 0);
+  out.writeUInt32LE(value.length, 4);
+  if (typeof meta === 'string') out.write(meta, FRAME);
+  else out.set(meta, FRAME);
+  out.set(value, FRAME + metaLength);
+  return { out, bytes: out.subarray(FRAME + metaLength) };
 }
 
 /** Journal files in `dir` whose writer no longer runs. */
