@@ -2,10 +2,10 @@
  * S3 on a production server (issue 15): Ceph's radosgw over a one-node cluster with an in-memory
  * OSD, started here on loopback (~15 s), as the tests start it.
  * - upload and download of a 256 MiB file: the S3 location vs the bare SDK;
- * - 10,000 values of 4 KiB: readBatch and HashKeyStorage.fetch vs reads one at a time (an
- *   awaited loop of readBytes, the figure before readBatch kept GETs in flight), with the bare
- *   SDK's GETs at the same concurrency as the ceiling;
- * - has() of 10,000 keys: HashKeyStorage.hasBatch vs an awaited loop of has().
+ * - 10,000 values of 4 KiB: readBatch and HashKeyStorage.fetch vs one read after another (what
+ *   fetch did before readBatch kept GETs in flight), with the bare SDK's requests at the same
+ *   concurrency as the ceiling;
+ * - has() of 10,000 keys: HashKeyStorage.hasBatch vs has() before (a read) and an awaited loop of has().
  *
  *   npm run bench -- radosgw       (CAIRN_BENCH_MIB=64 for a quicker, smaller run)
  *

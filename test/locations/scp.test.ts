@@ -8,6 +8,7 @@ import { AuthenticationError } from '../../src/errors.js';
 import { SCP } from '../../src/locations/ssh/scp.js';
 import { bytesSource, locationConformance, sha256, streamSource, expectStored } from '../conformance.js';
 import { expectAtomicWrite } from '../helpers/atomic-write.js';
+import { expectFolderBlobHandled } from '../helpers/lake-transport.js';
 import { startSshd, type Sshd } from '../servers/sshd.js';
 
 let server: Sshd;
@@ -149,5 +150,12 @@ describe('SCP', () => {
     expect(seen).toEqual(expected);
     expect(marked).toBe(1000);
     await scp.close();
+  });
+
+  it("reads, rewrites and deletes an old tarn lake's folder blob (<key>/data)", async () => {
+    const root = remoteRoot();
+    const remote = connect(root);
+    await expectFolderBlobHandled(remote, root);
+    await remote.close();
   });
 });

@@ -8,6 +8,7 @@ import { AuthenticationError } from '../../src/errors.js';
 import { requestSize, SFTP } from '../../src/locations/ssh/sftp.js';
 import { bytesSource, locationConformance, sha256, expectStored } from '../conformance.js';
 import { expectAtomicWrite } from '../helpers/atomic-write.js';
+import { expectFolderBlobHandled } from '../helpers/lake-transport.js';
 import { startSshd, type Sshd } from '../servers/sshd.js';
 
 let server: Sshd;
@@ -277,5 +278,12 @@ describe('SFTP request size and depth', () => {
     })();
     await expect(streamed).rejects.toBeInstanceOf(StorageCorruption);
     await sftp.close();
+  });
+
+  it("reads, rewrites and deletes an old tarn lake's folder blob (<key>/data)", async () => {
+    const root = remoteRoot();
+    const remote = connect(root);
+    await expectFolderBlobHandled(remote, root);
+    await remote.close();
   });
 });

@@ -5,7 +5,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { freePort, stablePort } from './ports.js';
 
 const run = promisify(execFile);
@@ -190,7 +190,12 @@ export async function startRadosgw(options: RadosgwOptions = {}): Promise<Radosg
     await ceph('radosgw-admin', 'user', 'create', '--uid', 'cairn', '--display-name', 'cairn tests', '--access-key', credentials.accessKeyId, '--secret', credentials.secretAccessKey);
     const client = new S3Client({ endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', forcePathStyle: true, credentials });
     try {
-      for (const bucket of buckets) await client.send(new CreateBucketCommand({ Bucket: bucket }));
+      for (const bucket of buckets) {
+        await client.send(new CreateBucketCommand({ Bucket: bucket }));
+        // the first object of a bucket is slow (its index and data placement groups come up): not in a test's time
+        await client.send(new PutObjectCommand({ Bucket: bucket, Key: 'warm-up', Body: 'x' }));
+        await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'warm-up' }));
+      }
     } finally {
       client.destroy();
     }

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, waitForPort } from './ports.js';
+import { stablePort, waitForPort } from './ports.js';
 
 /** A Redis Cluster of three masters (no replicas) on free loopback ports, without persistence. */
 export interface RedisClusterServer {
@@ -11,17 +11,27 @@ export interface RedisClusterServer {
   readonly ports: readonly number[];
   /** One `redis://` URL per master. */
   readonly urls: readonly string[];
+  /** Kills every node (SIGKILL, as a crash); `start()` brings them back on the same ports, with their slots and no values. */
+  stop(): Promise<void>;
+  /** Starts the stopped nodes again, and waits until the cluster is whole. */
+  start(): Promise<void>;
+  /** Freezes every node (SIGSTOP): connections are taken, nothing is answered. */
+  pause(): void;
+  resume(): void;
   /** Stops every node and removes their folders. */
   destroy(): Promise<void>;
 }
 
 const SLOTS = 16384;
 
-/** A port whose cluster bus port (given explicitly, see `--cluster-port`) is free too. */
+/**
+ * A port whose cluster bus port (given explicitly, see `--cluster-port`) is free too; both stable
+ * (see stablePort), so that no other test's server takes them while the cluster is stopped.
+ */
 async function portPair(): Promise<[number, number]> {
-  const port = await freePort();
-  let bus = await freePort();
-  while (bus === port) bus = await freePort();
+  const port = await stablePort();
+  let bus = await stablePort();
+  while (bus === port) bus = await stablePort();
   return [port, bus];
 }
 
@@ -31,17 +41,46 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterServer
   const ports: number[] = [];
   const buses: number[] = [];
   const admins: Redis[] = [];
-  const destroy = async (): Promise<void> => {
-    for (const admin of admins) admin.disconnect();
+  const commands: string[][] = [];
+  const stop = async (): Promise<void> => {
     await Promise.all(
       children.map((child) => {
-        if (child.exitCode !== null) return Promise.resolve();
+        if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
         const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGCONT');
         child.kill('SIGKILL');
         return exited;
       }),
     );
+  };
+  const destroy = async (): Promise<void> => {
+    for (const admin of admins) admin.disconnect();
+    await stop();
     rmSync(root, { recursive: true, force: true });
+  };
+  /** Starts node `index` with its command line, and waits until it listens. */
+  const launch = async (index: number): Promise<void> => {
+    const child = spawn('redis-server', commands[index]!, { stdio: ['ignore', 'ignore', 'pipe'] });
+    children[index] = child;
+    const exited = new Promise<never>((_resolve, reject) => child.once('exit', (code) => reject(new Error(`redis-server (cluster node) exited with ${code} before it listened`))));
+    await Promise.race([waitForPort(ports[index]!), exited]);
+    exited.catch(() => {});
+  };
+  /** Until every node sees the whole cluster with its slots served. */
+  const whole = async (): Promise<void> => {
+    const clients = ports.map((port) => new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1 }));
+    for (const client of clients) client.on('error', () => {});
+    try {
+      await waitUntil(async () => {
+        for (const client of clients) {
+          const info = String(await client.call('CLUSTER', 'INFO').catch(() => ''));
+          if (!info.includes('cluster_state:ok') || !info.includes(`cluster_known_nodes:${masters}`)) return false;
+        }
+        return true;
+      }, 'the cluster to agree on its nodes and slots');
+    } finally {
+      for (const client of clients) client.disconnect();
+    }
   };
   try {
     for (let index = 0; index < masters; index++) {
@@ -53,13 +92,10 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterServer
         '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000',
         '--save', '', '--appendonly', 'no', '--daemonize', 'no',
       ];
-      const child = spawn('redis-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-      children.push(child);
+      commands.push(args);
       ports.push(port);
       buses.push(bus);
-      const exited = new Promise<never>((_resolve, reject) => child.once('exit', (code) => reject(new Error(`redis-server (cluster node) exited with ${code} before it listened`))));
-      await Promise.race([waitForPort(port), exited]);
-      exited.catch(() => {});
+      await launch(index);
     }
     for (const port of ports) admins.push(new Redis({ host: '127.0.0.1', port, lazyConnect: false }));
     // slots in equal ranges, then every node meets the first one (at its bus port: not the default port + 10000)
@@ -79,7 +115,19 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterServer
     await destroy();
     throw error;
   }
-  return { ports, urls: ports.map((port) => `redis://127.0.0.1:${port}`), destroy };
+  return {
+    ports,
+    urls: ports.map((port) => `redis://127.0.0.1:${port}`),
+    stop,
+    // each node reads its nodes.conf again: the same ids, slots and peers
+    start: async () => {
+      await Promise.all(ports.map((_port, index) => launch(index)));
+      await whole();
+    },
+    pause: () => children.forEach((child) => child.kill('SIGSTOP')),
+    resume: () => children.forEach((child) => child.kill('SIGCONT')),
+    destroy,
+  };
 }
 
 async function waitUntil(condition: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, promises as fsp, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import S3rver from 's3rver';
@@ -24,6 +24,46 @@ function shimSingleDes(): void {
     algorithm === 'des' ? createCipheriv('des-ede3-cbc', triple(key as Buffer), iv) : createCipheriv(algorithm, key, iv);
   (crypto as unknown as { createDecipheriv: Factory }).createDecipheriv = (algorithm, key, iv) =>
     algorithm === 'des' ? createDecipheriv('des-ede3-cbc', triple(key as Buffer), iv) : createDecipheriv(algorithm, key, iv);
+}
+
+/** The parts of s3rver's file store that awaitFileWrites wraps. */
+interface FileStore {
+  getResourcePath(bucket: string, key: string | undefined, kind: string): string;
+  putObject(object: { bucket: string; key: string }): Promise<{ size: number }>;
+  putPart(bucket: string, uploadId: string, partNumber: number, content: unknown): Promise<{ size: number }>;
+}
+
+/** Waits until `file` holds `size` bytes (for at most 10 s: a file that never does is the test's to find). */
+async function fileReaches(file: string, size: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const stat = await fsp.stat(file).catch(() => null);
+    if (stat !== null && stat.size >= size) return;
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+/**
+ * s3rver answers a PUT (of an object or of a part) once the bytes went through its hashing stage,
+ * before its file write has landed: a GET right after could read a short file, and completing a
+ * multipart upload could join a short part. Its answer now waits until the file has the size.
+ */
+function awaitFileWrites(instance: S3rver): void {
+  const store = (instance as unknown as { store: FileStore }).store;
+  const prototype = Object.getPrototypeOf(store) as FileStore & { cairnAwaitsWrites?: boolean };
+  if (prototype.cairnAwaitsWrites) return;
+  prototype.cairnAwaitsWrites = true;
+  const { putObject, putPart } = prototype;
+  prototype.putObject = async function (this: FileStore, object) {
+    const stored = await putObject.call(this, object);
+    await fileReaches(this.getResourcePath(object.bucket, object.key, 'object'), stored.size);
+    return stored;
+  };
+  prototype.putPart = async function (this: FileStore, bucket, uploadId, partNumber, content) {
+    const stored = await putPart.call(this, bucket, uploadId, partNumber, content);
+    await fileReaches(join(this.getResourcePath(bucket, undefined, 'uploads'), uploadId, String(partNumber)), stored.size);
+    return stored;
+  };
 }
 
 /** s3rver's fixed credentials. */
@@ -61,6 +101,7 @@ export async function startS3(options: { buckets?: string[] } = {}): Promise<S3S
       vhostBuckets: false,
       configureBuckets: buckets.map((name) => ({ name })),
     });
+    awaitFileWrites(instance);
     await instance.run();
     server = instance;
   };

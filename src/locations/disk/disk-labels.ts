@@ -1,5 +1,6 @@
 import { promises as fsp } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { labelsText, mergeLabels, parseLabels } from '../lake/labels.js';
 import { leftByDeadProcess, PROCESS_TAG } from './disk-liveness.js';
 
 /**
@@ -32,10 +33,9 @@ export async function mergeLabelsFile(
   if (before !== null && labels.every((label) => before.includes(label))) return false;
   const release = await lock(lockPathOf(file), io.ensureDir, io.tempPath());
   try {
-    const old = (await readLabelsFile(file)) ?? [];
-    const merged = [...new Set([...old, ...labels])];
-    if (merged.length === old.length) return false;
-    await io.writeAtomically(JSON.stringify(merged));
+    const merged = mergeLabels(await readLabelsFile(file), labels);
+    if (merged === null) return false;
+    await io.writeAtomically(labelsText(merged));
     return true;
   } finally {
     await release();
@@ -45,7 +45,7 @@ export async function mergeLabelsFile(
 /** The labels in `file`, null when there is none. */
 export async function readLabelsFile(file: string): Promise<string[] | null> {
   try {
-    return JSON.parse(await fsp.readFile(file, 'utf8')) as string[];
+    return parseLabels(await fsp.readFile(file, 'utf8'), file);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
     throw error;

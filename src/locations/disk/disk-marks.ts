@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import type { Key } from '../../key.js';
 import { startWorker } from '../../workers.js';
+import { TOOL_MODE } from '../lake/layout.js';
 import { Owner, type Ownership } from './disk-owner.js';
 
 /**
@@ -12,12 +13,6 @@ import { Owner, type Ownership } from './disk-owner.js';
  * it more than doing the syscall itself, and creating a mark costs a file creation).
  */
 
-/**
- * tarn's mode for what its tools create (StatUsage's marks, JsonLabels' files, and the per-prefix
- * folders that hold them): every user may touch a mark or relabel a key. tarn touches the mark on
- * every read, so a mark another user cannot update makes tarn's reads fail with PermissionError.
- */
-export const TOOL_MODE = 0o777;
 
 /** Keys queued beyond this make reads wait for the marks. */
 const MAX_BACKLOG = 100_000;

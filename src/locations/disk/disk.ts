@@ -22,7 +22,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { type Source, type Value, verifyBytes, verifyingStream } from '../../blob.js';
 import { ConfigError, LocationError, StorageCorruption, storageErrorCode } from '../../errors.js';
-import { assertKey, type Key, keyToParts } from '../../key.js';
+import { assertKey, type Key } from '../../key.js';
 import { parseFraction, parseSize, type Size } from '../../size.js';
 import { trackTempFolder } from '../../storage/temp-cleanup.js';
 import type { Administered, LakeAdmin } from '../admin.js';
@@ -35,7 +35,10 @@ import { pinInRuns, readRuns, type RunsView, runsFolder, sameNames } from './dis
 import { hashFile, syncDir, writeStreamTo } from './disk-io.js';
 import { mergeLabelsFile } from './disk-labels.js';
 import { leftByDeadProcess, PROCESS_TAG } from './disk-liveness.js';
-import { ensureToolDir, MarkQueue, markPath, markSync, ownToolFile, TOOL_MODE } from './disk-marks.js';
+import { ensureToolDir, MarkQueue, markPath, markSync, ownToolFile } from './disk-marks.js';
+import { parseLabels } from '../lake/labels.js';
+import { LakeLayout, TOOL_MODE } from '../lake/layout.js';
+import { TouchThrottle } from '../lake/touch-throttle.js';
 import { Owner } from './disk-owner.js';
 import { promisify } from 'node:util';
 import { type Entry, type Location, type LocationReadOptions, type Meta, readEach } from '../interface.js';
@@ -148,7 +151,6 @@ export class Disk implements Location, Administered {
   private readonly maxSize: number | null;
   private readonly minFree: number;
   private readonly maxUsage: number;
-  private readonly touchInterval: number;
   private readonly syncSmallIo: boolean;
   private keepUsage: boolean;
   private readonly keepLabels: boolean;
@@ -157,7 +159,8 @@ export class Disk implements Location, Administered {
   private readonly owner: Owner;
   private readonly usageRoot: string;
   private readonly marks: MarkQueue;
-  private readonly lastTouch = new Map<Key, number>();
+  private readonly throttle: TouchThrottle;
+  private readonly layout: LakeLayout;
   private readonly writes = new KeyQueue();
   private readonly labelWrites = new KeyQueue();
   private readonly gcRuns: string;
@@ -199,6 +202,7 @@ export class Disk implements Location, Administered {
       );
     }
     this.levels = config.levels;
+    this.layout = new LakeLayout(config.levels);
     this.sizeCounter = sizeCounterFor(config.size, join(this.root, CONFIG_NAME), this.name);
     this.keepUsage = config.usage === 'StatUsage';
     this.keepLabels = config.labels === 'JsonLabels';
@@ -207,7 +211,7 @@ export class Disk implements Location, Administered {
     this.maxUsage = options.maxUsage !== undefined ? parseFraction(options.maxUsage, 'maxUsage') : 1;
     this.fsync = options.fsync ?? true;
     this.verifyReads = options.verifyReads ?? true;
-    this.touchInterval = options.touchInterval ?? 60_000;
+    this.throttle = new TouchThrottle(options.touchInterval);
     this.syncSmallIo = options.syncSmallIo ?? true;
     this.markOnWrite = options.markOnWrite ?? true;
     const gid = options.group === undefined ? null : groupId(options.group);
@@ -288,7 +292,7 @@ export class Disk implements Location, Administered {
   /** Removes the last-used mark and labels of a key whose blob is gone. */
   async forget(key: Key): Promise<void> {
     if ((await this.statOrNull(this.pathOf(key))) !== null) return;
-    this.lastTouch.delete(key);
+    this.throttle.forget(key);
     await Promise.all([fsp.rm(markPath(this.usageRoot, key), { force: true }), fsp.rm(this.labelsPath(key), { force: true })]);
   }
 
@@ -312,7 +316,7 @@ export class Disk implements Location, Administered {
     // most keys have no labels: a stat that does not throw is cheaper than a failed open
     if (statSync(file, { throwIfNoEntry: false }) === undefined) return null;
     try {
-      return JSON.parse(readFileSync(file, 'utf8')) as string[];
+      return parseLabels(readFileSync(file, 'utf8'), this.name);
     } catch (error) {
       if (errno(error) === 'ENOENT') return null;
       throw this.failure(`Cannot read the labels of ${key}`, error);
@@ -351,7 +355,7 @@ export class Disk implements Location, Administered {
   pathOf(key: Key): string {
     assertKey(key);
     // the root is resolved and the parts are hex: joining by hand gives what path.join would, faster
-    return this.rootSlash + keyToParts(key, this.levels).join(sep);
+    return this.rootSlash + this.layout.parts(key).join(sep);
   }
 
   stagingDir(): string {
@@ -702,7 +706,7 @@ export class Disk implements Location, Administered {
     }
     if (this.usedBytes) this.usedBytes = this.usedBytes.then((used) => used - size);
     await this.countBytes(-size);
-    this.lastTouch.delete(key);
+    this.throttle.forget(key);
     await Promise.all([fsp.rm(markPath(this.usageRoot, key), { force: true }), fsp.rm(this.labelsPath(key), { force: true })]);
     return true;
   }
@@ -734,8 +738,6 @@ export class Disk implements Location, Administered {
 
   /** Every stored key, by walking the folder layout (config, tools and temp files are skipped). */
   async *keys(): AsyncIterable<Key> {
-    const lengths = this.levels.map((level) => (level === -1 ? -1 : level * 2));
-    const fixed = lengths.reduce((sum, length) => sum + (length === -1 ? 0 : length), 0);
     const walk = async function* (this: Disk, dir: string, depth: number, prefix: string): AsyncIterable<Key> {
       let names: string[];
       try {
@@ -744,10 +746,9 @@ export class Disk implements Location, Administered {
         if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return;
         throw this.failure(`Cannot list ${dir}`, error);
       }
-      const expected = lengths[depth] === -1 ? 64 - fixed : lengths[depth]!;
       for (const name of names.sort()) {
-        if (name.length !== expected || !/^[0-9a-f]+$/.test(name)) continue;
-        if (depth === lengths.length - 1) yield prefix + name;
+        if (!this.layout.isPart(depth, name)) continue;
+        if (depth === this.levels.length - 1) yield prefix + name;
         else yield* walk.call(this, join(dir, name), depth + 1, prefix + name);
       }
     };
@@ -782,7 +783,7 @@ export class Disk implements Location, Administered {
   }
 
   private labelsPath(key: Key): string {
-    return join(this.root, 'tools', 'labels', key.slice(0, 2), key.slice(2) + '.json');
+    return join(this.root, this.layout.labels(key));
   }
 
   /**
@@ -791,16 +792,14 @@ export class Disk implements Location, Administered {
    */
   private noteUse(key: Key): Promise<void> | null {
     if (!this.keepUsage) return null;
-    const now = Date.now();
-    if (now - (this.lastTouch.get(key) ?? 0) < this.touchInterval) return null;
-    this.remember(key, now);
+    if (!this.throttle.due(key)) return null;
     return this.marks.add(key);
   }
 
   /** Creates or refreshes the mark of `key` before returning (a write, `touch()`). */
   private async markNow(key: Key, likelyNew: boolean): Promise<void> {
     if (!this.keepUsage) return;
-    this.remember(key, Date.now());
+    this.throttle.record(key);
     try {
       if (this.syncSmallIo) markSync(this.owner, markPath(this.usageRoot, key), new Date(), likelyNew);
       else await this.marks.now(key);
@@ -816,15 +815,10 @@ export class Disk implements Location, Administered {
    */
   private async refreshOldMark(key: Key): Promise<void> {
     if (!this.keepUsage) return;
-    this.remember(key, Date.now()); // reads within touchInterval need not mark it
+    this.throttle.record(key); // reads within touchInterval need not mark it
     const mark = markPath(this.usageRoot, key);
     const old = this.syncSmallIo ? statOrNullSync(mark) : await this.statOrNull(mark);
     if (old !== null) await this.markNow(key, false);
-  }
-
-  private remember(key: Key, now: number): void {
-    if (this.lastTouch.size > 100_000) this.lastTouch.clear(); // bounded memory; a forgotten key only costs one more refresh
-    this.lastTouch.set(key, now);
   }
 
   /** Waits for the last-used marks still queued by reads, and for the recovery of a killed gc. */
@@ -871,7 +865,7 @@ export class Disk implements Location, Administered {
   private async readLabels(key: Key): Promise<string[] | null> {
     if (!this.keepLabels) return null;
     try {
-      return JSON.parse(await fsp.readFile(this.labelsPath(key), 'utf8')) as string[];
+      return parseLabels(await fsp.readFile(this.labelsPath(key), 'utf8'), this.name);
     } catch (error) {
       if (errno(error) === 'ENOENT') return null;
       throw this.failure(`Cannot read the labels of ${key}`, error);

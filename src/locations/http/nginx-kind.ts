@@ -1,6 +1,6 @@
 import { leafKind } from '../../config/kind.js';
 import { CODE_ONLY } from '../../config/values.js';
-import { RETRY_FIELDS } from '../../retry-kind.js';
+import { RETRY_FIELDS } from '../net/retry-kind.js';
 import type { NginxOptions } from './nginx.js';
 
 /** `nginx: URL` or `nginx: { url, …NginxOptions }` in a config file; undici loads only when one is built. */

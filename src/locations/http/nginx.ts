@@ -5,7 +5,7 @@
  * request stays under the lake URL; redirects are refused.
  */
 import { posix } from 'node:path';
-import { PassThrough, type Readable, Transform, type TransformCallback } from 'node:stream';
+import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import {
   AuthenticationError,
@@ -15,7 +15,9 @@ import {
   LocationError,
   TimeoutError,
 } from '../../errors.js';
-import { type RetryOptions, withRetry } from '../../retry.js';
+import { type Deadline, DeadlineExceeded, transferBudgetMs, transferDeadline } from '../net/deadline.js';
+import { CONNECTION_CODES } from '../net/failures.js';
+import { type RetryOptions, withRetry } from '../net/retry.js';
 import { CONFIG_NAME } from '../lake/config.js';
 import { type FileInfo, type LakeFiles, type ListedFile, WrongLength } from '../lake/files.js';
 import { LakeLocation } from '../lake/lake-location.js';
@@ -56,17 +58,6 @@ interface IndexEntry {
 }
 
 const TRANSIENT_STATUS = new Set([502, 503, 504]);
-const CONNECTION_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-]);
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'ETIMEDOUT']);
 /** Most bytes read into memory for a config.yml, a labels file or one folder listing. */
 const SMALL_FILE_LIMIT = 1024 * 1024;
@@ -74,8 +65,6 @@ const LISTING_LIMIT = 256 * 1024 * 1024;
 /** Most bytes `readBytes` buffers when the server does not say how long a value is. */
 const UNDECLARED_LIMIT = 512 * 1024 * 1024;
 
-/** Thrown inside a request when its whole-transfer deadline passes. */
-class DeadlineExceeded extends Error {}
 
 /** What a GET may bring: at most `limit` bytes, and exactly `expected` when that is known. */
 interface BodyLimits {
@@ -180,7 +169,15 @@ class NginxFiles implements LakeFiles {
    * another length than `size`, fails it with WrongLength (the lake's StorageCorruption).
    */
   openRead(path: string, size: number | null): Readable {
-    const out = new PassThrough();
+    // the length it may have is known once the response is: the limit is set then
+    let limit = Infinity;
+    let total = 0;
+    const out = new Transform({
+      transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+        total += chunk.length;
+        callback(total > limit ? new WrongLength(`the server sent more than ${limit} bytes`) : null, chunk);
+      },
+    });
     this.withRetries(() => this.request('GET', path, `read ${path}`)).then(
       (response) => {
         if (response === null) {
@@ -197,13 +194,11 @@ class NginxFiles implements LakeFiles {
           out.destroy(new WrongLength(`the server said ${declared} bytes, and ${size} before`));
           return;
         }
-        const limit = Math.min(size ?? Infinity, declared ?? Infinity);
         // stop at the declared length: a server that sends more is not read on into memory
-        const bounded = limitStream(limit, () => new WrongLength(`the server sent more than ${limit} bytes`));
+        limit = Math.min(size ?? Infinity, declared ?? Infinity);
         body.on('error', (error) => out.destroy(this.wrap(error, `read ${path}`, deadline)));
-        bounded.on('error', (error) => out.destroy(error));
         out.on('close', () => body.destroy());
-        body.pipe(bounded).pipe(out);
+        body.pipe(out);
       },
       (error: unknown) => out.destroy(error as Error),
     );
@@ -339,9 +334,9 @@ class NginxFiles implements LakeFiles {
    * `minBytesPerSecond`. Past it the body is destroyed, so a server that trickles bytes, each
    * pause shorter than `timeoutMs`, cannot keep a read alive. Cleared when the body closes.
    */
-  private bodyDeadline(response: Dispatcher.ResponseData, expected: number): BodyDeadline {
+  private bodyDeadline(response: Dispatcher.ResponseData, expected: number): Deadline {
     const length = Math.max(declaredLength(response.headers) ?? 0, expected);
-    return new BodyDeadline(response.body, this.timeoutMs + Math.ceil((length / this.bytesPerSecond) * 1000));
+    return transferDeadline(response.body, transferBudgetMs(this.timeoutMs, length, this.bytesPerSecond));
   }
 
   /** The body of a GET, at most `limits.limit` bytes; null for 404. Retried as a whole. */
@@ -361,7 +356,7 @@ class NginxFiles implements LakeFiles {
   }
 
   /** Reads a body into memory, failing as soon as it runs past what it may be. */
-  private async readBody(response: Dispatcher.ResponseData, limits: BodyLimits, what: string, deadline: BodyDeadline): Promise<Buffer> {
+  private async readBody(response: Dispatcher.ResponseData, limits: BodyLimits, what: string, deadline: Deadline): Promise<Buffer> {
     const declared = declaredLength(response.headers);
     const { expected } = limits;
     if (expected !== undefined && expected !== null && declared !== null && declared !== expected) {
@@ -403,7 +398,7 @@ class NginxFiles implements LakeFiles {
     );
   }
 
-  private wrap(error: unknown, what: string, deadline?: BodyDeadline): CairnError {
+  private wrap(error: unknown, what: string, deadline?: Deadline): CairnError {
     if (error instanceof CairnError) return error;
     const code = (error as { code?: string })?.code ?? (error as { cause?: { code?: string } })?.cause?.code ?? '';
     if (deadline?.expired || error instanceof DeadlineExceeded) {
@@ -467,33 +462,3 @@ function declaredLength(headers: Dispatcher.ResponseData['headers']): number | n
 
 /** A body that runs past the length it may have. */
 class TooLong extends Error {}
-
-/** A pass-through that fails (with `tooLong()`) as soon as more than `limit` bytes flow through it. */
-function limitStream(limit: number, tooLong: () => Error): Transform {
-  let total = 0;
-  return new Transform({
-    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-      total += chunk.length;
-      callback(total > limit ? tooLong() : null, chunk);
-    },
-  });
-}
-
-/** Destroys a body that is still open once `ms` have passed. */
-class BodyDeadline {
-  private readonly timer: NodeJS.Timeout;
-  /** True once the deadline passed: whatever failed after that failed because of it. */
-  expired = false;
-
-  constructor(body: Dispatcher.ResponseData['body'], ms: number) {
-    this.timer = setTimeout(() => {
-      this.expired = true;
-      body.destroy(new DeadlineExceeded('deadline passed'));
-    }, ms);
-    this.timer.unref();
-  }
-
-  clear(): void {
-    clearTimeout(this.timer);
-  }
-}

@@ -7,7 +7,7 @@
 import type { Readable } from 'node:stream';
 import type { Source, Value } from '../../blob.js';
 import { checkDigest, createDigest, type Digest, digestStream, hashStream, verifyBytes } from '../../digest.js';
-import { ConfigError, LocationError, StorageCorruption } from '../../errors.js';
+import { AuthenticationError, ConfigError, ConnectionError, LocationError, StorageCorruption, TimeoutError } from '../../errors.js';
 import { assertKey, type Key } from '../../key.js';
 import { type Entry, type Location, type LocationReadOptions, readEach } from '../interface.js';
 import { KeyQueue } from '../key-queue.js';
@@ -69,8 +69,8 @@ export class LakeLocation implements Location {
     try {
       bytes = await this.readBlob(key, path, null);
     } catch (error) {
-      // a folder blob of an old tarn lake cannot be read as a file
-      if (!(await this.files.stat(path).catch(() => null))?.isDirectory) throw error;
+      // a folder blob of an old tarn lake cannot be read as a file (a server that is down is not one)
+      if (!(await this.isFolderBlob(path, error))) throw error;
       bytes = await this.readBlob(key, `${path}/${LEGACY_DATA}`, null);
     }
     if (bytes === null) return null;
@@ -109,7 +109,13 @@ export class LakeLocation implements Location {
     if (!writer) return false; // read-only: nothing is deleted
     const { layout } = await this.settings();
     const path = layout.blob(key);
-    let removed = await writer.remove(path);
+    let removed: boolean;
+    try {
+      removed = await writer.remove(path);
+    } catch (error) {
+      if (!(await this.isFolderBlob(path, error))) throw error;
+      removed = false;
+    }
     if (!removed && (await this.files.stat(path))?.isDirectory) {
       removed = await writer.remove(`${path}/${LEGACY_DATA}`);
       await writer.removeDir(path);
@@ -185,6 +191,12 @@ export class LakeLocation implements Location {
     const legacy = `${path}/${LEGACY_DATA}`;
     const data = await this.files.stat(legacy);
     return data === null ? null : { path: legacy, size: data.size };
+  }
+
+  /** True when `error` came from treating a folder blob of an old tarn lake as a file. */
+  private async isFolderBlob(path: string, error: unknown): Promise<boolean> {
+    if (error instanceof ConnectionError || error instanceof TimeoutError || error instanceof AuthenticationError) return false;
+    return (await this.files.stat(path).catch(() => null))?.isDirectory === true;
   }
 
   private async statAndTouch(writer: LakeWriter, path: string, mark: string | null, time: Date, digest = false): Promise<FileInfo | null> {

@@ -29,8 +29,13 @@ export class LakeLayout {
     this.restWidth = 64 - fixed;
   }
 
+  /** The folder names and file name of a key's blob (`['ab', 'cdef…']` for [1, -1]). */
+  parts(key: Key): string[] {
+    return keyToParts(key, this.levels);
+  }
+
   blob(key: Key): string {
-    return keyToParts(key, this.levels).join('/');
+    return this.parts(key).join('/');
   }
 
   mark(key: Key): string {

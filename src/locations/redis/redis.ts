@@ -205,6 +205,8 @@ export class RedisLocation implements Location {
   private readonly lastTouch = new Map<Key, number>();
   /** The client's socket while it is corked until the next tick, and the operations written into it since (see coalesce). */
   private corked: RedisClient['stream'] | null = null;
+  /** Rejected when the Cluster loses every node, failing the operations in flight (see connect). */
+  private clusterLost: { promise: Promise<never>; reject: (error: Error) => void } | null = null;
   private waiting = 0;
 
   constructor(target: RedisTarget = 'redis://127.0.0.1:6379', options: RedisLocationOptions = {}) {
@@ -627,10 +629,19 @@ export class RedisLocation implements Location {
     // a Cluster answers the same single-key commands; what differs (batches, listings) goes through this.cluster
     const client = made as RedisClient;
     // without a listener ioredis prints every connection error; we keep the last one as a cause
-    client.on('error', (error: unknown) => {
+    const failed = (error: unknown) => {
       this.lastError = error;
       if (isDownCode(errorCode(error))) this.down = true;
-    });
+    };
+    client.on('error', failed);
+    if (isCluster(made)) {
+      // a Cluster that lost every node queues the commands until they time out: they fail as a lost connection instead
+      made.on('close', () => {
+        this.down = true;
+        this.clusterLost?.reject(new Error('Connection is closed.'));
+        this.clusterLost = null;
+      });
+    }
     client.on('ready', () => {
       this.down = false;
     });
@@ -706,7 +717,18 @@ export class RedisLocation implements Location {
     if (this.down && client.status !== 'ready') return Promise.reject(new Error('Connection is closed.'));
     this.coalesce(client);
     // a client we made has ioredis' commandTimeout; a user's client gets our own deadline
-    return this.ownsClient ? action(client) : withDeadline(action(client), this.timeoutMs);
+    const running = this.ownsClient ? action(client) : withDeadline(action(client), this.timeoutMs);
+    return this.cluster === null ? running : Promise.race([running, this.whenClusterLost()]);
+  }
+
+  private whenClusterLost(): Promise<never> {
+    if (this.clusterLost === null) {
+      let reject!: (error: Error) => void;
+      const promise = new Promise<never>((_resolve, fail) => (reject = fail));
+      promise.catch(() => {}); // seen by the operations racing it; none may be waiting
+      this.clusterLost = { promise, reject };
+    }
+    return this.clusterLost.promise;
   }
 
   /**

@@ -7,12 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Client, FileEntryWithStats, SFTPWrapper, Stats } from 'ssh2';
-import { LocationError, TimeoutError } from '../../errors.js';
+import { LocationError } from '../../errors.js';
 import type { Key } from '../../key.js';
 import type { FileInfo, LakeFiles, LakeWriter, ListedFile } from '../lake/files.js';
 import { BLOB_MODE, TEMP_FOLDER, TOOL_MODE } from '../lake/layout.js';
 import { LakeLocation, type LakeOptions } from '../lake/lake-location.js';
-import { remoteName, SSHConnection, type SSHOptions, withTimeout } from './ssh-common.js';
+import { remoteName, SSHConnection, type SSHOptions } from './ssh-common.js';
 
 export interface SFTPOptions extends SSHOptions, LakeOptions {
   /**
@@ -153,8 +153,10 @@ class SftpFiles implements LakeFiles, LakeWriter {
     try {
       await this.upload(client, sftp, this.at(tmp), pieces);
     } catch (error) {
+      // asked before the temp file is removed, which frees the space again
+      const cause = await this.noSpace(sftp, error);
       await this.sftpOp('remove a temp file', (channel) => unlinkIfPresent(channel, this.at(tmp))).catch(() => undefined);
-      throw this.connection.wrap(await this.noSpace(sftp, error), `write ${tmp}`);
+      throw this.connection.wrap(cause, `write ${tmp}`);
     }
   }
 
@@ -273,12 +275,7 @@ class SftpFiles implements LakeFiles, LakeWriter {
 
   /** Streams pieces into a new remote file, several writes in flight. */
   private async upload(client: Client, sftp: SFTPWrapper, tmp: string, pieces: AsyncIterable<Buffer>): Promise<void> {
-    const limit = this.connection.timeoutMs;
-    const timed = <T>(what: string, promise: Promise<T>) =>
-      withTimeout(promise, limit, () => {
-        this.connection.drop(client);
-        return new TimeoutError(`${this.name}: ${what} took longer than ${limit} ms`, this.name, limit);
-      });
+    const timed = <T>(what: string, promise: Promise<T>) => this.connection.timed(client, what, promise);
     const handle = await timed('opening a temp file', call<Buffer>((done) => sftp.open(tmp, 'w', { mode: BLOB_MODE }, done)));
     const chunkSize = requestSize(sftp, this.chunkSize, 'write');
     const inFlight = new Set<Promise<void>>();
@@ -381,18 +378,13 @@ class SftpFiles implements LakeFiles, LakeWriter {
    * The chunks are pushed in order; the stream's buffer and the reads in flight bound the memory.
    */
   private downloadStream(file: string, size: number): Readable {
-    const limit = this.connection.timeoutMs;
     let handle: Buffer | null = null;
     let sftp: SFTPWrapper | null = null;
     let client: Client | null = null;
     let chunkSize = this.chunkSize;
     let next = 0;
     const queue: Promise<Buffer>[] = [];
-    const timed = <T>(what: string, promise: Promise<T>) =>
-      withTimeout(promise, limit, () => {
-        this.connection.drop(client);
-        return new TimeoutError(`${this.name}: ${what} took longer than ${limit} ms`, this.name, limit);
-      });
+    const timed = <T>(what: string, promise: Promise<T>) => this.connection.timed(client!, what, promise);
     const depth = Math.max(1, this.readConcurrency);
     const fill = () => {
       while (queue.length < depth && next < size && handle !== null) {

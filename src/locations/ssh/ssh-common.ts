@@ -8,7 +8,10 @@ import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Client, ConnectConfig } from 'ssh2';
 import { AuthenticationError, CairnError, ConfigError, ConnectionError, LocationError, TimeoutError } from '../../errors.js';
-import { type RetryOptions, withRetry } from '../../retry.js';
+import { DeadlineExceeded, withDeadline } from '../net/deadline.js';
+import { CONNECTION_CODES } from '../net/failures.js';
+import { type RetryOptions, withRetry } from '../net/retry.js';
+import { Semaphore } from '../net/semaphore.js';
 import { importOptional } from '../../optional.js';
 
 /** Options shared by the SFTP and SCP locations. */
@@ -131,35 +134,6 @@ export function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Runs `promise`, failing with the error from `onTimeout` after `ms`. */
-export function withTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(onTimeout()), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** A limit on how many things run at once. */
-export class Semaphore {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-  constructor(private readonly limit: number) {}
-
-  async acquire(): Promise<() => void> {
-    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.active++;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.active--;
-    };
-  }
-}
-
 /**
  * One SSH connection to one server, opened on first use and reopened after it drops.
  * Every failure leaves it as a typed CairnError.
@@ -209,11 +183,7 @@ export class SSHConnection {
       async () => {
         const client = await this.client();
         try {
-          return await withTimeout(operation(client), this.timeoutMs, () => {
-            // a stalled channel may never answer: drop the connection so nothing waits on it
-            this.drop(client);
-            return new TimeoutError(`${this.name}: ${what} took longer than ${this.timeoutMs} ms`, this.name, this.timeoutMs);
-          });
+          return await this.timed(client, what, operation(client));
         } catch (error) {
           throw this.wrap(error, what);
         }
@@ -221,6 +191,17 @@ export class SSHConnection {
       isTransient,
       this.retry,
     );
+  }
+
+  /**
+   * `promise` under the time limit. Past it the connection is dropped (a stalled channel may never
+   * answer: nothing must keep waiting on it) and the wait fails with TimeoutError.
+   */
+  timed<T>(client: Client, what: string, promise: Promise<T>): Promise<T> {
+    return withDeadline(promise, this.timeoutMs, () => this.drop(client)).catch((error: unknown) => {
+      if (error instanceof DeadlineExceeded) throw new TimeoutError(`${this.name}: ${what} took longer than ${this.timeoutMs} ms`, this.name, this.timeoutMs);
+      throw error;
+    });
   }
 
   /** Drops the connection (the next operation reconnects). */
@@ -268,7 +249,7 @@ export class SSHConnection {
       level === 'client-socket' ||
       level === 'client-dns' ||
       level === 'protocol' ||
-      ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED'].includes(code ?? '') ||
+      CONNECTION_CODES.has(code ?? '') ||
       /Not connected|No response from server|Channel open failure|connection lost|closed/i.test((error as Error)?.message ?? '')
     ) {
       return new ConnectionError(message, this.name, { cause: error });
@@ -362,7 +343,10 @@ export class SSHConnection {
     // sets TCP_NODELAY too. Set before the socket connects, Node applies it on connect.
     client.setNoDelay(true);
     try {
-      await withTimeout(ready, this.timeoutMs + 1000, () => new TimeoutError(`${this.name}: connecting took longer than ${this.timeoutMs} ms`, this.name, this.timeoutMs));
+      await withDeadline(ready, this.timeoutMs + 1000).catch((error: unknown) => {
+        if (error instanceof DeadlineExceeded) throw new TimeoutError(`${this.name}: connecting took longer than ${this.timeoutMs} ms`, this.name, this.timeoutMs);
+        throw error;
+      });
     } catch (error) {
       client.destroy();
       throw this.wrap(error, `cannot connect to ${this.host}:${this.port}`);

@@ -1,5 +1,5 @@
 import type { OptionTable } from '../../config/values.js';
-import { RETRY_FIELDS } from '../../retry-kind.js';
+import { RETRY_FIELDS } from '../net/retry-kind.js';
 import type { SSHOptions } from './ssh-common.js';
 
 /** The connection options SFTP and SCP share, in a config file (`privateKey` is a path, or key text from `${env:NAME}`). */
