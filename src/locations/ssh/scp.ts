@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import type { Client, ClientChannel } from 'ssh2';
-import { LocationError, TimeoutError } from '../../errors.js';
+import { ConnectionError, LocationError, TimeoutError } from '../../errors.js';
 import type { Key } from '../../key.js';
 import { type FileInfo, type LakeFiles, type LakeListing, type LakeWriter, type ListedFile, WrongLength } from '../lake/files.js';
 import { BLOB_MODE, TEMP_FOLDER, TOOL_MODE } from '../lake/layout.js';
@@ -456,7 +456,7 @@ class ReplyReader {
   /** Waits for more data (or the end), under the idle limit. */
   private async more(): Promise<void> {
     if (this.failure) throw this.failure;
-    if (this.ended) throw new LocationError('the scp channel closed early', 'scp');
+    if (this.ended) throw new ConnectionError('the scp channel closed early (the connection or the server went away)', 'scp');
     await new Promise<void>((resolve) => {
       this.waiter = resolve;
       this.timer = setTimeout(() => this.fail(this.onTimeout()), this.limitMs);
@@ -484,7 +484,7 @@ class ReplyReader {
       if (end !== -1) return this.take(end + 1);
       if (this.ended && !this.failure) {
         if (all.length > 0) return this.take(all.length);
-        throw new LocationError('the scp channel closed early', 'scp');
+        throw new ConnectionError('the scp channel closed early (the connection or the server went away)', 'scp');
       }
       await this.more();
     }
