@@ -52,19 +52,23 @@ try {
     timed(async () => {
       for await (const [, value] of location.readBatch(keys)) check += (await value!.bytes()).length;
     });
+  /** The Redis names `prefix + key` of every key, grouped by the master node that holds them. */
+  const namesByNode = (prefix: string): string[][] => {
+    const byNode = new Map<string, string[]>();
+    for (const key of keys) {
+      const name = `${prefix}${key}`;
+      const node = bare.slots[keySlot(name)]![0]!;
+      const group = byNode.get(node);
+      if (group) group.push(name);
+      else byNode.set(node, [name]);
+    }
+    return [...byNode.values()];
+  };
   /** The bare pipeline of GETs, one per node, all in flight; `hashed`: each value checked against its key too. */
   const bareGets = (hashed: boolean) => () =>
     timed(async () => {
-      const byNode = new Map<string, string[]>();
-      for (const key of keys) {
-        const name = `bare:${key}`;
-        const node = bare.slots[keySlot(name)]![0]!;
-        const group = byNode.get(node);
-        if (group) group.push(name);
-        else byNode.set(node, [name]);
-      }
       await Promise.all(
-        [...byNode.values()].map(async (names) => {
+        namesByNode('bare:').map(async (names) => {
           const pipeline = bare.pipeline();
           for (const name of names) pipeline.getBuffer(name);
           (await pipeline.exec())!.forEach(([error, reply], index) => {
@@ -82,16 +86,8 @@ try {
     // the bare pipeline plus what the location must do besides: check each value against its key
     verified: () =>
       timed(async () => {
-        const byNode = new Map<string, string[]>();
-        for (const key of keys) {
-          const name = `full:${key}`;
-          const node = bare.slots[keySlot(name)]![0]!;
-          const group = byNode.get(node);
-          if (group) group.push(name);
-          else byNode.set(node, [name]);
-        }
         await Promise.all(
-          [...byNode.values()].map(async (names) => {
+          namesByNode('full:').map(async (names) => {
             const pipeline = bare.pipeline();
             for (const name of names) pipeline.hgetallBuffer(name);
             const replies = (await pipeline.exec())!;

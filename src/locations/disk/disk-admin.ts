@@ -8,7 +8,8 @@ import { promises as fsp, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Key } from '../../key.js';
-import type { AdminUsage, Collection, CollectOptions, Eviction, FileCount, LakeAdmin, StoredItem, ThreadOpen, TidyReport } from '../admin.js';
+import type { AdminUsage, Collection, CollectOptions, Eviction, LakeAdmin, StoredItem, ThreadOpen, TidyReport } from '../admin.js';
+import { folderUsage } from '../folder-usage.js';
 import { GcRun, mayBeAside } from './disk-gc-run.js';
 import { hashFile } from './disk-io.js';
 import { breakGuardIfStale, breakIfStale } from './disk-labels.js';
@@ -209,14 +210,3 @@ async function moveLegacyQuarantine(disk: Disk): Promise<void> {
   await fsp.rmdir(legacy).catch(() => undefined); // something new arrived: the next gc
 }
 
-async function folderUsage(dir: string): Promise<FileCount> {
-  const usage = { count: 0, bytes: 0 };
-  for (const name of await fsp.readdir(dir).catch(() => [] as string[])) {
-    const stat = statSync(join(dir, name), { throwIfNoEntry: false });
-    if (stat?.isFile()) {
-      usage.count++;
-      usage.bytes += stat.size;
-    }
-  }
-  return usage;
-}

@@ -5,13 +5,14 @@
  * the last use gc saw, so a value written or touched meanwhile (by any process) stays.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, promises as fsp, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { digestBytes } from '../../digest.js';
 import type { Key } from '../../key.js';
 import type { SqliteDatabase, SqliteStatement } from '../../sqlite.js';
-import type { AdminUsage, Collection, CollectOptions, Eviction, FileCount, LakeAdmin, StoredItem, TidyReport } from '../admin.js';
-import { PACKED_FILE } from './packed-db.js';
+import type { AdminUsage, Collection, CollectOptions, Eviction, LakeAdmin, StoredItem, TidyReport } from '../admin.js';
+import { folderUsage } from '../folder-usage.js';
+import { PACKED_FILE, parseLabels } from './packed-db.js';
 import type { Packed } from './packed.js';
 
 /** What the store lends its admin view: its connection, and a way to commit what it holds in memory. */
@@ -174,24 +175,3 @@ class PackedCollection implements Collection {
   async finish(): Promise<void> {}
 }
 
-async function folderUsage(dir: string): Promise<FileCount> {
-  const usage = { count: 0, bytes: 0 };
-  for (const name of await fsp.readdir(dir).catch(() => [] as string[])) {
-    const stat = statSync(join(dir, name), { throwIfNoEntry: false });
-    if (stat?.isFile()) {
-      usage.count++;
-      usage.bytes += stat.size;
-    }
-  }
-  return usage;
-}
-
-function parseLabels(text: string | null | undefined): string[] | null {
-  if (text === null || text === undefined) return null;
-  try {
-    const labels: unknown = JSON.parse(text);
-    return Array.isArray(labels) ? labels.filter((label): label is string => typeof label === 'string') : null;
-  } catch {
-    return null;
-  }
-}

@@ -79,3 +79,14 @@ export function preparePacked(db: SqliteDatabase): PackedStatements {
     page: db.prepare('SELECT id, key, size, used, labels FROM packed_values WHERE id > ? ORDER BY id LIMIT ?').raw(),
   };
 }
+
+/** A row's labels column (JSON text) as labels; null when there are none or it is not a list. */
+export function parseLabels(text: string | null | undefined): string[] | null {
+  if (text === null || text === undefined) return null;
+  try {
+    const labels: unknown = JSON.parse(text);
+    return Array.isArray(labels) ? labels.filter((label): label is string => typeof label === 'string') : null;
+  } catch {
+    return null;
+  }
+}

@@ -11,7 +11,7 @@ import { verifiedValue } from '../../storage/embedded/verified.js';
 import type { Administered, LakeAdmin } from '../admin.js';
 import { type Entry, type Location } from '../interface.js';
 import { PackedAdmin } from './packed-admin.js';
-import { createPackedTables, MANY_KEYS, PACKED_CHECKPOINT_BYTES, PACKED_FILE, packedDatabaseOptions, type PackedStatements, preparePacked } from './packed-db.js';
+import { createPackedTables, MANY_KEYS, PACKED_CHECKPOINT_BYTES, PACKED_FILE, packedDatabaseOptions, type PackedStatements, parseLabels, preparePacked } from './packed-db.js';
 import { assertLocalFilesystem } from './packed-filesystem.js';
 import { decodePackedRecord, packedRecordMeta, type PackedPut } from './packed-journal.js';
 
@@ -426,12 +426,3 @@ export class Packed implements Location, Administered {
   }
 }
 
-function parseLabels(text: string | null | undefined): string[] | null {
-  if (text === null || text === undefined) return null;
-  try {
-    const labels: unknown = JSON.parse(text);
-    return Array.isArray(labels) ? labels.filter((label): label is string => typeof label === 'string') : null;
-  } catch {
-    return null;
-  }
-}
