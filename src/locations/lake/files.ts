@@ -5,6 +5,7 @@
  * Every failure is a typed CairnError; a missing file is null (or false, or []), never an error.
  */
 import type { Readable } from 'node:stream';
+import { LocationError } from '../../errors.js';
 
 export interface FileInfo {
   /** null when the transport cannot tell without reading (an HTTP server that sends no length). */
@@ -31,8 +32,15 @@ export interface LakeListing {
   labels: Map<string, string>;
 }
 
-/** Thrown by a transport whose server sent a body of another length than the file has: the lake turns it into StorageCorruption. */
-export class WrongLength extends Error {}
+/**
+ * Thrown by a transport whose server sent a body of another length than the file has: the lake
+ * turns it into StorageCorruption. Typed already, so the net layer passes it on and never retries it.
+ */
+export class WrongLength extends LocationError {
+  constructor(message: string, where: string) {
+    super(message, where, { code: 'ERR_STORAGE_CORRUPTION' });
+  }
+}
 
 /** Reading: what every transport offers. */
 export interface LakeFiles {
