@@ -87,6 +87,11 @@ export interface LakeWriter {
    */
   writeText(path: string, text: string, mode: number, dirMode?: number): Promise<void>;
   /**
+   * Creates the file `path` holding `text` only when there is none (a lock): false when it exists.
+   * The file appears whole (never empty); its folder is made when missing, with TOOL_MODE.
+   */
+  createExclusive(path: string, text: string): Promise<boolean>;
+  /**
    * Sets the mtime of a tool's file (a last-used mark) to `time`, creating it and its folder with
    * TOOL_MODE when missing.
    */

@@ -14,6 +14,7 @@ import { KeyQueue } from '../key-queue.js';
 import { CONFIG_NAME, DEFAULT_LEVELS, type LakeSettings, lakeConfigText, lakeSettings } from './config.js';
 import { type FileInfo, type LakeFiles, type LakeListing, type LakeWriter, WrongLength } from './files.js';
 import { labelsText, mergeLabels, parseLabels } from './labels.js';
+import { withLabelsLock } from './labels-lock.js';
 import { LEGACY_DATA, TEMP_FOLDER, TOOL_MODE } from './layout.js';
 import { TouchThrottle } from './touch-throttle.js';
 
@@ -322,11 +323,19 @@ export class LakeLocation implements Location {
     return text === null ? null : parseLabels(text, this.name);
   }
 
-  /** Adds labels to the key's set (tarn's JsonLabels keeps the union), replacing the file atomically. */
+  /**
+   * Adds labels to the key's set (tarn's JsonLabels keeps the union), replacing the file
+   * atomically; the read-merge-write holds the key's labels lock, so no other writer's labels are lost.
+   */
   private async addLabels(key: Key, settings: LakeSettings, writer: LakeWriter, labels: readonly string[]): Promise<void> {
-    const merged = mergeLabels(await this.readLabels(key), labels);
-    if (merged === null) return;
-    await writer.writeText(settings.layout.labels(key), labelsText(merged), TOOL_MODE, TOOL_MODE);
+    // most writes repeat labels already stored: no lock needed to see that
+    if (mergeLabels(await this.readLabels(key), labels) === null) return;
+    const path = settings.layout.labels(key);
+    const io = { createExclusive: writer.createExclusive.bind(writer), remove: writer.remove.bind(writer), readText: this.files.readText.bind(this.files) };
+    await withLabelsLock(io, path, async () => {
+      const merged = mergeLabels(await this.readLabels(key), labels);
+      if (merged !== null) await writer.writeText(path, labelsText(merged), TOOL_MODE, TOOL_MODE);
+    });
   }
 
   /** The contents from a listing of the whole lake. */

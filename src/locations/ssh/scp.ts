@@ -281,6 +281,20 @@ class ScpFiles implements LakeFiles, LakeWriter {
     );
   }
 
+  async createExclusive(path: string, text: string): Promise<boolean> {
+    const file = this.at(path);
+    const dir = q(posix.dirname(file));
+    const tmp = q(this.at(`${TEMP_FOLDER}/lock.${randomBytes(6).toString('hex')}`));
+    // ln never replaces a file, and the lock appears with its token in it
+    const result = await this.exec(
+      `lock ${path}`,
+      `{ [ -d ${dir} ] || { mkdir -p ${dir} && chmod ${TOOL_MODE.toString(8)} ${dir}; }; } && printf '%s' ${q(text)} > ${tmp} || exit 1; ` +
+        `ln ${tmp} ${q(file)} 2>/dev/null; linked=$?; rm -f ${tmp}; [ $linked -eq 0 ] && exit 0; [ -e ${q(file)} ] && exit ${EXISTS}; exit 1`,
+      [EXISTS],
+    );
+    return result.code === 0;
+  }
+
   async touch(path: string): Promise<void> {
     await this.exec(`touch ${path}`, touchCommand(this.at(path)));
   }

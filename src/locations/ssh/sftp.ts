@@ -235,6 +235,30 @@ class SftpFiles implements LakeFiles, LakeWriter {
     });
   }
 
+  async createExclusive(path: string, text: string): Promise<boolean> {
+    const file = this.at(path);
+    return this.sftpOp(`lock ${path}`, async (sftp) => {
+      await this.mkdirs(sftp, posix.dirname(file), TOOL_MODE);
+      // written aside, then renamed: the plain SFTP rename never replaces a file, and the lock
+      // appears with its token in it
+      const tmp = this.at(`${TEMP_FOLDER}/lock.${randomBytes(6).toString('hex')}`);
+      await call<void>((done) => sftp.writeFile(tmp, Buffer.from(text), { mode: 0o644 }, done));
+      // "failure" is the lock that exists, unless it was released before the stat: then again
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await call<void>((done) => sftp.rename(tmp, file, done));
+          return true;
+        } catch (error) {
+          const exists = isFailure(error) && attempt < 3 ? (await statOrNull(sftp, file)) !== null : null;
+          if (exists === false) continue;
+          await unlinkIfPresent(sftp, tmp).catch(() => undefined);
+          if (exists === null) throw error;
+          return false;
+        }
+      }
+    });
+  }
+
   async touch(path: string, time: Date): Promise<void> {
     const mark = this.at(path);
     await this.sftpOp(`touch ${path}`, async (sftp) => {
