@@ -29,9 +29,12 @@ function corruptFile(file: string): void {
 }
 
 const TIMEOUT_MS = 2000;
+/** Each SCP command starts a shell on the server (its startup files too), which takes seconds on a loaded machine. */
+const SCP_TIMEOUT_MS = 5000;
 const RETRY = { attempts: 2, baseDelayMs: 50 };
 
 for (const Kind of [SFTP, SCP]) {
+  const timeoutMs = Kind === SCP ? SCP_TIMEOUT_MS : TIMEOUT_MS;
   describe(`${Kind.name} faults`, () => {
     let server: Sshd;
     let proxy: FaultProxy;
@@ -53,10 +56,10 @@ for (const Kind of [SFTP, SCP]) {
           username: server.username,
           privateKey: server.privateKey,
           hostKeyFingerprint: server.fingerprint,
-          timeoutMs: TIMEOUT_MS,
+          timeoutMs,
           retry: RETRY,
         }),
-      timeoutMs: TIMEOUT_MS,
+      timeoutMs,
       stop: () => server.stop(),
       start: () => server.start(),
       hang: () => proxy.hang(),

@@ -79,6 +79,12 @@ export interface LakeWriter {
   replace(tmp: string, target: string, mark: string | null): Promise<void>;
   /** Removes a file; false when there was none. */
   remove(path: string): Promise<boolean>;
+  /**
+   * Optional: removes the blob file `path` and, when it was there, the files `tools` (its mark and
+   * labels), in one round trip. 'folder' when `path` is a folder (an old tarn folder blob, left
+   * for the lake to remove), 'missing' when there is nothing.
+   */
+  removeBlob?(path: string, tools: readonly string[]): Promise<'removed' | 'missing' | 'folder'>;
   /** Removes an empty folder; false when there was none. */
   removeDir(path: string): Promise<boolean>;
   /**

@@ -110,20 +110,13 @@ export class LakeLocation implements Location {
     if (!writer) return false; // read-only: nothing is deleted
     const { layout } = await this.settings();
     const path = layout.blob(key);
-    let removed: boolean;
-    try {
-      removed = await writer.remove(path);
-    } catch (error) {
-      if (!(await this.isFolderBlob(path, error))) throw error;
-      removed = false;
-    }
-    if (!removed && (await this.files.stat(path))?.isDirectory) {
-      removed = await writer.remove(`${path}/${LEGACY_DATA}`);
-      await writer.removeDir(path);
-    }
-    if (!removed) return false;
+    const tools = [layout.mark(key), layout.labels(key)];
+    // one round trip where the transport can: the blob, then its mark and labels
+    const outcome = writer.removeBlob ? await writer.removeBlob(path, tools) : null;
+    if (outcome === 'missing') return false;
+    if (outcome !== 'removed' && !(await this.removeBlobFile(writer, path))) return false;
     this.throttle.forget(key);
-    await Promise.all([writer.remove(layout.mark(key)), writer.remove(layout.labels(key))]);
+    if (outcome !== 'removed') await Promise.all(tools.map((tool) => writer.remove(tool)));
     return true;
   }
 
@@ -169,9 +162,12 @@ export class LakeLocation implements Location {
       const tmp = `${TEMP_FOLDER}/config.${process.pid}.${Date.now()}`;
       await writer.writeText(tmp, draft, 0o644);
       // never replaces: when another client created the config first, theirs wins
-      if (!(await writer.publish(tmp, CONFIG_NAME, null))) await writer.remove(tmp);
-      text = await this.files.readText(CONFIG_NAME);
-      if (text === null) throw new LocationError(`${this.name}: cannot create ${this.configWhere}`, this.name);
+      if (await writer.publish(tmp, CONFIG_NAME, null)) text = draft;
+      else {
+        await writer.remove(tmp);
+        text = await this.files.readText(CONFIG_NAME);
+        if (text === null) throw new LocationError(`${this.name}: cannot create ${this.configWhere}`, this.name);
+      }
     }
     return lakeSettings(text, this.configWhere, this.lakeOptions.levels);
   }
@@ -192,6 +188,22 @@ export class LakeLocation implements Location {
     const legacy = `${path}/${LEGACY_DATA}`;
     const data = await this.files.stat(legacy);
     return data === null ? null : { path: legacy, size: data.size };
+  }
+
+  /** Removes a blob's file, or a folder blob of an old tarn lake; false when there was neither. */
+  private async removeBlobFile(writer: LakeWriter, path: string): Promise<boolean> {
+    let removed: boolean;
+    try {
+      removed = await writer.remove(path);
+    } catch (error) {
+      if (!(await this.isFolderBlob(path, error))) throw error;
+      removed = false;
+    }
+    if (!removed && (await this.files.stat(path))?.isDirectory) {
+      removed = await writer.remove(`${path}/${LEGACY_DATA}`);
+      await writer.removeDir(path);
+    }
+    return removed;
   }
 
   /** True when `error` came from treating a folder blob of an old tarn lake as a file. */

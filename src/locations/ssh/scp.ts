@@ -32,6 +32,8 @@ export interface SCPOptions extends SSHOptions, LakeOptions {
 const MISSING = 3;
 /** Exit status for "the target exists" (a publish that must not replace). */
 const EXISTS = 4;
+/** Exit status for "that path is a folder". */
+const FOLDER = 5;
 /** Exit status for "no sha256sum on the server". */
 const NO_DIGEST = 127;
 
@@ -116,6 +118,8 @@ function listingFields(line: string): [string, string, string] | null {
 class ScpFiles implements LakeFiles, LakeWriter {
   readonly writer: LakeWriter = this;
   private readonly connection: SSHConnection;
+  /** Shell that the next command runs first (making `.tmp/`), until one has run it. */
+  private preamble = '';
 
   constructor(
     host: string,
@@ -216,8 +220,12 @@ class ScpFiles implements LakeFiles, LakeWriter {
     await this.connection.close();
   }
 
+  /**
+   * `.tmp/` is made by the next command (config.yml's read, on first use), not by one of its own:
+   * one round trip fewer, and nothing goes into `.tmp/` before that command.
+   */
   async prepare(): Promise<void> {
-    await this.exec('create .tmp', `mkdir -p ${q(this.at(TEMP_FOLDER))}`);
+    this.preamble = `mkdir -p ${q(this.at(TEMP_FOLDER))} || exit 1; `;
   }
 
   /** Not retried: the pieces are taken once. */
@@ -262,6 +270,17 @@ class ScpFiles implements LakeFiles, LakeWriter {
     const file = q(this.at(path));
     const result = await this.exec(`delete ${path}`, `if [ -f ${file} ] || [ -L ${file} ]; then rm -f ${file}; else exit ${MISSING}; fi`, [MISSING]);
     return result.code === 0;
+  }
+
+  async removeBlob(path: string, tools: readonly string[]): Promise<'removed' | 'missing' | 'folder'> {
+    const file = q(this.at(path));
+    const others = tools.map((tool) => q(this.at(tool))).join(' ');
+    const result = await this.exec(
+      `delete ${path}`,
+      `if [ -d ${file} ]; then exit ${FOLDER}; elif [ -f ${file} ] || [ -L ${file} ]; then rm -f ${file} ${others}; else exit ${MISSING}; fi`,
+      [MISSING, FOLDER],
+    );
+    return result.code === MISSING ? 'missing' : result.code === FOLDER ? 'folder' : 'removed';
   }
 
   async removeDir(path: string): Promise<boolean> {
@@ -331,7 +350,8 @@ class ScpFiles implements LakeFiles, LakeWriter {
    */
   private exec(what: string, command: string, allowed: readonly number[] = []): Promise<ExecResult> {
     return this.connection.run(what, async (client) => {
-      const { channel } = await this.openChannel(client, command);
+      const preamble = this.preamble;
+      const { channel } = await this.openChannel(client, preamble + command);
       const result = await new Promise<ExecResult>((resolve, reject) => {
         const out: Buffer[] = [];
         let err = '';
@@ -343,6 +363,7 @@ class ScpFiles implements LakeFiles, LakeWriter {
         channel.on('close', () => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
       });
       if (result.code !== 0 && !allowed.includes(result.code ?? -1)) throw new CommandFailed(result.code, result.stderr);
+      if (preamble !== '' && this.preamble === preamble) this.preamble = '';
       return result;
     });
   }
