@@ -375,18 +375,20 @@ class SftpFiles implements LakeFiles, LakeWriter {
     }
   }
 
-  /** A remote file's bytes, several reads in flight; null when it does not exist. */
-  private async download(file: string): Promise<Buffer | null> {
-    return this.sftpOp(`read ${file}`, async (sftp) => {
-      let handle: Buffer;
+  /**
+   * A remote file's bytes, several reads in flight; null when it does not exist. Each request has
+   * the time limit (a large file may take longer in all); the whole read is retried after a lost
+   * connection.
+   */
+  private download(file: string): Promise<Buffer | null> {
+    return this.connection.calls.runOrNull(`read ${file}`, async () => {
+      const client = await this.connection.client();
+      const sftp = await this.sftp(client);
+      const timed = <T>(promise: Promise<T>) => this.connection.timed(client, promise);
+      // a missing file is SFTP's "no such file", a miss for runOrNull
+      const handle = await timed(call<Buffer>((done) => sftp.open(file, 'r', done)));
       try {
-        handle = await call<Buffer>((done) => sftp.open(file, 'r', done));
-      } catch (error) {
-        if (isMissing(error)) return null;
-        throw error;
-      }
-      try {
-        const { size } = await call<Stats>((done) => sftp.fstat(handle, done));
+        const { size } = await timed(call<Stats>((done) => sftp.fstat(handle, done)));
         const bytes = Buffer.allocUnsafe(size);
         const chunkSize = requestSize(sftp, this.chunkSize, 'read');
         let next = 0;
@@ -399,7 +401,7 @@ class SftpFiles implements LakeFiles, LakeWriter {
             next += length;
             let got: number;
             try {
-              got = await readInto(sftp, handle, bytes, at, length);
+              got = await timed(readInto(sftp, handle, bytes, at, length));
             } catch (error) {
               next = size; // the other workers stop after their current read
               throw error;
