@@ -112,8 +112,22 @@ type Scripted = { [name in `${keyof typeof COMMANDS}Buffer` | keyof typeof COMMA
 /** At most this many operations share one write to the socket (see coalesce): of 4, 8, 12 and a whole tick, 8 measured best. */
 const OPS_PER_WRITE = 8;
 
-/** Chunks readBatch has in flight beyond the one the caller is taking: 2 kept the servers busier than 1 while the caller hashes. */
-const READ_AHEAD = 2;
+/**
+ * readBatch keeps up to this many chunks in flight beyond the one the caller is taking, as many as
+ * fit in READ_AHEAD_BYTES at the size of the last chunk, and at least one: on a loaded machine
+ * 4 kept the servers busier than 1 or 2 (4 KiB values), while large values stay at one.
+ */
+const READ_AHEAD = 4;
+const READ_AHEAD_BYTES = 16 * 1024 * 1024;
+
+/** The bytes of a read's raw reply (see pipelined): what holding it costs. */
+function replyBytes(reply: unknown): number {
+  if (reply === null || reply === undefined) return 0;
+  if (!Array.isArray(reply)) return (reply as Buffer).length;
+  let bytes = 0;
+  for (const part of reply as Buffer[]) bytes += part.length;
+  return bytes;
+}
 
 /** A socket error of the client that means the server is out of reach (ioredis reports a connect timeout as ETIMEDOUT). */
 const isDownCode = (code: string): boolean => CONNECTION_CODES.has(code) || code === 'ETIMEDOUT';
@@ -312,8 +326,8 @@ export class RedisLocation implements Location {
       return;
     }
     let chunk: Key[] = [];
-    /** One chunk's keys and their raw replies, in order (see readReply). */
-    type Read = { keys: Key[]; replies: unknown[] };
+    /** One chunk's keys, their raw replies in the same order (see replyValue), and the replies' size. */
+    type Read = { keys: Key[]; replies: unknown[]; bytes: number };
     const flush = async (): Promise<Read> => {
       const batch = chunk;
       chunk = [];
@@ -321,12 +335,16 @@ export class RedisLocation implements Location {
       const marks = batch.map((key) => this.touchDue(key, now));
       const replies = await this.run('readBatch', (client) => (this.cluster ? this.pipelinedByNode(this.cluster, batch, marks) : this.pipelined(client, batch, marks)));
       for (let index = 0; index < batch.length; index++) this.touched(batch[index]!, marks[index]!);
-      return { keys: batch, replies };
+      let bytes = 0;
+      for (const reply of replies) bytes += replyBytes(reply);
+      return { keys: batch, replies, bytes };
     };
     const seen = new Set<Key>();
     let limit = this.batchSize;
+    // chunks read ahead: one until the size of a chunk is known
+    let window = 1;
     // the next chunks' pipelines are sent while the caller takes the current one's values, so the
-    // servers are never idle waiting for the caller (at most READ_AHEAD + 1 chunks in memory)
+    // servers are never idle waiting for the caller (at most `window` + 1 chunks in memory)
     const ahead: Promise<Read>[] = [];
     const send = (): void => {
       const sent = flush();
@@ -343,8 +361,9 @@ export class RedisLocation implements Location {
         if (chunk.length >= limit) {
           send();
           limit = this.batchSize * this.masterCount; // known once connected
-          if (ahead.length > READ_AHEAD) {
-            const { keys: batch, replies } = await ahead.shift()!;
+          while (ahead.length > window) {
+            const { keys: batch, replies, bytes } = await ahead.shift()!;
+            window = Math.max(1, Math.min(READ_AHEAD, Math.floor(READ_AHEAD_BYTES / Math.max(1, bytes))));
             // one value at a time: `yield*` of an array costs an async generator twice as much per value
             for (let index = 0; index < batch.length; index++) yield [batch[index]!, this.replyValue(batch[index]!, replies[index])];
           }
