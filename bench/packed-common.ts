@@ -1,15 +1,18 @@
 /**
  * What the two packed benches share (bench/packed.bench.ts, bench/packed-engines.bench.ts): timing,
- * a pool of tasks in flight, random values, and the bare SQLite loop (Packed's table and pragmas,
+ * a pool of tasks in flight, random values, cacache's puts and gets, and the bare SQLite loop (Packed's table and pragmas,
  * none of its code) that both measure against.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import cacache from 'cacache';
 import { openPackedDatabase, PACKED_FILE } from '../src/locations/packed/packed-db.js';
+import { sqliteBackend } from '../src/sqlite.js';
 
 export const median = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)]!;
 export const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
@@ -19,11 +22,18 @@ export function settle(): void {
   execFileSync('sync');
 }
 
+/** The last timed step: its wall time and the CPU the whole process used in it (all threads), in seconds. */
+let lastStep = { seconds: 0, cpuSeconds: 0 };
+export const lastTimedStep = () => lastStep;
+
 export async function timed(fn: () => Promise<unknown> | unknown): Promise<number> {
   settle();
+  const cpu = process.cpuUsage();
   const start = performance.now();
   await fn();
   const seconds = (performance.now() - start) / 1000;
+  const used = process.cpuUsage(cpu);
+  lastStep = { seconds, cpuSeconds: (used.user + used.system) / 1e6 };
   if (process.env.CAIRN_BENCH_VERBOSE) console.log(`  step: ${seconds.toFixed(3)} s`);
   return seconds;
 }
@@ -35,6 +45,16 @@ export async function pool(count: number, concurrency: number, task: (i: number)
 
 export function values(count: number, size: number): Buffer[] {
   return Array.from({ length: count }, () => randomBytes(size));
+}
+
+/** cacache, the reference of issue 16's targets: `list` put as k0, k1, … into `dir`, each put awaited, `concurrency` in flight; puts per second. */
+export async function cacachePuts(dir: string, list: Buffer[], concurrency: number): Promise<number> {
+  return list.length / (await timed(() => pool(list.length, concurrency, (i) => cacache.put(dir, `k${i}`, list[i]!))));
+}
+
+/** Gets of k0 … k(count - 1) from `dir`, each awaited, `concurrency` in flight; gets per second. */
+export async function cacacheGets(dir: string, count: number, concurrency: number): Promise<number> {
+  return count / (await timed(() => pool(count, concurrency, (i) => cacache.get(dir, `k${i}`))));
 }
 
 /** Bytes of the files under `dir` (their length), and what the filesystem allocated for them (a sparse file allocates less). */
@@ -107,4 +127,17 @@ export function rssSampler(): { peak(): number; stop(): void } {
     },
     stop: () => clearInterval(timer),
   };
+}
+
+/** One line of a bench's table: what was measured, its rate (or time), and its ratios. */
+export interface BenchRow { what: string; rate: string; ratio?: string }
+
+/** The machine, Node and SQLite binding a run used (its first line). */
+export function printMachine(): void {
+  console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${(totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, Node ${process.version}, SQLite through ${sqliteBackend()}`);
+}
+
+export function printRows(rows: BenchRow[]): void {
+  const width = Math.max(...rows.map((row) => row.what.length));
+  for (const row of rows) console.log(`${row.what.padEnd(width)}  ${row.rate.padStart(10)}  ${row.ratio ?? ''}`);
 }

@@ -7,7 +7,9 @@
  *   npx tsx bench/run.ts packed-engines
  *
  * CAIRN_BENCH_ROUNDS (3), CAIRN_BENCH_PACKED_COUNT (values of the fill step, 100,000),
- * CAIRN_BENCH_ENGINES_ONLY (`small`, `many`, `processes`), CAIRN_BENCH_VERBOSE.
+ * CAIRN_BENCH_ENGINES_ONLY (`small`, `many`, `processes`), CAIRN_BENCH_VERBOSE. The 4 KiB steps also
+ * print the CPU each operation took (the whole process, median of rounds), which other jobs'
+ * load moves less than the rates.
  *
  * Durability is matched: "kill -9" means each acknowledged write is in the OS (SQLite NORMAL in
  * WAL mode; LMDB `noSync: true`, a commit written to the file without a flush); "fsync" means it
@@ -26,13 +28,12 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cacache from 'cacache';
 import { open, type RootDatabase } from 'lmdb';
-import { sqliteBackend } from '../src/sqlite.js';
-import { bareReader, bareWriter, bareWrites, collectGarbage, filesUsage, median, pool, rssSampler, sha256, timed, values } from './packed-common.js';
+import { type BenchRow, bareReader, bareWriter, bareWrites, cacacheGets, cacachePuts, collectGarbage, filesUsage, lastTimedStep, median, pool, printMachine, printRows, rssSampler, sha256, timed, values } from './packed-common.js';
 
 const ROUNDS = Number(process.env.CAIRN_BENCH_ROUNDS ?? 3);
 const SMALL_COUNT = 4000;
@@ -91,12 +92,18 @@ const writerRole = process.env.CAIRN_BENCH_ENGINES_WRITER;
 const work = writerRole === undefined ? mkdtempSync(join(tmpdir(), 'cairn-bench-engines-')) : '';
 let dirs = 0;
 const fresh = (name: string) => join(work, `${name}-${dirs++}`);
-const rows: { what: string; rate: string; ratio?: string }[] = [];
+const rows: BenchRow[] = [];
 const verdicts: { target: string; sqlite: number; lmdb: number; goal: number }[] = [];
 
 async function smallValues(): Promise<void> {
   const rates: Record<string, number[]> = {};
-  const add = (name: string, rate: number) => (rates[name] ??= []).push(rate);
+  /** CPU per operation (µs, the whole process: lmdb's write thread too), less moved by other jobs' load than the rates. */
+  const cpu: Record<string, number[]> = {};
+  const add = (name: string, rate: number) => {
+    (rates[name] ??= []).push(rate);
+    const step = lastTimedStep();
+    (cpu[name] ??= []).push((step.cpuSeconds / (rate * step.seconds)) * 1e6);
+  };
   for (let round = 0; round < ROUNDS; round++) {
     const many = values(SMALL_COUNT, 4096);
     const seq = many.slice(0, SEQ_COUNT);
@@ -104,9 +111,8 @@ async function smallValues(): Promise<void> {
     const keys = many.map(sha256);
 
     const cache = fresh('cacache');
-    add('cacache16', SMALL_COUNT / (await timed(() => pool(SMALL_COUNT, CONCURRENCY, (i) => cacache.put(cache, `k${i}`, many[i]!)))));
-    const cacheSeq = fresh('cacache-seq');
-    add('cacacheSeq', SEQ_COUNT / (await timed(async () => { for (let i = 0; i < SEQ_COUNT; i++) await cacache.put(cacheSeq, `k${i}`, seq[i]!); })));
+    add('cacache16', await cacachePuts(cache, many, CONCURRENCY));
+    add('cacacheSeq', await cacachePuts(fresh('cacache-seq'), seq, 1));
 
     add('sqliteSeq', SEQ_COUNT / (await bareWrites(fresh('sqlite-seq'), false, seq, 1)));
     add('sqlite16', SMALL_COUNT / (await bareWrites(fresh('sqlite-16'), false, many, CONCURRENCY)));
@@ -133,8 +139,8 @@ async function smallValues(): Promise<void> {
     for (const key of keys) sqlite.read(key);
     for (const key of keys) lmdbRead(lmdb, key);
     for (let i = 0; i < SMALL_COUNT; i++) await cacache.get(cache, `k${i}`);
-    add('cacacheReadSeq', SMALL_COUNT / (await timed(async () => { for (let i = 0; i < SMALL_COUNT; i++) await cacache.get(cache, `k${i}`); })));
-    add('cacacheRead16', SMALL_COUNT / (await timed(() => pool(SMALL_COUNT, CONCURRENCY, (i) => cacache.get(cache, `k${i}`)))));
+    add('cacacheReadSeq', await cacacheGets(cache, SMALL_COUNT, 1));
+    add('cacacheRead16', await cacacheGets(cache, SMALL_COUNT, CONCURRENCY));
     add('sqliteReadSeq', SMALL_COUNT / (await timed(() => { for (const key of keys) sqlite.read(key); })));
     add('sqliteRead16', SMALL_COUNT / (await timed(() => pool(SMALL_COUNT, CONCURRENCY, async (i) => sqlite.read(keys[i]!)))));
     add('lmdbReadSeq', SMALL_COUNT / (await timed(() => { for (const key of keys) lmdbRead(lmdb, key); })));
@@ -145,13 +151,16 @@ async function smallValues(): Promise<void> {
     mkdirSync(work);
   }
   const m = (name: string) => median(rates[name]!);
+  const c = (name: string) => median(cpu[name]!);
   const row = (what: string, name: string, cacacheName: string, sqliteName?: string) => {
     const ratios = [`${(m(name) / m(cacacheName)).toFixed(2)}x cacache`];
     if (sqliteName !== undefined) ratios.push(`${(m(name) / m(sqliteName)).toFixed(2)}x SQLite`);
+    ratios.push(`${c(name).toFixed(1)} us CPU${sqliteName === undefined ? '' : ` (${(c(name) / c(sqliteName)).toFixed(2)}x SQLite's)`}`);
     rows.push({ what, rate: `${m(name).toFixed(0)}/s`, ratio: ratios.join(', ') });
   };
-  rows.push({ what: '4 KiB writes: cacache put, one at a time (reference)', rate: `${m('cacacheSeq').toFixed(0)}/s` });
-  rows.push({ what: `4 KiB writes: cacache put, ${CONCURRENCY} in flight (reference)`, rate: `${m('cacache16').toFixed(0)}/s` });
+  const reference = (what: string, name: string) => rows.push({ what, rate: `${m(name).toFixed(0)}/s`, ratio: `${c(name).toFixed(1)} us CPU` });
+  reference('4 KiB writes: cacache put, one at a time (reference)', 'cacacheSeq');
+  reference(`4 KiB writes: cacache put, ${CONCURRENCY} in flight (reference)`, 'cacache16');
   row('4 KiB writes, kill -9: SQLite NORMAL, a commit per put', 'sqliteSeq', 'cacacheSeq');
   row('4 KiB writes, kill -9: LMDB noSync, putSync', 'lmdbPutSyncSeq', 'cacacheSeq', 'sqliteSeq');
   row('4 KiB writes, kill -9: LMDB noSync, await put, one at a time', 'lmdbSeq', 'cacacheSeq', 'sqliteSeq');
@@ -163,8 +172,8 @@ async function smallValues(): Promise<void> {
   row(`4 KiB writes, fsync: SQLite FULL, ${CONCURRENCY} puts a commit`, 'sqlite16Fsync', 'cacache16');
   row(`4 KiB writes, fsync: LMDB default, put + flushed, ${CONCURRENCY} in flight`, 'lmdb16Fsync', 'cacache16', 'sqlite16Fsync');
   row(`4 KiB writes, fsync: LMDB overlappingSync off, put, ${CONCURRENCY} in flight`, 'lmdb16FsyncCommit', 'cacache16', 'sqlite16Fsync');
-  rows.push({ what: '4 KiB reads: cacache get, one at a time (reference)', rate: `${m('cacacheReadSeq').toFixed(0)}/s` });
-  rows.push({ what: `4 KiB reads: cacache get, ${CONCURRENCY} in flight (reference)`, rate: `${m('cacacheRead16').toFixed(0)}/s` });
+  reference('4 KiB reads: cacache get, one at a time (reference)', 'cacacheReadSeq');
+  reference(`4 KiB reads: cacache get, ${CONCURRENCY} in flight (reference)`, 'cacacheRead16');
   row('4 KiB verified reads: SQLite SELECT + sha256, one at a time', 'sqliteReadSeq', 'cacacheReadSeq');
   row('4 KiB verified reads: LMDB getBinary + sha256, one at a time', 'lmdbReadSeq', 'cacacheReadSeq', 'sqliteReadSeq');
   row(`4 KiB verified reads: SQLite SELECT + sha256, ${CONCURRENCY} in flight`, 'sqliteRead16', 'cacacheRead16');
@@ -310,13 +319,12 @@ if (writerRole !== undefined) {
   process.stdout.write(JSON.stringify(await writeAsProcess(engine!, path.join(':'))));
 } else {
   try {
-    console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${(totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, Node ${process.version}, SQLite through ${sqliteBackend()}`);
+    printMachine();
     const only = process.env.CAIRN_BENCH_ENGINES_ONLY;
     if (!only || only.includes('small')) await smallValues();
     if (!only || only.includes('many')) await manyValues();
     if (!only || only.includes('processes')) await processes();
-    const width = Math.max(...rows.map((row) => row.what.length));
-    for (const row of rows) console.log(`${row.what.padEnd(width)}  ${row.rate.padStart(10)}  ${row.ratio ?? ''}`);
+    printRows(rows);
     if (verdicts.length > 0) {
       console.log('\nissue 16 targets, the bare engines (the most Packed could reach on each):');
       const targetWidth = Math.max(...verdicts.map((row) => row.target.length));

@@ -24,14 +24,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import cacache from 'cacache';
 import { Disk, HashKeyStorage, Levels, Packed, Small, type Source } from '../src/index.js';
-import { sqliteBackend } from '../src/sqlite.js';
 import { du, gc } from '../src/storage/maintenance/index.js';
-import { bareReader, bareWriter, bareWrites, collectGarbage, filesUsage, median, pool, rssSampler, sha256, timed, values } from './packed-common.js';
+import { type BenchRow, bareReader, bareWriter, bareWrites, cacacheGets, cacachePuts, collectGarbage, filesUsage, median, pool, printMachine, printRows, rssSampler, sha256, timed, values } from './packed-common.js';
 
 const ROUNDS = Number(process.env.CAIRN_BENCH_ROUNDS ?? 3);
 const SMALL_COUNT = 4000;
@@ -41,7 +40,7 @@ const MANY = Number(process.env.CAIRN_BENCH_PACKED_COUNT ?? 100_000);
 const RANDOM_READS = 10_000;
 
 const work = mkdtempSync(join(tmpdir(), 'cairn-bench-packed-'));
-const rows: { what: string; rate: string; ratio?: string }[] = [];
+const rows: BenchRow[] = [];
 /** Issue 16's targets, each with what this run measured (printed together at the end). */
 const targets: { target: string; measured: string; met: boolean; bound?: string }[] = [];
 const times = (value: number) => `${value.toFixed(2)}x`;
@@ -71,9 +70,8 @@ async function smallValues(): Promise<void> {
 
     // cacache
     const cache = fresh('cacache');
-    add('cacache', SMALL_COUNT / (await timed(() => pool(SMALL_COUNT, CONCURRENCY, (i) => cacache.put(cache, `k${i}`, many[i]!)))));
-    const cacheSeq = fresh('cacache-seq');
-    add('cacacheSeq', SEQ_COUNT / (await timed(async () => { for (let i = 0; i < SEQ_COUNT; i++) await cacache.put(cacheSeq, `k${i}`, seq[i]!); })));
+    add('cacache', await cacachePuts(cache, many, CONCURRENCY));
+    add('cacacheSeq', await cacachePuts(fresh('cacache-seq'), seq, 1));
 
     // bare SQLite loops
     for (const fsync of [false, true]) {
@@ -115,8 +113,8 @@ async function smallValues(): Promise<void> {
     add('packedRead16', SMALL_COUNT / (await timed(() => pool(SMALL_COUNT, CONCURRENCY, (i) => direct.readBytes(keys[i]!)))));
     add('packedReadSeq', SMALL_COUNT / (await timed(async () => { for (const key of keys) await direct.readBytes(key); })));
     add('packedReadBatch', SMALL_COUNT / (await timed(() => batchReads(direct, keys))));
-    add('cacacheRead16', SMALL_COUNT / (await timed(() => pool(SMALL_COUNT, CONCURRENCY, (i) => cacache.get(cache, `k${i}`)))));
-    add('cacacheReadSeq', SMALL_COUNT / (await timed(async () => { for (let i = 0; i < SMALL_COUNT; i++) await cacache.get(cache, `k${i}`); })));
+    add('cacacheRead16', await cacacheGets(cache, SMALL_COUNT, CONCURRENCY));
+    add('cacacheReadSeq', await cacacheGets(cache, SMALL_COUNT, 1));
     bare.close();
 
     for (const location of [direct, directSeq, durable, durableSeq]) await location.close();
@@ -267,13 +265,12 @@ async function mix(): Promise<void> {
 }
 
 try {
-  console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${(totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, Node ${process.version}, SQLite through ${sqliteBackend()}`);
+  printMachine();
   const only = process.env.CAIRN_BENCH_PACKED_ONLY;
   if (!only || only.includes('small')) await smallValues();
   if (!only || only.includes('many')) await manyValues();
   if (!only || only.includes('mix')) await mix();
-  const width = Math.max(...rows.map((row) => row.what.length));
-  for (const row of rows) console.log(`${row.what.padEnd(width)}  ${row.rate.padStart(10)}  ${row.ratio ?? ''}`);
+  printRows(rows);
   if (targets.length > 0) {
     console.log('\nissue 16 targets:');
     const targetWidth = Math.max(...targets.map((row) => row.target.length));
