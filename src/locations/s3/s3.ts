@@ -616,11 +616,14 @@ export class S3 implements Location {
 
   /**
    * A read of `key`: its mark is queued, at most once per `touchInterval`, and written while the
-   * reads go on; the read waits only when the marks fall far behind.
+   * reads go on; the read waits only when the marks fall far behind (cairn's layout).
    */
   private async noteUse(key: Key): Promise<void> {
     if (!this.throttle.due(key)) return;
-    await this.marks.add(key);
+    // tarn's layout: the mark is a rewrite of the object's tags, which hold its labels too; it is
+    // awaited, as tarn does, so that no read of the labels meets a rewrite of them half done
+    if (this.tarn) await this.markUsed(key);
+    else await this.marks.add(key);
   }
 
   // --- plumbing
