@@ -30,7 +30,7 @@ const COUNT = Number(process.env.CAIRN_BENCH_SMALL ?? 10_000);
 const ROUNDS = 3;
 /** The loops one at a time are slow: each round times a different slice of the keys, and rates are compared. */
 const ONE_BY_ONE = Math.floor(COUNT / 20);
-const IN_FLIGHT = 8;
+const IN_FLIGHT = 16;
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 const source = (bytes: Buffer): Source => ({ size: bytes.length, path: null, verified: true, stream: () => Readable.from([bytes]), bytes: async () => bytes });

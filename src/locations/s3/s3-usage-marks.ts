@@ -1,13 +1,17 @@
 import type { Key } from '../../key.js';
 
-/** Marks written at once: a read's GETs keep most of the server's attention. */
-const IN_FLIGHT = 8;
+/**
+ * Marks written at once. Few: a mark is a PUT, the gateway's dearest request (an object and a
+ * bucket-index update), and the reads' GETs should have most of the server; the rest of the
+ * marks go out when the reads pause, or before close() returns.
+ */
+const IN_FLIGHT = 2;
 /** Keys queued beyond this make reads wait for the marks (they then go at the marks' pace rather than hold ever more keys). */
 const MAX_BACKLOG = 100_000;
 
 /**
  * The last-used marks a bucket's reads owe, written off the read's critical path: a read queues
- * its key here and returns; up to IN_FLIGHT marks are written at once, a key queued twice before
+ * its key here and returns; IN_FLIGHT marks are written at once, a key queued twice before
  * its mark went out is marked once. A mark that fails is reported through `failed` (as Disk's
  * marks are: the read itself succeeded); `idle()` (from close) waits for every queued mark.
  */

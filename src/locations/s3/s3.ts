@@ -52,7 +52,7 @@ export interface S3Options {
   touchInterval?: number;
   /** Keys per ListObjectsV2 page in contents(). @default 1000 */
   pageSize?: number;
-  /** GETs readBatch (and so HashKeyStorage.fetch) keeps in flight at once. @default 8 */
+  /** GETs readBatch (and so HashKeyStorage.fetch) keeps in flight at once. @default 16 */
   readAhead?: number;
   /** Retries of transient failures (connection reset, 5xx, throttling). @default { attempts: 3 } */
   retry?: RetryOptions;
@@ -164,7 +164,7 @@ export class S3 implements Location {
     this.keepUsage = options.keepUsage ?? true;
     this.throttle = new TouchThrottle(options.touchInterval ?? 60_000);
     this.pageSize = Math.max(1, Math.min(1000, options.pageSize ?? 1000));
-    this.readAhead = Math.max(1, options.readAhead ?? 8);
+    this.readAhead = Math.max(1, options.readAhead ?? 16);
     this.calls = new RemoteCalls({
       name: () => this.name,
       timeoutMs: this.timeoutMs,
