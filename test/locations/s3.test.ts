@@ -139,6 +139,108 @@ for (const kind of s3Servers) {
         await location.close();
       });
 
+      it('looks the labels of a readBatch up in a few listings, each value with exactly its own labels', async () => {
+        const writer = fresh();
+        const labelsOf = new Map<string, string[]>();
+        for (let index = 0; index < 24; index++) {
+          const bytes = randomBytes(20 + index);
+          const labels = Array.from({ length: index % 4 }, (_, n) => `l${index}-${n}${n === 1 ? '/x y' : ''}`);
+          labelsOf.set(sha256(bytes), labels);
+          await writer.write(sha256(bytes), bytesSource(bytes), labels);
+        }
+        await writer.close();
+        // keys with labels but not asked for lie between those asked: their markers are passed over
+        const asked = [...labelsOf.keys()].filter((_, index) => index % 3 !== 2);
+        const missing = sha256(randomBytes(8));
+        // pages of 2 markers end inside a key's markers and between keys; pages of 1000 hold them all
+        for (const pageSize of [2, 1000]) {
+          const { client, commands } = countingClient();
+          const location = new S3(client, server.bucket, { prefix: writer.prefix, pageSize });
+          const values: [string, Awaited<ReturnType<S3['read']>>][] = [];
+          for await (const pair of location.readBatch([...asked, missing])) values.push(pair);
+          expect(values.map(([key]) => key)).toEqual([...asked, missing]);
+          expect(values.at(-1)![1]).toBeNull();
+          for (const [key, value] of values.slice(0, -1)) expect((await value!.labels())!.sort()).toEqual(labelsOf.get(key)!.sort());
+          const listings = commands.filter((name) => name === 'ListObjectsV2Command').length;
+          // never more than one per key; one page when it holds every marker
+          if (pageSize === 2) expect(listings).toBeLessThanOrEqual(asked.length);
+          else expect(listings).toBe(1);
+          // a second ask is a lookup of its own, and gives the same
+          expect((await values[1]![1]!.labels())!.sort()).toEqual(labelsOf.get(asked[1]!)!.sort());
+          await location.close();
+          client.destroy();
+        }
+      });
+
+      it('writes the last-used marks of reads beside them, all of them by close(), and none after a delete', async () => {
+        const client = rawClient();
+        const puts: string[] = [];
+        client.middlewareStack.add(
+          (next, context) => (args) => {
+            if (context.commandName === 'PutObjectCommand') puts.push((args as { input: { Key: string } }).input.Key);
+            return next(args);
+          },
+          { step: 'initialize' },
+        );
+        const location = new S3(client, server.bucket, { prefix: `lake${++lakes}` });
+        const values = Array.from({ length: 12 }, (_, index) => randomBytes(30 + index));
+        const keys = values.map((bytes) => sha256(bytes));
+        for (const [index, bytes] of values.entries()) await location.write(keys[index]!, bytesSource(bytes));
+        const usage = (key: string) => `${location.prefix}tools/usage/${key.slice(0, 2)}/${key.slice(2)}`;
+        puts.length = 0;
+        let read = 0;
+        for await (const [, value] of location.readBatch(keys)) read += (await value!.bytes()).length;
+        expect(read).toBe(values.reduce((sum, bytes) => sum + bytes.length, 0));
+        // read again: within touchInterval, no second mark
+        for (const key of keys.slice(0, 4)) await location.read(key);
+        // a key read and deleted at once: the mark its read queued is not written after the delete
+        const gone = randomBytes(9);
+        await location.write(sha256(gone), bytesSource(gone));
+        await location.read(sha256(gone));
+        expect(await location.delete(sha256(gone))).toBe(true);
+        await location.close();
+        // one mark per key read, however often it was read
+        expect(puts.filter((name) => keys.some((key) => usage(key) === name)).sort()).toEqual(keys.map(usage).sort());
+        const listed = await client.send(new ListObjectsV2Command({ Bucket: server.bucket, Prefix: `${location.prefix}tools/usage/` }));
+        expect((listed.Contents ?? []).map((item) => item.Key).sort()).toEqual(keys.map(usage).sort());
+        client.destroy();
+      });
+
+      it('reports a last-used mark that could not be written as a warning; the read still gives its value', async () => {
+        const client = rawClient();
+        // the server refuses the marks (a policy, a full quota…): here the client fails their PUTs
+        client.middlewareStack.add(
+          (next, context) => async (args) => {
+            const input = (args as { input: { Key?: string } }).input;
+            if (context.commandName === 'PutObjectCommand' && input.Key?.includes('/tools/usage/')) {
+              throw Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });
+            }
+            return next(args);
+          },
+          { step: 'initialize' },
+        );
+        const location = new S3(client, server.bucket, { prefix: `lake${++lakes}` });
+        const bytes = randomBytes(40);
+        const key = sha256(bytes);
+        const writer = fresh({ prefix: location.prefix });
+        await writer.write(key, bytesSource(bytes));
+        await writer.close();
+        const warnings: Error[] = [];
+        const onWarning = (warning: Error) => warnings.push(warning);
+        process.on('warning', onWarning);
+        try {
+          expect((await (await location.read(key))!.bytes()).equals(bytes)).toBe(true);
+          await location.close();
+          await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+        } finally {
+          process.off('warning', onWarning);
+        }
+        const warning = warnings.find((item) => (item as { code?: string }).code === 'CAIRN_USAGE_MARK');
+        expect(warning?.message).toContain(key);
+        expect((warning as unknown as { detail: string }).detail).toBe('AuthenticationError');
+        client.destroy();
+      });
+
       it('answers an unknown access key or a wrong secret with AuthenticationError and a missing bucket with a LocationError, never a miss', async () => {
         const unknown = new S3(server.endpoint, server.bucket, { credentials: { accessKeyId: 'NOBODY', secretAccessKey: 'wrong' } });
         await expect(unknown.read(sha256(Buffer.from('x')))).rejects.toBeInstanceOf(AuthenticationError);

@@ -9,10 +9,13 @@ import type { Entry, Location, LocationReadOptions } from '../interface.js';
 import { importOptional } from '../../optional.js';
 import { distinct, inOrder } from '../in-order.js';
 import { KeyQueue } from '../key-queue.js';
+import { TouchThrottle } from '../lake/touch-throttle.js';
 import { DeadlineExceeded, deadlineSignal } from '../net/deadline.js';
 import { type Classified, CONNECTION_CODES, errorCode } from '../net/failures.js';
 import { RemoteCalls } from '../net/remote-calls.js';
 import type { RetryOptions } from '../net/retry.js';
+import { BatchLabels } from './s3-batch-labels.js';
+import { UsageMarks } from './s3-usage-marks.js';
 import { addToTags, labelsOfTags, lastUsedOfTags, TARN_LEVELS, type Tags, tagSet, tagsFrom } from './s3-tarn.js';
 
 export interface S3Options {
@@ -49,7 +52,7 @@ export interface S3Options {
   touchInterval?: number;
   /** Keys per ListObjectsV2 page in contents(). @default 1000 */
   pageSize?: number;
-  /** GETs readBatch (and so HashKeyStorage.fetch) keeps in flight at once. @default 8 */
+  /** GETs readBatch (and so HashKeyStorage.fetch) keeps in flight at once. @default 16 */
   readAhead?: number;
   /** Retries of transient failures (connection reset, 5xx, throttling). @default { attempts: 3 } */
   retry?: RetryOptions;
@@ -112,7 +115,6 @@ export class S3 implements Location {
   private readonly timeoutMs: number;
   private readonly keepLabels: boolean;
   private readonly keepUsage: boolean;
-  private readonly touchInterval: number;
   private readonly pageSize: number;
   private readonly readAhead: number;
   /** Every request goes through it: typed errors, retries of transient failures. */
@@ -125,7 +127,17 @@ export class S3 implements Location {
   private readonly tarn: boolean;
   /** One read-modify-write of a key's tags at a time in this process (S3 has no atomic tag update). */
   private readonly tagging = new KeyQueue();
-  private readonly lastTouch = new Map<Key, number>();
+  /** When reads last moved each key's mark (bounded: a forgotten key costs one more mark). */
+  private readonly throttle: TouchThrottle;
+  /** The marks reads owe, written beside the reads rather than before them returned. */
+  private readonly marks = new UsageMarks(
+    (key) => this.markUsed(key),
+    (key, error) => {
+      // as Disk reports a mark its worker could not write: the read succeeded, the process is told
+      const failure = this.calls.failure('touch', error) as Error;
+      process.emitWarning(`The last-used mark of ${key} in ${this.name} was not written: ${failure.message}`, { code: 'CAIRN_USAGE_MARK', detail: failure.name });
+    },
+  );
 
   /**
    * @param target an endpoint URL (`http://minio.lab:9000`), an S3Client, or null for AWS with the default settings
@@ -150,9 +162,9 @@ export class S3 implements Location {
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.keepLabels = options.keepLabels ?? true;
     this.keepUsage = options.keepUsage ?? true;
-    this.touchInterval = options.touchInterval ?? 60_000;
+    this.throttle = new TouchThrottle(options.touchInterval ?? 60_000);
     this.pageSize = Math.max(1, Math.min(1000, options.pageSize ?? 1000));
-    this.readAhead = Math.max(1, options.readAhead ?? 8);
+    this.readAhead = Math.max(1, options.readAhead ?? 16);
     this.calls = new RemoteCalls({
       name: () => this.name,
       timeoutMs: this.timeoutMs,
@@ -171,17 +183,22 @@ export class S3 implements Location {
     return this.prefix + keyToParts(key, this.levels).join('/');
   }
 
-  async read(key: Key, options: LocationReadOptions = {}): Promise<Value | null> {
+  read(key: Key, options: LocationReadOptions = {}): Promise<Value | null> {
+    return this.readValue(key, options, () => this.labelsOf(key));
+  }
+
+  /** read(), with the labels of the value given by `labels` (readBatch looks them up for many values at once). */
+  private async readValue(key: Key, options: LocationReadOptions, labels: () => Promise<string[] | null>): Promise<Value | null> {
     const response = await this.get(key, 'read');
     if (response === null) return null;
-    if (this.keepUsage && (options.use ?? true) && this.touchDue(key)) await this.markUsed(key);
+    if (this.keepUsage && (options.use ?? true)) await this.noteUse(key);
     const size = response.size;
     // small values come into memory at once (freeing the connection) and are checked on first use
     if (size !== null && size <= EAGER_BYTES) {
       const eager = await collectStream(response.body).catch((error: unknown) => {
         throw this.calls.failure('read', error);
       });
-      return inMemoryValue(key, eager, this.name, () => this.labelsOf(key));
+      return inMemoryValue(key, eager, this.name, labels);
     }
     let pending: Readable | null = response.body;
     const unused = pending;
@@ -202,21 +219,48 @@ export class S3 implements Location {
       path: null,
       stream: open,
       bytes: () => collectStream(open()),
-      labels: () => this.labelsOf(key),
+      labels,
     };
   }
 
   async readBytes(key: Key): Promise<Buffer | null> {
     const response = await this.get(key, 'read');
     if (response === null) return null;
-    const [bytes] = await Promise.all([this.collect(key, response.body), this.keepUsage && this.touchDue(key) ? this.markUsed(key) : null]);
+    const [bytes] = await Promise.all([this.collect(key, response.body), this.keepUsage ? this.noteUse(key) : null]);
     return bytes;
   }
 
-  /** Reads `readAhead` keys at once (each a GET of its own: S3 has no batch read), handing them out in order. */
+  /**
+   * Reads `readAhead` keys at once (each a GET of its own: S3 has no batch read), handing them out
+   * in order. In the cairn layout, the labels of the values found are looked up together, when the
+   * first of them is asked (see s3-batch-labels.ts): a value's labels are those listed then.
+   */
   readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
     // a caller that stops early: the reads in flight are waited for (a large body nobody streams is closed after HOLD_MS)
-    return inOrder(distinct(keys), this.readAhead, (key) => this.read(key));
+    if (this.tarn || !this.keepLabels) return inOrder(distinct(keys), this.readAhead, (key) => this.read(key));
+    let window = this.labelsWindow();
+    return inOrder(distinct(keys), this.readAhead, async (key) => {
+      // (labels() is only called on the value handed out, once windowOf below is set)
+      const found = await this.readValue(key, {}, () => windowOf.labels(key));
+      if (found === null) return null;
+      if (!window.open) window = this.labelsWindow();
+      const windowOf = window;
+      windowOf.add(key);
+      return found;
+    });
+  }
+
+  private labelsWindow(): BatchLabels {
+    const root = this.prefix + TOOLS + 'labels/';
+    return new BatchLabels(
+      (key) => this.labelPrefix(key).slice(0, -1),
+      async (startAfter) => {
+        const { sdk } = await this.load();
+        const page = await this.send('labels', () => new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: root, StartAfter: startAfter, MaxKeys: this.pageSize }));
+        return { names: (page.Contents ?? []).map((item) => item.Key!), truncated: page.IsTruncated ?? false };
+      },
+      (key) => this.labelsOf(key),
+    );
   }
 
   /** True when `key` is there: one HEAD, which neither reads the value nor marks it as used. */
@@ -237,7 +281,7 @@ export class S3 implements Location {
       // tarn's write labels the value and marks it used: one update of its tags
       const wanted = this.keepLabels && labels?.length ? [...new Set(labels)] : [];
       const usedAt = this.keepUsage ? Date.now() : null;
-      if (usedAt !== null) this.lastTouch.set(key, usedAt);
+      if (usedAt !== null) this.throttle.record(key, usedAt);
       if (wanted.length > 0 || usedAt !== null) await this.updateTags(key, objectKey, wanted, usedAt, 'write');
       return this.storedValue(key, size ?? source.size);
     }
@@ -261,6 +305,9 @@ export class S3 implements Location {
 
   async delete(key: Key): Promise<boolean> {
     const objectKey = this.objectKey(key);
+    // a mark a read queued is not written after the delete (it would outlive the value)
+    await this.marks.settle(key);
+    this.throttle.forget(key);
     if ((await this.head(objectKey, 'delete')) === null) return false;
     const { sdk } = await this.load();
     if (this.tarn) {
@@ -350,7 +397,9 @@ export class S3 implements Location {
   }
 
   /** Destroys the client this location made; a client given by the user is left open. */
+  /** Waits for the last-used marks reads queued, then closes the client made here. */
   async close(): Promise<void> {
+    await this.marks.idle();
     if (!this.ownsClient || this.loaded === null) return;
     const loaded = await this.loaded.catch(() => null);
     this.loaded = null;
@@ -535,7 +584,7 @@ export class S3 implements Location {
   }
 
   private async markUsed(key: Key): Promise<void> {
-    this.lastTouch.set(key, Date.now());
+    this.throttle.record(key);
     if (this.tarn) await this.updateTags(key, this.objectKey(key), [], Date.now(), 'touch');
     else await this.putMarker(this.usageKey(key), 'touch');
   }
@@ -565,9 +614,16 @@ export class S3 implements Location {
     });
   }
 
-  private touchDue(key: Key): boolean {
-    const last = this.lastTouch.get(key);
-    return last === undefined || Date.now() - last >= this.touchInterval;
+  /**
+   * A read of `key`: its mark is queued, at most once per `touchInterval`, and written while the
+   * reads go on; the read waits only when the marks fall far behind (cairn's layout).
+   */
+  private async noteUse(key: Key): Promise<void> {
+    if (!this.throttle.due(key)) return;
+    // tarn's layout: the mark is a rewrite of the object's tags, which hold its labels too; it is
+    // awaited, as tarn does, so that no read of the labels meets a rewrite of them half done
+    if (this.tarn) await this.markUsed(key);
+    else await this.marks.add(key);
   }
 
   // --- plumbing
