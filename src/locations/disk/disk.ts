@@ -1,33 +1,28 @@
 import { randomBytes } from 'node:crypto';
 import {
-  accessSync,
   closeSync,
   existsSync,
   constants as fsConstants,
-  createReadStream,
-  fstatSync,
   fdatasync as fdatasyncCallback,
   mkdirSync,
   openSync,
   promises as fsp,
   readdirSync,
   readFileSync,
-  readSync,
   renameSync,
   rmSync,
   statSync,
   writeSync,
 } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
-import { PassThrough } from 'node:stream';
-import { type Source, type Value, verifyBytes, verifyingStream } from '../../blob.js';
-import { ConfigError, LocationError, StorageCorruption, storageErrorCode } from '../../errors.js';
+import { type Source, type Value, verifyBytes } from '../../blob.js';
+import { ConfigError, LocationError, StorageCorruption } from '../../errors.js';
 import { assertKey, type Key } from '../../key.js';
 import { parseFraction, parseSize, type Size } from '../../size.js';
 import { trackTempFolder } from '../../storage/temp-cleanup.js';
 import type { Administered, LakeAdmin } from '../admin.js';
 import { DiskAdmin, QUARANTINE } from './disk-admin.js';
-import { CONFIG_NAME, DEFAULT_LEVELS } from '../lake/config.js';
+import { CONFIG_NAME, DEFAULT_LEVELS, type LakeConfig } from '../lake/config.js';
 import { createDiskConfig, readDiskConfig } from './disk-config.js';
 import { deadRunsLeft, undoDeadRuns } from './disk-gc-run.js';
 import { type SizeCounter, sizeCounterFor } from './disk-size.js';
@@ -38,10 +33,11 @@ import { leftByDeadProcess, PROCESS_TAG } from './disk-liveness.js';
 import { ensureToolDir, MarkQueue, markPath, markSync, ownToolFile } from './disk-marks.js';
 import { parseLabels } from '../lake/labels.js';
 import { LakeLayout, TOOL_MODE } from '../lake/layout.js';
-import { TouchThrottle } from '../lake/touch-throttle.js';
 import { Owner } from './disk-owner.js';
+import { LocalFiles, readSmallSync, SYNC_LIMIT, writeProblem } from './local-files.js';
+import { LakeLocation } from '../lake/lake-location.js';
 import { promisify } from 'node:util';
-import { type Entry, type Location, type LocationReadOptions, type Meta, readEach } from '../interface.js';
+import { type Entry, type Location, type LocationReadOptions, type Meta } from '../interface.js';
 import { KeyQueue } from '../key-queue.js';
 
 export interface DiskOptions {
@@ -95,8 +91,6 @@ export interface DiskOptions {
 }
 
 const SPACE_CHECK_MS = 500;
-/** Values up to this size take the synchronous path when `syncSmallIo` is on. */
-const SYNC_LIMIT = 64 * 1024;
 const fdatasyncFd = promisify(fdatasyncCallback);
 /** Values up to this size are written and compared from memory. */
 const SMALL_VALUE = 1024 * 1024;
@@ -119,18 +113,35 @@ type WriteOutcome = { stored: 'new' | 'present'; size: number; legacy?: true } |
 /** Errors that mean "this lake is read-only for us": usage marks are then not kept. */
 const READ_ONLY_CODES = new Set(['EACCES', 'EPERM', 'EROFS']);
 
-/** The error of checking that `dir` is writable, or null when it is. */
-function writeProblem(dir: string): unknown {
-  try {
-    accessSync(dir, fsConstants.W_OK);
-    return null;
-  } catch (error) {
-    return error;
-  }
-}
-
 function errno(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/** What opening a lake folder finds or makes before its Disk exists: its config, its ownership and the transport over it. */
+function openFolder(root: string, options: DiskOptions): { root: string; name: string; rootMode: number; config: LakeConfig; owner: Owner; files: LocalFiles } {
+  const name = `Disk(${root})`;
+  try {
+    mkdirSync(root, { recursive: true });
+  } catch (error) {
+    throw new LocationError(`Cannot create the lake folder ${root}`, name, { cause: error });
+  }
+  const rootMode = statSync(root).mode & 0o777;
+  let config = readDiskConfig(root);
+  if (config === null) {
+    createDiskConfig(root, options.levels ?? DEFAULT_LEVELS, rootMode);
+    config = readDiskConfig(root)!;
+  }
+  if (options.levels && JSON.stringify(options.levels) !== JSON.stringify(config.levels)) {
+    throw new ConfigError(
+      `The levels option ${JSON.stringify(options.levels)} does not match ${JSON.stringify(config.levels)} ` +
+        `in ${join(root, CONFIG_NAME)}`,
+    );
+  }
+  const gid = options.group === undefined ? null : groupId(options.group);
+  const shared = options.groupWritable ?? (rootMode & 0o020) !== 0;
+  const owner = new Owner({ gid, shared, dirMode: shared ? rootMode | 0o2070 : rootMode });
+  const files = new LocalFiles(root, name, { owner, fileMode: rootMode & 0o444, fsync: options.fsync ?? true, syncSmallIo: options.syncSmallIo ?? true });
+  return { root, name, rootMode, config, owner, files };
 }
 
 /**
@@ -138,16 +149,14 @@ function errno(error: unknown): string | undefined {
  * `config.yml` at the root, blobs at `ab/cdef…` (read-only files), temp files under `.tmp/`,
  * last-used marks under `tools/usage/` and labels under `tools/labels/`.
  */
-export class Disk implements Location, Administered {
+export class Disk extends LakeLocation implements Location, Administered {
   readonly root: string;
-  readonly name: string;
   readonly levels: readonly number[];
   readonly tmpDir: string;
   private readonly rootSlash: string;
 
   private readonly fileMode: number;
   private readonly fsync: boolean;
-  private readonly verifyReads: boolean;
   private readonly maxSize: number | null;
   private readonly minFree: number;
   private readonly maxUsage: number;
@@ -159,9 +168,10 @@ export class Disk implements Location, Administered {
   private readonly owner: Owner;
   private readonly usageRoot: string;
   private readonly marks: MarkQueue;
-  private readonly throttle: TouchThrottle;
   private readonly layout: LakeLayout;
-  private readonly writes = new KeyQueue();
+  private readonly blobWrites = new KeyQueue();
+  /** The local-filesystem transport the lake format runs over (local-files.ts). */
+  private readonly local: LocalFiles;
   private readonly labelWrites = new KeyQueue();
   private readonly gcRuns: string;
   /** The names in the gc runs folder when a write last read them (see write()). */
@@ -171,8 +181,6 @@ export class Disk implements Location, Administered {
   private usedBytes: Promise<number> | null = null;
   /** tarn's size tool of config.yml (RedisSize), kept up to date by every write and delete; null for none. */
   private readonly sizeCounter: SizeCounter | null;
-  /** Why `.tmp/` could not be created (a lake this process may only read), or null. */
-  private noTmp: unknown = null;
   private space: { at: number; free: number; total: number } | null = null;
   private adminView: DiskAdmin | null = null;
 
@@ -180,48 +188,32 @@ export class Disk implements Location, Administered {
   readonly options: Readonly<DiskOptions>;
 
   constructor(root: string, options: DiskOptions = {}) {
-    this.root = resolve(root);
+    const opened = openFolder(resolve(root), options);
+    super(opened.name, opened.files, { levels: opened.config.levels, touchInterval: options.touchInterval });
+    const { config, owner, rootMode } = opened;
+    this.root = opened.root;
+    this.local = opened.files;
     this.options = { ...options };
-    this.name = `Disk(${this.root})`;
     this.rootSlash = this.root.endsWith(sep) ? this.root : this.root + sep;
-    try {
-      mkdirSync(this.root, { recursive: true });
-    } catch (error) {
-      throw new LocationError(`Cannot create the lake folder ${this.root}`, this.name, { cause: error });
-    }
-    const rootMode = statSync(this.root).mode & 0o777;
-    let config = readDiskConfig(this.root);
-    if (config === null) {
-      createDiskConfig(this.root, options.levels ?? DEFAULT_LEVELS, rootMode);
-      config = readDiskConfig(this.root)!;
-    }
-    if (options.levels && JSON.stringify(options.levels) !== JSON.stringify(config.levels)) {
-      throw new ConfigError(
-        `The levels option ${JSON.stringify(options.levels)} does not match ${JSON.stringify(config.levels)} ` +
-          `in ${join(this.root, CONFIG_NAME)}`,
-      );
-    }
     this.levels = config.levels;
     this.layout = new LakeLayout(config.levels);
     this.sizeCounter = sizeCounterFor(config.size, join(this.root, CONFIG_NAME), this.name);
     this.keepUsage = config.usage === 'StatUsage';
     this.keepLabels = config.labels === 'JsonLabels';
+    this.useSettings({ layout: this.layout, keepLabels: this.keepLabels, keepUsage: this.keepUsage });
+    // reads queue their last-used marks for the worker of disk-marks.ts (this.keepUsage turns off on a read-only lake)
+    this.hooks = { verifyReads: options.verifyReads ?? true, noteUse: (key) => (this.keepUsage ? this.marks.add(key) : null) };
     this.maxSize = options.maxSize !== undefined ? parseSize(options.maxSize, 'maxSize') : config.maxSize;
     this.minFree = options.minFree !== undefined ? parseSize(options.minFree, 'minFree') : config.freeDiskSize;
     this.maxUsage = options.maxUsage !== undefined ? parseFraction(options.maxUsage, 'maxUsage') : 1;
     this.fsync = options.fsync ?? true;
-    this.verifyReads = options.verifyReads ?? true;
-    this.throttle = new TouchThrottle(options.touchInterval);
     this.syncSmallIo = options.syncSmallIo ?? true;
     this.markOnWrite = options.markOnWrite ?? true;
-    const gid = options.group === undefined ? null : groupId(options.group);
-    const shared = options.groupWritable ?? (rootMode & 0o020) !== 0;
-    const dirMode = shared ? rootMode | 0o2070 : rootMode;
-    this.owner = new Owner({ gid, shared, dirMode });
+    this.owner = owner;
     this.fileMode = rootMode & 0o444;
-    if (gid !== null || shared) {
+    if (owner.ownership.gid !== null || owner.ownership.shared) {
       // only a root we own is changed: never chmod another user's folder
-      if (statSync(this.root).uid === process.getuid?.()) this.owner.own(this.root, dirMode);
+      if (statSync(this.root).uid === process.getuid?.()) this.owner.own(this.root, owner.ownership.dirMode);
       const config = join(this.root, CONFIG_NAME);
       if (statSync(config).uid === process.getuid?.()) this.owner.own(config, null);
     }
@@ -234,7 +226,7 @@ export class Disk implements Location, Administered {
       // reading needs no .tmp/, and a write reports why there is none (a recursive mkdir on a
       // read-only mount says ENOENT: access() tells EROFS or EACCES)
       if (!existsSync(this.root)) throw this.failure(`Cannot open the lake`, error);
-      this.noTmp = writeProblem(this.root) ?? error;
+      this.local.noTmp = writeProblem(this.root) ?? error;
     }
     this.usageRoot = join(this.root, 'tools', 'usage');
     this.makeToolFolders();
@@ -362,87 +354,26 @@ export class Disk implements Location, Administered {
     return this.tmpDir;
   }
 
-  async read(key: Key, options?: LocationReadOptions): Promise<Value | null> {
-    let file = this.pathOf(key);
-    let size: number;
-    try {
-      let stat = await fsp.stat(file);
-      if (stat.isDirectory()) {
-        // tarn's oldest layout: the blob is `data` in a folder named by the key
-        file = join(file, LEGACY_DATA);
-        stat = await fsp.stat(file);
-      }
-      size = stat.size;
-    } catch (error) {
-      // a miss while a killed gc's blobs are put back may be one of them: look again after
-      if (errno(error) === 'ENOENT') return this.recovery ? this.recovery.then(() => this.read(key, options)) : null;
-      throw this.failure(`Cannot read ${key}`, error);
-    }
-    // a read that is not a use (verify, migrate, has) leaves the last-used mark where it was
-    if (options?.use !== false) {
-      const backlog = this.noteUse(key);
-      if (backlog) await backlog;
-    }
-    return this.fileValue(key, file, size);
+  override async read(key: Key, options?: LocationReadOptions): Promise<Value | null> {
+    const value = await super.read(key, options);
+    // a miss while a killed gc's blobs are put back may be one of them: look again after
+    if (value === null && this.recovery) return this.recovery.then(() => this.read(key, options));
+    return value;
   }
 
   /** True when the key is stored: one stat, without reading the value or marking it used. */
-  async has(key: Key): Promise<boolean> {
-    assertKey(key);
-    if ((await this.blobStat(key)) !== null) return true;
+  override async has(key: Key): Promise<boolean> {
+    if (await super.has(key)) return true;
     // a blob that a killed gc moved aside is back once the recovery is done
     if (this.recovery === null) return false;
     await this.recovery;
-    return (await this.blobStat(key)) !== null;
+    return super.has(key);
   }
 
-  /** The value in the blob `file` of `size` bytes: reads it lazily (verified when `verifyReads`). */
-  private fileValue(key: Key, file: string, size: number): Value {
-    const verify = this.verifyReads;
-    return {
-      key,
-      size,
-      path: file,
-      stream: () => {
-        const stream = createReadStream(file, { highWaterMark: 1024 * 1024 });
-        const check = verify ? verifyingStream(key, this.name) : new PassThrough();
-        stream.on('error', (error) => check.destroy(this.readFailure(key, error)));
-        // a reader that stops early (an abort, a break) closes the file too, not only the check
-        check.on('close', () => stream.destroy());
-        return stream.pipe(check);
-      },
-      bytes: async () => {
-        const bytes = await fsp.readFile(file).catch((error: unknown) => {
-          throw this.readFailure(key, error);
-        });
-        if (verify) verifyBytes(key, bytes, this.name);
-        return bytes;
-      },
-      labels: () => this.readLabels(key),
-    };
-  }
-
-  async readBytes(key: Key): Promise<Buffer | null> {
-    const file = this.pathOf(key);
-    let bytes: Buffer | null;
-    try {
-      bytes = await this.readBlob(file).catch((error: unknown) => {
-        // tarn's oldest layout: the blob is `data` in a folder named by the key
-        if (errno(error) === 'EISDIR') return this.readBlob(join(file, LEGACY_DATA));
-        throw error;
-      });
-    } catch (error) {
-      if (errno(error) === 'ENOENT') return this.recovery ? this.recovery.then(() => this.readBytes(key)) : null;
-      throw this.failure(`Cannot read ${key}`, error);
-    }
-    if (this.verifyReads) verifyBytes(key, bytes, this.name);
-    const backlog = this.noteUse(key);
-    if (backlog) await backlog;
+  override async readBytes(key: Key): Promise<Buffer | null> {
+    const bytes = await super.readBytes(key);
+    if (bytes === null && this.recovery) return this.recovery.then(() => this.readBytes(key));
     return bytes;
-  }
-
-  private async readBlob(file: string): Promise<Buffer> {
-    return (this.syncSmallIo ? readSmallSync(file) : null) ?? (await fsp.readFile(file));
   }
 
   /** The stat of the blob of `key`: its file, or the `data` file of tarn's oldest layout; null when it is not stored. */
@@ -459,7 +390,7 @@ export class Disk implements Location, Administered {
   private async settleLegacy(key: Key, folder: string): Promise<{ intact: boolean; size: number }> {
     const data = join(folder, LEGACY_DATA);
     const stat = await this.statOrNull(data);
-    if (stat !== null && (await this.isIntact(key, data, stat))) return { intact: true, size: stat.size };
+    if (stat !== null && (await this.blobIntact(key, data, stat))) return { intact: true, size: stat.size };
     try {
       await fsp.rm(folder, { recursive: true, force: true });
     } catch (error) {
@@ -468,11 +399,7 @@ export class Disk implements Location, Administered {
     return { intact: false, size: stat?.size ?? 0 };
   }
 
-  readBatch(keys: Iterable<Key>): AsyncIterable<[Key, Value | null]> {
-    return readEach(this, keys);
-  }
-
-  async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<Value | null> {
+  override async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<Value | null> {
     const file = this.pathOf(key);
     const wanted = labels && labels.length > 0 && this.keepLabels ? labels : null;
     // the gc protocol of disk-gc-runs.ts: pin the key in every running gc, write, then settle
@@ -488,7 +415,7 @@ export class Disk implements Location, Administered {
       const now = readRuns(this.gcRuns, seen, this.syncSmallIo);
       this.runsSeen = now;
       // the blob now in place, read lazily like any read of it
-      if (now === seen || sameNames(now.names, seen.names)) return this.fileValue(key, stored.file, stored.size);
+      if (now === seen || sameNames(now.names, seen.names)) return this.valueAt(key, { path: stored.path, size: stored.size });
       seen = now;
       pinInRuns(this.gcRuns, seen.names, key, pinned);
       // a gc that started meanwhile may have moved the blob or its labels aside before our pin
@@ -500,18 +427,19 @@ export class Disk implements Location, Administered {
     }
   }
 
-  /** Stores the blob (unless it is there) and marks the key as used; its file and size, or null when declined. */
-  private async writeAndMark(key: Key, file: string, source: Source): Promise<{ file: string; size: number } | null> {
-    const outcome = await this.writes.run(key, () => this.writeOnce(key, file, source));
+  /** Stores the blob (unless it is there) and marks the key as used; its lake path and size, or null when declined. */
+  private async writeAndMark(key: Key, file: string, source: Source): Promise<{ path: string; size: number } | null> {
+    const outcome = await this.blobWrites.run(key, () => this.writeBlob(key, file, source));
     if (outcome === 'declined') return null;
     // writing a value already stored is a use of it; a new blob's mtime is its last use
     if (outcome.stored === 'present' || this.markOnWrite) await this.markNow(key, outcome.stored === 'new');
     else await this.refreshOldMark(key);
     // an intact blob of tarn's oldest layout stays where it is, in its folder
-    return { file: outcome.legacy ? join(file, LEGACY_DATA) : file, size: outcome.size };
+    const path = this.layout.blob(key);
+    return { path: outcome.legacy ? `${path}/${LEGACY_DATA}` : path, size: outcome.size };
   }
 
-  private async writeOnce(key: Key, file: string, source: Source): Promise<WriteOutcome> {
+  private async writeBlob(key: Key, file: string, source: Source): Promise<WriteOutcome> {
     if (this.syncSmallIo && source.size !== null && source.size <= SYNC_LIMIT && !source.movable) {
       return this.writeSmall(key, file, await source.bytes(), source.verified);
     }
@@ -521,7 +449,7 @@ export class Disk implements Location, Administered {
       if (legacy.intact) return { stored: 'present', size: legacy.size, legacy: true };
       existing = legacy;
     } else if (existing !== null) {
-      if (await this.isIntact(key, file, existing)) return { stored: 'present', size: existing.size };
+      if (await this.blobIntact(key, file, existing)) return { stored: 'present', size: existing.size };
       // a blob that does not match its key is replaced below, never kept
     }
     if (!(await this.hasRoom(source.size))) return 'declined';
@@ -673,7 +601,7 @@ export class Disk implements Location, Administered {
     }
   }
 
-  private async isIntact(key: Key, file: string, stat: { size: number }): Promise<boolean> {
+  private async blobIntact(key: Key, file: string, stat: { size: number }): Promise<boolean> {
     try {
       if (stat.size <= SMALL_VALUE) {
         const bytes = await fsp.readFile(file);
@@ -687,7 +615,7 @@ export class Disk implements Location, Administered {
     }
   }
 
-  async delete(key: Key): Promise<boolean> {
+  override async delete(key: Key): Promise<boolean> {
     const file = this.pathOf(key);
     let size: number;
     try {
@@ -711,13 +639,13 @@ export class Disk implements Location, Administered {
     return true;
   }
 
-  async touch(key: Key): Promise<boolean> {
+  override async touch(key: Key): Promise<boolean> {
     if ((await this.statOrNull(this.pathOf(key))) === null) return false;
     await this.markNow(key, false);
     return true;
   }
 
-  async *contents(): AsyncIterable<Entry> {
+  override async *contents(): AsyncIterable<Entry> {
     for await (const key of this.keys()) {
       const file = this.pathOf(key);
       if (this.syncSmallIo) {
@@ -770,7 +698,7 @@ export class Disk implements Location, Administered {
   /** A key's labels, size and last use (its mark, else its blob's mtime, in a lake that keeps usage). */
   private async meta(key: Key, blob: { size: number; mtime: Date }): Promise<Meta> {
     const [labels, mark] = await Promise.all([
-      this.readLabels(key),
+      this.storedLabels(key),
       this.keepUsage ? this.statOrNull(markPath(this.usageRoot, key)) : null,
     ]);
     return { labels, lastUsed: this.keepUsage ? (mark?.mtime ?? blob.mtime) : null, size: blob.size };
@@ -822,7 +750,7 @@ export class Disk implements Location, Administered {
   }
 
   /** Waits for the last-used marks still queued by reads, and for the recovery of a killed gc. */
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     await this.marks.idle();
     await this.recovered();
     await this.sizeCounter?.close();
@@ -862,7 +790,7 @@ export class Disk implements Location, Administered {
     throw this.failure('Cannot update a last-used mark', error);
   }
 
-  private async readLabels(key: Key): Promise<string[] | null> {
+  private async storedLabels(key: Key): Promise<string[] | null> {
     if (!this.keepLabels) return null;
     try {
       return parseLabels(await fsp.readFile(this.labelsPath(key), 'utf8'), this.name);
@@ -991,32 +919,7 @@ export class Disk implements Location, Administered {
   }
 
   private failure(message: string, cause: unknown): LocationError {
-    cause = this.realCause(cause);
-    return new LocationError(`${this.name}: ${message}: ${(cause as Error)?.message ?? cause}`, this.name, {
-      cause,
-      code: storageErrorCode(cause),
-    });
-  }
-
-  /**
-   * The reason behind an ENOENT that hides one: a recursive mkdir on a read-only mount, or a temp
-   * file in the `.tmp/` this process could not create, say ENOENT where the cause is EROFS or EACCES.
-   */
-  private realCause(cause: unknown): unknown {
-    if (errno(cause) !== 'ENOENT') return cause;
-    const { syscall, path } = cause as { syscall?: string; path?: string };
-    if (syscall === 'mkdir') return writeProblem(this.root) ?? cause;
-    if (this.noTmp !== null && String(path).startsWith(this.tmpDir)) return this.noTmp;
-    return cause;
-  }
-
-  /** A failed read of a value found a moment before: deleted since (ERR_VANISHED), or another failure. */
-  private readFailure(key: Key, cause: unknown): LocationError {
-    if (errno(cause) !== 'ENOENT') return this.failure(`Cannot read ${key}`, cause);
-    return new LocationError(`${this.name}: ${key} vanished while it was read (deleted by gc or another process)`, this.name, {
-      cause,
-      code: 'ERR_VANISHED',
-    });
+    return this.local.failure(message, cause);
   }
 }
 
@@ -1055,25 +958,6 @@ function removeLeftTempFiles(tmpDir: string): void {
 function statOrNullSync(file: string): { size: number; isDirectory(): boolean } | null {
   // no exception for a missing file: most writes are of new keys, and an Error costs microseconds
   return statSync(file, { throwIfNoEntry: false }) ?? null;
-}
-
-/** Reads a file of at most SYNC_LIMIT bytes synchronously; null when it is larger (read it async). */
-function readSmallSync(file: string): Buffer | null {
-  const fd = openSync(file, 'r');
-  try {
-    const size = fstatSync(fd).size;
-    if (size > SYNC_LIMIT) return null;
-    const bytes = Buffer.allocUnsafe(size);
-    let offset = 0;
-    while (offset < size) {
-      const read = readSync(fd, bytes, offset, size - offset, offset);
-      if (read === 0) break;
-      offset += read;
-    }
-    return offset === size ? bytes : bytes.subarray(0, offset);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 function readSmallSyncOrNull(file: string): Buffer | null {

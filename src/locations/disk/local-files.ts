@@ -5,7 +5,9 @@
  * is LakeLocation's; what a Disk decides beyond it (limits, gc pins, marks queue) is Disk's.
  */
 import {
+  accessSync,
   closeSync,
+  constants as fsConstants,
   createReadStream,
   fdatasync as fdatasyncCallback,
   fstatSync,
@@ -43,8 +45,16 @@ export interface LocalFilesOptions {
   fsync: boolean;
   /** Small files with synchronous calls (see DiskOptions.syncSmallIo). */
   syncSmallIo: boolean;
-  /** Turns a failed call into the typed error a user sees (Disk's messages and codes). */
-  failure?: (message: string, cause: unknown) => Error;
+}
+
+/** The error of checking that `dir` is writable, or null when it is. */
+export function writeProblem(dir: string): unknown {
+  try {
+    accessSync(dir, fsConstants.W_OK);
+    return null;
+  } catch (error) {
+    return error;
+  }
 }
 
 function isErrno(error: unknown): boolean {
@@ -59,7 +69,9 @@ function errno(error: unknown): string | undefined {
 export class LocalFiles implements LakeFiles, LakeWriter {
   readonly writer: LakeWriter = this;
   private readonly rootSlash: string;
-  private readonly failure: (message: string, cause: unknown) => Error;
+  private readonly tmpDir: string;
+  /** Why `.tmp/` could not be created (a lake this process may only read), or null: see realCause(). */
+  noTmp: unknown = null;
 
   constructor(
     readonly root: string,
@@ -67,10 +79,28 @@ export class LocalFiles implements LakeFiles, LakeWriter {
     private readonly options: LocalFilesOptions,
   ) {
     this.rootSlash = root.endsWith(sep) ? root : root + sep;
-    this.failure =
-      options.failure ??
-      ((message, cause) =>
-        new LocationError(`${name}: ${message}: ${(cause as Error)?.message ?? cause}`, name, { cause, code: storageErrorCode(cause) }));
+    this.tmpDir = this.at(TEMP_FOLDER);
+  }
+
+  /** A failed filesystem call as the typed error a user sees: its code says what went wrong (ERR_PERMISSION, ERR_NO_SPACE…). */
+  failure(message: string, cause: unknown): LocationError {
+    cause = this.realCause(cause);
+    return new LocationError(`${this.name}: ${message}: ${(cause as Error)?.message ?? cause}`, this.name, {
+      cause,
+      code: storageErrorCode(cause),
+    });
+  }
+
+  /**
+   * The reason behind an ENOENT that hides one: a recursive mkdir on a read-only mount, or a temp
+   * file in the `.tmp/` this process could not create, say ENOENT where the cause is EROFS or EACCES.
+   */
+  private realCause(cause: unknown): unknown {
+    if (errno(cause) !== 'ENOENT') return cause;
+    const { syscall, path } = cause as { syscall?: string; path?: string };
+    if (syscall === 'mkdir') return writeProblem(this.root) ?? cause;
+    if (this.noTmp !== null && String(path).startsWith(this.tmpDir)) return this.noTmp;
+    return cause;
   }
 
   /** The local path of a lake path: the root joined by hand (the parts are the layout's, never `..`). */

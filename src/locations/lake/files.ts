@@ -46,6 +46,8 @@ export interface LakeFiles {
   readText(path: string): Promise<string | null>;
   /** A folder's entries; [] when it does not exist. */
   list(dir: string): Promise<ListedFile[]>;
+  /** Optional: the local path of a file, for a transport whose files are on this machine (a Value's `path`). */
+  localPath?(path: string): string;
   /** Optional: the whole lake in one request (SCP: one shell command instead of one per folder and per labels file). */
   listLake?(): Promise<LakeListing>;
   /** Absent on a read-only transport. */
@@ -55,6 +57,11 @@ export interface LakeFiles {
 
 /** Writing: what a writable transport adds. */
 export interface LakeWriter {
+  /**
+   * Optional: a new temp file name under `.tmp/` for `prefix` (a transport whose temp names tell
+   * which process made them, so that a killed one's are removed at once); else a random one.
+   */
+  tempName?(prefix: string): string;
   /** Creates `.tmp/` (once per lake location). */
   prepare(): Promise<void>;
   /**

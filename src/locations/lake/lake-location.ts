@@ -4,7 +4,7 @@
  * last-used marks, the contents walk, tarn's old folder blobs), and a transport (LakeFiles) only
  * moves files. SFTP, SCP and Nginx are this location over their transport.
  */
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import type { Source, Value } from '../../blob.js';
 import { checkDigest, createDigest, type Digest, digestStream, hashStream, verifyBytes } from '../../digest.js';
 import { AuthenticationError, ConfigError, ConnectionError, LocationError, StorageCorruption, TimeoutError } from '../../errors.js';
@@ -13,6 +13,7 @@ import { type Entry, type Location, type LocationReadOptions, readEach } from '.
 import { KeyQueue } from '../key-queue.js';
 import { CONFIG_NAME, DEFAULT_LEVELS, type LakeSettings, lakeConfigText, lakeSettings } from './config.js';
 import { type FileInfo, type LakeFiles, type LakeListing, type LakeWriter, WrongLength } from './files.js';
+import type { LakeHooks } from './hooks.js';
 import { labelsText, mergeLabels, parseLabels } from './labels.js';
 import { LEGACY_DATA, TEMP_FOLDER, TOOL_MODE } from './layout.js';
 import { TouchThrottle } from './touch-throttle.js';
@@ -35,8 +36,13 @@ interface Found {
 
 export class LakeLocation implements Location {
   private settingsPromise: Promise<LakeSettings> | null = null;
+  /** The settings once known: reads use them without waiting for a promise. */
+  private known: LakeSettings | null = null;
   private readonly writes = new KeyQueue();
-  private readonly throttle: TouchThrottle;
+  /** When each key's last-used mark was last moved by this process (reads move it once per touchInterval). */
+  protected readonly throttle: TouchThrottle;
+  /** What the owner of this lake decides beyond the format (see hooks.ts); set by a subclass's constructor. */
+  protected hooks: LakeHooks = {};
 
   constructor(
     readonly name: string,
@@ -56,14 +62,14 @@ export class LakeLocation implements Location {
 
   async read(key: Key, options?: LocationReadOptions): Promise<Value | null> {
     assertKey(key);
-    const settings = await this.settings();
+    const settings = this.known ?? (await this.settings());
     const found = await this.find(key, settings, options?.use !== false);
     return found === null ? null : this.valueAt(key, found);
   }
 
   async readBytes(key: Key): Promise<Buffer | null> {
     assertKey(key);
-    const settings = await this.settings();
+    const settings = this.known ?? (await this.settings());
     const path = settings.layout.blob(key);
     let bytes: Buffer | null;
     try {
@@ -74,9 +80,12 @@ export class LakeLocation implements Location {
       bytes = await this.readBlob(key, `${path}/${LEGACY_DATA}`, null);
     }
     if (bytes === null) return null;
-    verifyBytes(key, bytes, this.name);
+    if (this.hooks.verifyReads !== false) verifyBytes(key, bytes, this.name);
     const writer = this.files.writer;
-    if (writer && settings.keepUsage && this.throttle.due(key)) await writer.touch(settings.layout.mark(key), new Date());
+    if (writer && settings.keepUsage && this.throttle.due(key)) {
+      const backlog = this.hooks.noteUse ? this.hooks.noteUse(key) : writer.touch(settings.layout.mark(key), new Date());
+      if (backlog) await backlog;
+    }
     return bytes;
   }
 
@@ -86,7 +95,7 @@ export class LakeLocation implements Location {
 
   async has(key: Key): Promise<boolean> {
     assertKey(key);
-    return (await this.find(key, await this.settings(), false)) !== null;
+    return (await this.find(key, this.known ?? (await this.settings()), false)) !== null;
   }
 
   async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<Value | null> {
@@ -96,7 +105,7 @@ export class LakeLocation implements Location {
     const settings = await this.settings();
     const found = await this.writes.run(key, () => this.writeOnce(key, settings, writer, source));
     this.throttle.record(key);
-    if (labels && labels.length > 0 && settings.keepLabels) await this.addLabels(key, settings, writer, labels);
+    if (labels && labels.length > 0 && settings.keepLabels) await this.storeLabels(key, settings, writer, labels);
     // a source of unknown size costs a stat (a download is paced by the size)
     const size = found.size ?? source.size ?? (await this.files.stat(found.path))?.size;
     if (size === undefined) throw new LocationError(`${this.name}: ${key} vanished right after it was written`, this.name, { code: 'ERR_VANISHED' });
@@ -153,9 +162,18 @@ export class LakeLocation implements Location {
   protected settings(): Promise<LakeSettings> {
     if (!this.settingsPromise) {
       this.settingsPromise = this.loadSettings();
-      this.settingsPromise.catch(() => (this.settingsPromise = null));
+      this.settingsPromise.then(
+        (settings) => (this.known = settings),
+        () => (this.settingsPromise = null),
+      );
     }
     return this.settingsPromise;
+  }
+
+  /** For a subclass that read config.yml itself (a Disk, when it is opened): the lake's settings. */
+  protected useSettings(settings: LakeSettings): void {
+    this.known = settings;
+    this.settingsPromise = Promise.resolve(settings);
   }
 
   private async loadSettings(): Promise<LakeSettings> {
@@ -181,11 +199,17 @@ export class LakeLocation implements Location {
     const path = layout.blob(key);
     const writer = this.files.writer;
     const now = Date.now();
-    const mark = writer && use && settings.keepUsage && this.throttle.due(key, now) ? layout.mark(key) : null;
+    const { noteUse } = this.hooks;
+    // with a marks queue, the use is noted once the blob is found; else the mark is touched with the stat
+    const mark = writer && use && !noteUse && settings.keepUsage && this.throttle.due(key, now) ? layout.mark(key) : null;
     const info = mark !== null ? await this.statAndTouch(writer!, path, mark, new Date(now)) : await this.files.stat(path);
     if (info === null) {
       if (mark !== null) this.throttle.forget(key);
       return null;
+    }
+    if (noteUse && writer && use && settings.keepUsage && this.throttle.due(key, now)) {
+      const backlog = noteUse(key);
+      if (backlog) await backlog;
     }
     if (!info.isDirectory) return { path, size: info.size };
     const legacy = `${path}/${LEGACY_DATA}`;
@@ -227,7 +251,7 @@ export class LakeLocation implements Location {
       const intact = existing.digest !== undefined ? existing.digest === key : await this.isIntact(key, path, writer, existing.size);
       if (intact) return { path, size: existing.size };
     }
-    const tmp = layout.tmp(key.slice(0, 16));
+    const tmp = writer.tempName?.(key.slice(0, 16)) ?? layout.tmp(key.slice(0, 16));
     try {
       await this.putVerified(key, tmp, writer, source);
       if (existing !== null) await writer.replace(tmp, path, mark);
@@ -277,15 +301,16 @@ export class LakeLocation implements Location {
   }
 
   /** A Value of `key` whose bytes are read (and checked against the key) only when used. */
-  private valueAt(key: Key, found: Found): Value {
+  protected valueAt(key: Key, found: Found): Value {
     const { name } = this;
     const where = (error: unknown) => this.corruptionOf(key, error);
+    const verify = this.hooks.verifyReads !== false;
     return {
       key,
       size: found.size,
-      path: null,
+      path: this.files.localPath?.(found.path) ?? null,
       stream: () => {
-        const check = digestStream({ expect: key, where: name });
+        const check = verify ? digestStream({ expect: key, where: name }) : new PassThrough();
         const raw: Readable = this.files.openRead(found.path, found.size);
         raw.on('error', (error) => check.destroy(where(error)));
         check.on('close', () => raw.destroy());
@@ -294,7 +319,7 @@ export class LakeLocation implements Location {
       bytes: async () => {
         const bytes = await this.readBlob(key, found.path, found.size);
         if (bytes === null) throw new LocationError(`${name}: ${key} vanished while it was read`, name, { code: 'ERR_VANISHED' });
-        verifyBytes(key, bytes, name);
+        if (verify) verifyBytes(key, bytes, name);
         return bytes;
       },
       labels: () => this.readLabels(key),
@@ -323,7 +348,7 @@ export class LakeLocation implements Location {
   }
 
   /** Adds labels to the key's set (tarn's JsonLabels keeps the union), replacing the file atomically. */
-  private async addLabels(key: Key, settings: LakeSettings, writer: LakeWriter, labels: readonly string[]): Promise<void> {
+  private async storeLabels(key: Key, settings: LakeSettings, writer: LakeWriter, labels: readonly string[]): Promise<void> {
     const merged = mergeLabels(await this.readLabels(key), labels);
     if (merged === null) return;
     await writer.writeText(settings.layout.labels(key), labelsText(merged), TOOL_MODE, TOOL_MODE);
