@@ -1,22 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import {
-  closeSync,
   existsSync,
-  constants as fsConstants,
-  fdatasync as fdatasyncCallback,
   mkdirSync,
-  openSync,
   promises as fsp,
   readdirSync,
   readFileSync,
-  renameSync,
   rmSync,
   statSync,
-  writeSync,
 } from 'node:fs';
 import { dirname, join, resolve, sep } from 'node:path';
-import { type Source, type Value, verifyBytes } from '../../blob.js';
-import { ConfigError, LocationError, StorageCorruption } from '../../errors.js';
+import type { Source, Value } from '../../blob.js';
+import { ConfigError, LocationError } from '../../errors.js';
 import { assertKey, type Key } from '../../key.js';
 import { parseFraction, parseSize, type Size } from '../../size.js';
 import { trackTempFolder } from '../../storage/temp-cleanup.js';
@@ -27,16 +21,14 @@ import { createDiskConfig, readDiskConfig } from './disk-config.js';
 import { deadRunsLeft, undoDeadRuns } from './disk-gc-run.js';
 import { type SizeCounter, sizeCounterFor } from './disk-size.js';
 import { pinInRuns, readRuns, type RunsView, runsFolder, sameNames } from './disk-gc-runs.js';
-import { hashFile, syncDir, writeStreamTo } from './disk-io.js';
 import { mergeLabelsFile } from './disk-labels.js';
 import { leftByDeadProcess, PROCESS_TAG } from './disk-liveness.js';
-import { ensureToolDir, MarkQueue, markPath, markSync, ownToolFile } from './disk-marks.js';
+import { ensureToolDir, MarkQueue, markPath, ownToolFile } from './disk-marks.js';
 import { parseLabels } from '../lake/labels.js';
-import { LakeLayout, TOOL_MODE } from '../lake/layout.js';
+import { LakeLayout, LEGACY_DATA, TOOL_MODE } from '../lake/layout.js';
 import { Owner } from './disk-owner.js';
-import { LocalFiles, readSmallSync, SYNC_LIMIT, writeProblem } from './local-files.js';
+import { LocalFiles, READ_ONLY_CODES, writeProblem } from './local-files.js';
 import { LakeLocation } from '../lake/lake-location.js';
-import { promisify } from 'node:util';
 import { type Entry, type Location, type LocationReadOptions, type Meta } from '../interface.js';
 import { KeyQueue } from '../key-queue.js';
 
@@ -91,27 +83,12 @@ export interface DiskOptions {
 }
 
 const SPACE_CHECK_MS = 500;
-const fdatasyncFd = promisify(fdatasyncCallback);
-/** Values up to this size are written and compared from memory. */
-const SMALL_VALUE = 1024 * 1024;
-/** tarn's oldest layout kept each blob as `data` inside a folder named by its key; tarn 0.14 still reads it. */
-const LEGACY_DATA = 'data';
 
-/**
- * Temp files are named `<key prefix>.<this tag><counter>`: unique per process and thread without
- * random bytes per write, and naming their process, so that the next open removes those of a
- * killed one at once.
- */
-const TEMP_TAG = `${PROCESS_TAG}.`;
+/* Temp files are named `<key prefix>.<process tag>.<counter>` (LocalFiles.tempName): naming their process, so that the next open removes those of a killed one at once. */
 /** Names in `.tmp/` made by this process (any of its threads: the tag's last part is per thread): removed when it is interrupted. */
 const OWN_TEMP = new RegExp(`^[^.]+\\.${PROCESS_TAG.replace(/-[0-9a-f]{6}$/, '')}-[0-9a-f]{6}\\.[0-9a-z]+$`);
-let tempCount = 0;
 
-/** What a write did: stored a new blob or found the value already stored (with the blob's size), or declined it. */
-type WriteOutcome = { stored: 'new' | 'present'; size: number; legacy?: true } | 'declined';
 
-/** Errors that mean "this lake is read-only for us": usage marks are then not kept. */
-const READ_ONLY_CODES = new Set(['EACCES', 'EPERM', 'EROFS']);
 
 function errno(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
@@ -155,21 +132,18 @@ export class Disk extends LakeLocation implements Location, Administered {
   readonly tmpDir: string;
   private readonly rootSlash: string;
 
-  private readonly fileMode: number;
-  private readonly fsync: boolean;
   private readonly maxSize: number | null;
   private readonly minFree: number;
   private readonly maxUsage: number;
   private readonly syncSmallIo: boolean;
-  private keepUsage: boolean;
+  /** The lake keeps last-used marks (tarn's StatUsage). */
+  private readonly usageKept: boolean;
   private readonly keepLabels: boolean;
-  private readonly markOnWrite: boolean;
 
   private readonly owner: Owner;
   private readonly usageRoot: string;
   private readonly marks: MarkQueue;
   private readonly layout: LakeLayout;
-  private readonly blobWrites = new KeyQueue();
   /** The local-filesystem transport the lake format runs over (local-files.ts). */
   private readonly local: LocalFiles;
   private readonly labelWrites = new KeyQueue();
@@ -184,13 +158,18 @@ export class Disk extends LakeLocation implements Location, Administered {
   private space: { at: number; free: number; total: number } | null = null;
   private adminView: DiskAdmin | null = null;
 
+  /** Marks are kept: the lake says so, and this process may write them (see LocalFiles.marksWritable). */
+  private get keepUsage(): boolean {
+    return this.usageKept && this.local.marksWritable;
+  }
+
   /** The options this Disk was made with (another thread or process opens the same lake with them). */
   readonly options: Readonly<DiskOptions>;
 
   constructor(root: string, options: DiskOptions = {}) {
     const opened = openFolder(resolve(root), options);
     super(opened.name, opened.files, { levels: opened.config.levels, touchInterval: options.touchInterval });
-    const { config, owner, rootMode } = opened;
+    const { config, owner } = opened;
     this.root = opened.root;
     this.local = opened.files;
     this.options = { ...options };
@@ -198,19 +177,29 @@ export class Disk extends LakeLocation implements Location, Administered {
     this.levels = config.levels;
     this.layout = new LakeLayout(config.levels);
     this.sizeCounter = sizeCounterFor(config.size, join(this.root, CONFIG_NAME), this.name);
-    this.keepUsage = config.usage === 'StatUsage';
+    this.usageKept = config.usage === 'StatUsage';
     this.keepLabels = config.labels === 'JsonLabels';
-    this.useSettings({ layout: this.layout, keepLabels: this.keepLabels, keepUsage: this.keepUsage });
+    this.useSettings({ layout: this.layout, keepLabels: this.keepLabels, keepUsage: this.usageKept });
     // reads queue their last-used marks for the worker of disk-marks.ts (this.keepUsage turns off on a read-only lake)
-    this.hooks = { verifyReads: options.verifyReads ?? true, noteUse: (key) => (this.keepUsage ? this.marks.add(key) : null) };
+    this.hooks = {
+      verifyReads: options.verifyReads ?? true,
+      noteUse: (key) => (this.keepUsage ? this.marks.add(key) : null),
+      markOnWrite: options.markOnWrite ?? true,
+      admit: (size) => this.hasRoom(size),
+      stored: async (size, replaced) => {
+        this.account(size, replaced);
+        await this.countBytes(size - replaced);
+      },
+      removed: async (size) => {
+        this.account(0, size);
+        await this.countBytes(-size);
+      },
+    };
     this.maxSize = options.maxSize !== undefined ? parseSize(options.maxSize, 'maxSize') : config.maxSize;
     this.minFree = options.minFree !== undefined ? parseSize(options.minFree, 'minFree') : config.freeDiskSize;
     this.maxUsage = options.maxUsage !== undefined ? parseFraction(options.maxUsage, 'maxUsage') : 1;
-    this.fsync = options.fsync ?? true;
     this.syncSmallIo = options.syncSmallIo ?? true;
-    this.markOnWrite = options.markOnWrite ?? true;
     this.owner = owner;
-    this.fileMode = rootMode & 0o444;
     if (owner.ownership.gid !== null || owner.ownership.shared) {
       // only a root we own is changed: never chmod another user's folder
       if (statSync(this.root).uid === process.getuid?.()) this.owner.own(this.root, owner.ownership.dirMode);
@@ -276,7 +265,7 @@ export class Disk extends LakeLocation implements Location, Administered {
     }
     await fsp.rm(movedTo, { force: true });
     const size = (await fsp.stat(file)).size;
-    this.account(size, null);
+    this.account(size, 0);
     await this.countBytes(size);
     return true;
   }
@@ -382,23 +371,6 @@ export class Disk extends LakeLocation implements Location, Administered {
     return stat?.isDirectory() ? this.statOrNull(join(this.pathOf(key), LEGACY_DATA)) : stat;
   }
 
-  /**
-   * A key stored in tarn's oldest layout (a folder holding `data`) that is written again: intact
-   * when its data is; else the folder is removed, for the new blob to take its place. `size`: the
-   * bytes its data holds.
-   */
-  private async settleLegacy(key: Key, folder: string): Promise<{ intact: boolean; size: number }> {
-    const data = join(folder, LEGACY_DATA);
-    const stat = await this.statOrNull(data);
-    if (stat !== null && (await this.blobIntact(key, data, stat))) return { intact: true, size: stat.size };
-    try {
-      await fsp.rm(folder, { recursive: true, force: true });
-    } catch (error) {
-      throw this.failure(`Cannot replace the corrupted ${key} (a folder of tarn's old layout)`, error);
-    }
-    return { intact: false, size: stat?.size ?? 0 };
-  }
-
   override async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<Value | null> {
     const file = this.pathOf(key);
     const wanted = labels && labels.length > 0 && this.keepLabels ? labels : null;
@@ -408,241 +380,23 @@ export class Disk extends LakeLocation implements Location, Administered {
     // which is all the protocol asks of the read it compares with (one read per write, not two)
     let seen = this.runsSeen;
     pinInRuns(this.gcRuns, seen.names, key, pinned);
-    let stored = await this.writeAndMark(key, file, source);
+    // the blob goes through the lake format; labels take the cross-process lock of disk-labels.ts
+    let stored = await super.write(key, source, null);
     if (stored === null) return null;
     if (wanted) await this.updateLabels(key, wanted);
     for (;;) {
       const now = readRuns(this.gcRuns, seen, this.syncSmallIo);
       this.runsSeen = now;
-      // the blob now in place, read lazily like any read of it
-      if (now === seen || sameNames(now.names, seen.names)) return this.valueAt(key, { path: stored.path, size: stored.size });
+      if (now === seen || sameNames(now.names, seen.names)) return stored;
       seen = now;
       pinInRuns(this.gcRuns, seen.names, key, pinned);
       // a gc that started meanwhile may have moved the blob or its labels aside before our pin
       if (statOrNullSync(file) === null) {
-        stored = await this.writeAndMark(key, file, source);
+        stored = await super.write(key, source, null);
         if (stored === null) return null;
       }
       if (wanted) await this.updateLabels(key, wanted);
     }
-  }
-
-  /** Stores the blob (unless it is there) and marks the key as used; its lake path and size, or null when declined. */
-  private async writeAndMark(key: Key, file: string, source: Source): Promise<{ path: string; size: number } | null> {
-    const outcome = await this.blobWrites.run(key, () => this.writeBlob(key, file, source));
-    if (outcome === 'declined') return null;
-    // writing a value already stored is a use of it; a new blob's mtime is its last use
-    if (outcome.stored === 'present' || this.markOnWrite) await this.markNow(key, outcome.stored === 'new');
-    else await this.refreshOldMark(key);
-    // an intact blob of tarn's oldest layout stays where it is, in its folder
-    const path = this.layout.blob(key);
-    return { path: outcome.legacy ? `${path}/${LEGACY_DATA}` : path, size: outcome.size };
-  }
-
-  private async writeBlob(key: Key, file: string, source: Source): Promise<WriteOutcome> {
-    if (this.syncSmallIo && source.size !== null && source.size <= SYNC_LIMIT && !source.movable) {
-      return this.writeSmall(key, file, await source.bytes(), source.verified);
-    }
-    let existing: { size: number; isDirectory?(): boolean } | null = await this.statOrNull(file);
-    if (existing?.isDirectory?.()) {
-      const legacy = await this.settleLegacy(key, file);
-      if (legacy.intact) return { stored: 'present', size: legacy.size, legacy: true };
-      existing = legacy;
-    } else if (existing !== null) {
-      if (await this.blobIntact(key, file, existing)) return { stored: 'present', size: existing.size };
-      // a blob that does not match its key is replaced below, never kept
-    }
-    if (!(await this.hasRoom(source.size))) return 'declined';
-    const created = await this.owner.ensureDir(dirname(file));
-    const size =
-      source.movable && source.verified && source.path !== null && (await this.adopt(source.path, file))
-        ? (source.size ?? (await fsp.stat(file)).size)
-        : await this.copyIn(key, file, source);
-    try {
-      await this.syncNames(file, created);
-    } catch (error) {
-      throw this.failure(`Cannot write ${key}`, error);
-    }
-    this.account(size, existing);
-    await this.countBytes(size - (existing?.size ?? 0));
-    return { stored: 'new', size };
-  }
-
-  /** Writes the source to a temp file, then renames it to `file`; returns its size. */
-  private async copyIn(key: Key, file: string, source: Source): Promise<number> {
-    const tmp = this.tempPath(key.slice(0, 16));
-    try {
-      const size = await this.writeTemp(key, tmp, source);
-      await fsp.rename(tmp, file);
-      return size;
-    } catch (error) {
-      if (error instanceof StorageCorruption) throw error;
-      throw this.failure(`Cannot write ${key}`, error);
-    } finally {
-      await fsp.rm(tmp, { force: true });
-    }
-  }
-
-  /**
-   * In a durable lake (`fsync`), makes the name of a blob just renamed into place survive a power
-   * cut: fsyncs its folder, and the parents of the folders this write created (`created`: the
-   * first of them). The blob's bytes were flushed before the rename.
-   */
-  private async syncNames(file: string, created: string | undefined): Promise<void> {
-    if (!this.fsync) return;
-    const folders = [dirname(file)];
-    for (let dir = dirname(file); created !== undefined && dir.length >= created.length; dir = dirname(dir)) {
-      folders.push(dirname(dir));
-    }
-    await Promise.all(folders.map(syncDir));
-  }
-
-  /**
-   * The write path for small values: synchronous calls (microseconds each on a local disk); the
-   * flushes of a durable lake run in the thread pool.
-   */
-  private async writeSmall(key: Key, file: string, bytes: Buffer, verified: boolean): Promise<WriteOutcome> {
-    if (!verified) verifyBytes(key, bytes, `a copy into ${this.name}`);
-    let existing: { size: number; isDirectory?(): boolean } | null = null;
-    const tmp = this.tempPath(key.slice(0, 16));
-    let fd = -1;
-    try {
-      existing = statOrNullSync(file);
-      if (existing?.isDirectory?.()) {
-        const legacy = await this.settleLegacy(key, file);
-        if (legacy.intact) return { stored: 'present', size: legacy.size, legacy: true };
-        existing = legacy;
-      }
-      // the blob may vanish between the two calls (gc moved it aside): then it is written anew
-      if (existing !== null && existing.size === bytes.length && sameBytes(readSmallSyncOrNull(file), bytes)) return { stored: 'present', size: bytes.length };
-      if (!(await this.hasRoom(bytes.length))) return 'declined';
-      const created = this.owner.ensureDirSync(dirname(file));
-      fd = openSync(tmp, 'wx', this.fileMode);
-      this.owner.ownFile(tmp);
-      for (let offset = 0; offset < bytes.length; ) offset += writeSync(fd, bytes, offset);
-      if (this.fsync) await fdatasyncFd(fd);
-      closeSync(fd);
-      fd = -1;
-      renameSync(tmp, file);
-      await this.syncNames(file, created);
-    } catch (error) {
-      if (fd !== -1) closeSync(fd);
-      await fsp.rm(tmp, { force: true });
-      throw this.failure(`Cannot write ${key}`, error);
-    }
-    this.account(bytes.length, existing);
-    await this.countBytes(bytes.length - (existing?.size ?? 0));
-    return { stored: 'new', size: bytes.length };
-  }
-
-  /** A new temp file name in `.tmp/`: unique without asking for random bytes each time. */
-  private tempPath(prefix: string): string {
-    return join(this.tmpDir, `${prefix}.${TEMP_TAG}${(tempCount++).toString(36)}`);
-  }
-
-  /** Writes the source to `tmp` (verified against `key` unless already verified); returns its size. */
-  private async writeTemp(key: Key, tmp: string, source: Source): Promise<number> {
-    if (source.size !== null && source.size <= SMALL_VALUE) {
-      const bytes = await source.bytes();
-      if (!source.verified) verifyBytes(key, bytes, `a copy into ${this.name}`);
-      const handle = await fsp.open(tmp, 'wx', this.fileMode);
-      this.owner.ownFile(tmp);
-      try {
-        await handle.writeFile(bytes);
-        if (this.fsync) await handle.datasync();
-      } finally {
-        await handle.close();
-      }
-      return bytes.length;
-    }
-    if (source.path !== null) {
-      // copy in the kernel (a reflink where the filesystem can), then hash the copy if needed
-      await fsp.copyFile(source.path, tmp, fsConstants.COPYFILE_FICLONE);
-      await fsp.chmod(tmp, this.fileMode);
-      this.owner.ownFile(tmp);
-      if (!source.verified) {
-        const actual = await hashFile(tmp);
-        if (actual !== key) throw new StorageCorruption(key, actual, `a copy into ${this.name}`);
-      }
-      if (this.fsync) await syncFile(tmp);
-      return (await fsp.stat(tmp)).size;
-    }
-    const size = await writeStreamTo(tmp, this.fileMode, source.stream(), {
-      expectedKey: source.verified ? null : key,
-      where: `a copy into ${this.name}`,
-      fsync: this.fsync,
-    });
-    this.owner.ownFile(tmp);
-    return size;
-  }
-
-  /**
-   * Puts a staged file in place without copying it; false when it cannot (another filesystem). A
-   * hard link, not a rename: the staged file stays readable (its owner removes it), so that a
-   * write whose blob a concurrent gc took can put it in place again.
-   */
-  private async adopt(staged: string, file: string): Promise<boolean> {
-    try {
-      if (this.fsync) await syncFile(staged);
-      await fsp.chmod(staged, this.fileMode);
-      this.owner.ownFile(staged);
-      try {
-        await fsp.link(staged, file);
-      } catch (error) {
-        // a blob that does not match its key is there (replace it), or no hard links here
-        if (!['EEXIST', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK'].includes(errno(error) ?? '')) throw error;
-        await fsp.copyFile(staged, `${staged}.copy`, fsConstants.COPYFILE_FICLONE);
-        await fsp.rename(`${staged}.copy`, file).finally(() => fsp.rm(`${staged}.copy`, { force: true }));
-      }
-      return true;
-    } catch (error) {
-      if (errno(error) === 'EXDEV') return false;
-      throw this.failure(`Cannot move a staged value into ${file}`, error);
-    }
-  }
-
-  private async blobIntact(key: Key, file: string, stat: { size: number }): Promise<boolean> {
-    try {
-      if (stat.size <= SMALL_VALUE) {
-        const bytes = await fsp.readFile(file);
-        verifyBytes(key, bytes, this.name);
-        return true;
-      }
-      return (await hashFile(file)) === key;
-    } catch (error) {
-      if (error instanceof StorageCorruption || errno(error) === 'ENOENT') return false;
-      throw this.failure(`Cannot check the stored ${key}`, error);
-    }
-  }
-
-  override async delete(key: Key): Promise<boolean> {
-    const file = this.pathOf(key);
-    let size: number;
-    try {
-      const stat = await fsp.stat(file);
-      if (stat.isDirectory()) {
-        // tarn's oldest layout: a folder holding `data`
-        size = (await this.statOrNull(join(file, LEGACY_DATA)))?.size ?? 0;
-        await fsp.rm(file, { recursive: true });
-      } else {
-        size = stat.size;
-        await fsp.unlink(file);
-      }
-    } catch (error) {
-      if (errno(error) === 'ENOENT') return false;
-      throw this.failure(`Cannot delete ${key}`, error);
-    }
-    if (this.usedBytes) this.usedBytes = this.usedBytes.then((used) => used - size);
-    await this.countBytes(-size);
-    this.throttle.forget(key);
-    await Promise.all([fsp.rm(markPath(this.usageRoot, key), { force: true }), fsp.rm(this.labelsPath(key), { force: true })]);
-    return true;
-  }
-
-  override async touch(key: Key): Promise<boolean> {
-    if ((await this.statOrNull(this.pathOf(key))) === null) return false;
-    await this.markNow(key, false);
-    return true;
   }
 
   override async *contents(): AsyncIterable<Entry> {
@@ -714,41 +468,6 @@ export class Disk extends LakeLocation implements Location, Administered {
     return join(this.root, this.layout.labels(key));
   }
 
-  /**
-   * A read of `key`: queues a refresh of its last-used mark, at most once per `touchInterval`, for
-   * the worker thread of disk-marks.ts. Returns a promise to wait for when the marks fall far behind.
-   */
-  private noteUse(key: Key): Promise<void> | null {
-    if (!this.keepUsage) return null;
-    if (!this.throttle.due(key)) return null;
-    return this.marks.add(key);
-  }
-
-  /** Creates or refreshes the mark of `key` before returning (a write, `touch()`). */
-  private async markNow(key: Key, likelyNew: boolean): Promise<void> {
-    if (!this.keepUsage) return;
-    this.throttle.record(key);
-    try {
-      if (this.syncSmallIo) markSync(this.owner, markPath(this.usageRoot, key), new Date(), likelyNew);
-      else await this.marks.now(key);
-    } catch (error) {
-      this.usageFailed(error);
-    }
-  }
-
-  /**
-   * A new blob written without a mark: its mtime is its last use, unless an old mark of the key
-   * is left (gc or verify moved an earlier blob aside, marks kept): that one is refreshed, or the
-   * new value would look long unused.
-   */
-  private async refreshOldMark(key: Key): Promise<void> {
-    if (!this.keepUsage) return;
-    this.throttle.record(key); // reads within touchInterval need not mark it
-    const mark = markPath(this.usageRoot, key);
-    const old = this.syncSmallIo ? statOrNullSync(mark) : await this.statOrNull(mark);
-    if (old !== null) await this.markNow(key, false);
-  }
-
   /** Waits for the last-used marks still queued by reads, and for the recovery of a killed gc. */
   override async close(): Promise<void> {
     await this.marks.idle();
@@ -784,7 +503,7 @@ export class Disk extends LakeLocation implements Location, Administered {
   private usageFailed(error: unknown): void {
     // a lake we may read but not write (shared, read-only mount): reads go on, usage is not kept
     if (READ_ONLY_CODES.has(errno(error) ?? '')) {
-      this.keepUsage = false;
+      this.local.marksWritable = false;
       return;
     }
     throw this.failure('Cannot update a last-used mark', error);
@@ -838,7 +557,7 @@ export class Disk extends LakeLocation implements Location, Administered {
     if (!this.keepLabels || labels.length === 0) return;
     const file = this.labelsPath(key);
     const writeAtomically = async (text: string) => {
-      const tmp = this.tempPath('labels');
+      const tmp = this.local.at(this.local.tempName('labels'));
       try {
         await fsp.writeFile(tmp, text, { mode: TOOL_MODE });
         ownToolFile(this.owner, tmp, dirname(file));
@@ -852,7 +571,7 @@ export class Disk extends LakeLocation implements Location, Administered {
       ensureToolDir(this.owner, dirname(file));
     };
     try {
-      const tempPath = () => this.tempPath('lock');
+      const tempPath = () => this.local.at(this.local.tempName('lock'));
       await this.labelWrites.run(key, () => mergeLabelsFile(file, labels, { ensureDir, writeAtomically, tempPath }));
     } catch (error) {
       throw this.failure(`Cannot store the labels of ${key}`, error);
@@ -905,8 +624,9 @@ export class Disk extends LakeLocation implements Location, Administered {
     }
   }
 
-  private account(size: number, replaced: { size: number } | null): void {
-    if (this.usedBytes) this.usedBytes = this.usedBytes.then((used) => used + size - (replaced?.size ?? 0));
+  /** Keeps usage() up to date: `size` bytes stored in place of `replaced`. */
+  private account(size: number, replaced: number): void {
+    if (this.usedBytes) this.usedBytes = this.usedBytes.then((used) => used + size - replaced);
   }
 
   private async statOrNull(file: string): Promise<{ size: number; mtime: Date; isDirectory(): boolean } | null> {
@@ -920,15 +640,6 @@ export class Disk extends LakeLocation implements Location, Administered {
 
   private failure(message: string, cause: unknown): LocationError {
     return this.local.failure(message, cause);
-  }
-}
-
-async function syncFile(path: string): Promise<void> {
-  const handle = await fsp.open(path, 'r');
-  try {
-    await handle.datasync();
-  } finally {
-    await handle.close();
   }
 }
 
@@ -958,19 +669,6 @@ function removeLeftTempFiles(tmpDir: string): void {
 function statOrNullSync(file: string): { size: number; isDirectory(): boolean } | null {
   // no exception for a missing file: most writes are of new keys, and an Error costs microseconds
   return statSync(file, { throwIfNoEntry: false }) ?? null;
-}
-
-function readSmallSyncOrNull(file: string): Buffer | null {
-  try {
-    return readSmallSync(file);
-  } catch (error) {
-    if (errno(error) === 'ENOENT') return null;
-    throw error;
-  }
-}
-
-function sameBytes(stored: Buffer | null, bytes: Buffer): boolean {
-  return stored !== null && stored.equals(bytes);
 }
 
 /** A group's id from its id or name (read from /etc/group: Node has no getgrnam). */

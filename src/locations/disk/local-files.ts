@@ -11,13 +11,16 @@ import {
   createReadStream,
   fdatasync as fdatasyncCallback,
   fstatSync,
+  linkSync,
   openSync,
   promises as fsp,
   readFileSync,
   readSync,
   statSync,
+  unlinkSync,
   writeSync,
 } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { dirname, join, sep } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { promisify } from 'node:util';
@@ -32,6 +35,8 @@ import type { Owner } from './disk-owner.js';
 /** Files up to this size are read and written with synchronous calls when `syncSmallIo` is on. */
 export const SYNC_LIMIT = 64 * 1024;
 const fdatasyncFd = promisify(fdatasyncCallback);
+/** Errors that mean "this lake is read-only for us": last-used marks are then not kept. */
+export const READ_ONLY_CODES = new Set(['EACCES', 'EPERM', 'EROFS']);
 /** Codes of a file system without hard links here: publishing then checks, then renames. */
 const NO_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK', 'EXDEV']);
 let tempCount = 0;
@@ -72,6 +77,8 @@ export class LocalFiles implements LakeFiles, LakeWriter {
   private readonly tmpDir: string;
   /** Why `.tmp/` could not be created (a lake this process may only read), or null: see realCause(). */
   noTmp: unknown = null;
+  /** False once a mark could not be written for lack of rights: see moveMark(). */
+  marksWritable = true;
 
   constructor(
     readonly root: string,
@@ -225,8 +232,13 @@ export class LocalFiles implements LakeFiles, LakeWriter {
       const created = this.options.owner.ensureDirSync(dirname(to));
       try {
         // a hard link never replaces: EEXIST says another writer was first
-        await fsp.link(from, to);
-        await fsp.rm(from, { force: true });
+        if (this.options.syncSmallIo) {
+          linkSync(from, to);
+          unlinkSync(from);
+        } else {
+          await fsp.link(from, to);
+          await fsp.unlink(from);
+        }
       } catch (error) {
         if (errno(error) === 'EEXIST') return false;
         if (!NO_LINKS.has(errno(error) ?? '')) throw error;
@@ -237,7 +249,8 @@ export class LocalFiles implements LakeFiles, LakeWriter {
     } catch (error) {
       throw this.failure(`Cannot store ${target}`, error);
     }
-    if (mark !== null) await this.touch(mark, new Date());
+    // a new blob's mark is usually new too: creating it first spares a failing call
+    if (mark !== null) this.moveMark(mark, new Date(), true);
     return true;
   }
 
@@ -250,7 +263,7 @@ export class LocalFiles implements LakeFiles, LakeWriter {
     } catch (error) {
       throw this.failure(`Cannot store ${target}`, error);
     }
-    if (mark !== null) await this.touch(mark, new Date());
+    if (mark !== null) this.moveMark(mark, new Date(), false);
   }
 
   async remove(path: string): Promise<boolean> {
@@ -292,16 +305,74 @@ export class LocalFiles implements LakeFiles, LakeWriter {
   }
 
   async touch(path: string, time: Date): Promise<void> {
+    this.moveMark(path, time, false);
+  }
+
+  /**
+   * Creates or refreshes a last-used mark. In a lake this process may read but not write (shared,
+   * a read-only mount) reads go on and marks are no longer kept: `marksWritable` turns false.
+   */
+  private moveMark(path: string, time: Date, likelyNew: boolean): void {
+    if (!this.marksWritable) return;
     try {
-      markSync(this.options.owner, this.at(path), time, false);
+      markSync(this.options.owner, this.at(path), time, likelyNew);
     } catch (error) {
-      throw this.failure(`Cannot update ${path}`, error);
+      if (READ_ONLY_CODES.has(errno(error) ?? '')) {
+        this.marksWritable = false;
+        return;
+      }
+      throw this.failure('Cannot update a last-used mark', error);
     }
   }
 
-  /** The sha256 of a file, read where it is: no stream through the lake. */
+  async putCopy(tmp: string, source: string): Promise<void> {
+    const file = this.at(tmp);
+    try {
+      await fsp.copyFile(source, file, fsConstants.COPYFILE_FICLONE | fsConstants.COPYFILE_EXCL);
+      await fsp.chmod(file, this.options.fileMode);
+      this.options.owner.ownFile(file);
+      if (this.options.fsync) await syncFile(file);
+    } catch (error) {
+      await fsp.rm(file, { force: true });
+      throw this.failure(`Cannot write ${tmp}`, error);
+    }
+  }
+
+  /**
+   * A hard link, not a rename: the staged file stays readable (its owner removes it), so that a
+   * write whose blob a concurrent gc took can put it in place again.
+   */
+  async adopt(source: string, target: string, mark: string | null): Promise<boolean> {
+    const to = this.at(target);
+    try {
+      if (this.options.fsync) await syncFile(source);
+      await fsp.chmod(source, this.options.fileMode);
+      this.options.owner.ownFile(source);
+      const created = await this.options.owner.ensureDir(dirname(to));
+      try {
+        await fsp.link(source, to);
+      } catch (error) {
+        // a blob that does not match its key is there (replace it), or no hard links here
+        if (errno(error) !== 'EEXIST' && !NO_LINKS.has(errno(error) ?? '')) throw error;
+        if (errno(error) === 'EXDEV') return false;
+        const copy = `${source}.copy`;
+        await fsp.copyFile(source, copy, fsConstants.COPYFILE_FICLONE);
+        await fsp.rename(copy, to).finally(() => fsp.rm(copy, { force: true }));
+      }
+      await this.syncNames(to, created);
+    } catch (error) {
+      if (errno(error) === 'EXDEV') return false;
+      throw this.failure(`Cannot move a staged value into ${target}`, error);
+    }
+    if (mark !== null) this.moveMark(mark, new Date(), true);
+    return true;
+  }
+
+  /** The sha256 of a file, read where it is: no stream through the lake (a small one with one synchronous read). */
   async digest(path: string): Promise<string | null> {
     try {
+      const small = this.options.syncSmallIo ? readSmallSync(this.at(path)) : null;
+      if (small !== null) return createHash('sha256').update(small).digest('hex');
       return await hashFile(this.at(path));
     } catch (error) {
       if (errno(error) === 'ENOENT' || errno(error) === 'EISDIR') return null;
@@ -328,6 +399,15 @@ export class LocalFiles implements LakeFiles, LakeWriter {
       cause,
       code: 'ERR_VANISHED',
     });
+  }
+}
+
+async function syncFile(path: string): Promise<void> {
+  const handle = await fsp.open(path, 'r');
+  try {
+    await handle.datasync();
+  } finally {
+    await handle.close();
   }
 }
 

@@ -90,6 +90,18 @@ export interface LakeWriter {
    * TOOL_MODE when missing.
    */
   touch(path: string, time: Date): Promise<void>;
+  /**
+   * Optional: copies the local file `source` into the new file `tmp` without streaming it through
+   * the lake (in the kernel, a reflink where the filesystem can); the lake hashes `tmp` with
+   * `digest` when the source is not known to hash to the key.
+   */
+  putCopy?(tmp: string, source: string): Promise<void>;
+  /**
+   * Optional: puts the local file `source` (a staged copy that hashes to the key) at `target`
+   * without copying it, replacing what is there (a corrupted blob), then touches `mark` (when
+   * given); `source` stays where it is. False when it cannot (another filesystem): the lake copies.
+   */
+  adopt?(source: string, target: string, mark: string | null): Promise<boolean>;
   /** Optional: the sha256 of a file computed where it is (no download); undefined when the server cannot. */
   digest?(path: string): Promise<string | null | undefined>;
   /**

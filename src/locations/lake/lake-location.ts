@@ -18,6 +18,9 @@ import { labelsText, mergeLabels, parseLabels } from './labels.js';
 import { LEGACY_DATA, TEMP_FOLDER, TOOL_MODE } from './layout.js';
 import { TouchThrottle } from './touch-throttle.js';
 
+/** Sources up to this size are taken as bytes, hashed at once, and put as one piece. */
+const SMALL_SOURCE = 1024 * 1024;
+
 export interface LakeOptions {
   /**
    * Folder layout used when the lake is created (an empty or missing folder); an existing lake's
@@ -102,8 +105,9 @@ export class LakeLocation implements Location {
     assertKey(key);
     const writer = this.files.writer;
     if (!writer) return null; // read-only: declined
-    const settings = await this.settings();
+    const settings = this.known ?? (await this.settings());
     const found = await this.writes.run(key, () => this.writeOnce(key, settings, writer, source));
+    if (found === null) return null; // declined by the owner's admit hook (a usage limit)
     this.throttle.record(key);
     if (labels && labels.length > 0 && settings.keepLabels) await this.storeLabels(key, settings, writer, labels);
     // a source of unknown size costs a stat (a download is paced by the size)
@@ -116,8 +120,10 @@ export class LakeLocation implements Location {
     assertKey(key);
     const writer = this.files.writer;
     if (!writer) return false; // read-only: nothing is deleted
-    const { layout } = await this.settings();
+    const { layout } = this.known ?? (await this.settings());
     const path = layout.blob(key);
+    // the owner counts what is deleted (a Disk's size counter): the size is read before
+    const size = this.hooks.removed ? await this.storedSize(path) : 0;
     let removed: boolean;
     try {
       removed = await writer.remove(path);
@@ -130,6 +136,7 @@ export class LakeLocation implements Location {
       await writer.removeDir(path);
     }
     if (!removed) return false;
+    await this.hooks.removed?.(size);
     this.throttle.forget(key);
     await Promise.all([writer.remove(layout.mark(key)), writer.remove(layout.labels(key))]);
     return true;
@@ -231,19 +238,22 @@ export class LakeLocation implements Location {
   }
 
   /**
-   * Stores the bytes unless an intact copy is in place. The one integrity rule: a blob in place
-   * counts only when its bytes hash to the key (whatever its size); a corrupted one is replaced.
+   * Stores the bytes unless an intact copy is in place (null when the owner declines a new blob).
+   * The one integrity rule: a blob in place counts only when its bytes hash to the key (whatever
+   * its size); a corrupted one is replaced.
    */
-  private async writeOnce(key: Key, settings: LakeSettings, writer: LakeWriter, source: Source): Promise<Found> {
+  private async writeOnce(key: Key, settings: LakeSettings, writer: LakeWriter, source: Source): Promise<Found | null> {
     const { layout } = settings;
     const path = layout.blob(key);
     const mark = settings.keepUsage ? layout.mark(key) : null;
     const now = new Date();
     let existing = await this.statAndTouch(writer, path, mark, now, true);
+    let replaced = existing?.size ?? 0;
     if (existing?.isDirectory) {
       const legacy = `${path}/${LEGACY_DATA}`;
       if (await this.isIntact(key, legacy, writer)) return { path: legacy, size: null };
       // a corrupted folder blob: its place goes to a plain blob
+      replaced = (await this.files.stat(legacy))?.size ?? 0;
       await writer.remove(legacy);
       await writer.removeDir(path);
       existing = null;
@@ -251,36 +261,77 @@ export class LakeLocation implements Location {
       const intact = existing.digest !== undefined ? existing.digest === key : await this.isIntact(key, path, writer, existing.size);
       if (intact) return { path, size: existing.size };
     }
-    const tmp = writer.tempName?.(key.slice(0, 16)) ?? layout.tmp(key.slice(0, 16));
-    try {
-      await this.putVerified(key, tmp, writer, source);
-      if (existing !== null) await writer.replace(tmp, path, mark);
-      else if (!(await writer.publish(tmp, path, mark))) {
-        // another writer published it meanwhile: theirs counts when intact
-        if (await this.isIntact(key, path, writer)) await writer.remove(tmp);
-        else await writer.replace(tmp, path, mark);
+    if (this.hooks.admit && !(await this.hooks.admit(source.size))) return null;
+    // without a mark on write, a new blob's mtime is its last use
+    const newMark = this.hooks.markOnWrite === false ? null : mark;
+    let size: number;
+    if (source.movable && source.verified && source.path !== null && (await writer.adopt?.(source.path, path, newMark))) {
+      size = source.size ?? (await this.files.stat(path))?.size ?? 0;
+    } else {
+      const tmp = writer.tempName?.(key.slice(0, 16)) ?? layout.tmp(key.slice(0, 16));
+      try {
+        size = await this.putVerified(key, tmp, writer, source);
+        if (existing !== null) await writer.replace(tmp, path, newMark);
+        else if (!(await writer.publish(tmp, path, newMark))) {
+          // another writer published it meanwhile: theirs counts when intact
+          if (await this.isIntact(key, path, writer)) {
+            await writer.remove(tmp);
+            return { path, size: null };
+          }
+          await writer.replace(tmp, path, newMark);
+        }
+      } catch (error) {
+        await writer.remove(tmp).catch(() => undefined);
+        throw error;
       }
-    } catch (error) {
-      await writer.remove(tmp).catch(() => undefined);
-      throw error;
     }
-    return { path, size: null };
+    // an old mark left behind (gc moved an earlier blob aside, marks kept) would make the new value look long unused
+    if (mark !== null && newMark === null && (await this.files.stat(mark)) !== null) await writer.touch(mark, now);
+    await this.hooks.stored?.(size, replaced);
+    return { path, size };
   }
 
-  /** Streams the source into `tmp`, hashing it on the way unless it is known to hash to the key. */
-  private async putVerified(key: Key, tmp: string, writer: LakeWriter, source: Source): Promise<void> {
+  /**
+   * Puts the source into `tmp`, hashing it on the way unless it is known to hash to the key;
+   * returns its size. A small source is taken as bytes (no stream), a local file copied where it is.
+   */
+  private async putVerified(key: Key, tmp: string, writer: LakeWriter, source: Source): Promise<number> {
+    const where = `a copy into ${this.name}`;
+    if (source.size !== null && source.size <= SMALL_SOURCE) {
+      const bytes = await source.bytes();
+      if (!source.verified) verifyBytes(key, bytes, where);
+      await writer.putTemp(tmp, onePiece(bytes), bytes.length);
+      return bytes.length;
+    }
+    if (source.path !== null && writer.putCopy && writer.digest) {
+      await writer.putCopy(tmp, source.path);
+      if (!source.verified) {
+        const actual = await writer.digest(tmp);
+        if (actual !== key) throw new StorageCorruption(key, actual ?? null, where);
+      }
+      return (await this.files.stat(tmp))?.size ?? 0;
+    }
     const hash = source.verified ? null : createDigest();
+    const counted = { size: 0 };
     const stream = source.stream();
     try {
-      await writer.putTemp(tmp, hashedPieces(stream, hash), source.size);
+      await writer.putTemp(tmp, hashedPieces(stream, hash, counted), source.size);
     } catch (error) {
       if (!(error instanceof WrongLength)) throw error;
-      if (hash) throw new StorageCorruption(key, null, `a copy into ${this.name} (${error.message})`, { cause: error });
+      if (hash) throw new StorageCorruption(key, null, `${where} (${error.message})`, { cause: error });
       throw new LocationError(`${this.name}: ${error.message}`, this.name, { cause: error });
     } finally {
       stream.destroy();
     }
-    if (hash) checkDigest(key, hash.digest(), `a copy into ${this.name}`);
+    if (hash) checkDigest(key, hash.digest(), where);
+    return counted.size;
+  }
+
+  /** The bytes of the blob at `path` (a folder blob's `data`), 0 when there is none. */
+  private async storedSize(path: string): Promise<number> {
+    const info = await this.files.stat(path);
+    if (info?.isDirectory) return (await this.files.stat(`${path}/${LEGACY_DATA}`))?.size ?? 0;
+    return info?.size ?? 0;
   }
 
   /** True when the file at `path` hashes to `key`: computed where it is when the transport can, else here from a stream. */
@@ -426,11 +477,16 @@ export class LakeLocation implements Location {
   }
 }
 
-/** The pieces of a stream as Buffers, each hashed as it is taken (when `hash` is given). */
-async function* hashedPieces(stream: Readable, hash: Digest | null): AsyncIterable<Buffer> {
+/** The pieces of a stream as Buffers, each hashed as it is taken (when `hash` is given) and counted. */
+async function* hashedPieces(stream: Readable, hash: Digest | null, counted: { size: number }): AsyncIterable<Buffer> {
   for await (const piece of stream as AsyncIterable<Uint8Array>) {
     const bytes = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
     hash?.update(bytes);
+    counted.size += bytes.length;
     yield bytes;
   }
+}
+
+async function* onePiece(bytes: Buffer): AsyncIterable<Buffer> {
+  yield bytes;
 }
