@@ -18,8 +18,11 @@ import { labelsText, mergeLabels, parseLabels } from './labels.js';
 import { LEGACY_DATA, TEMP_FOLDER, TOOL_MODE } from './layout.js';
 import { TouchThrottle } from './touch-throttle.js';
 
-/** Sources up to this size are taken as bytes, hashed at once, and put as one piece. */
-const SMALL_SOURCE = 1024 * 1024;
+/**
+ * Sources up to this size are taken as bytes, hashed at once, and put as one piece (a Disk writes
+ * them with one synchronous call); larger ones stream, in bounded memory.
+ */
+const SMALL_SOURCE = 64 * 1024;
 
 export interface LakeOptions {
   /**
