@@ -124,7 +124,10 @@ function openFolder(root: string, options: DiskOptions): { root: string; name: s
 /**
  * A folder on a local (or mounted) filesystem, laid out as tarn lays out its lakes:
  * `config.yml` at the root, blobs at `ab/cdef…` (read-only files), temp files under `.tmp/`,
- * last-used marks under `tools/usage/` and labels under `tools/labels/`.
+ * last-used marks under `tools/usage/` and labels under `tools/labels/`. The format is the lake
+ * core's (LakeLocation) over the local transport (local-files.ts); this class adds what only a
+ * local lake has: usage limits and the size counter, gc pins, labels under a cross-process lock,
+ * the marks worker, group ownership, administration and the recovery of a killed gc.
  */
 export class Disk extends LakeLocation implements Location, Administered {
   readonly root: string;

@@ -2,7 +2,8 @@
  * A tarn lake over any transport: the format is implemented here once (config.yml, the layout,
  * publishing through a temp file, the integrity rule for a blob already in place, labels,
  * last-used marks, the contents walk, tarn's old folder blobs), and a transport (LakeFiles) only
- * moves files. SFTP, SCP and Nginx are this location over their transport.
+ * moves files. Disk, SFTP, SCP and Nginx are this location over their transport; what a Disk
+ * decides beyond the format plugs in through hooks.ts.
  */
 import { PassThrough, type Readable } from 'node:stream';
 import type { Source, Value } from '../../blob.js';
