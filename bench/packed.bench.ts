@@ -22,19 +22,15 @@
  *   a Disk in both setups: Disk's time for them alone bounds what moving the small values can gain).
  * Dirty pages are flushed (`sync`) before each timed step. Each figure is the median of rounds.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import cacache from 'cacache';
 import { Disk, HashKeyStorage, Levels, Packed, Small, type Source } from '../src/index.js';
-import { openPackedDatabase, PACKED_FILE } from '../src/locations/packed/packed-db.js';
-import { sqliteBackend } from '../src/sqlite.js';
 import { du, gc } from '../src/storage/maintenance/index.js';
+import { type BenchRow, bareReader, bareWriter, bareWrites, cacacheGets, cacachePuts, collectGarbage, filesUsage, median, pool, printMachine, printRows, rssSampler, sha256, timed, values } from './packed-common.js';
 
 const ROUNDS = Number(process.env.CAIRN_BENCH_ROUNDS ?? 3);
 const SMALL_COUNT = 4000;
@@ -44,8 +40,7 @@ const MANY = Number(process.env.CAIRN_BENCH_PACKED_COUNT ?? 100_000);
 const RANDOM_READS = 10_000;
 
 const work = mkdtempSync(join(tmpdir(), 'cairn-bench-packed-'));
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const rows: { what: string; rate: string; ratio?: string }[] = [];
+const rows: BenchRow[] = [];
 /** Issue 16's targets, each with what this run measured (printed together at the end). */
 const targets: { target: string; measured: string; met: boolean; bound?: string }[] = [];
 const times = (value: number) => `${value.toFixed(2)}x`;
@@ -53,93 +48,12 @@ const times = (value: number) => `${value.toFixed(2)}x`;
 function atLeast(target: string, measured: number, goal: number, bound?: { name: string; value: number }): void {
   targets.push({ target, measured: times(measured), met: measured >= goal, bound: bound === undefined ? undefined : `${bound.name} ${times(bound.value)}` });
 }
-const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const source = (bytes: Buffer): Source => ({ size: bytes.length, path: null, verified: true, stream: () => Readable.from([bytes]), bytes: async () => bytes });
 let dirs = 0;
 const fresh = (name: string) => join(work, `${name}-${dirs++}`);
 
-function settle(): void {
-  execFileSync('sync');
-}
-
-async function timed(fn: () => Promise<unknown> | unknown): Promise<number> {
-  settle();
-  const start = performance.now();
-  await fn();
-  const seconds = (performance.now() - start) / 1000;
-  if (process.env.CAIRN_BENCH_VERBOSE) console.log(`  step: ${seconds.toFixed(3)} s`);
-  return seconds;
-}
-
-async function pool(count: number, concurrency: number, task: (i: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => { while (next < count) await task(next++); }));
-}
-
 /** Lets the event loop turn once: journaled puts are committed to SQLite then (their cost is counted). */
 const committed = () => new Promise((resolve) => setImmediate(resolve));
-
-function values(count: number, size: number): Buffer[] {
-  return Array.from({ length: count }, () => randomBytes(size));
-}
-
-function filesSize(dir: string): number {
-  let total = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile()) total += statSync(join(entry.parentPath, entry.name)).size;
-  }
-  return total;
-}
-
-/**
- * The bare engine: the same table and pragmas as Packed, and a loop of INSERTs, `perCommit` to a
- * transaction. Opened before and closed after the timed step, as each Packed is.
- */
-function bareWriter(dir: string, fsync: boolean, list: Buffer[], perCommit: number): { run(): void; close(): void } {
-  mkdirSync(dir, { recursive: true });
-  const db = openPackedDatabase(join(dir, PACKED_FILE), fsync, 5000);
-  const insert = db.prepare('INSERT INTO packed_values (key, size, used, labels, data) VALUES (?, ?, ?, NULL, ?)');
-  const batch = db.transaction((part: Buffer[]) => {
-    for (const bytes of part) insert.run(Buffer.from(sha256(bytes), 'hex'), bytes.length, Date.now(), bytes);
-  });
-  return {
-    run: () => {
-      for (let i = 0; i < list.length; i += perCommit) batch.immediate(list.slice(i, i + perCommit));
-    },
-    close: () => db.close(),
-  };
-}
-
-async function bareWrites(dir: string, fsync: boolean, list: Buffer[], perCommit: number): Promise<number> {
-  const writer = bareWriter(dir, fsync, list, perCommit);
-  try {
-    return await timed(() => writer.run());
-  } finally {
-    writer.close();
-  }
-}
-
-function bareReads(dir: string, keys: string[], warm = false): void {
-  const db = openPackedDatabase(join(dir, PACKED_FILE), false, 5000);
-  const get = db.prepare('SELECT data FROM packed_values WHERE key = ?').pluck();
-  for (const key of keys) {
-    const data = get.get(Buffer.from(key, 'hex')) as Buffer;
-    if (sha256(data) !== key) throw new Error('bare read: wrong bytes');
-  }
-  if (!warm) db.close();
-  else bareDb = db;
-}
-
-/** The bare loop's connection after its untimed pass (its page cache warm, as Packed's is). */
-let bareDb: ReturnType<typeof openPackedDatabase> | null = null;
-
-function bareReadsWarm(keys: string[]): void {
-  const get = bareDb!.prepare('SELECT data FROM packed_values WHERE key = ?').pluck();
-  for (const key of keys) {
-    const data = get.get(Buffer.from(key, 'hex')) as Buffer;
-    if (sha256(data) !== key) throw new Error('bare read: wrong bytes');
-  }
-}
 
 /** Reads every key through readBatch, each value's bytes taken (and so verified). */
 async function batchReads(location: Packed, keys: string[]): Promise<void> {
@@ -156,9 +70,8 @@ async function smallValues(): Promise<void> {
 
     // cacache
     const cache = fresh('cacache');
-    add('cacache', SMALL_COUNT / (await timed(() => pool(SMALL_COUNT, CONCURRENCY, (i) => cacache.put(cache, `k${i}`, many[i]!)))));
-    const cacheSeq = fresh('cacache-seq');
-    add('cacacheSeq', SEQ_COUNT / (await timed(async () => { for (let i = 0; i < SEQ_COUNT; i++) await cacache.put(cacheSeq, `k${i}`, seq[i]!); })));
+    add('cacache', await cacachePuts(cache, many, CONCURRENCY));
+    add('cacacheSeq', await cacachePuts(fresh('cacache-seq'), seq, 1));
 
     // bare SQLite loops
     for (const fsync of [false, true]) {
@@ -192,16 +105,17 @@ async function smallValues(): Promise<void> {
     filled.run();
     filled.close();
     // one untimed pass each: every reader's caches warm
-    bareReads(bareDir, keys, true);
+    const bare = bareReader(bareDir);
+    for (const key of keys) bare.read(key);
     for (const key of keys) await direct.readBytes(key);
     for (let i = 0; i < SMALL_COUNT; i++) await cacache.get(cache, `k${i}`);
-    add('bareRead', SMALL_COUNT / (await timed(() => bareReadsWarm(keys))));
+    add('bareRead', SMALL_COUNT / (await timed(() => { for (const key of keys) bare.read(key); })));
     add('packedRead16', SMALL_COUNT / (await timed(() => pool(SMALL_COUNT, CONCURRENCY, (i) => direct.readBytes(keys[i]!)))));
     add('packedReadSeq', SMALL_COUNT / (await timed(async () => { for (const key of keys) await direct.readBytes(key); })));
     add('packedReadBatch', SMALL_COUNT / (await timed(() => batchReads(direct, keys))));
-    add('cacacheRead16', SMALL_COUNT / (await timed(() => pool(SMALL_COUNT, CONCURRENCY, (i) => cacache.get(cache, `k${i}`)))));
-    add('cacacheReadSeq', SMALL_COUNT / (await timed(async () => { for (let i = 0; i < SMALL_COUNT; i++) await cacache.get(cache, `k${i}`); })));
-    bareDb!.close();
+    add('cacacheRead16', await cacacheGets(cache, SMALL_COUNT, CONCURRENCY));
+    add('cacacheReadSeq', await cacacheGets(cache, SMALL_COUNT, 1));
+    bare.close();
 
     for (const location of [direct, directSeq, durable, durableSeq]) await location.close();
     for (const lake of [storage, storageSeq, storageFsync]) await lake.close();
@@ -238,24 +152,6 @@ async function smallValues(): Promise<void> {
   rows.push({ what: '4 KiB reads: Packed readBytes, one at a time', rate: per(m('packedReadSeq')), ratio: `${vs('packedReadSeq', 'cacacheReadSeq', 'cacache')}, ${vs('packedReadSeq', 'bareRead', 'bare')}` });
   rows.push({ what: `4 KiB reads: Packed readBytes, ${CONCURRENCY} in flight`, rate: per(m('packedRead16')), ratio: `${vs('packedRead16', 'cacacheRead16', 'cacache')}, ${vs('packedRead16', 'bareRead', 'bare')}` });
   rows.push({ what: '4 KiB reads: Packed readBatch (64 keys a query), each value verified', rate: per(m('packedReadBatch')), ratio: `${vs('packedReadBatch', 'cacacheReadSeq', 'cacache one at a time')}, ${vs('packedReadBatch', 'bareRead', 'bare')}, ${vs('packedReadBatch', 'packedReadSeq', 'readBytes one at a time')}` });
-}
-
-/** A full garbage collection (so that memory figures count what is kept, not garbage not yet collected). */
-setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
-
-/** RSS now, and the highest RSS sampled since the last call (sampled every 10 ms, and at the end). */
-function rssSampler(): { peak(): number; stop(): void } {
-  let highest = process.memoryUsage().rss;
-  const timer = setInterval(() => (highest = Math.max(highest, process.memoryUsage().rss)), 10);
-  return {
-    peak: () => {
-      const peak = Math.max(highest, process.memoryUsage().rss);
-      highest = process.memoryUsage().rss;
-      return peak;
-    },
-    stop: () => clearInterval(timer),
-  };
 }
 
 /** Issue 16's scale step: write MANY values of 1 KiB, reopen, read 10,000 at random, du, gc --dry-run. */
@@ -298,7 +194,7 @@ async function manyValues(): Promise<void> {
   const heapKept = process.memoryUsage().heapUsed - heapBefore;
   await reader.close();
   const stored = MANY * 1024;
-  const onDisk = filesSize(dir);
+  const onDisk = filesUsage(dir).length;
   const counted = usage[0]!;
   if (counted.count !== MANY || counted.bytes !== stored) throw new Error(`du counted ${counted.count} values, ${counted.bytes} bytes`);
   if (wouldRemove !== MANY / 2 || report!.removedCount !== MANY / 2) throw new Error(`gc --dry-run would remove ${wouldRemove}`);
@@ -369,13 +265,12 @@ async function mix(): Promise<void> {
 }
 
 try {
-  console.log(`machine: ${cpus().length} cores (${cpus()[0]?.model.trim()}), ${(totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, Node ${process.version}, SQLite through ${sqliteBackend()}`);
+  printMachine();
   const only = process.env.CAIRN_BENCH_PACKED_ONLY;
   if (!only || only.includes('small')) await smallValues();
   if (!only || only.includes('many')) await manyValues();
   if (!only || only.includes('mix')) await mix();
-  const width = Math.max(...rows.map((row) => row.what.length));
-  for (const row of rows) console.log(`${row.what.padEnd(width)}  ${row.rate.padStart(10)}  ${row.ratio ?? ''}`);
+  printRows(rows);
   if (targets.length > 0) {
     console.log('\nissue 16 targets:');
     const targetWidth = Math.max(...targets.map((row) => row.target.length));

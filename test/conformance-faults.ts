@@ -11,8 +11,9 @@
  * - a value corrupted at rest: a read is a StorageCorruption (never the bytes, never a miss), it is
  *   never promoted by Levels, the next write replaces it, and Levels heals it from a good copy.
  *
- * What a location's test file gives (the lake transports too: SFTP and SCP stop sshd with SIGKILL
- * and start it again, hang it with SIGSTOP/SIGCONT; Nginx likewise, with `readOnly` and `seed`):
+ * What a location's test file gives (the lake transports too: SFTP and SCP stop sshd and kill its
+ * sessions, and hang behind test/servers/fault-proxy.ts; Nginx likewise, read-only: with
+ * `readOnly` and `seed` the faults hit read, readBytes, has and contents, and the writes are left out):
  * - `create`: a fresh location on the server (a new prefix or folder each call), with `timeoutMs`
  *   short (a second or two) and few quick retries, e.g. `retry: { attempts: 2, baseDelayMs: 50 }`.
  * - `stop` / `start`: crash the server (open connections cut) and bring it back on the same address.
@@ -174,7 +175,8 @@ export function locationFaults(options: FaultOptions): void {
         await expectConnectionError('read', () => location.read(key));
         if (location.readBytes) await expectConnectionError('readBytes', () => location.readBytes!(key));
         if (location.has) await expectConnectionError('has', () => location.has!(key));
-        await expectConnectionError('touch', () => location.touch(key));
+        // a read-only location declines a touch without asking the server
+        if (writable) await expectConnectionError('touch', () => location.touch(key));
         await expectConnectionError('contents', async () => {
           for await (const entry of location.contents()) return entry;
           return null;
@@ -191,6 +193,12 @@ export function locationFaults(options: FaultOptions): void {
         expect((await (await skipping.read(key))!.bytes()).equals(bytes)).toBe(true);
         expect(skips.map((skip) => [skip.level, skip.operation, skip.key])).toContainEqual([location.name, 'read', key]);
         expect(skips.every((skip) => skip.error instanceof ConnectionError)).toBe(true);
+        // with nothing below, the skipped level is a miss, reported once
+        const alone = new Levels(disk(), location, { skipFailing: true });
+        const aloneSkips: SkipEvent[] = [];
+        alone.on('skip', (event: SkipEvent) => aloneSkips.push(event));
+        expect(await alone.read(key)).toBeNull();
+        expect(aloneSkips.map((skip) => [skip.level, skip.operation, skip.error instanceof ConnectionError])).toEqual([[location.name, 'read', true]]);
       } finally {
         await options.start();
       }
@@ -277,6 +285,12 @@ export function locationFaults(options: FaultOptions): void {
       // never promoted: a failed read, or with skipFailing a reported miss, and nothing copied up
       const local = disk();
       expect((await failure(() => new Levels(local, location).read(key).then((value) => value?.bytes() ?? null))).error).toBeInstanceOf(StorageCorruption);
+      expect((await failure(() => new Levels(local, location).readBytes(key))).error).toBeInstanceOf(StorageCorruption);
+      const reading = new Levels(local, location, { skipFailing: true });
+      const readSkips: SkipEvent[] = [];
+      reading.on('skip', (event: SkipEvent) => readSkips.push(event));
+      expect(await reading.read(key)).toBeNull();
+      expect(readSkips.map((skip) => [skip.level, skip.operation, skip.error instanceof StorageCorruption])).toEqual([[location.name, 'read', true]]);
       const skipping = new Levels(local, location, { skipFailing: true });
       const skips: SkipEvent[] = [];
       skipping.on('skip', (event: SkipEvent) => skips.push(event));

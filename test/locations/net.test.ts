@@ -79,6 +79,40 @@ describe('RemoteCalls', () => {
     expect(error).toBeInstanceOf(TimeoutError);
   });
 
+  it("types a failure with the client's code, and retries a transient one whose code a permanent one shares", async () => {
+    // Nginx: a 503 and a 400 are both ERR_HTTP; only the 503 is worth another attempt
+    const byStatus = (error: unknown): Classified => {
+      const status = (error as { status?: number }).status;
+      return { kind: status === 503 ? 'transient' : status === 403 ? 'auth' : 'permanent', code: status === 403 ? 'ERR_HOST_KEY' : 'ERR_HTTP', detail: `status ${status}` };
+    };
+    const http = new RemoteCalls({ name: () => 'Test(http)', timeoutMs: 500, retry: { attempts: 3, baseDelayMs: 5 }, classify: byStatus });
+    const answering = (...statuses: number[]) => {
+      const counter = { calls: 0 };
+      const attempt = async () => {
+        const status = statuses[counter.calls++];
+        if (status !== undefined) throw Object.assign(new Error('answered'), { status });
+        return 'done';
+      };
+      return { counter, attempt };
+    };
+    const unavailable = answering(503, 503);
+    expect(await http.run('read', unavailable.attempt)).toBe('done');
+    expect(unavailable.counter.calls).toBe(3);
+    const bad = answering(400, 400);
+    const error = await http.run('read', bad.attempt).catch((caught: unknown) => caught);
+    expect([error instanceof LocationError, (error as LocationError).code, (error as Error).message, bad.counter.calls]).toEqual([
+      true,
+      'ERR_HTTP',
+      'read on Test(http) failed: status 400',
+      1,
+    ]);
+    const stillDown = await http.run('read', answering(503, 503, 503).attempt).catch((caught: unknown) => caught);
+    expect((stillDown as LocationError).code).toBe('ERR_HTTP');
+    // an auth failure carries the code the client gave it
+    const refused = await http.run('read', answering(403).attempt).catch((caught: unknown) => caught);
+    expect([refused instanceof AuthenticationError, (refused as AuthenticationError).code]).toEqual([true, 'ERR_HOST_KEY']);
+  });
+
   it('runOrNull answers a not-found failure as null, and retries what it would retry', async () => {
     expect(await calls().runOrNull('has', failing('not-found').attempt)).toBeNull();
     const { counter, attempt } = failing('connection', 'not-found');

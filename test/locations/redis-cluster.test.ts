@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError, StorageCorruption } from '../../src/errors.js';
 import { HashKeyStorage } from '../../src/index.js';
 import { RedisLocation } from '../../src/locations/redis/redis.js';
 import { keySlot } from '../../src/locations/redis/redis-slot.js';
@@ -100,7 +100,7 @@ locationConformance({
 
 describe('RedisLocation on a Redis Cluster', () => {
   it('computes the hash slot Redis does, hash tags included', async () => {
-    const names = ['', 'a', 'lake:' + sha256(Buffer.from('x')), '{user1000}.following', 'foo{}{bar}', 'foo{{bar}}zap', 'foo{bar}{zap}', 'ключ', '{}'];
+    const names = ['', 'a', 'lake:' + sha256(Buffer.from('x')), '{user1000}.following', 'foo{}{bar}', 'foo{{bar}}zap', 'foo{bar}{zap}', 'ключ', '{}', 'ключ{é}:x', 'é:{lake}' + sha256(Buffer.from('y')), 'a{ключ}', 'lake{}:' + sha256(Buffer.from('z'))];
     for (const name of names) expect(keySlot(name)).toBe(await admin.cluster('KEYSLOT', name));
   });
 
@@ -120,6 +120,47 @@ describe('RedisLocation on a Redis Cluster', () => {
     for (const key of keys) expect(sha256(read.get(key)!)).toBe(key);
 
     expect(await listed(location)).toEqual([...keys].sort());
+  });
+
+  it('reads a batch across slots with each value checked, its labels, and its usage mark; without labels too', async () => {
+    const prefix = `m${++prefixes}:`;
+    const writer = open(new RedisLocation(nodes(), { prefix }));
+    const keys = await written(writer, 60);
+    const relabelled = keys[1]!;
+    await writer.write(relabelled, bytesSource((await (await writer.read(relabelled))!.bytes())), ['y']);
+    const corrupted = keys[2]!;
+    await corruptIn(writer, corrupted);
+    const stray = sha256(randomBytes(8));
+    await admin.hset(prefix + stray, 'u', '1'); // a hash without bytes is a miss
+    await Promise.all(keys.map((key) => admin.hdel(prefix + key, 'u')));
+
+    /** What readBatch gives for every key: the bytes (or the error of bytes()), the labels. */
+    const readAll = async (location: RedisLocation) => {
+      const got = new Map<string, { bytes: Buffer | unknown; labels: string[] | null } | null>();
+      for await (const [key, value] of location.readBatch([...keys, stray])) {
+        got.set(key, value === null ? null : { bytes: await value.bytes().catch((error: unknown) => error), labels: await value.labels() });
+      }
+      return got;
+    };
+    const before = Date.now();
+    const full = await readAll(open(new RedisLocation(nodes(), { prefix, batchSize: 16 })));
+    expect(full.size).toBe(61);
+    expect(full.get(stray)).toBeNull();
+    expect(full.get(corrupted)!.bytes).toBeInstanceOf(StorageCorruption);
+    expect(full.get(relabelled)!.labels!.sort()).toEqual(['x', 'y']);
+    for (const key of keys.filter((key) => key !== corrupted)) expect(sha256(full.get(key)!.bytes as Buffer)).toBe(key);
+    for (const key of keys.filter((key) => key !== relabelled)) expect(full.get(key)!.labels).toEqual(['x']);
+    // every key read got its usage mark, in the same pipelines
+    for (const key of keys) expect(Number(await admin.hget(prefix + key, 'u'))).toBeGreaterThanOrEqual(before);
+
+    await Promise.all(keys.map((key) => admin.hdel(prefix + key, 'u')));
+    const lean = await readAll(open(new RedisLocation(nodes(), { prefix, batchSize: 16, keepLabels: false, keepUsage: false })));
+    expect(lean.size).toBe(61);
+    expect(lean.get(stray)).toBeNull();
+    expect(lean.get(corrupted)!.bytes).toBeInstanceOf(StorageCorruption);
+    for (const key of keys.filter((key) => key !== corrupted)) expect(sha256(lean.get(key)!.bytes as Buffer)).toBe(key);
+    for (const key of keys) expect(lean.get(key)!.labels).toBeNull();
+    for (const key of keys) expect(await admin.hexists(prefix + key, 'u')).toBe(0);
   });
 
   it('discovers the cluster from the redis:// URL of one node: every write lands, the name says cluster', async () => {

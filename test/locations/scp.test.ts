@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -149,6 +149,45 @@ describe('SCP', () => {
     expect(channels).toBe(1);
     expect(seen).toEqual(expected);
     expect(marked).toBe(1000);
+    await scp.close();
+  });
+
+  it('costs one command to start on an existing lake, one to delete a key (blob, mark and labels), one to miss a delete', async () => {
+    const root = remoteRoot();
+    const bytes = randomBytes(500);
+    const key = sha256(bytes);
+    const writer = connect(root);
+    await expectStored(writer.write(key, bytesSource(bytes), ['kept']), key);
+    await writer.read(key); // a mark
+    await writer.close();
+    const mark = join(root, 'tools', 'usage', key.slice(0, 2), key.slice(2));
+    const labels = join(root, 'tools', 'labels', key.slice(0, 2), `${key.slice(2)}.json`);
+    expect([statSync(mark).isFile(), statSync(labels).isFile()]).toEqual([true, true]);
+
+    const exec = Client.prototype.exec;
+    const commands: string[] = [];
+    Client.prototype.exec = function (this: Client, ...args: Parameters<Client['exec']>) {
+      commands.push(String(args[0]));
+      return exec.apply(this, args);
+    } as Client['exec'];
+    const scp = connect(root);
+    const counted = async (action: () => Promise<unknown>) => {
+      commands.length = 0;
+      const result = await action();
+      return { result, count: commands.length };
+    };
+    try {
+      // config.yml read and .tmp/ made by one command, then the stat: before, three
+      expect(await counted(() => scp.has(key))).toEqual({ result: true, count: 2 });
+      // the blob, its mark and its labels in one command: before, three
+      expect(await counted(() => scp.delete(key))).toEqual({ result: true, count: 1 });
+      // a miss: before, a remove and a stat
+      expect(await counted(() => scp.delete(key))).toEqual({ result: false, count: 1 });
+    } finally {
+      Client.prototype.exec = exec;
+    }
+    expect([existsSync(join(root, key.slice(0, 2), key.slice(2))), existsSync(mark), existsSync(labels)]).toEqual([false, false, false]);
+    expect(existsSync(join(root, '.tmp'))).toBe(true);
     await scp.close();
   });
 

@@ -304,6 +304,23 @@ export class LocalFiles implements LakeFiles, LakeWriter {
     }
   }
 
+  async createExclusive(path: string, text: string): Promise<boolean> {
+    const file = this.at(path);
+    const tmp = this.at(this.tempName('lock'));
+    try {
+      ensureToolDir(this.options.owner, dirname(file));
+      await fsp.writeFile(tmp, text, { mode: TOOL_MODE, flag: 'wx' });
+      // a hard link appears whole and never replaces: EEXIST says the lock is held
+      await fsp.link(tmp, file);
+      return true;
+    } catch (error) {
+      if (errno(error) === 'EEXIST') return false;
+      throw this.failure(`Cannot create ${path}`, error);
+    } finally {
+      await fsp.rm(tmp, { force: true });
+    }
+  }
+
   async touch(path: string, time: Date): Promise<void> {
     this.moveMark(path, time, false);
   }

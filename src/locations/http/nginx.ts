@@ -7,17 +7,11 @@
 import { posix } from 'node:path';
 import { type Readable, Transform, type TransformCallback } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import {
-  AuthenticationError,
-  CairnError,
-  ConfigError,
-  ConnectionError,
-  LocationError,
-  TimeoutError,
-} from '../../errors.js';
+import { ConfigError, LocationError } from '../../errors.js';
 import { type Deadline, DeadlineExceeded, transferBudgetMs, transferDeadline } from '../net/deadline.js';
-import { CONNECTION_CODES } from '../net/failures.js';
-import { type RetryOptions, withRetry } from '../net/retry.js';
+import { type Classified, CONNECTION_CODES, errorCode } from '../net/failures.js';
+import { RemoteCalls } from '../net/remote-calls.js';
+import type { RetryOptions } from '../net/retry.js';
 import { CONFIG_NAME } from '../lake/config.js';
 import { type FileInfo, type LakeFiles, type ListedFile, WrongLength } from '../lake/files.js';
 import { LakeLocation } from '../lake/lake-location.js';
@@ -36,7 +30,10 @@ export interface NginxOptions {
    * than `timeoutMs`) still fails with TimeoutError. @default 32768 (32 KiB/s)
    */
   minBytesPerSecond?: number;
-  /** Retries of transient failures (connection refused or reset, timeouts, 502/503/504). @default 3 attempts */
+  /**
+   * Retries of transient failures (connection refused or reset, 502/503/504); a TimeoutError is
+   * not retried (the limit is yours). @default 3 attempts
+   */
   retry?: RetryOptions;
   /**
    * Extra request headers (e.g. `authorization`), sent only to the lake URL's own origin (redirects
@@ -72,8 +69,31 @@ interface BodyLimits {
   expected?: number | null;
 }
 
-function isTransient(error: unknown): boolean {
-  return error instanceof ConnectionError || error instanceof TimeoutError || (error as { transient?: boolean })?.transient === true;
+/** A response other than 2xx and 404, for the classifier. */
+class HttpStatus extends Error {
+  constructor(
+    readonly status: number,
+    shown: string,
+  ) {
+    super(
+      status >= 300 && status < 400
+        ? `the server answered ${status} (a redirect) for ${shown}; redirects are not followed, so that the lake's credentials never go to another address: use the final URL`
+        : `the server answered ${status} for ${shown}`,
+    );
+  }
+}
+
+/** What kind of failure an HTTP status or an error of undici (or of its sockets) is. */
+function classifyHttp(error: unknown, timeoutDetail: string): Classified {
+  if (error instanceof DeadlineExceeded) return { kind: 'timeout', detail: timeoutDetail };
+  if (error instanceof HttpStatus) {
+    if (error.status === 401 || error.status === 403) return { kind: 'auth' };
+    return { kind: TRANSIENT_STATUS.has(error.status) ? 'transient' : 'permanent', code: 'ERR_HTTP' };
+  }
+  const code = errorCode(error);
+  if (TIMEOUT_CODES.has(code)) return { kind: 'timeout' };
+  if (CONNECTION_CODES.has(code)) return { kind: 'connection' };
+  return { kind: 'permanent' };
 }
 
 /**
@@ -136,7 +156,7 @@ class NginxFiles implements LakeFiles {
   private readonly headers: Record<string, string>;
   private readonly timeoutMs: number;
   private readonly bytesPerSecond: number;
-  private readonly retry: RetryOptions;
+  private readonly calls: RemoteCalls;
   private dispatcherPromise: Promise<Dispatcher> | null = null;
   private ownAgent: Dispatcher | null = null;
 
@@ -151,12 +171,18 @@ class NginxFiles implements LakeFiles {
     this.headers = target.headers;
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.bytesPerSecond = options.minBytesPerSecond ?? 32 * 1024;
-    this.retry = options.retry ?? {};
+    const slow = `the transfer did not end in time: at least ${this.bytesPerSecond} bytes/s after ${this.timeoutMs} ms`;
+    this.calls = new RemoteCalls({
+      name: () => target.name,
+      timeoutMs: this.timeoutMs,
+      retry: options.retry ?? {},
+      classify: (error) => classifyHttp(error, slow),
+    });
   }
 
   async stat(path: string): Promise<FileInfo | null> {
-    const head = await this.withRetries(async () => {
-      const response = await this.request('HEAD', path, `read ${path}`);
+    const head = await this.calls.run(`read ${path}`, async () => {
+      const response = await this.request('HEAD', path);
       if (response === null) return null;
       await response.body.dump().catch(() => undefined);
       return response;
@@ -169,16 +195,18 @@ class NginxFiles implements LakeFiles {
    * another length than `size`, fails it with WrongLength (the lake's StorageCorruption).
    */
   openRead(path: string, size: number | null): Readable {
+    const { name } = this;
+    const what = `read ${path}`;
     // the length it may have is known once the response is: the limit is set then
     let limit = Infinity;
     let total = 0;
     const out = new Transform({
       transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
         total += chunk.length;
-        callback(total > limit ? new WrongLength(`the server sent more than ${limit} bytes`) : null, chunk);
+        callback(total > limit ? new WrongLength(`the server sent more than ${limit} bytes`, name) : null, chunk);
       },
     });
-    this.withRetries(() => this.request('GET', path, `read ${path}`)).then(
+    this.calls.run(what, () => this.request('GET', path)).then(
       (response) => {
         if (response === null) {
           out.destroy(new LocationError(`${this.name}: ${path} vanished while it was read`, this.name, { code: 'ERR_VANISHED' }));
@@ -191,12 +219,12 @@ class NginxFiles implements LakeFiles {
         const declared = declaredLength(response.headers);
         if (size !== null && declared !== null && declared !== size) {
           body.destroy();
-          out.destroy(new WrongLength(`the server said ${declared} bytes, and ${size} before`));
+          out.destroy(new WrongLength(`the server said ${declared} bytes, and ${size} before`, name));
           return;
         }
         // stop at the declared length: a server that sends more is not read on into memory
         limit = Math.min(size ?? Infinity, declared ?? Infinity);
-        body.on('error', (error) => out.destroy(this.wrap(error, `read ${path}`, deadline)));
+        body.on('error', (error) => out.destroy(this.calls.failure(what, deadlineOr(error, deadline))));
         out.on('close', () => body.destroy());
         body.pipe(out);
       },
@@ -206,13 +234,8 @@ class NginxFiles implements LakeFiles {
   }
 
   /** A file's bytes (null for 404). A body longer than it can be fails with WrongLength. */
-  async readFile(path: string, size: number | null): Promise<Buffer | null> {
-    try {
-      return await this.fetchBytes(path, `read ${path}`, { limit: UNDECLARED_LIMIT, expected: size });
-    } catch (error) {
-      if (error instanceof TooLong) throw new WrongLength(error.message);
-      throw error;
-    }
+  readFile(path: string, size: number | null): Promise<Buffer | null> {
+    return this.fetchBytes(path, `read ${path}`, { limit: UNDECLARED_LIMIT, expected: size });
   }
 
   async readText(path: string): Promise<string | null> {
@@ -221,7 +244,8 @@ class NginxFiles implements LakeFiles {
     try {
       bytes = await this.fetchBytes(path, what, { limit: SMALL_FILE_LIMIT });
     } catch (error) {
-      if (error instanceof TooLong) throw new LocationError(`${this.name}: ${what}: ${error.message}`, this.name, { code: 'ERR_HTTP' });
+      // not a blob: a text file too long is the server's fault, not a corrupted value
+      if (error instanceof WrongLength) throw new LocationError(`${this.name}: ${what}: ${error.message}`, this.name, { code: 'ERR_HTTP' });
       throw error;
     }
     return bytes === null ? null : bytes.toString('utf8');
@@ -261,11 +285,6 @@ class NginxFiles implements LakeFiles {
     return this.dispatcherPromise;
   }
 
-  /** Runs `attempt` again after a transient failure (connection, timeout, 502/503/504). */
-  private withRetries<T>(attempt: () => Promise<T>): Promise<T> {
-    return withRetry(attempt, isTransient, this.retry);
-  }
-
   /**
    * The URL of `path` under the lake URL. A path that would leave it (`..`, another host, an
    * escaped character a server might decode into one) is refused before anything is sent.
@@ -288,45 +307,25 @@ class NginxFiles implements LakeFiles {
   }
 
   /**
-   * One request. Null for 404; the response, body unread, for 2xx; a typed error otherwise.
-   * Redirects are refused: they could lead the lake's headers to another host. Connecting and the
-   * headers have `timeoutMs` each; a body has its own deadline (see `bodyDeadline`).
+   * One request, for an attempt of `calls`. Null for 404; the response, body unread, for 2xx; an
+   * HttpStatus for the classifier otherwise. Redirects are refused: they could lead the lake's
+   * headers to another host. Connecting and the headers have `timeoutMs` each; a body has its own
+   * deadline (see `bodyDeadline`).
    */
-  private async request(method: 'GET' | 'HEAD', path: string, what: string): Promise<Dispatcher.ResponseData | null> {
+  private async request(method: 'GET' | 'HEAD', path: string): Promise<Dispatcher.ResponseData | null> {
     const url = this.urlOf(path);
-    const shown = `${this.url}${url.pathname.slice(this.base.pathname.length)}`;
     const dispatcher = await this.dispatcher();
-    let response: Dispatcher.ResponseData;
-    try {
-      response = await dispatcher.request({
-        origin: this.base.origin,
-        path: url.pathname + url.search,
-        method,
-        headers: this.headers,
-      });
-    } catch (error) {
-      throw this.wrap(error, what);
-    }
+    const response = await dispatcher.request({
+      origin: this.base.origin,
+      path: url.pathname + url.search,
+      method,
+      headers: this.headers,
+    });
     const status = response.statusCode;
     if (status >= 200 && status < 300) return response;
     await response.body.dump().catch(() => undefined);
     if (status === 404) return null;
-    if (status === 401 || status === 403) {
-      throw new AuthenticationError(`${this.name}: ${what}: the server answered ${status} for ${shown}`, this.name);
-    }
-    if (status >= 300 && status < 400) {
-      throw new LocationError(
-        `${this.name}: ${what}: the server answered ${status} (a redirect) for ${shown}; redirects are not followed, ` +
-          'so that the lake\'s credentials never go to another address: use the final URL',
-        this.name,
-        { code: 'ERR_HTTP' },
-      );
-    }
-    const error = new LocationError(`${this.name}: ${what}: the server answered ${status} for ${shown}`, this.name, {
-      code: 'ERR_HTTP',
-    });
-    if (TRANSIENT_STATUS.has(status)) (error as LocationError & { transient?: boolean }).transient = true;
-    throw error;
+    throw new HttpStatus(status, `${this.url}${url.pathname.slice(this.base.pathname.length)}`);
   }
 
   /**
@@ -341,12 +340,12 @@ class NginxFiles implements LakeFiles {
 
   /** The body of a GET, at most `limits.limit` bytes; null for 404. Retried as a whole. */
   private fetchBytes(path: string, what: string, limits: BodyLimits): Promise<Buffer | null> {
-    return this.withRetries(async () => {
-      const response = await this.request('GET', path, what);
+    return this.calls.run(what, async () => {
+      const response = await this.request('GET', path);
       if (response === null) return null;
       const deadline = this.bodyDeadline(response, limits.expected ?? 0);
       try {
-        return await this.readBody(response, limits, what, deadline);
+        return await this.readBody(response, limits, deadline);
       } finally {
         deadline.clear();
         // a body left unread (too long, or failed) is dropped; its abort error is of no interest
@@ -355,12 +354,12 @@ class NginxFiles implements LakeFiles {
     });
   }
 
-  /** Reads a body into memory, failing as soon as it runs past what it may be. */
-  private async readBody(response: Dispatcher.ResponseData, limits: BodyLimits, what: string, deadline: Deadline): Promise<Buffer> {
+  /** Reads a body into memory, failing with WrongLength as soon as it runs past what it may be. */
+  private async readBody(response: Dispatcher.ResponseData, limits: BodyLimits, deadline: Deadline): Promise<Buffer> {
     const declared = declaredLength(response.headers);
     const { expected } = limits;
     if (expected !== undefined && expected !== null && declared !== null && declared !== expected) {
-      throw new TooLong(`the server said ${declared} bytes, and ${expected} before`);
+      throw new WrongLength(`the server said ${declared} bytes, and ${expected} before`, this.name);
     }
     const limit = Math.min(limits.limit, declared ?? Infinity, expected ?? Infinity);
     const chunks: Buffer[] = [];
@@ -371,15 +370,14 @@ class NginxFiles implements LakeFiles {
       return await new Promise<Buffer>((resolve, reject) => {
         body.on('data', (chunk: Buffer) => {
           total += chunk.length;
-          if (total > limit) reject(new TooLong(`the server sent more than ${limit} bytes`));
+          if (total > limit) reject(new WrongLength(`the server sent more than ${limit} bytes`, this.name));
           else chunks.push(chunk);
         });
         body.once('end', () => resolve(Buffer.concat(chunks, total)));
         body.once('error', reject);
       });
     } catch (error) {
-      if (error instanceof TooLong) throw error;
-      throw this.wrap(error, what, deadline);
+      throw deadlineOr(error, deadline);
     }
   }
 
@@ -398,18 +396,11 @@ class NginxFiles implements LakeFiles {
     );
   }
 
-  private wrap(error: unknown, what: string, deadline?: Deadline): CairnError {
-    if (error instanceof CairnError) return error;
-    const code = (error as { code?: string })?.code ?? (error as { cause?: { code?: string } })?.cause?.code ?? '';
-    if (deadline?.expired || error instanceof DeadlineExceeded) {
-      const message = `${this.name}: ${what}: the transfer did not end in time (at least ${this.bytesPerSecond} bytes/s after ${this.timeoutMs} ms)`;
-      return new TimeoutError(message, this.name, this.timeoutMs, { cause: error });
-    }
-    const message = `${this.name}: ${what}: ${(error as Error)?.message ?? String(error)}`;
-    if (TIMEOUT_CODES.has(code)) return new TimeoutError(message, this.name, this.timeoutMs, { cause: error });
-    if (CONNECTION_CODES.has(code)) return new ConnectionError(message, this.name, { cause: error });
-    return new LocationError(message, this.name, { cause: error });
-  }
+}
+
+/** The error of a body: the deadline marker once the deadline passed (the body's own abort error says less). */
+function deadlineOr(error: unknown, deadline: Deadline): unknown {
+  return deadline.expired && !(error instanceof DeadlineExceeded) ? new DeadlineExceeded(0, { cause: error }) : error;
 }
 
 /**
@@ -460,5 +451,3 @@ function declaredLength(headers: Dispatcher.ResponseData['headers']): number | n
   return raw !== undefined && Number.isSafeInteger(length) && length >= 0 ? length : null;
 }
 
-/** A body that runs past the length it may have. */
-class TooLong extends Error {}

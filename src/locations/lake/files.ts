@@ -5,6 +5,7 @@
  * Every failure is a typed CairnError; a missing file is null (or false, or []), never an error.
  */
 import type { Readable } from 'node:stream';
+import { LocationError } from '../../errors.js';
 
 export interface FileInfo {
   /** null when the transport cannot tell without reading (an HTTP server that sends no length). */
@@ -31,8 +32,15 @@ export interface LakeListing {
   labels: Map<string, string>;
 }
 
-/** Thrown by a transport whose server sent a body of another length than the file has: the lake turns it into StorageCorruption. */
-export class WrongLength extends Error {}
+/**
+ * Thrown by a transport whose server sent a body of another length than the file has: the lake
+ * turns it into StorageCorruption. Typed already, so the net layer passes it on and never retries it.
+ */
+export class WrongLength extends LocationError {
+  constructor(message: string, where: string) {
+    super(message, where, { code: 'ERR_STORAGE_CORRUPTION' });
+  }
+}
 
 /** Reading: what every transport offers. */
 export interface LakeFiles {
@@ -78,6 +86,12 @@ export interface LakeWriter {
   replace(tmp: string, target: string, mark: string | null): Promise<void>;
   /** Removes a file; false when there was none. */
   remove(path: string): Promise<boolean>;
+  /**
+   * Optional: removes the blob file `path` and, when it was there, the files `tools` (its mark and
+   * labels), in one round trip. 'folder' when `path` is a folder (an old tarn folder blob, left
+   * for the lake to remove), 'missing' when there is nothing.
+   */
+  removeBlob?(path: string, tools: readonly string[]): Promise<'removed' | 'missing' | 'folder'>;
   /** Removes an empty folder; false when there was none. */
   removeDir(path: string): Promise<boolean>;
   /**
@@ -85,6 +99,11 @@ export interface LakeWriter {
    * renamed over it. Its folder is made when missing, with `dirMode` for the last one.
    */
   writeText(path: string, text: string, mode: number, dirMode?: number): Promise<void>;
+  /**
+   * Creates the file `path` holding `text` only when there is none (a lock): false when it exists.
+   * The file appears whole (never empty); its folder is made when missing, with TOOL_MODE.
+   */
+  createExclusive(path: string, text: string): Promise<boolean>;
   /**
    * Sets the mtime of a tool's file (a last-used mark) to `time`, creating it and its folder with
    * TOOL_MODE when missing.

@@ -16,6 +16,7 @@ import { CONFIG_NAME, DEFAULT_LEVELS, type LakeSettings, lakeConfigText, lakeSet
 import { type FileInfo, type LakeFiles, type LakeListing, type LakeWriter, WrongLength } from './files.js';
 import type { LakeHooks } from './hooks.js';
 import { labelsText, mergeLabels, parseLabels } from './labels.js';
+import { withLabelsLock } from './labels-lock.js';
 import { LEGACY_DATA, TEMP_FOLDER, TOOL_MODE } from './layout.js';
 import { TouchThrottle } from './touch-throttle.js';
 
@@ -128,21 +129,14 @@ export class LakeLocation implements Location {
     const path = layout.blob(key);
     // the owner counts what is deleted (a Disk's size counter): the size is read before
     const size = this.hooks.removed ? await this.storedSize(path) : 0;
-    let removed: boolean;
-    try {
-      removed = await writer.remove(path);
-    } catch (error) {
-      if (!(await this.isFolderBlob(path, error))) throw error;
-      removed = false;
-    }
-    if (!removed && (await this.files.stat(path))?.isDirectory) {
-      removed = await writer.remove(`${path}/${LEGACY_DATA}`);
-      await writer.removeDir(path);
-    }
-    if (!removed) return false;
+    const tools = [layout.mark(key), layout.labels(key)];
+    // one round trip where the transport can: the blob, then its mark and labels
+    const outcome = writer.removeBlob ? await writer.removeBlob(path, tools) : null;
+    if (outcome === 'missing') return false;
+    if (outcome !== 'removed' && !(await this.removeBlobFile(writer, path))) return false;
     await this.hooks.removed?.(size);
     this.throttle.forget(key);
-    await Promise.all([writer.remove(layout.mark(key)), writer.remove(layout.labels(key))]);
+    if (outcome !== 'removed') await Promise.all(tools.map((tool) => writer.remove(tool)));
     return true;
   }
 
@@ -197,9 +191,12 @@ export class LakeLocation implements Location {
       const tmp = `${TEMP_FOLDER}/config.${process.pid}.${Date.now()}`;
       await writer.writeText(tmp, draft, 0o644);
       // never replaces: when another client created the config first, theirs wins
-      if (!(await writer.publish(tmp, CONFIG_NAME, null))) await writer.remove(tmp);
-      text = await this.files.readText(CONFIG_NAME);
-      if (text === null) throw new LocationError(`${this.name}: cannot create ${this.configWhere}`, this.name);
+      if (await writer.publish(tmp, CONFIG_NAME, null)) text = draft;
+      else {
+        await writer.remove(tmp);
+        text = await this.files.readText(CONFIG_NAME);
+        if (text === null) throw new LocationError(`${this.name}: cannot create ${this.configWhere}`, this.name);
+      }
     }
     return lakeSettings(text, this.configWhere, this.lakeOptions.levels);
   }
@@ -226,6 +223,22 @@ export class LakeLocation implements Location {
     const legacy = `${path}/${LEGACY_DATA}`;
     const data = await this.files.stat(legacy);
     return data === null ? null : { path: legacy, size: data.size };
+  }
+
+  /** Removes a blob's file, or a folder blob of an old tarn lake; false when there was neither. */
+  private async removeBlobFile(writer: LakeWriter, path: string): Promise<boolean> {
+    let removed: boolean;
+    try {
+      removed = await writer.remove(path);
+    } catch (error) {
+      if (!(await this.isFolderBlob(path, error))) throw error;
+      removed = false;
+    }
+    if (!removed && (await this.files.stat(path))?.isDirectory) {
+      removed = await writer.remove(`${path}/${LEGACY_DATA}`);
+      await writer.removeDir(path);
+    }
+    return removed;
   }
 
   /** True when `error` came from treating a folder blob of an old tarn lake as a file. */
@@ -402,11 +415,19 @@ export class LakeLocation implements Location {
     return text === null ? null : parseLabels(text, this.name);
   }
 
-  /** Adds labels to the key's set (tarn's JsonLabels keeps the union), replacing the file atomically. */
+  /**
+   * Adds labels to the key's set (tarn's JsonLabels keeps the union), replacing the file
+   * atomically; the read-merge-write holds the key's labels lock, so no other writer's labels are lost.
+   */
   private async storeLabels(key: Key, settings: LakeSettings, writer: LakeWriter, labels: readonly string[]): Promise<void> {
-    const merged = mergeLabels(await this.readLabels(key), labels);
-    if (merged === null) return;
-    await writer.writeText(settings.layout.labels(key), labelsText(merged), TOOL_MODE, TOOL_MODE);
+    // most writes repeat labels already stored: no lock needed to see that
+    if (mergeLabels(await this.readLabels(key), labels) === null) return;
+    const path = settings.layout.labels(key);
+    const io = { createExclusive: writer.createExclusive.bind(writer), remove: writer.remove.bind(writer), readText: this.files.readText.bind(this.files) };
+    await withLabelsLock(io, path, async () => {
+      const merged = mergeLabels(await this.readLabels(key), labels);
+      if (merged !== null) await writer.writeText(path, labelsText(merged), TOOL_MODE, TOOL_MODE);
+    });
   }
 
   /** The contents from a listing of the whole lake. */

@@ -9,8 +9,9 @@
  *   'transient' (the server answered "try later": a LocationError with the client's code, retried),
  *   'auth' (AuthenticationError), 'not-found' (a miss: `RemoteCalls.runOrNull` answers null),
  *   'permanent' (any other failure: LocationError).
- * - `Classified`: a kind, with an optional `detail` (the words after "failed:") and `cause` (when
- *   the useful cause is not the error itself, e.g. the socket error behind "Connection is closed").
+ * - `Classified`: a kind, with an optional `detail` (the words after "failed:"), `cause` (when
+ *   the useful cause is not the error itself, e.g. the socket error behind "Connection is closed")
+ *   and `code` (why, for a LocationError or an AuthenticationError: ERR_NO_SPACE, ERR_HOST_KEY…).
  * - `Classifier`: `(error) => Classified`, what each client writes.
  * - `CONNECTION_CODES`: the socket error codes that mean 'connection', for every client.
  * - `errorCode(error)`: `error.code`, else `error.cause.code`, else ''.
@@ -28,6 +29,8 @@ export interface Classified {
   detail?: string;
   /** The cause to keep; the error itself when absent. */
   cause?: unknown;
+  /** The typed error's code: a LocationError's (ERR_PERMISSION…) or, for 'auth', an AuthenticationError's. */
+  code?: CodeOf<'LocationError'> | CodeOf<'AuthenticationError'>;
 }
 
 export type Classifier = (error: unknown) => Classified;
@@ -85,16 +88,34 @@ export function typedFailure(context: FailureContext, classified: Classified, er
   switch (classified.kind) {
     case 'connection':
       return new ConnectionError(`Cannot reach ${where} (${operation}): ${detail}`, where, { cause });
-    case 'timeout':
-      return new TimeoutError(`${what} took more than ${timeoutMs} ms`, where, timeoutMs, { cause });
+    case 'timeout': {
+      // a client's own words only: a deadline marker's message would repeat the limit
+      const why = classified.detail === undefined ? '' : ` (${classified.detail})`;
+      return new TimeoutError(`${what} took more than ${timeoutMs} ms${why}`, where, timeoutMs, { cause });
+    }
     case 'auth':
-      return new AuthenticationError(`${what} was refused: ${detail}`, where, { cause });
-    case 'transient':
-      return new LocationError(`${what} failed: ${detail}`, where, { cause, ...(context.transientCode ? { code: context.transientCode } : {}) });
+      return new AuthenticationError(`${what} was refused: ${detail}`, where, { cause, ...codeOf<'AuthenticationError'>(classified, AUTH_CODES) });
+    case 'transient': {
+      const code = classified.code ?? context.transientCode;
+      return new LocationError(`${what} failed: ${detail}`, where, { cause, ...codeOf<'LocationError'>({ code }, null) });
+    }
     case 'not-found':
     case 'permanent':
-      return new LocationError(`${what} failed: ${detail}`, where, { cause });
+      return new LocationError(`${what} failed: ${detail}`, where, { cause, ...codeOf<'LocationError'>(classified, null) });
   }
+}
+
+const AUTH_CODES: ReadonlySet<string> = new Set<CodeOf<'AuthenticationError'>>(['ERR_AUTH', 'ERR_HOST_KEY']);
+
+/** `{ code }` when the classified code belongs to the class (`auth`: the codes of AuthenticationError; else any other). */
+function codeOf<Class extends 'LocationError' | 'AuthenticationError'>(
+  classified: Pick<Classified, 'code'>,
+  auth: ReadonlySet<string> | null,
+): { code?: CodeOf<Class> } {
+  const { code } = classified;
+  if (code === undefined) return {};
+  const fits = auth === null ? !AUTH_CODES.has(code) : auth.has(code);
+  return fits ? { code: code as CodeOf<Class> } : {};
 }
 
 function messageOf(error: unknown): string {

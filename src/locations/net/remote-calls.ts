@@ -13,7 +13,8 @@
  * - `runOrNull(operation, attempt)`: the same, with a 'not-found' failure answered as null.
  * - `failure(operation, error)`: the typed error for one error, for failures outside `run` (a
  *   body that breaks while it streams); typed errors pass through unchanged.
- * - `retries(error)`: true when `run` would retry this (typed) error.
+ * - `retries(error)`: true when `run` would retry this (typed) error: one this wrapper typed from a
+ *   'connection' or 'transient' failure, or a typed ConnectionError (or an error of `transientCode`).
  */
 import { CairnError, type CodeOf } from '../../errors.js';
 import { DeadlineExceeded } from './deadline.js';
@@ -31,6 +32,12 @@ export interface RemoteCallsOptions {
 
 /** Marks a failure the caller asked to see as a miss. */
 const MISSING = Symbol('missing');
+
+/**
+ * The typed errors made from a transient failure. A code does not always tell (Nginx's 503 and its
+ * 400 are both ERR_HTTP), so the classification is remembered with the error it made.
+ */
+const TRANSIENT = new WeakSet<CairnError>();
 
 export class RemoteCalls {
   constructor(private readonly options: RemoteCallsOptions) {}
@@ -53,11 +60,15 @@ export class RemoteCalls {
     if (error instanceof CairnError) return error;
     const { name, timeoutMs, transientCode, classify } = this.options;
     const context = { where: name(), operation, timeoutMs, ...(transientCode ? { transientCode } : {}) };
-    // the deadline marker is a timeout whatever the client's error behind it says
-    return typedFailure(context, error instanceof DeadlineExceeded ? { kind: 'timeout' } : classify(error), error);
+    const classified = classify(error);
+    // the deadline marker is a timeout whatever else the client says of it (it may add why)
+    const typed = typedFailure(context, error instanceof DeadlineExceeded && classified.kind !== 'timeout' ? { kind: 'timeout' } : classified, error);
+    if (classified.kind === 'transient' && !(error instanceof DeadlineExceeded)) TRANSIENT.add(typed);
+    return typed;
   }
 
   retries(error: unknown): boolean {
+    if (error instanceof CairnError && TRANSIENT.has(error)) return true;
     const kind = kindOfTyped(error, this.options.transientCode);
     return kind === 'connection' || kind === 'transient';
   }

@@ -59,6 +59,19 @@ export interface RedisLocationOptions {
 const DATA = 'd';
 const USED = 'u';
 const LABEL = 'l:';
+const DATA_BYTE = DATA.charCodeAt(0);
+
+/** The labels among the fields of a raw `HGETALL` reply (field, value, field, value, …). */
+function labelsOf(fields: readonly Buffer[]): string[] {
+  const labels: string[] = [];
+  for (let index = 0; index < fields.length; index += 2) {
+    const field = fields[index]!.toString('utf8');
+    if (field.startsWith(LABEL)) labels.push(field.slice(LABEL.length));
+  }
+  return labels;
+}
+
+const noLabels = async (): Promise<null> => null;
 
 /*
  * A write stores the bytes unless the same bytes are there: a value that no longer matches its key
@@ -98,6 +111,23 @@ type Scripted = { [name in `${keyof typeof COMMANDS}Buffer` | keyof typeof COMMA
 
 /** At most this many operations share one write to the socket (see coalesce): of 4, 8, 12 and a whole tick, 8 measured best. */
 const OPS_PER_WRITE = 8;
+
+/**
+ * readBatch keeps up to this many chunks in flight beyond the one the caller is taking, as many as
+ * fit in READ_AHEAD_BYTES at the size of the last chunk, and at least one: on a loaded machine
+ * 4 kept the servers busier than 1 or 2 (4 KiB values), while large values stay at one.
+ */
+const READ_AHEAD = 4;
+const READ_AHEAD_BYTES = 16 * 1024 * 1024;
+
+/** The bytes of a read's raw reply (see pipelined): what holding it costs. */
+function replyBytes(reply: unknown): number {
+  if (reply === null || reply === undefined) return 0;
+  if (!Array.isArray(reply)) return (reply as Buffer).length;
+  let bytes = 0;
+  for (const part of reply as Buffer[]) bytes += part.length;
+  return bytes;
+}
 
 /** A socket error of the client that means the server is out of reach (ioredis reports a connect timeout as ETIMEDOUT). */
 const isDownCode = (code: string): boolean => CONNECTION_CODES.has(code) || code === 'ETIMEDOUT';
@@ -296,19 +326,26 @@ export class RedisLocation implements Location {
       return;
     }
     let chunk: Key[] = [];
-    const flush = async (): Promise<[Key, Value | null][]> => {
+    /** One chunk's keys, their raw replies in the same order (see replyValue), and the replies' size. */
+    type Read = { keys: Key[]; replies: unknown[]; bytes: number };
+    const flush = async (): Promise<Read> => {
       const batch = chunk;
       chunk = [];
-      const marks = batch.map((key) => this.touchDue(key));
+      const now = Date.now(); // one clock reading per chunk
+      const marks = batch.map((key) => this.touchDue(key, now));
       const replies = await this.run('readBatch', (client) => (this.cluster ? this.pipelinedByNode(this.cluster, batch, marks) : this.pipelined(client, batch, marks)));
-      batch.forEach((key, index) => this.touched(key, marks[index]!));
-      return batch.map((key, index): [Key, Value | null] => [key, this.toValue(key, replies[index]!)]);
+      for (let index = 0; index < batch.length; index++) this.touched(batch[index]!, marks[index]!);
+      let bytes = 0;
+      for (const reply of replies) bytes += replyBytes(reply);
+      return { keys: batch, replies, bytes };
     };
     const seen = new Set<Key>();
     let limit = this.batchSize;
-    // the next chunk's pipelines are sent while the caller takes the current one's values, so the
-    // servers are never idle waiting for the caller (at most two chunks in memory)
-    const ahead: Promise<[Key, Value | null][]>[] = [];
+    // chunks read ahead: one until the size of a chunk is known
+    let window = 1;
+    // the next chunks' pipelines are sent while the caller takes the current one's values, so the
+    // servers are never idle waiting for the caller (at most `window` + 1 chunks in memory)
+    const ahead: Promise<Read>[] = [];
     const send = (): void => {
       const sent = flush();
       sent.catch(() => {}); // seen when its turn comes
@@ -323,12 +360,20 @@ export class RedisLocation implements Location {
         chunk.push(key);
         if (chunk.length >= limit) {
           send();
-          if (ahead.length > 1) yield* await ahead.shift()!;
           limit = this.batchSize * this.masterCount; // known once connected
+          while (ahead.length > window) {
+            const { keys: batch, replies, bytes } = await ahead.shift()!;
+            window = Math.max(1, Math.min(READ_AHEAD, Math.floor(READ_AHEAD_BYTES / Math.max(1, bytes))));
+            // one value at a time: `yield*` of an array costs an async generator twice as much per value
+            for (let index = 0; index < batch.length; index++) yield [batch[index]!, this.replyValue(batch[index]!, replies[index])];
+          }
         }
       }
       if (chunk.length > 0) send();
-      while (ahead.length > 0) yield* await ahead.shift()!;
+      while (ahead.length > 0) {
+        const { keys: batch, replies } = await ahead.shift()!;
+        for (let index = 0; index < batch.length; index++) yield [batch[index]!, this.replyValue(batch[index]!, replies[index])];
+      }
     } finally {
       // a caller that stops early, or a failure: no pipeline is left running behind its back
       await Promise.all(ahead.map((sent) => sent.catch(() => null)));
@@ -360,46 +405,66 @@ export class RedisLocation implements Location {
     return this.cluster?.status === 'ready' ? Math.max(1, this.cluster.nodes('master').length) : 1;
   }
 
-  /** The HGETALL replies of `batch` in one pipeline, each read followed by its usage mark or ttl refresh if any. */
-  private async pipelined(client: RedisClient | Cluster, batch: readonly Key[], marks: readonly number[]): Promise<Record<string, Buffer>[]> {
+  /**
+   * The replies of `batch` in one pipeline, each read followed by its usage mark or ttl refresh if
+   * any, into `replies` at `indexes` (all of `batch` without them). A read is `HGETALL` as a raw
+   * array of fields and values, or `HGET … d` (the bytes alone) when no labels are kept: ioredis'
+   * object for an `HGETALL` costs a string per field name of every value, and Redis sends less.
+   */
+  private async pipelined(client: RedisClient | Cluster, batch: readonly Key[], marks: readonly number[], indexes?: readonly number[], replies: unknown[] = new Array(batch.length)): Promise<unknown[]> {
     const pipeline = client.pipeline();
-    // `at` is where each HGETALL's reply is
-    const at: number[] = [];
-    batch.forEach((key, index) => {
-      const name = this.prefix + key;
-      at.push(pipeline.length);
-      pipeline.hgetallBuffer(name);
-      if (marks[index] !== 0) void (pipeline as unknown as Scripted).cairnTouch(name, String(this.ttlMs), String(marks[index]));
+    const count = indexes ? indexes.length : batch.length;
+    const ttl = String(this.ttlMs);
+    // `at[i]` is where the read of the i-th key is in the pipeline
+    const at = new Array<number>(count);
+    for (let i = 0; i < count; i++) {
+      const index = indexes ? indexes[i]! : i;
+      const name = this.prefix + batch[index]!;
+      at[i] = pipeline.length;
+      if (this.keepLabels) pipeline.callBuffer('HGETALL', name);
+      else pipeline.hgetBuffer(name, DATA);
+      if (marks[index] !== 0) void (pipeline as unknown as Scripted).cairnTouch(name, ttl, String(marks[index]));
       else if (this.ttlMs !== 0) pipeline.pexpire(name, this.ttlMs);
-    });
+    }
     const results = (await pipeline.exec()) ?? [];
-    return at.map((position) => {
-      const [error, reply] = results[position] ?? [new Error('no reply in the pipeline'), null];
+    for (let i = 0; i < count; i++) {
+      const [error, reply] = results[at[i]!] ?? [new Error('no reply in the pipeline'), null];
       if (error) throw error;
-      return reply as Record<string, Buffer>;
-    });
+      replies[indexes ? indexes[i]! : i] = reply;
+    }
+    return replies;
   }
 
   /** The same on a cluster, where a pipeline may hold only keys of one node: one pipeline per node, all in flight at once. */
-  private async pipelinedByNode(cluster: Cluster, batch: readonly Key[], marks: readonly number[]): Promise<Record<string, Buffer>[]> {
+  private async pipelinedByNode(cluster: Cluster, batch: readonly Key[], marks: readonly number[]): Promise<unknown[]> {
     await clusterReady(cluster, this.timeoutMs);
     const groups = new Map<string, number[]>();
-    batch.forEach((key, index) => {
-      const slot = keySlot(this.prefix + key);
+    const slots = cluster.slots;
+    for (let index = 0; index < batch.length; index++) {
+      const slot = keySlot(this.prefix + batch[index]!);
       // by the node serving the slot; a slot whose node is unknown (resharding) goes alone
-      const node = cluster.slots[slot]?.[0] ?? `slot ${slot}`;
+      const node = slots[slot]?.[0] ?? `slot ${slot}`;
       const group = groups.get(node);
       if (group) group.push(index);
       else groups.set(node, [index]);
-    });
-    const replies: Record<string, Buffer>[] = new Array(batch.length);
-    await Promise.all(
-      [...groups.values()].map(async (indexes) => {
-        const part = await this.pipelined(cluster, indexes.map((index) => batch[index]!), indexes.map((index) => marks[index]!));
-        indexes.forEach((index, position) => (replies[index] = part[position]!));
-      }),
-    );
+    }
+    const replies: unknown[] = new Array(batch.length);
+    await Promise.all(Array.from(groups.values(), (indexes) => this.pipelined(cluster, batch, marks, indexes, replies)));
     return replies;
+  }
+
+  /** A read's reply as a Value: `HGETALL`'s fields and values (empty for a missing key), or `HGET`'s bytes (null). */
+  private replyValue(key: Key, reply: unknown): Value | null {
+    if (!Array.isArray(reply)) return reply === null ? null : inMemoryValue(key, reply as Buffer, this.name, noLabels);
+    const fields = reply as Buffer[];
+    let data: Buffer | undefined;
+    for (let index = 0; index < fields.length; index += 2) {
+      const field = fields[index]!;
+      if (field.length === 1 && field[0] === DATA_BYTE) data = fields[index + 1];
+    }
+    if (data === undefined) return null;
+    // labels are made into strings only when asked for (most reads want the bytes alone)
+    return inMemoryValue(key, data, this.name, async () => labelsOf(fields));
   }
 
   /** True when `key` is there (HEXISTS): the value is not read, nor marked as used. */
@@ -572,9 +637,8 @@ export class RedisLocation implements Location {
    * The usage mark a read of `key` sets now (ms since the epoch), or 0: reads mark a key at most once
    * per `touchInterval` per process, since the mark is a write on the server.
    */
-  private touchDue(key: Key): number {
+  private touchDue(key: Key, now = Date.now()): number {
     if (!this.keepUsage) return 0;
-    const now = Date.now();
     const last = this.lastTouch.get(key);
     return last !== undefined && now - last < this.touchInterval ? 0 : now;
   }

@@ -14,8 +14,10 @@ import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import type { Client, ClientChannel } from 'ssh2';
-import { ConnectionError, LocationError, TimeoutError } from '../../errors.js';
+import { LocationError } from '../../errors.js';
 import type { Key } from '../../key.js';
+import { DeadlineExceeded } from '../net/deadline.js';
+import type { Classified } from '../net/failures.js';
 import { type FileInfo, type LakeFiles, type LakeListing, type LakeWriter, type ListedFile, WrongLength } from '../lake/files.js';
 import { BLOB_MODE, TEMP_FOLDER, TOOL_MODE } from '../lake/layout.js';
 import { LakeLocation, type LakeOptions } from '../lake/lake-location.js';
@@ -30,6 +32,8 @@ export interface SCPOptions extends SSHOptions, LakeOptions {
 const MISSING = 3;
 /** Exit status for "the target exists" (a publish that must not replace). */
 const EXISTS = 4;
+/** Exit status for "that path is a folder". */
+const FOLDER = 5;
 /** Exit status for "no sha256sum on the server". */
 const NO_DIGEST = 127;
 
@@ -37,6 +41,42 @@ interface ExecResult {
   code: number | null;
   stdout: Buffer;
   stderr: string;
+}
+
+/** A shell command that exited with a status its caller did not expect, or with none (its channel closed first). */
+class CommandFailed extends Error {
+  constructor(
+    readonly status: number | null,
+    readonly stderr: string,
+  ) {
+    super(stderr.trim() || (status === null ? 'the command ended without an exit status' : `exit status ${status}`));
+  }
+}
+
+/** scp's refusal (a reply of 1 or 2 and a message). */
+class ScpRefused extends Error {}
+
+/** An scp channel that closed before scp's reply. */
+class ChannelClosed extends Error {
+  constructor() {
+    super('the scp channel closed early (the connection or the server went away)');
+  }
+}
+
+/** A missing file, as `scp -f` says it. */
+function isMissingReply(error: unknown): boolean {
+  return error instanceof ScpRefused && /No such file/i.test(error.message);
+}
+
+/** What a failed command or scp reply says (the server's own words: `Permission denied`, `No space left`). */
+function classifyScp(error: unknown): Classified | null {
+  if (error instanceof ChannelClosed) return { kind: 'connection' };
+  if (error instanceof CommandFailed && error.status === null && error.stderr === '') return { kind: 'connection' };
+  if (!(error instanceof CommandFailed || error instanceof ScpRefused)) return null;
+  if (isMissingReply(error)) return { kind: 'not-found' };
+  if (/Permission denied/i.test(error.message)) return { kind: 'permanent', code: 'ERR_PERMISSION' };
+  if (/No space/i.test(error.message)) return { kind: 'permanent', code: 'ERR_NO_SPACE' };
+  return { kind: 'permanent' };
 }
 
 /**
@@ -78,6 +118,8 @@ function listingFields(line: string): [string, string, string] | null {
 class ScpFiles implements LakeFiles, LakeWriter {
   readonly writer: LakeWriter = this;
   private readonly connection: SSHConnection;
+  /** Shell that the next command runs first (making `.tmp/`), until one has run it. */
+  private preamble = '';
 
   constructor(
     host: string,
@@ -85,7 +127,7 @@ class ScpFiles implements LakeFiles, LakeWriter {
     readonly name: string,
     private readonly options: SCPOptions,
   ) {
-    this.connection = new SSHConnection(host, options, name);
+    this.connection = new SSHConnection(host, options, name, classifyScp);
   }
 
   private at(path: string): string {
@@ -108,8 +150,9 @@ class ScpFiles implements LakeFiles, LakeWriter {
     const result = await this.exec(
       what,
       `if [ -d ${file} ]; then echo D; elif [ -f ${file} ]; then wc -c < ${file}${hash}${touch}; else exit ${MISSING}; fi`,
+      [MISSING],
     );
-    if (!this.succeeded(result, what)) return null;
+    if (result.code === MISSING) return null;
     const [answer = '', sum = ''] = result.stdout.toString('utf8').trim().split('\n');
     if (answer === 'D') return { size: null, isDirectory: true };
     const size = Number(answer);
@@ -128,8 +171,8 @@ class ScpFiles implements LakeFiles, LakeWriter {
 
   async readText(path: string): Promise<string | null> {
     const file = q(this.at(path));
-    const result = await this.exec(`read ${path}`, `if [ -f ${file} ]; then cat ${file}; else exit ${MISSING}; fi`);
-    return this.succeeded(result, `read ${path}`) ? result.stdout.toString('utf8') : null;
+    const result = await this.exec(`read ${path}`, `if [ -f ${file} ]; then cat ${file}; else exit ${MISSING}; fi`, [MISSING]);
+    return result.code === 0 ? result.stdout.toString('utf8') : null;
   }
 
   async list(dir: string): Promise<ListedFile[]> {
@@ -138,7 +181,6 @@ class ScpFiles implements LakeFiles, LakeWriter {
       `list ${dir || '/'}`,
       `[ -d ${folder} ] || exit 0; find ${folder} -mindepth 1 -maxdepth 1 -printf '%y\\t%s\\t%T@\\t%f\\n'`,
     );
-    if (result.code !== 0) throw this.commandFailed(`list ${dir || '/'}`, result);
     const entries: ListedFile[] = [];
     for (const line of result.stdout.toString('utf8').split('\n')) {
       const [type, size, mtime, name] = line.split('\t');
@@ -162,7 +204,6 @@ class ScpFiles implements LakeFiles, LakeWriter {
       'exit 0',
     ].join('\n');
     const result = await this.exec('list the lake', script);
-    if (result.code !== 0) throw this.commandFailed('list the lake', result);
     const listing: LakeListing = { files: [], marks: new Map(), labels: new Map() };
     for (const line of result.stdout.toString('utf8').split('\n')) {
       const fields = listingFields(line);
@@ -179,11 +220,15 @@ class ScpFiles implements LakeFiles, LakeWriter {
     await this.connection.close();
   }
 
+  /**
+   * `.tmp/` is made by the next command (config.yml's read, on first use), not by one of its own:
+   * one round trip fewer, and nothing goes into `.tmp/` before that command.
+   */
   async prepare(): Promise<void> {
-    const result = await this.exec('create .tmp', `mkdir -p ${q(this.at(TEMP_FOLDER))}`);
-    if (result.code !== 0) throw this.commandFailed('create .tmp', result);
+    this.preamble = `mkdir -p ${q(this.at(TEMP_FOLDER))} || exit 1; `;
   }
 
+  /** Not retried: the pieces are taken once. */
   async putTemp(tmp: string, pieces: AsyncIterable<Buffer>, size: number | null): Promise<void> {
     let spooled: string | null = null;
     try {
@@ -198,8 +243,7 @@ class ScpFiles implements LakeFiles, LakeWriter {
       await this.upload(this.at(tmp), known, source);
     } catch (error) {
       await this.exec('remove a temp file', `rm -f ${q(this.at(tmp))}`).catch(() => undefined);
-      if (error instanceof WrongLength) throw error;
-      throw this.connection.wrap(error, `write ${tmp}`);
+      throw this.connection.calls.failure(`write ${tmp}`, error);
     } finally {
       if (spooled) await fsp.rm(spooled, { force: true });
     }
@@ -212,31 +256,37 @@ class ScpFiles implements LakeFiles, LakeWriter {
     const result = await this.exec(
       `store ${target}`,
       `mkdir -p ${q(posix.dirname(this.at(target)))} || exit 1; ln ${from} ${to} 2>/dev/null || { [ -e ${to} ] && exit ${EXISTS}; ln ${from} ${to} || exit 1; }; rm -f ${from}${touch}`,
+      [EXISTS],
     );
-    if (result.code === EXISTS) return false;
-    if (result.code !== 0) throw this.commandFailed(`store ${target}`, result);
-    return true;
+    return result.code !== EXISTS;
   }
 
   async replace(tmp: string, target: string, mark: string | null): Promise<void> {
     const touch = mark === null ? '' : ` && ${touchCommand(this.at(mark))}`;
-    const result = await this.exec(
-      `store ${target}`,
-      `mkdir -p ${q(posix.dirname(this.at(target)))} && mv -f ${q(this.at(tmp))} ${q(this.at(target))}${touch}`,
-    );
-    if (result.code !== 0) throw this.commandFailed(`store ${target}`, result);
+    await this.exec(`store ${target}`, `mkdir -p ${q(posix.dirname(this.at(target)))} && mv -f ${q(this.at(tmp))} ${q(this.at(target))}${touch}`);
   }
 
   async remove(path: string): Promise<boolean> {
     const file = q(this.at(path));
-    const result = await this.exec(`delete ${path}`, `if [ -f ${file} ] || [ -L ${file} ]; then rm -f ${file}; else exit ${MISSING}; fi`);
-    return this.succeeded(result, `delete ${path}`);
+    const result = await this.exec(`delete ${path}`, `if [ -f ${file} ] || [ -L ${file} ]; then rm -f ${file}; else exit ${MISSING}; fi`, [MISSING]);
+    return result.code === 0;
+  }
+
+  async removeBlob(path: string, tools: readonly string[]): Promise<'removed' | 'missing' | 'folder'> {
+    const file = q(this.at(path));
+    const others = tools.map((tool) => q(this.at(tool))).join(' ');
+    const result = await this.exec(
+      `delete ${path}`,
+      `if [ -d ${file} ]; then exit ${FOLDER}; elif [ -f ${file} ] || [ -L ${file} ]; then rm -f ${file} ${others}; else exit ${MISSING}; fi`,
+      [MISSING, FOLDER],
+    );
+    return result.code === MISSING ? 'missing' : result.code === FOLDER ? 'folder' : 'removed';
   }
 
   async removeDir(path: string): Promise<boolean> {
     const dir = q(this.at(path));
-    const result = await this.exec(`delete ${path}`, `if [ -d ${dir} ]; then rmdir ${dir}; else exit ${MISSING}; fi`);
-    return this.succeeded(result, `delete ${path}`);
+    const result = await this.exec(`delete ${path}`, `if [ -d ${dir} ]; then rmdir ${dir}; else exit ${MISSING}; fi`, [MISSING]);
+    return result.code === 0;
   }
 
   async writeText(path: string, text: string, mode: number, dirMode?: number): Promise<void> {
@@ -244,39 +294,39 @@ class ScpFiles implements LakeFiles, LakeWriter {
     const dir = q(posix.dirname(file));
     const tmp = q(this.at(`${TEMP_FOLDER}/text.${randomBytes(6).toString('hex')}`));
     const makeDir = dirMode === undefined ? `mkdir -p ${dir}` : `{ [ -d ${dir} ] || { mkdir -p ${dir} && chmod ${dirMode.toString(8)} ${dir}; }; }`;
-    const result = await this.exec(
+    await this.exec(
       `store ${path}`,
       `${makeDir} && printf '%s' ${q(text)} > ${tmp} && chmod ${mode.toString(8)} ${tmp} && mv -f ${tmp} ${q(file)} || { rm -f ${tmp}; exit 1; }`,
     );
-    if (result.code !== 0) throw this.commandFailed(`store ${path}`, result);
+  }
+
+  async createExclusive(path: string, text: string): Promise<boolean> {
+    const file = this.at(path);
+    const dir = q(posix.dirname(file));
+    const tmp = q(this.at(`${TEMP_FOLDER}/lock.${randomBytes(6).toString('hex')}`));
+    // ln never replaces a file, and the lock appears with its token in it
+    const result = await this.exec(
+      `lock ${path}`,
+      `{ [ -d ${dir} ] || { mkdir -p ${dir} && chmod ${TOOL_MODE.toString(8)} ${dir}; }; } && printf '%s' ${q(text)} > ${tmp} || exit 1; ` +
+        `ln ${tmp} ${q(file)} 2>/dev/null; linked=$?; rm -f ${tmp}; [ $linked -eq 0 ] && exit 0; [ -e ${q(file)} ] && exit ${EXISTS}; exit 1`,
+      [EXISTS],
+    );
+    return result.code === 0;
   }
 
   async touch(path: string): Promise<void> {
-    const result = await this.exec(`touch ${path}`, touchCommand(this.at(path)));
-    if (result.code !== 0) throw this.commandFailed(`touch ${path}`, result);
+    await this.exec(`touch ${path}`, touchCommand(this.at(path)));
   }
 
   /** The file's sha256 computed by the server (sha256sum): no download; undefined when the server has none. */
   async digest(path: string): Promise<string | null | undefined> {
     const file = q(this.at(path));
-    const result = await this.exec(`check ${path}`, `if [ -f ${file} ]; then sha256sum < ${file} || exit ${NO_DIGEST}; else exit ${MISSING}; fi`);
+    const result = await this.exec(`check ${path}`, `if [ -f ${file} ]; then sha256sum < ${file} || exit ${NO_DIGEST}; else exit ${MISSING}; fi`, [
+      MISSING,
+      NO_DIGEST,
+    ]);
     if (result.code === NO_DIGEST) return undefined;
-    if (!this.succeeded(result, `check ${path}`)) return null;
-    return result.stdout.toString('utf8').slice(0, 64);
-  }
-
-  /** True for exit 0, false for our "missing" status; anything else is an error. */
-  private succeeded(result: ExecResult, what: string): boolean {
-    if (result.code === 0) return true;
-    if (result.code === MISSING) return false;
-    throw this.commandFailed(what, result);
-  }
-
-  private commandFailed(what: string, result: ExecResult): LocationError {
-    const detail = result.stderr.trim() || `exit status ${result.code}`;
-    return new LocationError(`${this.name}: ${what}: ${detail}`, this.name, {
-      code: /Permission denied/i.test(detail) ? 'ERR_PERMISSION' : /No space/i.test(detail) ? 'ERR_NO_SPACE' : 'ERR_LOCATION',
-    });
+    return result.code === MISSING ? null : result.stdout.toString('utf8').slice(0, 64);
   }
 
   /** Opens an exec channel (counted against the server's session limit). */
@@ -294,11 +344,15 @@ class ScpFiles implements LakeFiles, LakeWriter {
     }
   }
 
-  /** Runs a shell command; its output is small. */
-  private exec(what: string, command: string): Promise<ExecResult> {
+  /**
+   * Runs a shell command (its output is small) through the net layer: an exit status other than 0
+   * and `allowed` is a CommandFailed, classified by the server's message.
+   */
+  private exec(what: string, command: string, allowed: readonly number[] = []): Promise<ExecResult> {
     return this.connection.run(what, async (client) => {
-      const { channel } = await this.openChannel(client, command);
-      return new Promise<ExecResult>((resolve, reject) => {
+      const preamble = this.preamble;
+      const { channel } = await this.openChannel(client, preamble + command);
+      const result = await new Promise<ExecResult>((resolve, reject) => {
         const out: Buffer[] = [];
         let err = '';
         let code: number | null = null;
@@ -308,6 +362,9 @@ class ScpFiles implements LakeFiles, LakeWriter {
         channel.on('error', reject);
         channel.on('close', () => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
       });
+      if (result.code !== 0 && !allowed.includes(result.code ?? -1)) throw new CommandFailed(result.code, result.stderr);
+      if (preamble !== '' && this.preamble === preamble) this.preamble = '';
+      return result;
     });
   }
 
@@ -318,7 +375,7 @@ class ScpFiles implements LakeFiles, LakeWriter {
     const { channel } = await this.openChannel(client, `scp -t ${q(tmp)}`);
     const reader = new ReplyReader(channel, limit, () => {
       this.connection.drop(client);
-      return new TimeoutError(`${this.name}: an scp upload stalled for ${limit} ms`, this.name, limit);
+      return new DeadlineExceeded(limit);
     });
     try {
       await reader.ack('scp -t');
@@ -331,7 +388,7 @@ class ScpFiles implements LakeFiles, LakeWriter {
         if (sent > size) break;
         if (!channel.write(chunk)) await reader.drained();
       }
-      if (sent !== size) throw new WrongLength(`the source gave ${sent > size ? 'more than ' : ''}${sent} bytes, not the ${size} it announced`);
+      if (sent !== size) throw new WrongLength(`the source gave ${sent > size ? 'more than ' : ''}${sent} bytes, not the ${size} it announced`, this.name);
       channel.write(Buffer.from([0]));
       await reader.ack('scp -t');
       channel.end();
@@ -342,21 +399,19 @@ class ScpFiles implements LakeFiles, LakeWriter {
     }
   }
 
-  private async downloadBytes(file: string): Promise<Buffer | null> {
-    const stream = this.download(file, false);
-    const parts: Buffer[] = [];
-    try {
-      for await (const part of stream) parts.push(part as Buffer);
-    } catch (error) {
-      if ((error as { missing?: boolean }).missing) return null;
-      throw error;
-    }
-    return Buffer.concat(parts);
+  /** A whole file through `scp -f`, retried as a whole by the net layer; null when it does not exist. */
+  private downloadBytes(file: string): Promise<Buffer | null> {
+    return this.connection.calls.runOrNull(`read ${file}`, async () => {
+      const parts: Buffer[] = [];
+      for await (const part of this.download(file, false)) parts.push(part as Buffer);
+      return Buffer.concat(parts);
+    });
   }
 
   /**
-   * The bytes of a remote file through `scp -f`. A missing file fails the stream with an error
-   * marked `missing` (a LocationError when `mustExist`, since read() saw it a moment ago).
+   * The bytes of a remote file through `scp -f`, failures typed. A missing file fails the stream
+   * with scp's own refusal (a miss, for `downloadBytes`), or ERR_VANISHED when `mustExist`
+   * (read() saw it a moment ago).
    */
   private download(file: string, mustExist: boolean): Readable {
     const out = new PassThrough({ highWaterMark: 1024 * 1024 });
@@ -366,22 +421,21 @@ class ScpFiles implements LakeFiles, LakeWriter {
       const { channel } = await this.openChannel(client, `scp -f ${q(file)}`);
       const reader = new ReplyReader(channel, limit, () => {
         this.connection.drop(client);
-        return new TimeoutError(`${this.name}: an scp download stalled for ${limit} ms`, this.name, limit);
+        return new DeadlineExceeded(limit);
       });
       out.once('close', () => channel.destroy());
       try {
         channel.write(Buffer.from([0]));
         const header = await reader.line();
         if (header[0] !== 0x43 /* C */) {
-          const message = header.subarray(1).toString('utf8').trim();
-          const error = new LocationError(`${this.name}: scp -f ${file}: ${message}`, this.name, {
-            code: /Permission denied/i.test(message) ? 'ERR_PERMISSION' : 'ERR_LOCATION',
-          });
-          if (/No such file/i.test(message)) (error as LocationError & { missing?: boolean }).missing = !mustExist;
-          throw error;
+          const refused = new ScpRefused(`scp -f: ${header.subarray(1).toString('utf8').trim()}`);
+          if (mustExist && isMissingReply(refused)) {
+            throw new LocationError(`${this.name}: ${file} vanished while it was read`, this.name, { cause: refused, code: 'ERR_VANISHED' });
+          }
+          throw refused;
         }
         const size = Number(header.toString('utf8').split(' ')[1]);
-        if (!Number.isSafeInteger(size)) throw new LocationError(`${this.name}: scp -f ${file}: bad header`, this.name);
+        if (!Number.isSafeInteger(size)) throw new Error(`scp -f: a bad header`);
         channel.write(Buffer.from([0]));
         await reader.body(size, out);
         await reader.ack('scp -f');
@@ -392,7 +446,8 @@ class ScpFiles implements LakeFiles, LakeWriter {
         reader.dispose();
       }
     };
-    run().catch((error: unknown) => out.destroy(this.connection.wrap(error, `read ${file}`)));
+    // a miss stays scp's refusal, for downloadBytes' runOrNull to answer null
+    run().catch((error: unknown) => out.destroy(isMissingReply(error) ? (error as Error) : this.connection.calls.failure(`read ${file}`, error)));
     return out;
   }
 }
@@ -456,7 +511,7 @@ class ReplyReader {
   /** Waits for more data (or the end), under the idle limit. */
   private async more(): Promise<void> {
     if (this.failure) throw this.failure;
-    if (this.ended) throw new ConnectionError('the scp channel closed early (the connection or the server went away)', 'scp');
+    if (this.ended) throw new ChannelClosed();
     await new Promise<void>((resolve) => {
       this.waiter = resolve;
       this.timer = setTimeout(() => this.fail(this.onTimeout()), this.limitMs);
@@ -484,7 +539,7 @@ class ReplyReader {
       if (end !== -1) return this.take(end + 1);
       if (this.ended && !this.failure) {
         if (all.length > 0) return this.take(all.length);
-        throw new ConnectionError('the scp channel closed early (the connection or the server went away)', 'scp');
+        throw new ChannelClosed();
       }
       await this.more();
     }
@@ -496,9 +551,7 @@ class ReplyReader {
     const code = this.take(1)[0];
     if (code === 0) return;
     const message = (await this.line().catch(() => Buffer.alloc(0))).toString('utf8').trim();
-    throw new LocationError(`${what}: ${message || `error ${code}`}`, 'scp', {
-      code: /Permission denied/i.test(message) ? 'ERR_PERMISSION' : /No space/i.test(message) ? 'ERR_NO_SPACE' : 'ERR_LOCATION',
-    });
+    throw new ScpRefused(`${what}: ${message || `error ${code}`}`);
   }
 
   /** Moves exactly `size` bytes into `out`, pausing the channel while `out` is full. */
@@ -512,7 +565,7 @@ class ReplyReader {
         this.channel.pause();
         await new Promise<void>((resolve, reject) => {
           out.once('drain', resolve);
-          out.once('close', () => reject(new LocationError('the reader went away', 'scp')));
+          out.once('close', () => reject(new Error('the reader went away')));
         });
         this.channel.resume();
       }

@@ -8,6 +8,7 @@ import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Client, FileEntryWithStats, SFTPWrapper, Stats } from 'ssh2';
 import { LocationError } from '../../errors.js';
+import type { Classified } from '../net/failures.js';
 import type { Key } from '../../key.js';
 import type { FileInfo, LakeFiles, LakeWriter, ListedFile } from '../lake/files.js';
 import { BLOB_MODE, TEMP_FOLDER, TOOL_MODE } from '../lake/layout.js';
@@ -34,7 +35,10 @@ export interface SFTPOptions extends SSHOptions, LakeOptions {
 }
 
 const STATUS_NO_SUCH_FILE = 2;
+const STATUS_PERMISSION_DENIED = 3;
 const STATUS_FAILURE = 4;
+const STATUS_NO_CONNECTION = 6;
+const STATUS_CONNECTION_LOST = 7;
 /** Free bytes below which a failed write is taken for a full disk (statvfs@openssh.com). */
 const NEARLY_FULL = 1024 * 1024;
 
@@ -61,6 +65,21 @@ function isMissing(error: unknown): boolean {
 
 function isFailure(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === STATUS_FAILURE;
+}
+
+/** What an SFTP status says (a plain "failure" is only known to be a full disk once the free space is asked). */
+function classifySftp(error: unknown): Classified | null {
+  switch ((error as { code?: unknown } | null)?.code) {
+    case STATUS_NO_SUCH_FILE:
+      return { kind: 'not-found' };
+    case STATUS_PERMISSION_DENIED:
+      return { kind: 'permanent', code: 'ERR_PERMISSION' };
+    case STATUS_NO_CONNECTION:
+    case STATUS_CONNECTION_LOST:
+      return { kind: 'connection' };
+    default:
+      return null;
+  }
 }
 
 /**
@@ -99,7 +118,7 @@ class SftpFiles implements LakeFiles, LakeWriter {
     readonly name: string,
     private readonly options: SFTPOptions,
   ) {
-    this.connection = new SSHConnection(host, options, name);
+    this.connection = new SSHConnection(host, options, name, classifySftp);
     this.chunkSize = options.chunkSize ?? 256 * 1024;
     this.concurrency = options.concurrency ?? 16;
     this.readConcurrency = options.readConcurrency ?? 16;
@@ -147,16 +166,18 @@ class SftpFiles implements LakeFiles, LakeWriter {
     await this.sftpOp('create .tmp', (sftp) => this.mkdirs(sftp, this.at(TEMP_FOLDER)));
   }
 
+  /** Not retried: the pieces are taken once. */
   async putTemp(tmp: string, pieces: AsyncIterable<Buffer>): Promise<void> {
-    const client = await this.connection.client();
-    const sftp = await this.sftp(client);
+    let sftp: SFTPWrapper | null = null;
     try {
+      const client = await this.connection.client();
+      sftp = await this.sftp(client);
       await this.upload(client, sftp, this.at(tmp), pieces);
     } catch (error) {
       // asked before the temp file is removed, which frees the space again
-      const cause = await this.noSpace(sftp, error);
+      const cause = sftp === null ? error : await this.noSpace(sftp, error);
       await this.sftpOp('remove a temp file', (channel) => unlinkIfPresent(channel, this.at(tmp))).catch(() => undefined);
-      throw this.connection.wrap(cause, `write ${tmp}`);
+      throw this.connection.calls.failure(`write ${tmp}`, cause);
     }
   }
 
@@ -210,6 +231,30 @@ class SftpFiles implements LakeFiles, LakeWriter {
         await renameReplacing(sftp, tmp, file);
       } finally {
         await unlinkIfPresent(sftp, tmp).catch(() => undefined);
+      }
+    });
+  }
+
+  async createExclusive(path: string, text: string): Promise<boolean> {
+    const file = this.at(path);
+    return this.sftpOp(`lock ${path}`, async (sftp) => {
+      await this.mkdirs(sftp, posix.dirname(file), TOOL_MODE);
+      // written aside, then renamed: the plain SFTP rename never replaces a file, and the lock
+      // appears with its token in it
+      const tmp = this.at(`${TEMP_FOLDER}/lock.${randomBytes(6).toString('hex')}`);
+      await call<void>((done) => sftp.writeFile(tmp, Buffer.from(text), { mode: 0o644 }, done));
+      // "failure" is the lock that exists, unless it was released before the stat: then again
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await call<void>((done) => sftp.rename(tmp, file, done));
+          return true;
+        } catch (error) {
+          const exists = isFailure(error) && attempt < 3 ? (await statOrNull(sftp, file)) !== null : null;
+          if (exists === false) continue;
+          await unlinkIfPresent(sftp, tmp).catch(() => undefined);
+          if (exists === null) throw error;
+          return false;
+        }
       }
     });
   }
@@ -275,8 +320,8 @@ class SftpFiles implements LakeFiles, LakeWriter {
 
   /** Streams pieces into a new remote file, several writes in flight. */
   private async upload(client: Client, sftp: SFTPWrapper, tmp: string, pieces: AsyncIterable<Buffer>): Promise<void> {
-    const timed = <T>(what: string, promise: Promise<T>) => this.connection.timed(client, what, promise);
-    const handle = await timed('opening a temp file', call<Buffer>((done) => sftp.open(tmp, 'w', { mode: BLOB_MODE }, done)));
+    const timed = <T>(promise: Promise<T>) => this.connection.timed(client, promise);
+    const handle = await timed(call<Buffer>((done) => sftp.open(tmp, 'w', { mode: BLOB_MODE }, done)));
     const chunkSize = requestSize(sftp, this.chunkSize, 'write');
     const inFlight = new Set<Promise<void>>();
     let failure: unknown = null;
@@ -285,7 +330,7 @@ class SftpFiles implements LakeFiles, LakeWriter {
     const send = (chunk: Buffer) => {
       const at = position;
       position += chunk.length;
-      const request = timed('a write', call<void>((done) => sftp.write(handle, chunk, 0, chunk.length, at, done)))
+      const request = timed(call<void>((done) => sftp.write(handle, chunk, 0, chunk.length, at, done)))
         .catch((error: unknown) => {
           failure ??= error;
         })
@@ -319,29 +364,31 @@ class SftpFiles implements LakeFiles, LakeWriter {
       await Promise.all(inFlight);
       if (failure) throw failure;
       if (this.options.fsync ?? true) {
-        await timed('fsync', call<unknown>((done) => sftp.ext_openssh_fsync(handle, done))).catch((error: unknown) => {
+        await timed(call<unknown>((done) => sftp.ext_openssh_fsync(handle, done))).catch((error: unknown) => {
           // servers without fsync@openssh.com: the rename still publishes a complete file
           if (!/not supported/i.test((error as Error)?.message ?? '')) throw error;
         });
       }
     } finally {
       await Promise.allSettled(inFlight);
-      await timed('closing a temp file', call<void>((done) => sftp.close(handle, done))).catch(() => undefined);
+      await timed(call<void>((done) => sftp.close(handle, done))).catch(() => undefined);
     }
   }
 
-  /** A remote file's bytes, several reads in flight; null when it does not exist. */
-  private async download(file: string): Promise<Buffer | null> {
-    return this.sftpOp(`read ${file}`, async (sftp) => {
-      let handle: Buffer;
+  /**
+   * A remote file's bytes, several reads in flight; null when it does not exist. Each request has
+   * the time limit (a large file may take longer in all); the whole read is retried after a lost
+   * connection.
+   */
+  private download(file: string): Promise<Buffer | null> {
+    return this.connection.calls.runOrNull(`read ${file}`, async () => {
+      const client = await this.connection.client();
+      const sftp = await this.sftp(client);
+      const timed = <T>(promise: Promise<T>) => this.connection.timed(client, promise);
+      // a missing file is SFTP's "no such file", a miss for runOrNull
+      const handle = await timed(call<Buffer>((done) => sftp.open(file, 'r', done)));
       try {
-        handle = await call<Buffer>((done) => sftp.open(file, 'r', done));
-      } catch (error) {
-        if (isMissing(error)) return null;
-        throw error;
-      }
-      try {
-        const { size } = await call<Stats>((done) => sftp.fstat(handle, done));
+        const { size } = await timed(call<Stats>((done) => sftp.fstat(handle, done)));
         const bytes = Buffer.allocUnsafe(size);
         const chunkSize = requestSize(sftp, this.chunkSize, 'read');
         let next = 0;
@@ -354,7 +401,7 @@ class SftpFiles implements LakeFiles, LakeWriter {
             next += length;
             let got: number;
             try {
-              got = await readInto(sftp, handle, bytes, at, length);
+              got = await timed(readInto(sftp, handle, bytes, at, length));
             } catch (error) {
               next = size; // the other workers stop after their current read
               throw error;
@@ -384,14 +431,14 @@ class SftpFiles implements LakeFiles, LakeWriter {
     let chunkSize = this.chunkSize;
     let next = 0;
     const queue: Promise<Buffer>[] = [];
-    const timed = <T>(what: string, promise: Promise<T>) => this.connection.timed(client!, what, promise);
+    const timed = <T>(promise: Promise<T>) => this.connection.timed(client!, promise);
     const depth = Math.max(1, this.readConcurrency);
     const fill = () => {
       while (queue.length < depth && next < size && handle !== null) {
         const at = next;
         const length = Math.min(chunkSize, size - at);
         next += length;
-        const chunk = timed('a read', readExactly(sftp!, handle, at, length));
+        const chunk = timed(readExactly(sftp!, handle, at, length));
         chunk.catch(() => undefined); // consumed in order below; this only silences chunks never reached
         queue.push(chunk);
       }
@@ -403,9 +450,9 @@ class SftpFiles implements LakeFiles, LakeWriter {
       sftp = await this.sftp(client);
       chunkSize = requestSize(sftp, this.chunkSize, 'read');
       try {
-        handle = await timed('opening', call<Buffer>((done) => sftp!.open(file, 'r', done)));
+        handle = await timed(call<Buffer>((done) => sftp!.open(file, 'r', done)));
       } catch (error) {
-        if (isMissing(error)) throw new LocationError(`${name}: ${file} vanished while it was read`, name, { cause: error });
+        if (isMissing(error)) throw new LocationError(`${name}: ${file} vanished while it was read`, name, { cause: error, code: 'ERR_VANISHED' });
         throw error;
       }
     };
@@ -420,7 +467,7 @@ class SftpFiles implements LakeFiles, LakeWriter {
           const chunk = await head;
           fill(); // the freed slot: ask for the next chunk before this one is processed downstream
           this.push(chunk);
-        })().catch((error: unknown) => this.destroy(connection.wrap(error, `read ${file}`)));
+        })().catch((error: unknown) => this.destroy(connection.calls.failure(`read ${file}`, error)));
       },
       destroy(error, callback) {
         if (handle !== null && sftp !== null) sftp.close(handle, () => undefined);

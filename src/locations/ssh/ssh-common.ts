@@ -1,16 +1,18 @@
 /**
  * What the SFTP and SCP transports share: one lazily opened ssh2 connection, host-key checking,
- * timeouts, retries and the mapping of ssh2's errors onto cairn's typed errors.
+ * and the classification of ssh2's errors. Deadlines, typing and retries are the net layer's
+ * (RemoteCalls): each transport adds the classification of its own protocol's errors.
  */
 import { createHash, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { Client, ConnectConfig } from 'ssh2';
-import { AuthenticationError, CairnError, ConfigError, ConnectionError, LocationError, TimeoutError } from '../../errors.js';
-import { DeadlineExceeded, withDeadline } from '../net/deadline.js';
-import { CONNECTION_CODES } from '../net/failures.js';
-import { type RetryOptions, withRetry } from '../net/retry.js';
+import { ConfigError, ConnectionError } from '../../errors.js';
+import { withDeadline } from '../net/deadline.js';
+import { type Classified, type Classifier, CONNECTION_CODES, errorCode } from '../net/failures.js';
+import { RemoteCalls } from '../net/remote-calls.js';
+import type { RetryOptions } from '../net/retry.js';
 import { Semaphore } from '../net/semaphore.js';
 import { importOptional } from '../../optional.js';
 
@@ -50,7 +52,10 @@ export interface SSHOptions {
    * @default 30000
    */
   timeoutMs?: number;
-  /** Retries of transient failures (connection refused or reset, timeouts). @default 3 attempts */
+  /**
+   * Retries of a lost connection (refused, reset, closed); a TimeoutError is not retried (the
+   * limit is yours). @default 3 attempts
+   */
   retry?: RetryOptions;
   /** Most SSH channels open at once (sshd allows 10 sessions per connection by default). @default 8 */
   maxChannels?: number;
@@ -58,14 +63,8 @@ export interface SSHOptions {
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
-function errorCode(error: unknown): string | undefined {
-  return (error as { code?: string } | null)?.code;
-}
-
-/** Transient: worth another attempt after a pause. */
-export function isTransient(error: unknown): boolean {
-  return error instanceof ConnectionError || error instanceof TimeoutError;
-}
+/** A transport's classification of its protocol's errors; null for an error it does not know (ssh2's own). */
+export type ProtocolClassifier = (error: unknown) => Classified | null;
 
 /** SHA256 fingerprint of a host key blob, as OpenSSH prints it. */
 export function fingerprintOf(key: Buffer): string {
@@ -135,13 +134,14 @@ export function shellQuote(value: string): string {
 }
 
 /**
- * One SSH connection to one server, opened on first use and reopened after it drops.
- * Every failure leaves it as a typed CairnError.
+ * One SSH connection to one server, opened on first use and reopened after it drops. Its `calls`
+ * type every failure (the transport's classifier first, then ssh2's error levels) and retry a lost
+ * connection.
  */
 export class SSHConnection {
   readonly timeoutMs: number;
-  readonly retry: RetryOptions;
   readonly channels: Semaphore;
+  readonly calls: RemoteCalls;
   private connecting: Promise<Client> | null = null;
   private current: Client | null = null;
   private hostKeyProblem: string | null = null;
@@ -151,10 +151,12 @@ export class SSHConnection {
     readonly host: string,
     private readonly options: SSHOptions,
     readonly name: string,
+    classifyProtocol: ProtocolClassifier,
   ) {
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.retry = options.retry ?? {};
     this.channels = new Semaphore(options.maxChannels ?? 8);
+    const classify: Classifier = (error) => classifyProtocol(error) ?? this.classify(error);
+    this.calls = new RemoteCalls({ name: () => name, timeoutMs: this.timeoutMs, retry: options.retry ?? {}, classify });
   }
 
   get port(): number {
@@ -177,31 +179,21 @@ export class SSHConnection {
     return this.connecting;
   }
 
-  /** Runs `operation` with retries of transient failures, each attempt under the time limit. */
+  /** Runs `operation` through the net layer: each attempt under the time limit, a lost connection retried. */
   run<T>(what: string, operation: (client: Client) => Promise<T>): Promise<T> {
-    return withRetry(
-      async () => {
-        const client = await this.client();
-        try {
-          return await this.timed(client, what, operation(client));
-        } catch (error) {
-          throw this.wrap(error, what);
-        }
-      },
-      isTransient,
-      this.retry,
-    );
+    return this.calls.run(what, async () => {
+      const client = await this.client();
+      return this.timed(client, operation(client));
+    });
   }
 
   /**
    * `promise` under the time limit. Past it the connection is dropped (a stalled channel may never
-   * answer: nothing must keep waiting on it) and the wait fails with TimeoutError.
+   * answer: nothing must keep waiting on it) and the wait fails with the deadline marker, which
+   * `calls` types as a TimeoutError.
    */
-  timed<T>(client: Client, what: string, promise: Promise<T>): Promise<T> {
-    return withDeadline(promise, this.timeoutMs, () => this.drop(client)).catch((error: unknown) => {
-      if (error instanceof DeadlineExceeded) throw new TimeoutError(`${this.name}: ${what} took longer than ${this.timeoutMs} ms`, this.name, this.timeoutMs);
-      throw error;
-    });
+  timed<T>(client: Client, promise: Promise<T>): Promise<T> {
+    return withDeadline(promise, this.timeoutMs, () => this.drop(client));
   }
 
   /** Drops the connection (the next operation reconnects). */
@@ -230,31 +222,23 @@ export class SSHConnection {
     });
   }
 
-  /** Maps an ssh2 or socket error onto a typed error (typed errors pass through). */
-  wrap(error: unknown, what: string): CairnError {
-    if (error instanceof CairnError) return error;
-    const message = `${this.name}: ${what}: ${(error as Error)?.message ?? String(error)}`;
+  /** What kind of failure an ssh2 or socket error is (after the transport's classifier passed it). */
+  private classify(error: unknown): Classified {
     const level = (error as { level?: string } | null)?.level;
     const code = errorCode(error);
-    if (this.hostKeyProblem) {
-      return new AuthenticationError(`${this.name}: ${this.hostKeyProblem}`, this.name, { cause: error, code: 'ERR_HOST_KEY' });
-    }
-    if (level === 'client-authentication' || level === 'agent') {
-      return new AuthenticationError(`${this.name}: the server refused the credentials for ${this.username}`, this.name, { cause: error });
-    }
-    if (level === 'client-timeout' || code === 'ETIMEDOUT') {
-      return new TimeoutError(message, this.name, this.timeoutMs, { cause: error });
-    }
+    if (this.hostKeyProblem) return { kind: 'auth', code: 'ERR_HOST_KEY', detail: this.hostKeyProblem };
+    if (level === 'client-authentication' || level === 'agent') return { kind: 'auth', detail: `the server refused the credentials for ${this.username}` };
+    if (level === 'client-timeout' || code === 'ETIMEDOUT') return { kind: 'timeout' };
     if (
       level === 'client-socket' ||
       level === 'client-dns' ||
       level === 'protocol' ||
-      CONNECTION_CODES.has(code ?? '') ||
+      CONNECTION_CODES.has(code) ||
       /Not connected|No response from server|Channel open failure|connection lost|closed/i.test((error as Error)?.message ?? '')
     ) {
-      return new ConnectionError(message, this.name, { cause: error });
+      return { kind: 'connection' };
     }
-    return new LocationError(message, this.name, { cause: error });
+    return { kind: 'permanent' };
   }
 
   private privateKey(): string | Buffer | undefined {
@@ -343,13 +327,11 @@ export class SSHConnection {
     // sets TCP_NODELAY too. Set before the socket connects, Node applies it on connect.
     client.setNoDelay(true);
     try {
-      await withDeadline(ready, this.timeoutMs + 1000).catch((error: unknown) => {
-        if (error instanceof DeadlineExceeded) throw new TimeoutError(`${this.name}: connecting took longer than ${this.timeoutMs} ms`, this.name, this.timeoutMs);
-        throw error;
-      });
+      // ssh2's readyTimeout fires first; this only bounds a handshake that ssh2 does not time
+      await withDeadline(ready, this.timeoutMs + 1000);
     } catch (error) {
       client.destroy();
-      throw this.wrap(error, `cannot connect to ${this.host}:${this.port}`);
+      throw error;
     }
     client.on('error', () => {
       // a dropped connection is noticed by the operation that uses it; reconnect next time
