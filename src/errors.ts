@@ -54,7 +54,7 @@ export type CodeOf<Class extends string> = {
  */
 export const WARNING_CODES = {
   CAIRN_GC_RECOVERY: 'Disk: what a killed gc had moved aside could not be put back at open; the next open tries again.',
-  CAIRN_USAGE_MARK: 'Disk: a last-used mark could not be written (the value itself is stored), or the marks\' worker thread failed and the main thread keeps them.',
+  CAIRN_USAGE_MARK: 'Disk: a last-used mark could not be written (the value itself is stored), or the marks\' worker thread failed and the main thread keeps them. S3 (cairn\'s layout): the mark a read queued could not be written (the read gave its value); the message names the key and the failure, `detail` the error\'s class (`AuthenticationError`, `LocationError`…).',
   CAIRN_INDEX_TOUCH: 'smartCache: entries could not be marked as used in the index (their results are still returned).',
   CAIRN_SMARTCACHE_UNTRACKED: 'smartCache: a dependency of the function cannot be tracked, so a change to it will not invalidate the entries.',
   CAIRN_SMARTCACHE_STORE: 'smartCache: a result could not be stored (it is returned all the same).',
