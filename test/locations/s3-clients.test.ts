@@ -70,6 +70,7 @@ for (const kind of s3Servers) {
             expect(sha256((await location.readBytes(key))!)).toBe(key);
             expect(sha256(await (await location.read(key))!.bytes())).toBe(key);
           }
+          await location.close(); // waits for the usage marks its reads queued
           client.destroy();
         });
       }
@@ -107,6 +108,7 @@ for (const kind of s3Servers) {
           expect(Buffer.concat(parts).equals(big)).toBe(true);
           expect(sha256(await server.storedBytes(location.objectKey(key), big.length))).toBe(key);
         }
+        await location.close(); // waits for the usage marks its reads queued
         client.destroy();
       });
     });
@@ -122,6 +124,7 @@ for (const kind of s3Servers) {
         expect(await storage.has(sha256(bytes))).toBe(true);
         expect(await storage.has(sha256(randomBytes(4)))).toBe(false);
         expect(commands).toEqual(['HeadObjectCommand', 'HeadObjectCommand']);
+        await location.close(); // waits for the usage marks its reads queued
         client.destroy();
       });
 
@@ -150,6 +153,7 @@ for (const kind of s3Servers) {
         await expect(async () => {
           for await (const answer of storage.hasBatch(['not a key'])) void answer;
         }).rejects.toMatchObject({ code: 'ERR_INVALID_KEY' });
+        await location.close(); // waits for the usage marks its reads queued
         client.destroy();
       });
 
@@ -164,6 +168,7 @@ for (const kind of s3Servers) {
         expect(report.bad).toEqual([]);
         expect(commands.filter((name) => name === 'PutObjectCommand')).toEqual([]);
         expect(commands.filter((name) => name === 'GetObjectCommand').length).toBe(5);
+        await location.close(); // waits for the usage marks its reads queued
         client.destroy();
       });
 
@@ -180,6 +185,7 @@ for (const kind of s3Servers) {
         expect(report.skipped).toBe(2);
         expect(commands).not.toContain('GetObjectCommand');
         for (const bytes of values) expect(await target.has(sha256(bytes))).toBe(true);
+        await target.close(); // waits for the usage marks its reads queued
         client.destroy();
       });
 
@@ -195,6 +201,7 @@ for (const kind of s3Servers) {
         expect(answered).toEqual([...keys.map((key) => [key, key]), [missing, null]]);
         expect(mostGets()).toBeGreaterThan(1);
         expect(mostGets()).toBeLessThanOrEqual(4);
+        await location.close(); // waits for the usage marks its reads queued
         client.destroy();
       });
     });
