@@ -162,8 +162,10 @@ for (const kind of s3Servers) {
           expect(values.at(-1)![1]).toBeNull();
           for (const [key, value] of values.slice(0, -1)) expect((await value!.labels())!.sort()).toEqual(labelsOf.get(key)!.sort());
           const listings = commands.filter((name) => name === 'ListObjectsV2Command').length;
-          // never more than one per key; one page when it holds every marker
-          if (pageSize === 2) expect(listings).toBeLessThanOrEqual(asked.length);
+          // a page passes at least one key's folder or takes pageSize of one key's markers (a key
+          // with 3 markers takes two pages of 2): never more than that; one page when it holds every marker
+          const askedMarkers = asked.reduce((sum, key) => sum + labelsOf.get(key)!.length, 0);
+          if (pageSize === 2) expect(listings).toBeLessThanOrEqual(asked.length + Math.ceil(askedMarkers / pageSize));
           else expect(listings).toBe(1);
           // a second ask is a lookup of its own, and gives the same
           expect((await values[1]![1]!.labels())!.sort()).toEqual(labelsOf.get(asked[1]!)!.sort());
