@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fsp } from 'node:fs';
+import { StorageCorruption } from '../../errors.js';
 import type { Key } from '../../key.js';
 
 const CHUNK = 1024 * 1024;
@@ -57,6 +58,20 @@ export async function syncDir(dir: string): Promise<void> {
   } finally {
     await handle?.close();
   }
+}
+
+/** streamToFile that also checks the bytes against `expectedKey` (when given). Returns the size. */
+export async function writeStreamTo(
+  path: string,
+  mode: number,
+  chunks: AsyncIterable<Uint8Array>,
+  options: { expectedKey: Key | null; where: string; fsync: boolean },
+): Promise<number> {
+  const { size, key } = await streamToFile(path, mode, chunks, options.fsync);
+  if (options.expectedKey !== null && key !== options.expectedKey) {
+    throw new StorageCorruption(options.expectedKey, key, options.where);
+  }
+  return size;
 }
 
 /** FileHandle.write may write less than asked; this writes everything. */

@@ -54,8 +54,6 @@ export interface LakeFiles {
   readText(path: string): Promise<string | null>;
   /** A folder's entries; [] when it does not exist. */
   list(dir: string): Promise<ListedFile[]>;
-  /** Optional: the local path of a file, for a transport whose files are on this machine (a Value's `path`). */
-  localPath?(path: string): string;
   /** Optional: the whole lake in one request (SCP: one shell command instead of one per folder and per labels file). */
   listLake?(): Promise<LakeListing>;
   /** Absent on a read-only transport. */
@@ -65,11 +63,6 @@ export interface LakeFiles {
 
 /** Writing: what a writable transport adds. */
 export interface LakeWriter {
-  /**
-   * Optional: a new temp file name under `.tmp/` for `prefix` (a transport whose temp names tell
-   * which process made them, so that a killed one's are removed at once); else a random one.
-   */
-  tempName?(prefix: string): string;
   /** Creates `.tmp/` (once per lake location). */
   prepare(): Promise<void>;
   /**
@@ -109,18 +102,6 @@ export interface LakeWriter {
    * TOOL_MODE when missing.
    */
   touch(path: string, time: Date): Promise<void>;
-  /**
-   * Optional: copies the local file `source` into the new file `tmp` without streaming it through
-   * the lake (in the kernel, a reflink where the filesystem can); the lake hashes `tmp` with
-   * `digest` when the source is not known to hash to the key.
-   */
-  putCopy?(tmp: string, source: string): Promise<void>;
-  /**
-   * Optional: puts the local file `source` (a staged copy that hashes to the key) at `target`
-   * without copying it, replacing what is there (a corrupted blob), then touches `mark` (when
-   * given); `source` stays where it is. False when it cannot (another filesystem): the lake copies.
-   */
-  adopt?(source: string, target: string, mark: string | null): Promise<boolean>;
   /** Optional: the sha256 of a file computed where it is (no download); undefined when the server cannot. */
   digest?(path: string): Promise<string | null | undefined>;
   /**

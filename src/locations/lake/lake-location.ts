@@ -2,10 +2,9 @@
  * A tarn lake over any transport: the format is implemented here once (config.yml, the layout,
  * publishing through a temp file, the integrity rule for a blob already in place, labels,
  * last-used marks, the contents walk, tarn's old folder blobs), and a transport (LakeFiles) only
- * moves files. Disk, SFTP, SCP and Nginx are this location over their transport; what a Disk
- * decides beyond the format plugs in through hooks.ts.
+ * moves files. SFTP, SCP and Nginx are this location over their transport.
  */
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { Source, Value } from '../../blob.js';
 import { checkDigest, createDigest, type Digest, digestStream, hashStream, verifyBytes } from '../../digest.js';
 import { AuthenticationError, ConfigError, ConnectionError, LocationError, StorageCorruption, TimeoutError } from '../../errors.js';
@@ -14,17 +13,10 @@ import { type Entry, type Location, type LocationReadOptions, readEach } from '.
 import { KeyQueue } from '../key-queue.js';
 import { CONFIG_NAME, DEFAULT_LEVELS, type LakeSettings, lakeConfigText, lakeSettings } from './config.js';
 import { type FileInfo, type LakeFiles, type LakeListing, type LakeWriter, WrongLength } from './files.js';
-import type { LakeHooks } from './hooks.js';
 import { labelsText, mergeLabels, parseLabels } from './labels.js';
 import { withLabelsLock } from './labels-lock.js';
 import { LEGACY_DATA, TEMP_FOLDER, TOOL_MODE } from './layout.js';
 import { TouchThrottle } from './touch-throttle.js';
-
-/**
- * Sources up to this size are taken as bytes, hashed at once, and put as one piece (a Disk writes
- * them with one synchronous call); larger ones stream, in bounded memory.
- */
-const SMALL_SOURCE = 64 * 1024;
 
 export interface LakeOptions {
   /**
@@ -44,13 +36,8 @@ interface Found {
 
 export class LakeLocation implements Location {
   private settingsPromise: Promise<LakeSettings> | null = null;
-  /** The settings once known: reads use them without waiting for a promise. */
-  private known: LakeSettings | null = null;
   private readonly writes = new KeyQueue();
-  /** When each key's last-used mark was last moved by this process (reads move it once per touchInterval). */
-  protected readonly throttle: TouchThrottle;
-  /** What the owner of this lake decides beyond the format (see hooks.ts); set by a subclass's constructor. */
-  protected hooks: LakeHooks = {};
+  private readonly throttle: TouchThrottle;
 
   constructor(
     readonly name: string,
@@ -70,14 +57,14 @@ export class LakeLocation implements Location {
 
   async read(key: Key, options?: LocationReadOptions): Promise<Value | null> {
     assertKey(key);
-    const settings = this.known ?? (await this.settings());
+    const settings = await this.settings();
     const found = await this.find(key, settings, options?.use !== false);
     return found === null ? null : this.valueAt(key, found);
   }
 
   async readBytes(key: Key): Promise<Buffer | null> {
     assertKey(key);
-    const settings = this.known ?? (await this.settings());
+    const settings = await this.settings();
     const path = settings.layout.blob(key);
     let bytes: Buffer | null;
     try {
@@ -88,12 +75,9 @@ export class LakeLocation implements Location {
       bytes = await this.readBlob(key, `${path}/${LEGACY_DATA}`, null);
     }
     if (bytes === null) return null;
-    if (this.hooks.verifyReads !== false) verifyBytes(key, bytes, this.name);
+    verifyBytes(key, bytes, this.name);
     const writer = this.files.writer;
-    if (writer && settings.keepUsage && this.throttle.due(key)) {
-      const backlog = this.hooks.noteUse ? this.hooks.noteUse(key) : writer.touch(settings.layout.mark(key), new Date());
-      if (backlog) await backlog;
-    }
+    if (writer && settings.keepUsage && this.throttle.due(key)) await writer.touch(settings.layout.mark(key), new Date());
     return bytes;
   }
 
@@ -103,18 +87,17 @@ export class LakeLocation implements Location {
 
   async has(key: Key): Promise<boolean> {
     assertKey(key);
-    return (await this.find(key, this.known ?? (await this.settings()), false)) !== null;
+    return (await this.find(key, await this.settings(), false)) !== null;
   }
 
   async write(key: Key, source: Source, labels?: readonly string[] | null): Promise<Value | null> {
     assertKey(key);
     const writer = this.files.writer;
     if (!writer) return null; // read-only: declined
-    const settings = this.known ?? (await this.settings());
+    const settings = await this.settings();
     const found = await this.writes.run(key, () => this.writeOnce(key, settings, writer, source));
-    if (found === null) return null; // declined by the owner's admit hook (a usage limit)
     this.throttle.record(key);
-    if (labels && labels.length > 0 && settings.keepLabels) await this.storeLabels(key, settings, writer, labels);
+    if (labels && labels.length > 0 && settings.keepLabels) await this.addLabels(key, settings, writer, labels);
     // a source of unknown size costs a stat (a download is paced by the size)
     const size = found.size ?? source.size ?? (await this.files.stat(found.path))?.size;
     if (size === undefined) throw new LocationError(`${this.name}: ${key} vanished right after it was written`, this.name, { code: 'ERR_VANISHED' });
@@ -125,16 +108,13 @@ export class LakeLocation implements Location {
     assertKey(key);
     const writer = this.files.writer;
     if (!writer) return false; // read-only: nothing is deleted
-    const { layout } = this.known ?? (await this.settings());
+    const { layout } = await this.settings();
     const path = layout.blob(key);
-    // the owner counts what is deleted (a Disk's size counter): the size is read before
-    const size = this.hooks.removed ? await this.storedSize(path) : 0;
     const tools = [layout.mark(key), layout.labels(key)];
     // one round trip where the transport can: the blob, then its mark and labels
     const outcome = writer.removeBlob ? await writer.removeBlob(path, tools) : null;
     if (outcome === 'missing') return false;
     if (outcome !== 'removed' && !(await this.removeBlobFile(writer, path))) return false;
-    await this.hooks.removed?.(size);
     this.throttle.forget(key);
     if (outcome !== 'removed') await Promise.all(tools.map((tool) => writer.remove(tool)));
     return true;
@@ -167,18 +147,9 @@ export class LakeLocation implements Location {
   protected settings(): Promise<LakeSettings> {
     if (!this.settingsPromise) {
       this.settingsPromise = this.loadSettings();
-      this.settingsPromise.then(
-        (settings) => (this.known = settings),
-        () => (this.settingsPromise = null),
-      );
+      this.settingsPromise.catch(() => (this.settingsPromise = null));
     }
     return this.settingsPromise;
-  }
-
-  /** For a subclass that read config.yml itself (a Disk, when it is opened): the lake's settings. */
-  protected useSettings(settings: LakeSettings): void {
-    this.known = settings;
-    this.settingsPromise = Promise.resolve(settings);
   }
 
   private async loadSettings(): Promise<LakeSettings> {
@@ -207,17 +178,11 @@ export class LakeLocation implements Location {
     const path = layout.blob(key);
     const writer = this.files.writer;
     const now = Date.now();
-    const { noteUse } = this.hooks;
-    // with a marks queue, the use is noted once the blob is found; else the mark is touched with the stat
-    const mark = writer && use && !noteUse && settings.keepUsage && this.throttle.due(key, now) ? layout.mark(key) : null;
+    const mark = writer && use && settings.keepUsage && this.throttle.due(key, now) ? layout.mark(key) : null;
     const info = mark !== null ? await this.statAndTouch(writer!, path, mark, new Date(now)) : await this.files.stat(path);
     if (info === null) {
       if (mark !== null) this.throttle.forget(key);
       return null;
-    }
-    if (noteUse && writer && use && settings.keepUsage && this.throttle.due(key, now)) {
-      const backlog = noteUse(key);
-      if (backlog) await backlog;
     }
     if (!info.isDirectory) return { path, size: info.size };
     const legacy = `${path}/${LEGACY_DATA}`;
@@ -255,22 +220,19 @@ export class LakeLocation implements Location {
   }
 
   /**
-   * Stores the bytes unless an intact copy is in place (null when the owner declines a new blob).
-   * The one integrity rule: a blob in place counts only when its bytes hash to the key (whatever
-   * its size); a corrupted one is replaced.
+   * Stores the bytes unless an intact copy is in place. The one integrity rule: a blob in place
+   * counts only when its bytes hash to the key (whatever its size); a corrupted one is replaced.
    */
-  private async writeOnce(key: Key, settings: LakeSettings, writer: LakeWriter, source: Source): Promise<Found | null> {
+  private async writeOnce(key: Key, settings: LakeSettings, writer: LakeWriter, source: Source): Promise<Found> {
     const { layout } = settings;
     const path = layout.blob(key);
     const mark = settings.keepUsage ? layout.mark(key) : null;
     const now = new Date();
     let existing = await this.statAndTouch(writer, path, mark, now, true);
-    let replaced = existing?.size ?? 0;
     if (existing?.isDirectory) {
       const legacy = `${path}/${LEGACY_DATA}`;
       if (await this.isIntact(key, legacy, writer)) return { path: legacy, size: null };
       // a corrupted folder blob: its place goes to a plain blob
-      replaced = (await this.files.stat(legacy))?.size ?? 0;
       await writer.remove(legacy);
       await writer.removeDir(path);
       existing = null;
@@ -278,77 +240,36 @@ export class LakeLocation implements Location {
       const intact = existing.digest !== undefined ? existing.digest === key : await this.isIntact(key, path, writer, existing.size);
       if (intact) return { path, size: existing.size };
     }
-    if (this.hooks.admit && !(await this.hooks.admit(source.size))) return null;
-    // without a mark on write, a new blob's mtime is its last use
-    const newMark = this.hooks.markOnWrite === false ? null : mark;
-    let size: number;
-    if (source.movable && source.verified && source.path !== null && (await writer.adopt?.(source.path, path, newMark))) {
-      size = source.size ?? (await this.files.stat(path))?.size ?? 0;
-    } else {
-      const tmp = writer.tempName?.(key.slice(0, 16)) ?? layout.tmp(key.slice(0, 16));
-      try {
-        size = await this.putVerified(key, tmp, writer, source);
-        if (existing !== null) await writer.replace(tmp, path, newMark);
-        else if (!(await writer.publish(tmp, path, newMark))) {
-          // another writer published it meanwhile: theirs counts when intact
-          if (await this.isIntact(key, path, writer)) {
-            await writer.remove(tmp);
-            return { path, size: null };
-          }
-          await writer.replace(tmp, path, newMark);
-        }
-      } catch (error) {
-        await writer.remove(tmp).catch(() => undefined);
-        throw error;
+    const tmp = layout.tmp(key.slice(0, 16));
+    try {
+      await this.putVerified(key, tmp, writer, source);
+      if (existing !== null) await writer.replace(tmp, path, mark);
+      else if (!(await writer.publish(tmp, path, mark))) {
+        // another writer published it meanwhile: theirs counts when intact
+        if (await this.isIntact(key, path, writer)) await writer.remove(tmp);
+        else await writer.replace(tmp, path, mark);
       }
+    } catch (error) {
+      await writer.remove(tmp).catch(() => undefined);
+      throw error;
     }
-    // an old mark left behind (gc moved an earlier blob aside, marks kept) would make the new value look long unused
-    if (mark !== null && newMark === null && (await this.files.stat(mark)) !== null) await writer.touch(mark, now);
-    await this.hooks.stored?.(size, replaced);
-    return { path, size };
+    return { path, size: null };
   }
 
-  /**
-   * Puts the source into `tmp`, hashing it on the way unless it is known to hash to the key;
-   * returns its size. A small source is taken as bytes (no stream), a local file copied where it is.
-   */
-  private async putVerified(key: Key, tmp: string, writer: LakeWriter, source: Source): Promise<number> {
-    const where = `a copy into ${this.name}`;
-    if (source.size !== null && source.size <= SMALL_SOURCE) {
-      const bytes = await source.bytes();
-      if (!source.verified) verifyBytes(key, bytes, where);
-      await writer.putTemp(tmp, onePiece(bytes), bytes.length);
-      return bytes.length;
-    }
-    if (source.path !== null && writer.putCopy && writer.digest) {
-      await writer.putCopy(tmp, source.path);
-      if (!source.verified) {
-        const actual = await writer.digest(tmp);
-        if (actual !== key) throw new StorageCorruption(key, actual ?? null, where);
-      }
-      return (await this.files.stat(tmp))?.size ?? 0;
-    }
+  /** Streams the source into `tmp`, hashing it on the way unless it is known to hash to the key. */
+  private async putVerified(key: Key, tmp: string, writer: LakeWriter, source: Source): Promise<void> {
     const hash = source.verified ? null : createDigest();
-    const counted = { size: 0 };
     const stream = source.stream();
     try {
-      await writer.putTemp(tmp, hashedPieces(stream, hash, counted), source.size);
+      await writer.putTemp(tmp, hashedPieces(stream, hash), source.size);
     } catch (error) {
       if (!(error instanceof WrongLength)) throw error;
-      if (hash) throw new StorageCorruption(key, null, `${where} (${error.message})`, { cause: error });
+      if (hash) throw new StorageCorruption(key, null, `a copy into ${this.name} (${error.message})`, { cause: error });
       throw new LocationError(`${this.name}: ${error.message}`, this.name, { cause: error });
     } finally {
       stream.destroy();
     }
-    if (hash) checkDigest(key, hash.digest(), where);
-    return counted.size;
-  }
-
-  /** The bytes of the blob at `path` (a folder blob's `data`), 0 when there is none. */
-  private async storedSize(path: string): Promise<number> {
-    const info = await this.files.stat(path);
-    if (info?.isDirectory) return (await this.files.stat(`${path}/${LEGACY_DATA}`))?.size ?? 0;
-    return info?.size ?? 0;
+    if (hash) checkDigest(key, hash.digest(), `a copy into ${this.name}`);
   }
 
   /** True when the file at `path` hashes to `key`: computed where it is when the transport can, else here from a stream. */
@@ -369,16 +290,15 @@ export class LakeLocation implements Location {
   }
 
   /** A Value of `key` whose bytes are read (and checked against the key) only when used. */
-  protected valueAt(key: Key, found: Found): Value {
+  private valueAt(key: Key, found: Found): Value {
     const { name } = this;
     const where = (error: unknown) => this.corruptionOf(key, error);
-    const verify = this.hooks.verifyReads !== false;
     return {
       key,
       size: found.size,
-      path: this.files.localPath?.(found.path) ?? null,
+      path: null,
       stream: () => {
-        const check = verify ? digestStream({ expect: key, where: name }) : new PassThrough();
+        const check = digestStream({ expect: key, where: name });
         const raw: Readable = this.files.openRead(found.path, found.size);
         raw.on('error', (error) => check.destroy(where(error)));
         check.on('close', () => raw.destroy());
@@ -387,7 +307,7 @@ export class LakeLocation implements Location {
       bytes: async () => {
         const bytes = await this.readBlob(key, found.path, found.size);
         if (bytes === null) throw new LocationError(`${name}: ${key} vanished while it was read`, name, { code: 'ERR_VANISHED' });
-        if (verify) verifyBytes(key, bytes, name);
+        verifyBytes(key, bytes, name);
         return bytes;
       },
       labels: () => this.readLabels(key),
@@ -419,7 +339,7 @@ export class LakeLocation implements Location {
    * Adds labels to the key's set (tarn's JsonLabels keeps the union), replacing the file
    * atomically; the read-merge-write holds the key's labels lock, so no other writer's labels are lost.
    */
-  private async storeLabels(key: Key, settings: LakeSettings, writer: LakeWriter, labels: readonly string[]): Promise<void> {
+  private async addLabels(key: Key, settings: LakeSettings, writer: LakeWriter, labels: readonly string[]): Promise<void> {
     // most writes repeat labels already stored: no lock needed to see that
     if (mergeLabels(await this.readLabels(key), labels) === null) return;
     const path = settings.layout.labels(key);
@@ -502,16 +422,11 @@ export class LakeLocation implements Location {
   }
 }
 
-/** The pieces of a stream as Buffers, each hashed as it is taken (when `hash` is given) and counted. */
-async function* hashedPieces(stream: Readable, hash: Digest | null, counted: { size: number }): AsyncIterable<Buffer> {
+/** The pieces of a stream as Buffers, each hashed as it is taken (when `hash` is given). */
+async function* hashedPieces(stream: Readable, hash: Digest | null): AsyncIterable<Buffer> {
   for await (const piece of stream as AsyncIterable<Uint8Array>) {
     const bytes = Buffer.isBuffer(piece) ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
     hash?.update(bytes);
-    counted.size += bytes.length;
     yield bytes;
   }
-}
-
-async function* onePiece(bytes: Buffer): AsyncIterable<Buffer> {
-  yield bytes;
 }
