@@ -39,6 +39,8 @@ export async function checkAcknowledged(root: string, acked: Acknowledged, tally
       problems.push(`lost ${key}`);
       continue;
     }
+    // labelsOf is synchronous: labels a killed gc held aside are back once the recovery is done
+    await disk.recovered();
     const stored = new Set(disk.labelsOf(key) ?? []);
     const missing = [...labels].filter((label) => !stored.has(label));
     if (missing.length > 0) {

@@ -307,7 +307,9 @@ export class Disk implements Location, Administered {
 
   /**
    * The labels stored with `key` (null when none), without marking the key as used. Synchronous:
-   * a labels file is a few bytes, read in microseconds (bulk copies call this once per key).
+   * a labels file is a few bytes, read in microseconds (bulk copies call this once per key). Right
+   * after a Disk is opened on a lake a killed gc left, await `recovered()` first: until then the
+   * labels it held aside are not back (a Value's `labels()` waits by itself).
    */
   labelsOf(key: Key): string[] | null {
     assertKey(key);
@@ -363,6 +365,8 @@ export class Disk implements Location, Administered {
   }
 
   async read(key: Key, options?: LocationReadOptions): Promise<Value | null> {
+    // taken before the look: a recovery that ends during it may have put this blob back after it
+    const recovery = this.recovery;
     let file = this.pathOf(key);
     let size: number;
     try {
@@ -375,7 +379,7 @@ export class Disk implements Location, Administered {
       size = stat.size;
     } catch (error) {
       // a miss while a killed gc's blobs are put back may be one of them: look again after
-      if (errno(error) === 'ENOENT') return this.recovery ? this.recovery.then(() => this.read(key, options)) : null;
+      if (errno(error) === 'ENOENT') return recovery ? recovery.then(() => this.read(key, options)) : null;
       throw this.failure(`Cannot read ${key}`, error);
     }
     // a read that is not a use (verify, migrate, has) leaves the last-used mark where it was
@@ -389,10 +393,11 @@ export class Disk implements Location, Administered {
   /** True when the key is stored: one stat, without reading the value or marking it used. */
   async has(key: Key): Promise<boolean> {
     assertKey(key);
+    const recovery = this.recovery; // taken before the look, as in read()
     if ((await this.blobStat(key)) !== null) return true;
     // a blob that a killed gc moved aside is back once the recovery is done
-    if (this.recovery === null) return false;
-    await this.recovery;
+    if (recovery === null) return false;
+    await recovery;
     return (await this.blobStat(key)) !== null;
   }
 
@@ -418,11 +423,16 @@ export class Disk implements Location, Administered {
         if (verify) verifyBytes(key, bytes, this.name);
         return bytes;
       },
-      labels: () => this.readLabels(key),
+      // labels a killed gc held aside are back once the recovery is done
+      labels: async () => {
+        await this.recovery;
+        return this.readLabels(key);
+      },
     };
   }
 
   async readBytes(key: Key): Promise<Buffer | null> {
+    const recovery = this.recovery; // taken before the look, as in read()
     const file = this.pathOf(key);
     let bytes: Buffer | null;
     try {
@@ -432,7 +442,7 @@ export class Disk implements Location, Administered {
         throw error;
       });
     } catch (error) {
-      if (errno(error) === 'ENOENT') return this.recovery ? this.recovery.then(() => this.readBytes(key)) : null;
+      if (errno(error) === 'ENOENT') return recovery ? recovery.then(() => this.readBytes(key)) : null;
       throw this.failure(`Cannot read ${key}`, error);
     }
     if (this.verifyReads) verifyBytes(key, bytes, this.name);
