@@ -133,6 +133,7 @@ export class Packed implements Location, Administered {
         this.applyMarks();
         return ops.map((op) => this.apply(op));
       },
+      committed: (ops) => this.committed(ops),
       failure: (error, op) =>
         op === null
           ? this.failure(error, null, 'cannot commit its journaled writes (they are kept in its journal, replayed when it is opened again)')
@@ -277,9 +278,9 @@ export class Packed implements Location, Administered {
     return new Promise<void>((resolve, reject) => {
       try {
         // the journal's copy of the bytes is the one kept until the commit
-        const bytes = this.store.journal!.appendGrouped(packedRecordMeta(put), put.bytes, (error) => {
+        this.store.journal!.appendGrouped(packedRecordMeta(put), put.bytes, (error, bytes) => {
           if (error !== null) return reject(this.failure(error, put.key, 'cannot journal'));
-          this.acknowledgePut(put, bytes);
+          this.acknowledgePut(put, bytes!);
           resolve();
         });
       } catch (error) {
@@ -297,8 +298,8 @@ export class Packed implements Location, Administered {
       for (const label of put.labels ?? []) pending.labels.add(label);
       pending.queued++;
     }
-    const committed = () => this.committed(put.key);
-    this.store.acknowledged({ kind: 'put', key: put.key, bytes, labels: put.labels, weight: bytes.length, acknowledged: true, resolve: committed, reject: noop });
+    // its pending entry goes in the store's committed hook (no closure per put)
+    this.store.acknowledged({ kind: 'put', key: put.key, bytes, labels: put.labels, weight: bytes.length, acknowledged: true, resolve: noop, reject: noop });
   }
 
   private assertOpen(): void {
@@ -386,9 +387,14 @@ export class Packed implements Location, Administered {
     });
   }
 
-  private committed(key: Key): void {
-    const pending = this.pending.get(key);
-    if (pending !== undefined && --pending.queued === 0) this.pending.delete(key);
+  /** After a commit: the journaled puts in it are in the database, so reads stop taking them from memory. */
+  private committed(ops: Op[]): void {
+    if (this.pending.size === 0) return;
+    for (const op of ops) {
+      if (op.kind !== 'put' || !op.acknowledged) continue;
+      const pending = this.pending.get(op.key);
+      if (pending !== undefined && --pending.queued === 0) this.pending.delete(op.key);
+    }
   }
 
   private apply(op: Op): boolean {

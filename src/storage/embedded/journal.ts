@@ -32,8 +32,8 @@ const OPEN = new Set<string>();
  */
 export class ProcessJournal {
   private fd: number | null = null;
-  /** Records of appendGrouped waiting for the end of this run of microtasks, and their callbacks. */
-  private group: { records: Buffer[]; written: ((error: unknown) => void)[] } | null = null;
+  /** Records of appendGrouped waiting for the end of this run of microtasks (encoded together then). */
+  private group: GroupedRecord[] | null = null;
   readonly path: string;
 
   constructor(private readonly dir: string) {
@@ -52,22 +52,19 @@ export class ProcessJournal {
 
   /**
    * Appends a record together with the others appended in the same run of microtasks (the puts
-   * of concurrent callers): one write() for them all, once that run ends. `written` is called
-   * then, with null once the record is in the OS, or with the error of the write (the puts of
-   * the group are not acknowledged; records before the failure may be whole in the file, and are
-   * replayed if the process dies before its next commit: content-keyed values, so no wrong
-   * value). Returns the value's bytes inside the record, as `append`. `flush` writes the group
-   * waiting at once.
+   * of concurrent callers): once that run ends they are encoded into one buffer and written with
+   * one write(). `written` is called then, with null and the value's bytes inside the written
+   * records (a copy the store may keep: the caller may reuse `value` once it is called), or with
+   * the error of the write (the puts of the group are not acknowledged; records before the
+   * failure may be whole in the file, and are replayed if the process dies before its next
+   * commit: content-keyed values, so no wrong value). `flush` writes the group waiting at once.
    */
-  appendGrouped(meta: string | Buffer, value: Uint8Array, written: (error: unknown) => void): Buffer {
-    const { out, bytes } = encodeRecord(meta, value);
+  appendGrouped(meta: Buffer, value: Uint8Array, written: (error: unknown, bytes: Buffer | null) => void): void {
     if (this.group === null) {
-      this.group = { records: [], written: [] };
+      this.group = [];
       queueMicrotask(() => this.flush());
     }
-    this.group.records.push(out);
-    this.group.written.push(written);
-    return bytes;
+    this.group.push({ meta, value, written });
   }
 
   /** Writes the records appendGrouped holds, if any, and tells their callers. */
@@ -75,13 +72,28 @@ export class ProcessJournal {
     const group = this.group;
     if (group === null) return;
     this.group = null;
+    // one buffer for the group: each value is copied once, into the record that is written
+    let length = 0;
+    for (const record of group) length += FRAME + record.meta.length + record.value.length;
+    const out = Buffer.allocUnsafe(length);
+    const values: Buffer[] = [];
+    let at = 0;
+    for (const { meta, value } of group) {
+      out.writeUInt32LE(meta.length, at);
+      out.writeUInt32LE(value.length, at + 4);
+      out.set(meta, at + FRAME);
+      at += FRAME + meta.length;
+      out.set(value, at);
+      values.push(out.subarray(at, at + value.length));
+      at += value.length;
+    }
     let failure: unknown = null;
     try {
-      this.writeAll(group.records.length === 1 ? group.records[0]! : Buffer.concat(group.records));
+      this.writeAll(out);
     } catch (error) {
       failure = error;
     }
-    for (const written of group.written) written(failure);
+    for (let i = 0; i < group.length; i++) group[i]!.written(failure, failure === null ? values[i]! : null);
   }
 
   private writeAll(out: Buffer): void {
@@ -115,6 +127,13 @@ export class ProcessJournal {
     this.fd = null;
     OPEN.delete(this.path);
   }
+}
+
+/** A record waiting in appendGrouped's group. */
+interface GroupedRecord {
+  meta: Buffer;
+  value: Uint8Array;
+  written: (error: unknown, bytes: Buffer | null) => void;
 }
 
 /** A record's bytes (`[u32 meta length][u32 value length][meta][value]`) and the value inside them. */
